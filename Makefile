@@ -1,0 +1,46 @@
+# Stagehand — the two commands a newcomer needs are `make run` and `make test`.
+GO       ?= go
+BIN      := bin/stagehand
+OUT      := out
+FUZZTIME ?= 20s
+
+.PHONY: all deps build run test vet fuzz bench clean
+
+all: build
+
+# Installs the Debian packages the build needs (FFmpeg 5.1 dev libraries,
+# pkg-config, ffmpeg) when they are missing.
+deps:
+	@bash scripts/deps.sh
+
+build: deps
+	$(GO) build -o $(BIN) ./cmd/stagehand
+
+# Until the server exists, the main job renders the demo layouts to PNGs.
+run: build
+	@mkdir -p $(OUT)
+	$(BIN) layout preview --config examples/layouts/grid.json --participants 5 --out $(OUT)/grid.png
+	$(BIN) layout preview --config examples/layouts/grid-featured.json --participants 6 \
+		--attr 3:featured=true --attr 1:order=2 --attr 2:order=1 --stopped 5 --out $(OUT)/grid-featured.png
+	$(BIN) layout preview --config examples/layouts/pip.json --participants 2 \
+		--attr 2:guest=true --video 2:720x1280 --out $(OUT)/pip.png
+	@echo "demo previews written to $(OUT)/"
+
+vet: deps
+	$(GO) vet ./...
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { echo "gofmt needed:"; gofmt -l $$(git ls-files '*.go'); exit 1; }
+
+# Every test, under the race detector, then a short fuzz run of the layout engine.
+test: vet
+	$(GO) test -race -count=1 ./...
+	$(GO) test -run '^$$' -fuzz '^FuzzCompute$$' -fuzztime $(FUZZTIME) ./layout
+
+fuzz: deps
+	$(GO) test -run '^$$' -fuzz '^FuzzCompute$$' -fuzztime 5m ./layout
+
+# Layout-rendering benchmarks (ns and allocations per rendered frame).
+bench: deps
+	$(GO) test -run '^$$' -bench . -benchmem -count 1 ./layout ./compositor
+
+clean:
+	rm -rf bin $(OUT)

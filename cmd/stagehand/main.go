@@ -1,0 +1,66 @@
+// Command stagehand is the single binary of Stagehand, an open-source
+// reimplementation of Amazon IVS Real-Time composition. Sub-commands wire the
+// packages together; no business logic lives here.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+// version is set at build time with -ldflags "-X main.version=…".
+var version = "dev"
+
+const usage = `stagehand: server-side composition for real-time video (IVS Real-Time compatible)
+
+Usage:
+  stagehand layout preview [flags]   draw a layout with labelled tiles into a PNG
+  stagehand version                  print the version
+
+Run "stagehand layout preview -h" for its flags.
+`
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	if errors.Is(err, flag.ErrHelp) {
+		os.Exit(0)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "stagehand:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	slog.SetDefault(slog.New(slog.NewTextHandler(stderr, nil)))
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return errors.New("no command given")
+	}
+	switch args[0] {
+	case "layout":
+		if len(args) < 2 || args[1] != "preview" {
+			fmt.Fprint(stderr, usage)
+			return errors.New(`unknown layout command: want "layout preview"`)
+		}
+		return runPreview(ctx, args[2:], stdout, stderr)
+	case "version":
+		fmt.Fprintln(stdout, "stagehand", version)
+		return nil
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return nil
+	default:
+		fmt.Fprint(stderr, usage)
+		return fmt.Errorf("unknown command %q", args[0])
+	}
+}

@@ -1,0 +1,10 @@
+module github.com/stagehand-rt/stagehand
+
+go 1.26.0
+
+require (
+	github.com/asticode/go-astiav v0.16.0
+	golang.org/x/image v0.47.0
+)
+
+require github.com/asticode/go-astikit v0.42.0 // indirect
