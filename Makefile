@@ -3,8 +3,10 @@ GO       ?= go
 BIN      := bin/stagehand
 OUT      := out
 FUZZTIME ?= 20s
+STATICCHECK_VERSION := v0.8.2
+STATICCHECK := $(shell go env GOPATH)/bin/staticcheck
 
-.PHONY: all deps build run test vet fuzz bench clean
+.PHONY: all deps build run test vet lint fuzz bench clean
 
 all: build
 
@@ -30,8 +32,12 @@ vet: deps
 	$(GO) vet ./...
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { echo "gofmt needed:"; gofmt -l $$(git ls-files '*.go'); exit 1; }
 
+lint: vet
+	@test -x $(STATICCHECK) || GOFLAGS= $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
+	$(STATICCHECK) ./...
+
 # Every test, under the race detector, then a short fuzz run of the layout engine.
-test: vet
+test: lint
 	$(GO) test -race -count=1 ./...
 	$(GO) test -run '^$$' -fuzz '^FuzzCompute$$' -fuzztime $(FUZZTIME) ./layout
 

@@ -18,6 +18,7 @@ package compositor
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"slices"
 	"sync"
 
@@ -54,6 +55,7 @@ type Stats struct {
 	TilesScaled  uint64 // tiles scaled from a frame
 	TilesSkipped uint64 // tiles left as they were because nothing changed
 	TilesFilled  uint64 // placeholder tiles painted
+	TileErrors   uint64 // frames that could not be drawn and got a placeholder instead
 }
 
 // source is one participant's latest frame.
@@ -63,6 +65,9 @@ type source struct {
 	has   bool          // frame holds a picture
 	gen   uint64        // bumped on every new frame
 	size  layout.Size   // size of the frame held
+	// failed is set while the frames of this size cannot be drawn, so the
+	// reason is logged once, not on every render.
+	failed bool
 }
 
 // drawn remembers what was drawn for one tile of the current layout.
@@ -178,6 +183,7 @@ func (c *Compositor) UpdateFrame(id string, f *astiav.Frame) error {
 	size := layout.Size{W: f.Width(), H: f.Height()}
 	if !s.has || size != s.size {
 		c.dirty = true
+		s.failed = false
 	}
 	s.has, s.size = true, size
 	s.gen++
@@ -220,9 +226,7 @@ func (c *Compositor) Render() (*astiav.Frame, error) {
 	}
 	c.redrawn = c.redrawn[:0]
 	for i := range c.geometry.Tiles {
-		if err := c.drawTile(i, full); err != nil {
-			return nil, err
-		}
+		c.drawTile(i, full)
 	}
 	return c.canvas, nil
 }
@@ -258,7 +262,7 @@ func (c *Compositor) relayout() error {
 
 // drawTile draws tile i if its frame changed, if the canvas was repainted, or
 // if a tile drawn earlier in this render (lower in z-order) overlapped it.
-func (c *Compositor) drawTile(i int, full bool) error {
+func (c *Compositor) drawTile(i int, full bool) {
 	t := &c.geometry.Tiles[i]
 	s := c.sources[t.ID]
 	live := s != nil && s.has && !t.Placeholder && !t.Crop.Empty()
@@ -266,22 +270,32 @@ func (c *Compositor) drawTile(i int, full bool) error {
 	changed := full || !d.valid || (live && d.gen != s.gen) || c.cfg.RedrawAll || c.overlapsRedrawn(t.Tile)
 	if !changed {
 		c.stats.TilesSkipped++
-		return nil
+		return
 	}
 	c.redrawn = append(c.redrawn, t.Tile)
 	if !live {
 		fillRect(c.canvas, t.Tile, c.placeholder)
 		*d = drawn{valid: true}
 		c.stats.TilesFilled++
-		return nil
+		return
 	}
 	c.fillBars(t)
 	if err := c.scale(s, t); err != nil {
-		return fmt.Errorf("draw %s: %w", t.ID, err)
+		// One participant's unusable frame must not take the composite
+		// down: show the placeholder and say why, once per frame size.
+		fillRect(c.canvas, t.Tile, c.placeholder)
+		c.stats.TileErrors++
+		if !s.failed {
+			slog.Warn("cannot draw participant's frame; showing a placeholder", "component", "compositor",
+				"participant", t.ID, "width", s.size.W, "height", s.size.H, "format", s.frame.PixelFormat().String(), "error", err)
+		}
+		s.failed = true
+		*d = drawn{gen: s.gen, valid: true}
+		return
 	}
+	s.failed = false
 	*d = drawn{gen: s.gen, valid: true}
 	c.stats.TilesScaled++
-	return nil
 }
 
 func (c *Compositor) overlapsRedrawn(r layout.Rect) bool {
