@@ -23,7 +23,8 @@
 // one); the others share the remaining third, separated from it by the gap.
 // Tiles of a region are arranged in the number of columns that maximises the
 // tile area for the configured aspect ratio (VIDEO 16:9, SQUARE 1:1,
-// PORTRAIT 3:4); ties go to fewer columns. The tile block is centred in its
+// PORTRAIT 3:4); ties go to the grid with fewer empty cells, then to more
+// columns on a landscape region and fewer on a portrait or square one. The tile block is centred in its
 // region and an incomplete last row is centred too. With AUTO the tiles take
 // whatever shape fills the region, with the column count whose cell shape is
 // closest to the participants' own median aspect ratio (16:9 when unknown).
@@ -130,8 +131,14 @@ type Layout struct {
 }
 
 // EffectiveGap is the gap drawn for a configured gridGap: rounded up to even
-// so that tiles keep even coordinates.
-func EffectiveGap(gap int) int { return gap + gap&1 }
+// so that tiles keep even coordinates. math.MaxInt, whose even successor
+// overflows, gives math.MaxInt-1: no canvas is that wide either way.
+func EffectiveGap(gap int) int {
+	if gap == math.MaxInt {
+		return gap - 1
+	}
+	return gap + gap&1
+}
 
 // Compute lays out participants (in arrival order) on a canvas.
 func Compute(canvas Size, participants []Participant, cfg Config) (Layout, error) {
@@ -203,20 +210,21 @@ func computeGrid(canvas Size, ps []Participant, g *GridConfig) (Layout, error) {
 	if g.VideoFillMode != FillUnset {
 		tileFill, featuredFill = g.VideoFillMode, g.VideoFillMode
 	}
-	err := placeRegion(&l, ps, Rect{0, 0, canvas.W, canvas.H}, featured, others, g.VideoAspectRatio, tileFill, featuredFill)
+	err := placeRegion(&l, ps, Rect{0, 0, canvas.W, canvas.H}, featured, others, g.VideoAspectRatio, tileFill, featuredFill, "layout.grid.gridGap")
 	return l, err
 }
 
 // placeRegion lays out an optional featured participant and a grid of others
-// in region, appending their tiles at Z 0.
-func placeRegion(l *Layout, ps []Participant, region Rect, featured int, others []int, aspect AspectRatio, tileFill, featuredFill FillMode) error {
+// in region, appending their tiles at Z 0. gapField names the gridGap member
+// in a ValidationError when the gap leaves no room.
+func placeRegion(l *Layout, ps []Participant, region Rect, featured int, others []int, aspect AspectRatio, tileFill, featuredFill FillMode, gapField string) error {
 	gridArea := region
 	if featured >= 0 {
 		featArea := region
 		if len(others) > 0 {
 			featArea, gridArea = splitFeatured(region, l.Gap)
 			if featArea.W < 2 || featArea.H < 2 || gridArea.W < 2 || gridArea.H < 2 {
-				return &ValidationError{"layout.gridGap", fmt.Sprintf("gap %d leaves no room for the featured slot in %dx%d", l.Gap, region.W, region.H)}
+				return &ValidationError{gapField, fmt.Sprintf("gap %d leaves no room for the featured slot in %dx%d", l.Gap, region.W, region.H)}
 			}
 		}
 		l.Tiles = append(l.Tiles, makeTile(ps, featured, SlotFeatured, featArea, featuredFill, 0))
@@ -225,9 +233,9 @@ func placeRegion(l *Layout, ps []Participant, region Rect, featured int, others 
 		return nil
 	}
 	ratio, auto := tileShape(ps, others, aspect)
-	rects, err := gridRects(gridArea, len(others), l.Gap, ratio, auto)
-	if err != nil {
-		return err
+	rects, ok := gridRects(gridArea, len(others), l.Gap, ratio, auto)
+	if !ok {
+		return &ValidationError{gapField, fmt.Sprintf("gap %d leaves no room for %d tiles in %dx%d", l.Gap, len(others), gridArea.W, gridArea.H)}
 	}
 	for k, r := range rects {
 		l.Tiles = append(l.Tiles, makeTile(ps, others[k], SlotGrid, r, tileFill, 0))
@@ -237,6 +245,9 @@ func placeRegion(l *Layout, ps []Participant, region Rect, featured int, others 
 
 // splitFeatured gives the featured slot two thirds of region's long side.
 func splitFeatured(region Rect, gap int) (featured, rest Rect) {
+	if gap >= max(region.W, region.H) {
+		return Rect{}, Rect{} // no room, and (region.W-gap)*2 could overflow int
+	}
 	if region.W >= region.H {
 		fw := even((region.W - gap) * 2 / 3)
 		return Rect{region.X, region.Y, fw, region.H},
@@ -278,12 +289,12 @@ func medianAspect(ps []Participant, idx []int) float64 {
 }
 
 // gridRects arranges n tiles in area. Widths and heights are even and the
-// gap between neighbours is exactly gap. It fails when area cannot hold n
+// gap between neighbours is exactly gap. ok is false when area cannot hold n
 // tiles of at least 2x2 pixels.
-func gridRects(area Rect, n, gap int, ratio float64, auto bool) ([]Rect, error) {
+func gridRects(area Rect, n, gap int, ratio float64, auto bool) ([]Rect, bool) {
 	cols, w, h := bestGrid(area, n, gap, ratio, auto)
 	if cols == 0 {
-		return nil, &ValidationError{"layout.gridGap", fmt.Sprintf("gap %d leaves no room for %d tiles in %dx%d", gap, n, area.W, area.H)}
+		return nil, false
 	}
 	rows := (n + cols - 1) / cols
 	blockH := rows*h + (rows-1)*gap
@@ -297,16 +308,20 @@ func gridRects(area Rect, n, gap int, ratio float64, auto bool) ([]Rect, error) 
 			rects = append(rects, Rect{x0 + c*(w+gap), y0 + r*(h+gap), w, h})
 		}
 	}
-	return rects, nil
+	return rects, true
 }
 
 // bestGrid picks the column count and the even tile size for n tiles: the
 // largest tile area for a fixed ratio, the cell shape closest to ratio for
-// AUTO. Ties go to fewer columns. cols is 0 when nothing fits.
+// AUTO. Ties go to fewer empty cells, then to more columns on a landscape
+// area and fewer on a portrait or square one. cols is 0 when nothing fits.
 func bestGrid(area Rect, n, gap int, ratio float64, auto bool) (cols, w, h int) {
-	best := math.Inf(-1)
+	best, bestEmpty := math.Inf(-1), 0
 	for c := 1; c <= n; c++ {
 		r := (n + c - 1) / c
+		if c > 1 && gap > area.W/(c-1) || r > 1 && gap > area.H/(r-1) {
+			continue // the gaps alone overflow the area (and (c-1)*gap could overflow int)
+		}
 		cw := evenFloor(float64(area.W-(c-1)*gap) / float64(c))
 		ch := evenFloor(float64(area.H-(r-1)*gap) / float64(r))
 		if cw < 2 || ch < 2 {
@@ -324,7 +339,12 @@ func bestGrid(area Rect, n, gap int, ratio float64, auto bool) (cols, w, h int) 
 			}
 			score = float64(tw) * float64(th)
 		}
-		if score > best {
+		// Ties go to the grid with fewer empty cells, then to more columns
+		// on a landscape area (fewer on a portrait one), so that equal tiles
+		// spread along the area's long side.
+		empty := c*r - n
+		if score > best || score == best && (empty < bestEmpty || empty == bestEmpty && area.W > area.H) {
+			bestEmpty = empty
 			best, cols, w, h = score, c, tw, th
 		}
 	}
