@@ -73,7 +73,7 @@ func patternFrame(b *testing.B, phase int) *astiav.Frame {
 	for i, col := range bars {
 		FillRect(f, layout.Rect{X: i * w, W: w, H: 480}, col)
 	}
-	y := plane(f, 0, 720)
+	y := plane(f, 0)
 	ls := f.Linesize()[0]
 	for row := 480; row < 720; row++ {
 		for x := 0; x < 1280; x++ {

@@ -46,10 +46,10 @@ import "C"
 import (
 	"errors"
 	"fmt"
-	"unsafe"
 
 	"github.com/asticode/go-astiav"
 
+	"github.com/stagehand-rt/stagehand/internal/avframe"
 	"github.com/stagehand-rt/stagehand/layout"
 )
 
@@ -128,9 +128,8 @@ func makeWritable(f *astiav.Frame) error {
 	return nil
 }
 
-// plane exposes one plane of a frame as a Go slice over the C memory, without
-// copying: rows*linesize bytes. Valid while the frame holds its buffer.
-func plane(f *astiav.Frame, i, rows int) []byte {
-	c := cFrame(f)
-	return unsafe.Slice((*byte)(unsafe.Pointer(c.data[i])), rows*int(c.linesize[i]))
+// plane exposes plane i of a frame as a Go slice over its C memory.
+func plane(f *astiav.Frame, i int) []byte {
+	p, _ := avframe.VideoPlane(f, i)
+	return p
 }

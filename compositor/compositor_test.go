@@ -25,9 +25,9 @@ var (
 // yuvAt reads the pixel (x, y) of an I420 frame.
 func yuvAt(f *astiav.Frame, x, y int) (uint8, uint8, uint8) {
 	ls := f.Linesize()
-	yp := plane(f, 0, f.Height())
-	up := plane(f, 1, (f.Height()+1)/2)
-	vp := plane(f, 2, (f.Height()+1)/2)
+	yp := plane(f, 0)
+	up := plane(f, 1)
+	vp := plane(f, 2)
 	return yp[y*ls[0]+x], up[(y/2)*ls[1]+x/2], vp[(y/2)*ls[2]+x/2]
 }
 
@@ -351,7 +351,7 @@ func TestConvertsOtherPixelFormats(t *testing.T) {
 	if err := rgb.AllocBuffer(0); err != nil {
 		t.Fatal(err)
 	}
-	px := plane(rgb, 0, 180)
+	px := plane(rgb, 0)
 	ls := rgb.Linesize()[0]
 	for y := 0; y < 180; y++ {
 		for x := 0; x < 320; x++ {

@@ -86,7 +86,7 @@ func ToImage(f *astiav.Frame) (*image.RGBA, error) {
 		return nil, err
 	}
 	img := image.NewRGBA(image.Rect(0, 0, w, h))
-	src := plane(rgba, 0, h)
+	src := plane(rgba, 0)
 	stride := rgba.Linesize()[0]
 	for row := 0; row < h; row++ {
 		copy(img.Pix[row*img.Stride:row*img.Stride+4*w], src[row*stride:])
