@@ -1,0 +1,291 @@
+// Package hls records an encoded H.264/AAC stream as HLS in a local
+// directory, laid out as IVS lays out a composite recording under its prefix:
+//
+//	media/hls/multivariant.m3u8
+//	media/hls/<rendition>/playlist.m3u8
+//	media/hls/<rendition>/<n>.ts
+//
+// Segments are MPEG-TS, cut on the first video keyframe at or after the
+// target segment duration (the encoder places keyframes on segment
+// boundaries, so segments last exactly the target). The media playlist is
+// rewritten, atomically, each time a segment is complete, as an EVENT
+// playlist; Close finishes the last segment and ends the playlist with
+// EXT-X-ENDLIST. The directory doubles as the spool an object-store uploader
+// reads from: a file is complete once it has its final name.
+package hls
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+
+	"github.com/asticode/go-astiav"
+	"github.com/grafov/m3u8"
+)
+
+// Target segment durations IVS accepts, in seconds.
+const (
+	MinSegmentSeconds     = 2
+	MaxSegmentSeconds     = 10
+	DefaultSegmentSeconds = 6
+	// maxSegments bounds the playlist: IVS compositions last at most 24 h.
+	maxSegments = 24 * 3600 / MinSegmentSeconds
+)
+
+// Stream is one encoded stream the recorder muxes.
+type Stream struct {
+	Params   *astiav.CodecParameters // copied at New
+	TimeBase astiav.Rational         // of the packets' timestamps
+}
+
+// Config describes one recording.
+type Config struct {
+	Dir            string // the recording prefix on local disk
+	Rendition      string // rendition folder, e.g. "720p30-AbCdEfGhIjKl"
+	SegmentSeconds int    // 2..10; default 6
+	Video          Stream
+	Audio          *Stream // nil for video only
+	Framerate      int     // for the multivariant playlist
+	Bandwidth      int     // peak bits per second of the rendition, for the multivariant playlist
+}
+
+// Validate checks the configuration before anything is written.
+func (c Config) Validate() error {
+	if c.Dir == "" || c.Rendition == "" {
+		return errors.New("hls: a directory and a rendition name are required")
+	}
+	if s := c.SegmentSeconds; s != 0 && (s < MinSegmentSeconds || s > MaxSegmentSeconds) {
+		return fmt.Errorf("hls: targetSegmentDurationSeconds %d is outside %d..%d", s, MinSegmentSeconds, MaxSegmentSeconds)
+	}
+	if c.Video.Params == nil || c.Video.Params.MediaType() != astiav.MediaTypeVideo {
+		return errors.New("hls: a video stream is required")
+	}
+	return nil
+}
+
+// Recorder writes segments and playlists. It is not safe for concurrent use:
+// one goroutine (the destination's) feeds it.
+type Recorder struct {
+	cfg      Config
+	mediaDir string
+	playlist *m3u8.MediaPlaylist
+
+	mux     *astiav.FormatContext // the open segment; nil between segments
+	streams []*astiav.Stream      // of mux: video, then audio
+	pkt     *astiav.Packet        // reused for every write
+	index   int                   // number of the open segment
+	start   float64               // video time at which the open segment began, seconds
+	last    float64               // video time of the end of the last video packet written, seconds
+	closed  bool
+}
+
+// New creates the directories and the multivariant playlist.
+func New(cfg Config) (*Recorder, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if cfg.SegmentSeconds == 0 {
+		cfg.SegmentSeconds = DefaultSegmentSeconds
+	}
+	r := &Recorder{cfg: cfg, mediaDir: filepath.Join(cfg.Dir, "media", "hls", cfg.Rendition), start: math.NaN()}
+	if err := os.MkdirAll(r.mediaDir, 0o755); err != nil {
+		return nil, fmt.Errorf("hls: %w", err)
+	}
+	p, err := m3u8.NewMediaPlaylist(0, maxSegments)
+	if err != nil {
+		return nil, fmt.Errorf("hls: playlist: %w", err)
+	}
+	p.MediaType = m3u8.EVENT
+	p.TargetDuration = float64(cfg.SegmentSeconds)
+	p.SetVersion(3)
+	r.playlist = p
+	if err := r.writeMultivariant(); err != nil {
+		return nil, err
+	}
+	r.pkt = astiav.AllocPacket()
+	return r, nil
+}
+
+func (r *Recorder) writeMultivariant() error {
+	vp := r.cfg.Video.Params
+	codecs := avcCodecString(vp.ExtraData())
+	if r.cfg.Audio != nil {
+		codecs += ",mp4a.40.2"
+	}
+	m := m3u8.NewMasterPlaylist()
+	m.Append(r.cfg.Rendition+"/playlist.m3u8", nil, m3u8.VariantParams{
+		Bandwidth:  uint32(r.cfg.Bandwidth),
+		Codecs:     codecs,
+		Resolution: fmt.Sprintf("%dx%d", vp.Width(), vp.Height()),
+		FrameRate:  float64(r.cfg.Framerate),
+	})
+	return writeAtomic(filepath.Join(r.cfg.Dir, "media", "hls", "multivariant.m3u8"), m.Encode().Bytes())
+}
+
+// Write muxes one packet; video is stream 0, audio stream 1. The packet is
+// not modified and may be reused by the caller once Write returns.
+func (r *Recorder) Write(p *astiav.Packet, stream int) error {
+	if r.closed {
+		return errors.New("hls: write after close")
+	}
+	src := r.cfg.Video.TimeBase
+	if stream == 1 {
+		if r.cfg.Audio == nil {
+			return errors.New("hls: audio packet for a video-only recording")
+		}
+		src = r.cfg.Audio.TimeBase
+	}
+	if stream == 0 {
+		t := float64(p.Pts()) * src.Float64()
+		key := p.Flags().Has(astiav.PacketFlagKey)
+		// Cut on a keyframe once the segment has its target duration; half
+		// a frame of slack absorbs timestamp rounding.
+		if key && r.mux != nil && t-r.start >= float64(r.cfg.SegmentSeconds)-0.5/float64(max(1, r.cfg.Framerate)) {
+			if err := r.finishSegment(t); err != nil {
+				return err
+			}
+		}
+		if r.mux == nil {
+			if !key && r.index == 0 {
+				return nil // a recording starts on a keyframe
+			}
+			if err := r.openSegment(t); err != nil {
+				return err
+			}
+		}
+		r.last = t + float64(p.Duration())*src.Float64()
+		if p.Duration() == 0 && r.cfg.Framerate > 0 {
+			r.last = t + 1/float64(r.cfg.Framerate)
+		}
+	} else if r.mux == nil {
+		return nil // audio before the first video keyframe has no segment yet
+	}
+	if err := r.pkt.Ref(p); err != nil {
+		return fmt.Errorf("hls: reference packet: %w", err)
+	}
+	r.pkt.SetStreamIndex(stream)
+	r.pkt.RescaleTs(src, r.streams[stream].TimeBase())
+	if err := r.mux.WriteInterleavedFrame(r.pkt); err != nil {
+		return fmt.Errorf("hls: write to segment %d: %w", r.index, err)
+	}
+	return nil
+}
+
+func (r *Recorder) segmentPath(n int) string {
+	return filepath.Join(r.mediaDir, fmt.Sprintf("%d.ts", n))
+}
+
+// openSegment starts segment r.index in a partial file.
+func (r *Recorder) openSegment(start float64) error {
+	path := r.segmentPath(r.index) + ".part"
+	fc, err := astiav.AllocOutputFormatContext(nil, "mpegts", path)
+	if err != nil {
+		return fmt.Errorf("hls: mpegts muxer: %w", err)
+	}
+	streams := []Stream{r.cfg.Video}
+	if r.cfg.Audio != nil {
+		streams = append(streams, *r.cfg.Audio)
+	}
+	r.streams = r.streams[:0]
+	for _, s := range streams {
+		st := fc.NewStream(nil)
+		if st == nil {
+			fc.Free()
+			return errors.New("hls: new mpegts stream")
+		}
+		if err := s.Params.Copy(st.CodecParameters()); err != nil {
+			fc.Free()
+			return fmt.Errorf("hls: stream parameters: %w", err)
+		}
+		st.SetTimeBase(s.TimeBase)
+		r.streams = append(r.streams, st)
+	}
+	pb, err := astiav.OpenIOContext(path, astiav.NewIOContextFlags(astiav.IOContextFlagWrite))
+	if err != nil {
+		fc.Free()
+		return fmt.Errorf("hls: open %s: %w", path, err)
+	}
+	fc.SetPb(pb)
+	if err := fc.WriteHeader(nil); err != nil {
+		_ = pb.Close()
+		fc.Free()
+		return fmt.Errorf("hls: segment header: %w", err)
+	}
+	r.mux, r.start = fc, start
+	return nil
+}
+
+// finishSegment closes the open segment, gives it its final name and adds it
+// to the playlist, which is rewritten.
+func (r *Recorder) finishSegment(end float64) error {
+	fc := r.mux
+	r.mux = nil
+	errTrailer := fc.WriteTrailer()
+	errClose := fc.Pb().Close()
+	fc.Free()
+	if err := errors.Join(errTrailer, errClose); err != nil {
+		return fmt.Errorf("hls: finish segment %d: %w", r.index, err)
+	}
+	final := r.segmentPath(r.index)
+	if err := os.Rename(final+".part", final); err != nil {
+		return fmt.Errorf("hls: %w", err)
+	}
+	if err := r.playlist.Append(filepath.Base(final), end-r.start, ""); err != nil {
+		return fmt.Errorf("hls: playlist: %w", err)
+	}
+	r.index++
+	return r.writePlaylist()
+}
+
+func (r *Recorder) writePlaylist() error {
+	r.playlist.ResetCache()
+	return writeAtomic(filepath.Join(r.mediaDir, "playlist.m3u8"), r.playlist.Encode().Bytes())
+}
+
+// Close finishes the last segment and ends the playlist.
+func (r *Recorder) Close() error {
+	if r.closed {
+		return nil
+	}
+	r.closed = true
+	defer r.pkt.Free()
+	var err error
+	if r.mux != nil {
+		err = r.finishSegment(r.last)
+	}
+	r.playlist.MediaType = m3u8.VOD
+	r.playlist.Close()
+	return errors.Join(err, r.writePlaylist())
+}
+
+// Segments is the number of complete segments.
+func (r *Recorder) Segments() int { return r.index }
+
+// avcCodecString is the RFC 6381 codec string of an H.264 stream, read from
+// the SPS in its extradata (Annex B or avcC): "avc1.PPCCLL".
+func avcCodecString(extra []byte) string {
+	if len(extra) >= 4 && extra[0] == 1 { // avcC: version, profile, constraints, level
+		return fmt.Sprintf("avc1.%02x%02x%02x", extra[1], extra[2], extra[3])
+	}
+	for i := 0; i+6 < len(extra); i++ {
+		if extra[i] == 0 && extra[i+1] == 0 && extra[i+2] == 1 && extra[i+3]&0x1f == 7 {
+			return fmt.Sprintf("avc1.%02x%02x%02x", extra[i+4], extra[i+5], extra[i+6])
+		}
+	}
+	return "avc1.640028" // High 4.0: what players assume for 1080p when the SPS is missing
+}
+
+// writeAtomic replaces path with data so that readers (players, the
+// uploader) never see a partial playlist.
+func writeAtomic(path string, data []byte) error {
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, data, 0o644); err != nil {
+		return fmt.Errorf("hls: %w", err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return fmt.Errorf("hls: %w", err)
+	}
+	return nil
+}
