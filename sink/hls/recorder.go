@@ -15,6 +15,7 @@
 package hls
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"math"
@@ -124,9 +125,10 @@ func (r *Recorder) writeMultivariant() error {
 	return writeAtomic(filepath.Join(r.cfg.Dir, "media", "hls", "multivariant.m3u8"), m.Encode().Bytes())
 }
 
-// Write muxes one packet; video is stream 0, audio stream 1. The packet is
+// Write muxes one packet; video is stream 0, audio stream 1. Writes go to
+// local disk and do not block on the network, so ctx is not consulted. The packet is
 // not modified and may be reused by the caller once Write returns.
-func (r *Recorder) Write(p *astiav.Packet, stream int) error {
+func (r *Recorder) Write(_ context.Context, p *astiav.Packet, stream int) error {
 	if r.closed {
 		return errors.New("hls: write after close")
 	}
@@ -245,7 +247,7 @@ func (r *Recorder) writePlaylist() error {
 }
 
 // Close finishes the last segment and ends the playlist.
-func (r *Recorder) Close() error {
+func (r *Recorder) Close(context.Context) error {
 	if r.closed {
 		return nil
 	}

@@ -1,6 +1,7 @@
 package hls
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"math"
@@ -52,7 +53,7 @@ func record(t *testing.T, dir string, seconds float64, segment int) *Recorder {
 		t.Fatal(err)
 	}
 	writeTo := func(stream int) func(*astiav.Packet) error {
-		return func(p *astiav.Packet) error { return rec.Write(p, stream) }
+		return func(p *astiav.Packet) error { return rec.Write(context.Background(), p, stream) }
 	}
 	frame, err := compositor.NewFrame(layout.Size{W: 320, H: 180}, compositor.Black)
 	if err != nil {
@@ -95,7 +96,7 @@ func record(t *testing.T, dir string, seconds float64, segment int) *Recorder {
 	if err := aenc.Flush(writeTo(1)); err != nil {
 		t.Fatal(err)
 	}
-	if err := rec.Close(); err != nil {
+	if err := rec.Close(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	return rec
