@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
-# Installs the Debian packages Stagehand builds and tests against, only when missing.
+# Installs the Debian packages Stagehand builds and tests against, only when missing:
+# FFmpeg 5.1 libraries and tools, and the RTMP server (nginx-rtmp) and TLS
+# proxy (stunnel) the integration tests run against.
 # Idempotent: a machine that has everything runs no apt command at all.
 set -euo pipefail
 
@@ -8,6 +10,7 @@ packages=(
   libavcodec-dev libavformat-dev libavfilter-dev libavdevice-dev
   libswscale-dev libswresample-dev libavutil-dev
   ffmpeg
+  nginx-light libnginx-mod-rtmp stunnel4
 )
 
 missing=()

@@ -2,146 +2,40 @@ package hls
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"math"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/asticode/go-astiav"
 	"github.com/grafov/m3u8"
 
-	"github.com/stagehand-rt/stagehand/compositor"
-	"github.com/stagehand-rt/stagehand/encoder"
-	"github.com/stagehand-rt/stagehand/internal/avframe"
-	"github.com/stagehand-rt/stagehand/layout"
+	"github.com/stagehand-rt/stagehand/internal/testmedia"
 )
 
 // record encodes seconds of a moving picture and a tone, and records them.
 func record(t *testing.T, dir string, seconds float64, segment int) *Recorder {
 	t.Helper()
-	const fps = 30
-	venc, err := encoder.NewVideo(encoder.VideoConfig{Width: 320, Height: 180, Framerate: fps, Bitrate: 500_000, KeyframeInterval: segment * fps})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer venc.Close()
-	aenc, err := encoder.NewAudio(encoder.AudioConfig{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer aenc.Close()
-	vp, ap := astiav.AllocCodecParameters(), astiav.AllocCodecParameters()
-	defer vp.Free()
-	defer ap.Free()
-	if err := venc.CodecParameters(vp); err != nil {
-		t.Fatal(err)
-	}
-	if err := aenc.CodecParameters(ap); err != nil {
-		t.Fatal(err)
-	}
+	m := testmedia.New(t, testmedia.Options{Seconds: seconds, KeyframeInterval: segment * 30})
 	rec, err := New(Config{
-		Dir: dir, Rendition: "180p30-TestRendition", SegmentSeconds: segment, Framerate: fps, Bandwidth: 700_000,
-		Video: Stream{Params: vp, TimeBase: venc.TimeBase()},
-		Audio: &Stream{Params: ap, TimeBase: aenc.TimeBase()},
+		Dir: dir, Rendition: "180p30-TestRendition", SegmentSeconds: segment, Framerate: 30, Bandwidth: 700_000,
+		Video: Stream{Params: m.Video, TimeBase: m.VideoTimeBase},
+		Audio: &Stream{Params: m.Audio, TimeBase: m.AudioTimeBase},
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	writeTo := func(stream int) func(*astiav.Packet) error {
-		return func(p *astiav.Packet) error { return rec.Write(context.Background(), p, stream) }
-	}
-	frame, err := compositor.NewFrame(layout.Size{W: 320, H: 180}, compositor.Black)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer frame.Free()
-	audio := astiav.AllocFrame()
-	defer audio.Free()
-	audio.SetNbSamples(aenc.FrameSize())
-	audio.SetSampleFormat(astiav.SampleFormatFltp)
-	audio.SetSampleRate(48000)
-	audio.SetChannelLayout(astiav.ChannelLayoutStereo)
-	if err := audio.AllocBuffer(0); err != nil {
-		t.Fatal(err)
-	}
-	samples := 0
-	for i := 0; float64(i) < seconds*fps; i++ {
-		compositor.FillRect(frame, layout.Rect{W: 320, H: 180}, compositor.Black)
-		compositor.FillRect(frame, layout.Rect{X: (i * 4) % 256, Y: 60, W: 64, H: 64}, compositor.White)
-		if err := venc.Encode(frame, writeTo(0)); err != nil {
+	m.Run(t, func(p *astiav.Packet, stream int) {
+		if err := rec.Write(context.Background(), p, stream); err != nil {
 			t.Fatal(err)
 		}
-		for float64(samples) < float64(i+1)/fps*48000 {
-			for ch := 0; ch < 2; ch++ {
-				pcm := avframe.AudioPlane(audio, ch)
-				for k := 0; k < aenc.FrameSize(); k++ {
-					v := math.Float32bits(float32(0.3 * math.Sin(2*math.Pi*440*float64(samples+k)/48000)))
-					pcm[4*k], pcm[4*k+1], pcm[4*k+2], pcm[4*k+3] = byte(v), byte(v>>8), byte(v>>16), byte(v>>24)
-				}
-			}
-			if err := aenc.Encode(audio, writeTo(1)); err != nil {
-				t.Fatal(err)
-			}
-			samples += aenc.FrameSize()
-		}
-	}
-	if err := venc.Flush(writeTo(0)); err != nil {
-		t.Fatal(err)
-	}
-	if err := aenc.Flush(writeTo(1)); err != nil {
-		t.Fatal(err)
-	}
+	}, nil)
 	if err := rec.Close(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	return rec
-}
-
-type probe struct {
-	Streams []struct {
-		CodecName  string `json:"codec_name"`
-		Width      int    `json:"width"`
-		Height     int    `json:"height"`
-		SampleRate string `json:"sample_rate"`
-		Channels   int    `json:"channels"`
-	} `json:"streams"`
-	Format struct {
-		Duration string `json:"duration"`
-	} `json:"format"`
-	Frames []struct {
-		KeyFrame int    `json:"key_frame"`
-		PictType string `json:"pict_type"`
-	} `json:"frames"`
-}
-
-func ffprobe(t *testing.T, args ...string) probe {
-	t.Helper()
-	if _, err := exec.LookPath("ffprobe"); err != nil {
-		t.Fatalf("ffprobe not installed (scripts/deps.sh installs ffmpeg): %v", err)
-	}
-	out, err := exec.Command("ffprobe", append([]string{"-v", "error", "-of", "json"}, args...)...).Output()
-	if err != nil {
-		t.Fatalf("ffprobe %v: %v", args, err)
-	}
-	var p probe
-	if err := json.Unmarshal(out, &p); err != nil {
-		t.Fatalf("ffprobe output: %v", err)
-	}
-	return p
-}
-
-func duration(t *testing.T, p probe) float64 {
-	t.Helper()
-	d, err := strconv.ParseFloat(p.Format.Duration, 64)
-	if err != nil {
-		t.Fatalf("duration %q: %v", p.Format.Duration, err)
-	}
-	return d
 }
 
 // TestRecordingIsValidHLS records 8.5 s with 2 s segments and checks the
@@ -174,17 +68,17 @@ func TestRecordingIsValidHLS(t *testing.T) {
 			t.Errorf("segment %d: %s %.3f s, want %d.ts %.1f s", i, seg.URI, seg.Duration, i, wantDur[i])
 		}
 		path := filepath.Join(media, seg.URI)
-		first := ffprobe(t, "-select_streams", "v", "-read_intervals", "%+#1", "-show_entries", "frame=key_frame,pict_type", path)
+		first := testmedia.FFprobe(t, "-select_streams", "v", "-read_intervals", "%+#1", "-show_entries", "frame=key_frame,pict_type", path)
 		if len(first.Frames) != 1 || first.Frames[0].KeyFrame != 1 {
 			t.Errorf("segment %s does not start on a keyframe: %+v", seg.URI, first.Frames)
 		}
-		if d := duration(t, ffprobe(t, "-show_entries", "format=duration", path)); math.Abs(d-wantDur[i]) > 0.1 {
+		if d := testmedia.FFprobe(t, "-show_entries", "format=duration", path).Duration(t); math.Abs(d-wantDur[i]) > 0.1 {
 			t.Errorf("segment %s lasts %.3f s by ffprobe, playlist says %.1f", seg.URI, d, wantDur[i])
 		}
 	}
-	whole := ffprobe(t, "-show_entries", "format=duration:stream=codec_name,width,height,sample_rate,channels",
+	whole := testmedia.FFprobe(t, "-show_entries", "format=duration:stream=codec_name,width,height,sample_rate,channels",
 		filepath.Join(dir, "media", "hls", "multivariant.m3u8"))
-	if d := duration(t, whole); math.Abs(d-8.5) > 0.15 {
+	if d := whole.Duration(t); math.Abs(d-8.5) > 0.15 {
 		t.Errorf("recording lasts %.3f s, want 8.5", d)
 	}
 	var names []string
