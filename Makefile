@@ -6,7 +6,7 @@ FUZZTIME ?= 20s
 STATICCHECK_VERSION := v0.8.2
 STATICCHECK := $(shell go env GOPATH)/bin/staticcheck
 
-.PHONY: all deps build run test vet lint fuzz bench clean
+.PHONY: all deps test-deps build run test vet lint fuzz bench clean
 
 all: build
 
@@ -14,6 +14,10 @@ all: build
 # pkg-config, ffmpeg) when they are missing.
 deps:
 	@bash scripts/deps.sh
+
+# Adds the servers the integration tests run against (nginx-rtmp, stunnel, versitygw).
+test-deps:
+	@bash scripts/deps.sh --test
 
 build: deps
 	$(GO) build -o $(BIN) ./cmd/stagehand
@@ -32,7 +36,7 @@ vet: deps
 	$(GO) vet ./...
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { echo "gofmt needed:"; gofmt -l $$(git ls-files '*.go'); exit 1; }
 
-lint: vet
+lint: test-deps vet
 	@test -x $(STATICCHECK) || GOFLAGS= $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
 	$(STATICCHECK) ./...
 

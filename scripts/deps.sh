@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Installs the Debian packages Stagehand builds and tests against, only when missing:
-# FFmpeg 5.1 libraries and tools, and the RTMP server (nginx-rtmp) and TLS
-# proxy (stunnel) the integration tests run against.
+# Installs the Debian packages Stagehand builds against (FFmpeg 5.1 libraries
+# and tools), only when missing. With --test, also the servers the
+# integration tests run against: nginx-rtmp, stunnel and versitygw (S3).
 # Idempotent: a machine that has everything runs no apt command at all.
 set -euo pipefail
 
@@ -10,8 +10,10 @@ packages=(
   libavcodec-dev libavformat-dev libavfilter-dev libavdevice-dev
   libswscale-dev libswresample-dev libavutil-dev
   ffmpeg
-  nginx-light libnginx-mod-rtmp stunnel4
 )
+if [ "${1:-}" = "--test" ]; then
+  packages+=(nginx-light libnginx-mod-rtmp stunnel4)
+fi
 
 missing=()
 for p in "${packages[@]}"; do
@@ -20,13 +22,20 @@ for p in "${packages[@]}"; do
   fi
 done
 
-if [ ${#missing[@]} -eq 0 ]; then
-  exit 0
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "deps: installing ${missing[*]}" >&2
+  sudo=""
+  if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi
+  export DEBIAN_FRONTEND=noninteractive
+  $sudo apt-get update -qq
+  $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
-echo "deps: installing ${missing[*]}" >&2
-sudo=""
-if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi
-export DEBIAN_FRONTEND=noninteractive
-$sudo apt-get update -qq
-$sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+# The S3-compatible server of the integration tests: Debian has none.
+if [ "${1:-}" = "--test" ]; then
+  gobin="$(go env GOPATH)/bin"
+  if [ ! -x "$gobin/versitygw" ]; then
+    echo "deps: installing versitygw v1.8.0 into $gobin (S3 test server; about 2 minutes the first time)" >&2
+    GOFLAGS= go install github.com/versity/versitygw/cmd/versitygw@v1.8.0
+  fi
+fi

@@ -50,6 +50,10 @@ type Config struct {
 	Audio          *Stream // nil for video only
 	Framerate      int     // for the multivariant playlist
 	Bandwidth      int     // peak bits per second of the rendition, for the multivariant playlist
+	// OnFile, when set, is told of every file once it is complete, by its
+	// path relative to Dir with slashes, segments before the playlists that
+	// name them: the uploader's queue.
+	OnFile func(rel string)
 }
 
 // Validate checks the configuration before anything is written.
@@ -122,7 +126,26 @@ func (r *Recorder) writeMultivariant() error {
 		Resolution: fmt.Sprintf("%dx%d", vp.Width(), vp.Height()),
 		FrameRate:  float64(r.cfg.Framerate),
 	})
-	return writeAtomic(filepath.Join(r.cfg.Dir, "media", "hls", "multivariant.m3u8"), m.Encode().Bytes())
+	return r.publish("media/hls/multivariant.m3u8", m.Encode().Bytes())
+}
+
+// publish writes a playlist atomically and announces it.
+func (r *Recorder) publish(rel string, data []byte) error {
+	if err := writeAtomic(filepath.Join(r.cfg.Dir, filepath.FromSlash(rel)), data); err != nil {
+		return err
+	}
+	r.announce(rel)
+	return nil
+}
+
+func (r *Recorder) announce(rel string) {
+	if r.cfg.OnFile != nil {
+		r.cfg.OnFile(rel)
+	}
+}
+
+func (r *Recorder) rel(name string) string {
+	return "media/hls/" + r.cfg.Rendition + "/" + name
 }
 
 // Write muxes one packet; video is stream 0, audio stream 1. Writes go to
@@ -234,6 +257,7 @@ func (r *Recorder) finishSegment(end float64) error {
 	if err := os.Rename(final+".part", final); err != nil {
 		return fmt.Errorf("hls: %w", err)
 	}
+	r.announce(r.rel(filepath.Base(final)))
 	if err := r.playlist.Append(filepath.Base(final), end-r.start, ""); err != nil {
 		return fmt.Errorf("hls: playlist: %w", err)
 	}
@@ -243,7 +267,7 @@ func (r *Recorder) finishSegment(end float64) error {
 
 func (r *Recorder) writePlaylist() error {
 	r.playlist.ResetCache()
-	return writeAtomic(filepath.Join(r.mediaDir, "playlist.m3u8"), r.playlist.Encode().Bytes())
+	return r.publish(r.rel("playlist.m3u8"), r.playlist.Encode().Bytes())
 }
 
 // Close finishes the last segment and ends the playlist.
