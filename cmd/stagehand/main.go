@@ -13,6 +13,8 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/asticode/go-astiav"
 )
 
 // version is set at build time with -ldflags "-X main.version=…".
@@ -22,9 +24,10 @@ const usage = `stagehand: server-side composition for real-time video (IVS Real-
 
 Usage:
   stagehand layout preview [flags]   draw a layout with labelled tiles into a PNG
+  stagehand compose [flags]          compose media files to RTMP(S), S3 and/or local HLS
   stagehand version                  print the version
 
-Run "stagehand layout preview -h" for its flags.
+Run "stagehand <command> -h" for its flags.
 `
 
 func main() {
@@ -42,6 +45,9 @@ func main() {
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	slog.SetDefault(slog.New(slog.NewTextHandler(stderr, nil)))
+	// FFmpeg's own chatter (encoder statistics, option dumps) is not for
+	// users; its errors are, and they reach them through returned errors too.
+	astiav.SetLogLevel(astiav.LogLevelError)
 	if len(args) == 0 {
 		fmt.Fprint(stderr, usage)
 		return errors.New("no command given")
@@ -53,6 +59,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			return errors.New(`unknown layout command: want "layout preview"`)
 		}
 		return runPreview(ctx, args[2:], stdout, stderr)
+	case "compose":
+		return runCompose(ctx, args[1:], stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "stagehand", version)
 		return nil
