@@ -76,9 +76,9 @@ func TestComposeFourInputsToAllDestinations(t *testing.T) {
 		Video:          encoder.VideoConfig{Width: 640, Height: 360, Framerate: 30, Bitrate: 1_000_000},
 		SegmentSeconds: 2,
 		RTMPURL:        rtmpSrv.TLSURL("composite"), RTMPCA: rtmpSrv.CAFile,
-		HLSDir:         hlsDir,
-		S3:             &S3{Client: clientCfg, Bucket: "recordings", Prefix: prefix},
-		Progress:       func(p Progress) { progress = append(progress, p) },
+		HLSDir:   hlsDir,
+		S3:       &S3{Client: clientCfg, Bucket: "recordings", Prefix: prefix},
+		Progress: func(p Progress) { progress = append(progress, p) },
 	})
 	if err != nil {
 		t.Fatalf("Run: %v (%+v)", err, res)
