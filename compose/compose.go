@@ -52,6 +52,7 @@ type Config struct {
 	SegmentSeconds int           // HLS target segment duration; default 6
 	Duration       time.Duration // 0: until the shortest input ends
 	Rendition      string        // HLS rendition folder; default <height>p<fps>
+	StageARN       string        // written into the recordings' event objects
 
 	RTMPURL  string // rtmp:// or rtmps:// channel ingest, with stream key
 	RTMPCA   string // CA bundle for RTMPS
@@ -194,7 +195,7 @@ func (p *pipeline) destinations(ctx context.Context) ([]sink.Config, error) {
 	recorder := func(dir string, onFile func(string)) (*hls.Recorder, error) {
 		return hls.New(hls.Config{
 			Dir: dir, Rendition: cfg.Rendition, SegmentSeconds: cfg.SegmentSeconds, Framerate: cfg.Video.Framerate,
-			Bandwidth: cfg.Video.Bitrate + encoder.DefaultAudioBitrate, OnFile: onFile,
+			Bandwidth: cfg.Video.Bitrate + encoder.DefaultAudioBitrate, OnFile: onFile, StageARN: cfg.StageARN,
 			Video: hls.Stream{Params: p.vparams, TimeBase: p.venc.TimeBase()},
 			Audio: &hls.Stream{Params: p.aparams, TimeBase: p.aenc.TimeBase()},
 		})

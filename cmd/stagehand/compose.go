@@ -33,6 +33,7 @@ func runCompose(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	s3URL := fs.String("s3", "", "upload the HLS recording to s3://bucket/prefix")
 	s3Endpoint := fs.String("s3-endpoint", os.Getenv("AWS_ENDPOINT_URL_S3"), "S3-compatible endpoint URL (path-style); empty for AWS")
 	region := fs.String("s3-region", envOr("AWS_REGION", "us-east-1"), "S3 region")
+	stageARN := fs.String("stage-arn", "", "stage ARN written into the recording's events/*.json")
 	segment := fs.Int("segment", 6, "HLS target segment duration in seconds (2..10)")
 	duration := fs.Duration("duration", 0, "stop after this much output; 0 stops when the shortest input ends")
 	quiet := fs.Bool("quiet", false, "no progress lines")
@@ -43,7 +44,7 @@ func runCompose(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	cfg := compose.Config{SegmentSeconds: *segment, Duration: *duration, RTMPURL: *rtmpURL, RTMPCA: *caFile, HLSDir: *hlsDir}
+	cfg := compose.Config{StageARN: *stageARN, SegmentSeconds: *segment, Duration: *duration, RTMPURL: *rtmpURL, RTMPCA: *caFile, HLSDir: *hlsDir}
 	var err error
 	if cfg.Layout, err = readLayoutConfig(*layoutPath); err != nil {
 		return err

@@ -21,6 +21,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/asticode/go-astiav"
 	"github.com/grafov/m3u8"
@@ -54,6 +55,8 @@ type Config struct {
 	// path relative to Dir with slashes, segments before the playlists that
 	// name them: the uploader's queue.
 	OnFile func(rel string)
+	// StageARN goes into the recording's event objects.
+	StageARN string
 }
 
 // Validate checks the configuration before anything is written.
@@ -84,6 +87,10 @@ type Recorder struct {
 	start   float64               // video time at which the open segment began, seconds
 	last    float64               // video time of the end of the last video packet written, seconds
 	closed  bool
+
+	startedAt time.Time
+	duration  float64 // seconds in finished segments
+	failure   error   // set by Fail: the recording ends with failure
 }
 
 // New creates the directories and the multivariant playlist.
@@ -95,6 +102,9 @@ func New(cfg Config) (*Recorder, error) {
 		cfg.SegmentSeconds = DefaultSegmentSeconds
 	}
 	r := &Recorder{cfg: cfg, mediaDir: filepath.Join(cfg.Dir, "media", "hls", cfg.Rendition), start: math.NaN()}
+	if err := os.MkdirAll(filepath.Join(cfg.Dir, "events"), 0o755); err != nil {
+		return nil, fmt.Errorf("hls: %w", err)
+	}
 	if err := os.MkdirAll(r.mediaDir, 0o755); err != nil {
 		return nil, fmt.Errorf("hls: %w", err)
 	}
@@ -106,7 +116,11 @@ func New(cfg Config) (*Recorder, error) {
 	p.TargetDuration = float64(cfg.SegmentSeconds)
 	p.SetVersion(3)
 	r.playlist = p
+	r.startedAt = time.Now()
 	if err := r.writeMultivariant(); err != nil {
+		return nil, err
+	}
+	if err := r.writeEvent(eventStartedFile, r.event(StatusStarted, "", false)); err != nil {
 		return nil, err
 	}
 	r.pkt = astiav.AllocPacket()
@@ -152,6 +166,14 @@ func (r *Recorder) rel(name string) string {
 // local disk and do not block on the network, so ctx is not consulted. The packet is
 // not modified and may be reused by the caller once Write returns.
 func (r *Recorder) Write(_ context.Context, p *astiav.Packet, stream int) error {
+	err := r.write(p, stream)
+	if err != nil && r.failure == nil {
+		r.failure = err // the recording is incomplete: it will end with failure
+	}
+	return err
+}
+
+func (r *Recorder) write(p *astiav.Packet, stream int) error {
 	if r.closed {
 		return errors.New("hls: write after close")
 	}
@@ -258,6 +280,7 @@ func (r *Recorder) finishSegment(end float64) error {
 		return fmt.Errorf("hls: %w", err)
 	}
 	r.announce(r.rel(filepath.Base(final)))
+	r.duration += end - r.start
 	if err := r.playlist.Append(filepath.Base(final), end-r.start, ""); err != nil {
 		return fmt.Errorf("hls: playlist: %w", err)
 	}
@@ -270,7 +293,12 @@ func (r *Recorder) writePlaylist() error {
 	return r.publish(r.rel("playlist.m3u8"), r.playlist.Encode().Bytes())
 }
 
-// Close finishes the last segment and ends the playlist.
+// Fail marks the recording as failed: Close then writes
+// events/recording-failed.json instead of recording-ended.json.
+func (r *Recorder) Fail(err error) { r.failure = err }
+
+// Close finishes the last segment, ends the playlist and writes the
+// recording-ended (or recording-failed) event object.
 func (r *Recorder) Close(context.Context) error {
 	if r.closed {
 		return nil
@@ -283,7 +311,14 @@ func (r *Recorder) Close(context.Context) error {
 	}
 	r.playlist.MediaType = m3u8.VOD
 	r.playlist.Close()
-	return errors.Join(err, r.writePlaylist())
+	err = errors.Join(err, r.writePlaylist())
+	if r.failure == nil && err != nil {
+		r.failure = err
+	}
+	if r.failure != nil {
+		return errors.Join(err, r.writeEvent(eventFailedFile, r.event(StatusEndedWithFailure, r.failure.Error(), true)))
+	}
+	return r.writeEvent(eventEndedFile, r.event(StatusEnded, "", true))
 }
 
 // Segments is the number of complete segments.

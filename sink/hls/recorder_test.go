@@ -2,6 +2,7 @@ package hls
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"math"
 	"os"
@@ -21,8 +22,9 @@ func record(t *testing.T, dir string, seconds float64, segment int) *Recorder {
 	m := testmedia.New(t, testmedia.Options{Seconds: seconds, KeyframeInterval: segment * 30})
 	rec, err := New(Config{
 		Dir: dir, Rendition: "180p30-TestRendition", SegmentSeconds: segment, Framerate: 30, Bandwidth: 700_000,
-		Video: Stream{Params: m.Video, TimeBase: m.VideoTimeBase},
-		Audio: &Stream{Params: m.Audio, TimeBase: m.AudioTimeBase},
+		StageARN: "arn:aws:ivs:us-east-1:123456789012:stage/abcdABCDefgh",
+		Video:    Stream{Params: m.Video, TimeBase: m.VideoTimeBase},
+		Audio:    &Stream{Params: m.Audio, TimeBase: m.AudioTimeBase},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -104,10 +106,70 @@ func TestRecordingIsValidHLS(t *testing.T) {
 			t.Errorf("multivariant playlist lacks %q:\n%s", want, master)
 		}
 	}
+	var ended struct {
+		Version   string `json:"version"`
+		StageARN  string `json:"stage_arn"`
+		Status    string `json:"recording_status"`
+		StartedAt string `json:"recording_started_at"`
+		EndedAt   string `json:"recording_ended_at"`
+		Media     struct {
+			HLS struct {
+				Path       string `json:"path"`
+				Playlist   string `json:"playlist"`
+				DurationMS int64  `json:"duration_ms"`
+				Renditions []struct {
+					Path   string `json:"path"`
+					Width  int    `json:"resolution_width"`
+					Height int    `json:"resolution_height"`
+				} `json:"renditions"`
+			} `json:"hls"`
+		} `json:"media"`
+	}
+	b, err := os.ReadFile(filepath.Join(dir, "events", "recording-ended.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(b, &ended); err != nil {
+		t.Fatal(err)
+	}
+	h := ended.Media.HLS
+	if ended.Version != "v1" || ended.Status != "RECORDING_ENDED" || !strings.HasSuffix(ended.StageARN, "stage/abcdABCDefgh") ||
+		ended.StartedAt == "" || ended.EndedAt == "" || h.Path != "media/hls" || h.Playlist != "multivariant.m3u8" ||
+		h.DurationMS < 8400 || h.DurationMS > 8600 || len(h.Renditions) != 1 || h.Renditions[0].Path != "180p30-TestRendition" || h.Renditions[0].Width != 320 {
+		t.Errorf("recording-ended.json:\n%s", b)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "events", "recording-started.json")); err != nil {
+		t.Error(err)
+	}
 	leftovers, _ := filepath.Glob(filepath.Join(media, "*.part"))
 	tmps, _ := filepath.Glob(filepath.Join(media, "*.tmp"))
 	if len(leftovers)+len(tmps) > 0 {
 		t.Errorf("partial files left behind: %v %v", leftovers, tmps)
+	}
+}
+
+// TestFailedRecordingSaysSo ends a recording whose writes failed: the event
+// object is recording-failed.json with the cause.
+func TestFailedRecordingSaysSo(t *testing.T) {
+	dir := t.TempDir()
+	m := testmedia.New(t, testmedia.Options{Seconds: 1, NoAudio: true})
+	rec, err := New(Config{Dir: dir, Rendition: "r", Video: Stream{Params: m.Video, TimeBase: m.VideoTimeBase}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.Run(t, func(p *astiav.Packet, stream int) { _ = rec.Write(context.Background(), p, 1) }, nil) // audio to a video-only recording
+	if err := rec.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(filepath.Join(dir, "events", "recording-failed.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(b), `"RECORDING_ENDED_WITH_FAILURE"`) || !strings.Contains(string(b), "audio packet for a video-only recording") {
+		t.Errorf("recording-failed.json:\n%s", b)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "events", "recording-ended.json")); err == nil {
+		t.Error("a failed recording also wrote recording-ended.json")
 	}
 }
 

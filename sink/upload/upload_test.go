@@ -100,7 +100,7 @@ func TestRecordingSurvivesObjectStoreOutage(t *testing.T) {
 	}
 	keys := listKeys(t, client, "recordings")
 	media := prefix + "/media/hls/180p30-Enc123456789/"
-	want := []string{prefix + "/media/hls/multivariant.m3u8", media + "playlist.m3u8"}
+	want := []string{prefix + "/media/hls/multivariant.m3u8", media + "playlist.m3u8", prefix + "/events/recording-started.json", prefix + "/events/recording-ended.json"}
 	for i := 0; i < 4; i++ {
 		want = append(want, media+string(rune('0'+i))+".ts")
 	}
