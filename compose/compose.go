@@ -53,6 +53,9 @@ type Config struct {
 	Duration       time.Duration // 0: until the shortest input ends
 	Rendition      string        // HLS rendition folder; default <height>p<fps>
 	StageARN       string        // written into the recordings' event objects
+	// Realtime paces the output at the wall clock, as a live composition
+	// would send it; otherwise it runs as fast as the machine allows.
+	Realtime bool
 
 	RTMPURL  string // rtmp:// or rtmps:// channel ingest, with stream key
 	RTMPCA   string // CA bundle for RTMPS
@@ -68,6 +71,7 @@ type Config struct {
 type Progress struct {
 	Frames       int
 	MediaSeconds float64
+	FPS          float64 // frames rendered per wall-clock second
 	Speed        float64 // media seconds per wall-clock second
 	Destinations []sink.Status
 }
@@ -253,6 +257,14 @@ func (p *pipeline) run(ctx context.Context) (Result, error) {
 		if p.cfg.Duration > 0 && t >= p.cfg.Duration.Seconds() {
 			break
 		}
+		if p.cfg.Realtime {
+			if wait := time.Until(start.Add(time.Duration(t * float64(time.Second)))); wait > 0 {
+				select {
+				case <-time.After(wait):
+				case <-ctx.Done():
+				}
+			}
+		}
 		if ctx.Err() != nil {
 			runErr = ctx.Err()
 			break
@@ -303,7 +315,8 @@ func (p *pipeline) run(ctx context.Context) (Result, error) {
 
 func (p *pipeline) progress(frames int, start time.Time) Progress {
 	media := float64(frames) / float64(p.cfg.Video.Framerate)
-	return Progress{Frames: frames, MediaSeconds: media, Speed: media / math.Max(time.Since(start).Seconds(), 1e-9), Destinations: p.fanout.Status()}
+	wall := math.Max(time.Since(start).Seconds(), 1e-9)
+	return Progress{Frames: frames, MediaSeconds: media, FPS: float64(frames) / wall, Speed: media / wall, Destinations: p.fanout.Status()}
 }
 
 // advance decodes participant pa up to output time t: its latest video frame

@@ -172,3 +172,19 @@ func TestComposeRejectsBadInput(t *testing.T) {
 		})
 	}
 }
+
+// TestRealtimePacesOutput: with Realtime the composition takes at least its
+// own duration of wall-clock time (a lower bound only, so a busy machine
+// cannot fail it).
+func TestRealtimePacesOutput(t *testing.T) {
+	dir := t.TempDir()
+	in := makeInput(t, dir, "red", 440, 1)
+	res, err := Run(context.Background(), Config{Inputs: []Input{{Path: in}}, HLSDir: filepath.Join(dir, "hls"), Realtime: true,
+		Video: encoder.VideoConfig{Width: 320, Height: 180}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Wall < time.Duration(float64(res.Frames-1)/30*float64(time.Second)) {
+		t.Errorf("%d frames sent in %s: faster than the output clock", res.Frames, res.Wall)
+	}
+}

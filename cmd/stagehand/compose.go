@@ -37,6 +37,7 @@ func runCompose(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	segment := fs.Int("segment", 6, "HLS target segment duration in seconds (2..10)")
 	duration := fs.Duration("duration", 0, "stop after this much output; 0 stops when the shortest input ends")
 	quiet := fs.Bool("quiet", false, "no progress lines")
+	realtime := fs.Bool("realtime", false, "send at the pace of the output clock, as a live composition does (for real channels); default as fast as possible")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "Usage: stagehand compose --input a.webm --input b.mp4 [flags]\n\nComposes media files as stage participants and sends the composite to RTMP(S), S3 and/or a local HLS directory.")
 		fs.PrintDefaults()
@@ -44,7 +45,7 @@ func runCompose(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	cfg := compose.Config{StageARN: *stageARN, SegmentSeconds: *segment, Duration: *duration, RTMPURL: *rtmpURL, RTMPCA: *caFile, HLSDir: *hlsDir}
+	cfg := compose.Config{Realtime: *realtime, StageARN: *stageARN, SegmentSeconds: *segment, Duration: *duration, RTMPURL: *rtmpURL, RTMPCA: *caFile, HLSDir: *hlsDir}
 	var err error
 	if cfg.Layout, err = readLayoutConfig(*layoutPath); err != nil {
 		return err
@@ -83,7 +84,7 @@ func runCompose(ctx context.Context, args []string, stdout, stderr io.Writer) er
 
 func progressLine(p compose.Progress) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "frames=%d time=%.1fs speed=%.2fx", p.Frames, p.MediaSeconds, p.Speed)
+	fmt.Fprintf(&b, "frames=%d fps=%.0f time=%.1fs speed=%.2fx", p.Frames, p.FPS, p.MediaSeconds, p.Speed)
 	for _, d := range p.Destinations {
 		fmt.Fprintf(&b, " %s=%s(%d pkts", d.Name, d.State, d.Packets)
 		if d.Dropped > 0 {

@@ -31,7 +31,7 @@ func TestComposeCommand(t *testing.T) {
 	if !strings.Contains(stdout.String(), "time=2.0s") || !strings.Contains(stdout.String(), "hls=STOPPED") {
 		t.Errorf("report %q: want 2.0 s and the hls destination STOPPED", stdout.String())
 	}
-	if !strings.Contains(stderr.String(), "frames=30 time=1.0s") {
+	if !strings.Contains(stderr.String(), "frames=30 fps=") || !strings.Contains(stderr.String(), "time=1.0s") {
 		t.Errorf("no progress line after the first second:\n%s", stderr.String())
 	}
 	for _, f := range []string{"media/hls/multivariant.m3u8", "media/hls/360p30/playlist.m3u8", "media/hls/360p30/0.ts", "events/recording-ended.json"} {

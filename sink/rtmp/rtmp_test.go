@@ -13,6 +13,7 @@ import (
 	"github.com/stagehand-rt/stagehand/internal/testmedia"
 	"github.com/stagehand-rt/stagehand/internal/testserver"
 	"github.com/stagehand-rt/stagehand/sink"
+	"github.com/stagehand-rt/stagehand/sink/hls"
 )
 
 func writerFor(t *testing.T, m *testmedia.Stream, cfg Config) *Writer {
@@ -89,18 +90,27 @@ func TestRTMPSRefusesUnknownCertificate(t *testing.T) {
 }
 
 // TestReconnectsAfterServerRestart restarts nginx in the middle of a stream
-// published through the fan-out: the destination goes RECONNECTING, comes
-// back ACTIVE, and nginx records a second stream.
+// published through the fan-out beside an HLS recording: the channel goes
+// RECONNECTING, comes back ACTIVE, nginx records a second stream, and the
+// recording loses nothing.
 func TestReconnectsAfterServerRestart(t *testing.T) {
 	srv := testserver.StartRTMP(t)
 	m := testmedia.New(t, testmedia.Options{Seconds: 8, Width: 160, Height: 90})
 	w := writerFor(t, m, Config{URL: srv.URL("restart"), IOTimeout: 2 * time.Second})
-	f, err := sink.Start(context.Background(), sink.Config{Name: "channel", Writer: w, Backoff: 100 * time.Millisecond, QueueSize: 4096})
+	rec, err := hls.New(hls.Config{Dir: t.TempDir(), Rendition: "90p30", SegmentSeconds: 2, Framerate: 30,
+		Video: hls.Stream{Params: m.Video, TimeBase: m.VideoTimeBase}, Audio: &hls.Stream{Params: m.Audio, TimeBase: m.AudioTimeBase}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := sink.Start(context.Background(),
+		sink.Config{Name: "channel", Writer: w, Backoff: 100 * time.Millisecond, QueueSize: 4096},
+		sink.Config{Name: "recording", Writer: rec, QueueSize: 4096})
 	if err != nil {
 		t.Fatal(err)
 	}
 	var states []sink.State
-	m.Run(t, func(p *astiav.Packet, stream int) { f.Write(p, stream) }, func(i int) {
+	total := 0
+	m.Run(t, func(p *astiav.Packet, stream int) { f.Write(p, stream); total++ }, func(i int) {
 		// Pace the stream like a live encoder, so the restart lands mid-stream.
 		time.Sleep(time.Second / 60)
 		if i == 90 {
@@ -119,5 +129,8 @@ func TestReconnectsAfterServerRestart(t *testing.T) {
 	}
 	if n := len(srv.Recordings("restart")); n < 2 {
 		t.Errorf("nginx recorded %d streams, want one before and one after the restart", n)
+	}
+	if r := f.Status()[1]; r.State != sink.StateStopped || r.Packets != uint64(total) || r.Dropped != 0 || rec.Segments() != 4 {
+		t.Errorf("recording %+v with %d segments: want all %d packets in 4 segments despite the channel's outage", r, rec.Segments(), total)
 	}
 }
