@@ -25,6 +25,8 @@ import (
 
 	"github.com/asticode/go-astiav"
 	"github.com/grafov/m3u8"
+
+	"github.com/stagehand-rt/stagehand/sink"
 )
 
 // Target segment durations IVS accepts, in seconds.
@@ -37,10 +39,7 @@ const (
 )
 
 // Stream is one encoded stream the recorder muxes.
-type Stream struct {
-	Params   *astiav.CodecParameters // copied at New
-	TimeBase astiav.Rational         // of the packets' timestamps
-}
+type Stream = sink.Stream
 
 // Config describes one recording.
 type Config struct {
@@ -235,19 +234,9 @@ func (r *Recorder) openSegment(start float64) error {
 	if r.cfg.Audio != nil {
 		streams = append(streams, *r.cfg.Audio)
 	}
-	r.streams = r.streams[:0]
-	for _, s := range streams {
-		st := fc.NewStream(nil)
-		if st == nil {
-			fc.Free()
-			return errors.New("hls: new mpegts stream")
-		}
-		if err := s.Params.Copy(st.CodecParameters()); err != nil {
-			fc.Free()
-			return fmt.Errorf("hls: stream parameters: %w", err)
-		}
-		st.SetTimeBase(s.TimeBase)
-		r.streams = append(r.streams, st)
+	if r.streams, err = sink.AddMuxerStreams(fc, streams...); err != nil {
+		fc.Free()
+		return fmt.Errorf("hls: %w", err)
 	}
 	pb, err := astiav.OpenIOContext(path, astiav.NewIOContextFlags(astiav.IOContextFlagWrite))
 	if err != nil {

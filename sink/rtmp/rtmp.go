@@ -21,13 +21,12 @@ import (
 	"time"
 
 	"github.com/asticode/go-astiav"
+
+	"github.com/stagehand-rt/stagehand/sink"
 )
 
 // Stream is one encoded stream to publish.
-type Stream struct {
-	Params   *astiav.CodecParameters
-	TimeBase astiav.Rational
-}
+type Stream = sink.Stream
 
 // Config describes one RTMP(S) destination.
 type Config struct {
@@ -188,18 +187,8 @@ func (w *Writer) startFLV() error {
 	if w.cfg.Audio != nil {
 		streams = append(streams, *w.cfg.Audio)
 	}
-	w.streams = w.streams[:0]
-	for _, s := range streams {
-		st := fc.NewStream(nil)
-		if st == nil {
-			return errors.New("new flv stream")
-		}
-		if err := s.Params.Copy(st.CodecParameters()); err != nil {
-			return fmt.Errorf("flv stream parameters: %w", err)
-		}
-		st.CodecParameters().SetCodecTag(0)
-		st.SetTimeBase(s.TimeBase)
-		w.streams = append(w.streams, st)
+	if w.streams, err = sink.AddMuxerStreams(fc, streams...); err != nil {
+		return fmt.Errorf("flv: %w", err)
 	}
 	if err := fc.WriteHeader(nil); err != nil {
 		return fmt.Errorf("flv header: %w", err)
