@@ -188,3 +188,39 @@ func TestRealtimePacesOutput(t *testing.T) {
 		t.Errorf("%d frames sent in %s: faster than the output clock", res.Frames, res.Wall)
 	}
 }
+
+// TestCorruptInputIsSurvived damages the middle of an MPEG-TS input (H.264
+// and AAC, a container whose demuxer resyncs): damaged packets are skipped
+// or decoded with errors, the composition runs to the end without a crash,
+// and the recording is valid.
+func TestCorruptInputIsSurvived(t *testing.T) {
+	dir := t.TempDir()
+	in := filepath.Join(dir, "damaged.ts")
+	if b, err := exec.Command("ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", "testsrc2=s=320x180:r=30:d=3",
+		"-f", "lavfi", "-i", "sine=d=3:sample_rate=48000", "-c:v", "libx264", "-g", "30", "-c:a", "aac", "-shortest", in).CombinedOutput(); err != nil {
+		t.Fatalf("ffmpeg: %v\n%s", err, b)
+	}
+	b, err := os.ReadFile(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := len(b) / 3; i < len(b)/3+8192 && i < len(b); i += 7 {
+		b[i] ^= 0x5a // scattered damage over about 44 TS packets
+	}
+	if err := os.WriteFile(in, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	hlsDir := filepath.Join(dir, "hls")
+	res, err := Run(context.Background(), Config{Inputs: []Input{{Path: in}}, HLSDir: hlsDir, SegmentSeconds: 2,
+		Video: encoder.VideoConfig{Width: 320, Height: 180}})
+	if err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	if res.Frames < 85 {
+		t.Errorf("only %d frames composed from a 3 s input damaged at a third: want it read to the end", res.Frames)
+	}
+	p := testmedia.FFprobe(t, "-show_entries", "format=duration", filepath.Join(hlsDir, "media", "hls", "multivariant.m3u8"))
+	if d := p.Duration(t); math.Abs(d-float64(res.Frames)/30) > 0.2 {
+		t.Errorf("recording lasts %.2f s for %d frames", d, res.Frames)
+	}
+}

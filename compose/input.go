@@ -3,6 +3,7 @@ package compose
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"math"
 
 	"github.com/asticode/go-astiav"
@@ -19,7 +20,13 @@ type input struct {
 	audio      *decoder
 	eof        bool // the file is exhausted and the decoders drained
 	readingEOF bool // the file is exhausted; the decoders are draining
+	readErrors int  // consecutive unreadable packets
 }
+
+// maxReadErrors is how many unreadable packets in a row end an input: the
+// demuxer resyncs past damage, but a file that is garbage to the end must
+// not spin forever.
+const maxReadErrors = 256
 
 type decoder struct {
 	cc       *astiav.CodecContext
@@ -103,7 +110,8 @@ func (in *input) next() (video bool, t float64, ok bool, err error) {
 			case errors.Is(err, astiav.ErrEof):
 				d.drained = true
 			case !errors.Is(err, astiav.ErrEagain):
-				return false, 0, false, fmt.Errorf("%s: decode: %w", in.path, err)
+				// A damaged frame: skip it, the decoder recovers at the next one.
+				slog.Debug("undecodable frame skipped", "component", "compose", "input", in.path, "error", err)
 			}
 		}
 		if in.readingEOF {
@@ -118,6 +126,13 @@ func (in *input) next() (video bool, t float64, ok bool, err error) {
 func (in *input) feed() {
 	for {
 		err := in.fc.ReadFrame(in.pkt)
+		if err != nil && !errors.Is(err, astiav.ErrEof) && in.readErrors < maxReadErrors {
+			if in.readErrors == 0 {
+				slog.Warn("damaged input; skipping to readable data", "component", "compose", "input", in.path, "error", err)
+			}
+			in.readErrors++
+			continue
+		}
 		if err != nil {
 			// End of file, or an unreadable rest of it: drain what is decoded.
 			in.readingEOF = true
@@ -128,6 +143,7 @@ func (in *input) feed() {
 			}
 			return
 		}
+		in.readErrors = 0
 		var d *decoder
 		switch in.pkt.StreamIndex() {
 		case streamIndex(in.video):
