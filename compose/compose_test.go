@@ -111,9 +111,14 @@ func TestComposeFourInputsToAllDestinations(t *testing.T) {
 			}
 		}
 	}
-	p := testmedia.FFprobe(t, "-show_entries", "format=duration:stream=codec_name,width,height", local)
+	p := testmedia.FFprobe(t, "-show_entries", "format=duration:stream=codec_name,width,height,r_frame_rate", local)
 	if d := p.Duration(t); math.Abs(d-3) > 0.2 || !slices.Contains(p.Codecs(), "h264") || !slices.Contains(p.Codecs(), "aac") {
 		t.Errorf("local HLS: %.2f s of %v, want 3 s of h264+aac", d, p.Codecs())
+	}
+	for _, s := range p.Streams {
+		if s.CodecName == "h264" && (s.Width != 640 || s.Height != 360 || s.FrameRate != "30/1") {
+			t.Errorf("video %dx%d at %s fps, want 640x360 at 30/1", s.Width, s.Height, s.FrameRate)
+		}
 	}
 
 	// nginx received the same composite over RTMPS.

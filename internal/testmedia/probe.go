@@ -11,6 +11,7 @@ import (
 type Probe struct {
 	Streams []struct {
 		CodecName  string `json:"codec_name"`
+		FrameRate  string `json:"r_frame_rate"`
 		Width      int    `json:"width"`
 		Height     int    `json:"height"`
 		SampleRate string `json:"sample_rate"`
