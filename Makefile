@@ -22,7 +22,7 @@ test-deps:
 build: deps
 	$(GO) build -o $(BIN) ./cmd/stagehand
 
-# Until the server exists, the main job renders the demo layouts to PNGs.
+# Renders the demo layouts, then runs the server on embedded defaults until Ctrl-C.
 run: build
 	@mkdir -p $(OUT)
 	$(BIN) layout preview --config examples/layouts/grid.json --participants 5 --out $(OUT)/grid.png
@@ -31,6 +31,7 @@ run: build
 	$(BIN) layout preview --config examples/layouts/pip.json --participants 2 \
 		--attr 2:guest=true --video 2:720x1280 --out $(OUT)/pip.png
 	@echo "demo previews written to $(OUT)/"
+	$(BIN) serve --dev
 
 vet: deps
 	$(GO) vet ./...
@@ -44,9 +45,17 @@ lint: test-deps vet
 test: lint
 	$(GO) test -race -count=1 ./...
 	$(GO) test -run '^$$' -fuzz '^FuzzCompute$$' -fuzztime $(FUZZTIME) ./layout
+	$(GO) test -run '^$$' -fuzz '^FuzzRequest$$' -fuzztime 10s ./api
+	$(GO) test -run '^$$' -fuzz '^FuzzVerify$$' -fuzztime 10s ./token
+	$(GO) test -run '^$$' -fuzz '^FuzzVerify$$' -fuzztime 10s ./api/sigv4
 
 fuzz: deps
 	$(GO) test -run '^$$' -fuzz '^FuzzCompute$$' -fuzztime 5m ./layout
+	$(GO) test -run '^$$' -fuzz '^FuzzRequest$$' -fuzztime 2m ./api
+	$(GO) test -run '^$$' -fuzz '^FuzzVerify$$' -fuzztime 2m ./token
+	$(GO) test -run '^$$' -fuzz '^FuzzParsePublicKey$$' -fuzztime 1m ./token
+	$(GO) test -run '^$$' -fuzz '^FuzzVerify$$' -fuzztime 2m ./api/sigv4
+	$(GO) test -run '^$$' -fuzz '^FuzzParseAuthorization$$' -fuzztime 1m ./api/sigv4
 
 # Layout-rendering benchmarks (ns and allocations per rendered frame).
 bench: deps

@@ -23,6 +23,7 @@ var version = "dev"
 const usage = `stagehand: server-side composition for real-time video (IVS Real-Time compatible)
 
 Usage:
+  stagehand serve [flags]            run the IVS Real-Time API (embedded NATS JetStream store)
   stagehand layout preview [flags]   draw a layout with labelled tiles into a PNG
   stagehand compose [flags]          compose media files to RTMP(S), S3 and/or local HLS
   stagehand version                  print the version
@@ -59,6 +60,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			return errors.New(`unknown layout command: want "layout preview"`)
 		}
 		return runPreview(ctx, args[2:], stdout, stderr)
+	case "serve":
+		return runServe(ctx, args[1:], stdout, stderr)
 	case "compose":
 		return runCompose(ctx, args[1:], stdout, stderr)
 	case "version":

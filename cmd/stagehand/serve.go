@@ -1,0 +1,224 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/stagehand-rt/stagehand/api"
+	"github.com/stagehand-rt/stagehand/internal/natsserver"
+	"github.com/stagehand-rt/stagehand/ivs"
+	"github.com/stagehand-rt/stagehand/jobs"
+	"github.com/stagehand-rt/stagehand/store"
+)
+
+// Demo credentials `serve --dev` accepts when none are given; documented in
+// the README for the AWS CLI examples.
+const (
+	devAccessKeyID     = "AKIASTAGEHANDDEV"
+	devSecretAccessKey = "stagehand-dev-secret"
+)
+
+// serveConfig is everything `stagehand serve` needs, from flags and the
+// environment.
+type serveConfig struct {
+	APIAddr   string
+	DataDir   string
+	NATSURL   string // external NATS; empty runs the embedded server
+	NATSAddr  string // where the embedded server listens
+	Replicas  int
+	Dev       bool
+	NoAuth    bool
+	AccessKey string
+	SecretKey string
+	Region    string
+	AccountID string
+	StageURL  string
+	RTMPURL   string
+	RTMPSURL  string
+	Channels  map[string]string
+	LogLevel  slog.Level
+	onListen  func(addr string) // tests learn the chosen port
+}
+
+func parseServeFlags(args []string, stderr io.Writer) (serveConfig, error) {
+	c := serveConfig{Channels: map[string]string{}}
+	fs := flag.NewFlagSet("stagehand serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&c.APIAddr, "api-addr", "127.0.0.1:8690", "address of the IVS Real-Time API (host:port)")
+	fs.StringVar(&c.DataDir, "data-dir", "stagehand-data", "directory for the embedded NATS store and local recordings")
+	fs.StringVar(&c.NATSURL, "nats-url", os.Getenv("STAGEHAND_NATS_URL"), "external NATS (JetStream) URL(s), comma-separated; empty runs an embedded server")
+	fs.StringVar(&c.NATSAddr, "nats-addr", "127.0.0.1:4222", "address of the embedded NATS server (loopback)")
+	fs.IntVar(&c.Replicas, "replicas", 1, "replicas of the JetStream buckets and streams (3 on a 3-node cluster)")
+	fs.BoolVar(&c.Dev, "dev", false, "local demo: accept the demo credentials when none are given")
+	fs.BoolVar(&c.NoAuth, "no-auth", false, "accept unsigned API requests (only with --dev)")
+	fs.StringVar(&c.AccessKey, "access-key-id", os.Getenv("STAGEHAND_ACCESS_KEY_ID"), "access key id API requests are signed with (env STAGEHAND_ACCESS_KEY_ID)")
+	fs.StringVar(&c.SecretKey, "secret-access-key", os.Getenv("STAGEHAND_SECRET_ACCESS_KEY"), "its secret (env STAGEHAND_SECRET_ACCESS_KEY)")
+	fs.StringVar(&c.Region, "region", envOr("STAGEHAND_REGION", "us-east-1"), "region in ARNs and request signatures")
+	fs.StringVar(&c.AccountID, "account-id", envOr("STAGEHAND_ACCOUNT_ID", "123456789012"), "account id in ARNs (12 digits)")
+	fs.StringVar(&c.StageURL, "stage-url", "http://127.0.0.1:8691", "public base URL of the stage server (WHIP at /whip, events at /events)")
+	fs.StringVar(&c.RTMPURL, "rtmp-url", "rtmp://127.0.0.1:1935/app/", "public RTMP ingest URL of stages")
+	fs.StringVar(&c.RTMPSURL, "rtmps-url", "rtmps://127.0.0.1:1936/app/", "public RTMPS ingest URL of stages")
+	fs.Func("channel", "IVS channel a composition may send to: `ARN=rtmps://host/app/streamkey` (repeatable)", func(v string) error {
+		arn, u, ok := strings.Cut(v, "=")
+		if !ok {
+			return errors.New("want ARN=URL")
+		}
+		c.Channels[arn] = u
+		return nil
+	})
+	verbose := fs.Bool("v", false, "log every request")
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "Usage: stagehand serve [flags]\n\nRuns the IVS Real-Time API on an embedded NATS JetStream store (or an external NATS with --nats-url).")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return c, err
+	}
+	if fs.NArg() > 0 {
+		return c, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	if *verbose {
+		c.LogLevel = slog.LevelDebug
+	}
+	return c, c.validate()
+}
+
+func (c *serveConfig) validate() error {
+	var errs []error
+	if c.NoAuth && !c.Dev {
+		errs = append(errs, errors.New("--no-auth is for local demos only: give --dev with it"))
+	}
+	if (c.AccessKey == "") != (c.SecretKey == "") {
+		errs = append(errs, errors.New("give both --access-key-id and --secret-access-key (or STAGEHAND_ACCESS_KEY_ID and STAGEHAND_SECRET_ACCESS_KEY)"))
+	}
+	if c.AccessKey == "" && c.Dev {
+		c.AccessKey, c.SecretKey = devAccessKeyID, devSecretAccessKey
+	}
+	if c.AccessKey == "" && !c.NoAuth {
+		errs = append(errs, errors.New("no API credentials: set STAGEHAND_ACCESS_KEY_ID and STAGEHAND_SECRET_ACCESS_KEY (or the flags), or run with --dev for the demo credentials"))
+	}
+	if len(c.AccountID) != 12 || strings.Trim(c.AccountID, "0123456789") != "" {
+		errs = append(errs, fmt.Errorf("--account-id %q: want 12 digits", c.AccountID))
+	}
+	if c.Region == "" || strings.Trim(c.Region, "abcdefghijklmnopqrstuvwxyz0123456789-") != "" {
+		errs = append(errs, fmt.Errorf("--region %q: want lower-case letters, digits and dashes", c.Region))
+	}
+	if c.Replicas != 1 && c.Replicas != 3 {
+		errs = append(errs, fmt.Errorf("--replicas %d: want 1 or 3", c.Replicas))
+	}
+	if _, _, err := net.SplitHostPort(c.APIAddr); err != nil {
+		errs = append(errs, fmt.Errorf("--api-addr %q: %w", c.APIAddr, err))
+	}
+	return errors.Join(errs...)
+}
+
+func (c *serveConfig) endpoints() ivs.StageEndpoints {
+	base := strings.TrimSuffix(c.StageURL, "/")
+	events := "ws" + strings.TrimPrefix(base, "http") + "/events"
+	return ivs.StageEndpoints{Events: events, WHIP: base + "/whip", RTMP: c.RTMPURL, RTMPS: c.RTMPSURL}
+}
+
+func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	cfg, err := parseServeFlags(args, stderr)
+	if err != nil {
+		return err
+	}
+	return serve(ctx, cfg, stdout, stderr)
+}
+
+func serve(ctx context.Context, cfg serveConfig, stdout, stderr io.Writer) error {
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: cfg.LogLevel}))
+	// Take the API port first: a busy port is the most common start failure.
+	ln, err := net.Listen("tcp", cfg.APIAddr)
+	if err != nil {
+		return fmt.Errorf("API address %s: %w", cfg.APIAddr, err)
+	}
+	defer ln.Close()
+
+	natsURL := cfg.NATSURL
+	if natsURL == "" {
+		ns, err := natsserver.Start(natsserver.Config{Addr: cfg.NATSAddr, StoreDir: filepath.Join(cfg.DataDir, "nats")})
+		if err != nil {
+			return err
+		}
+		defer ns.Shutdown()
+		natsURL = ns.ClientURL()
+		fmt.Fprintf(stdout, "stagehand: embedded NATS JetStream at %s, data in %s\n", natsURL, cfg.DataDir)
+	}
+	nc, err := nats.Connect(natsURL, nats.Name("stagehand-serve"), nats.MaxReconnects(-1))
+	if err != nil {
+		return fmt.Errorf("connect to NATS at %s: %w", natsURL, err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return fmt.Errorf("jetstream: %w", err)
+	}
+	openCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	st, err := store.Open(openCtx, js, store.Config{Replicas: cfg.Replicas})
+	if err != nil {
+		return err
+	}
+	queue, err := jobs.Open(openCtx, js, jobs.Config{Replicas: cfg.Replicas})
+	if err != nil {
+		return err
+	}
+	srv, err := api.New(openCtx, api.Config{
+		Namespace:   ivs.Namespace{Region: cfg.Region, Account: cfg.AccountID},
+		Endpoints:   cfg.endpoints(),
+		Credentials: map[string]string{cfg.AccessKey: cfg.SecretKey},
+		NoAuth:      cfg.NoAuth,
+		Channels:    cfg.Channels,
+		Logger:      log,
+	}, st, queue, nc)
+	if err != nil {
+		return err
+	}
+	return serveHTTP(ctx, ln, srv, cfg, stdout, log)
+}
+
+func serveHTTP(ctx context.Context, ln net.Listener, h http.Handler, cfg serveConfig, stdout io.Writer, log *slog.Logger) error {
+	hs := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
+		WriteTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 64 << 10,
+		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+	addr := ln.Addr().String()
+	fmt.Fprintf(stdout, "stagehand: IVS Real-Time API at http://%s (region %s, account %s)\n", addr, cfg.Region, cfg.AccountID)
+	switch {
+	case cfg.NoAuth:
+		fmt.Fprintln(stdout, "stagehand: authentication is OFF (--no-auth): unsigned requests are accepted")
+	case cfg.AccessKey == devAccessKeyID:
+		fmt.Fprintf(stdout, "stagehand: demo credentials: AWS_ACCESS_KEY_ID=%s AWS_SECRET_ACCESS_KEY=%s\n", devAccessKeyID, devSecretAccessKey)
+	}
+	if cfg.onListen != nil {
+		cfg.onListen(addr)
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- hs.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("API server: %w", err)
+	case <-ctx.Done():
+	}
+	shutCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := hs.Shutdown(shutCtx); err != nil {
+		return fmt.Errorf("API shutdown: %w", err)
+	}
+	<-errc
+	fmt.Fprintln(stdout, "stagehand: stopped")
+	return nil
+}
