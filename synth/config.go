@@ -1,0 +1,130 @@
+package synth
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+)
+
+// Codecs and defaults.
+const (
+	VP8  = "VP8"
+	H264 = "H264"
+
+	DefaultWidth        = 640
+	DefaultHeight       = 360
+	DefaultFPS          = 30
+	DefaultColor        = "steelblue"
+	DefaultToneHz       = 440
+	DefaultVideoBitrate = 1_000_000
+
+	// SampleRate, Channels and AudioFrame describe the Opus stream: 48 kHz
+	// stereo in 20 ms packets, what WebRTC peers expect.
+	SampleRate = 48_000
+	Channels   = 2
+	AudioFrame = 960
+
+	maxLabelRunes = 64
+)
+
+// Config says what to generate. Zero fields take defaults (WithDefaults);
+// New validates it.
+type Config struct {
+	Width, Height int // even, 16..1920 x 16..1080; default 640x360
+	FPS           int // 1..60; default 30
+	// Color is the background: a colour name FFmpeg knows ("red",
+	// "steelblue", case-insensitive) or "#RRGGBB" / "0xRRGGBB"; default
+	// "steelblue".
+	Color string
+	// Label is drawn big in the middle of the picture (a participant's
+	// name, say); "" draws none. At most 64 characters, no control characters.
+	Label string
+	// ToneHz is the frequency of the sine tone, 1..20000 Hz; default 440.
+	ToneHz float64
+	// Silent sends silence instead of the tone (ToneHz is then ignored). It
+	// is a separate switch because a zero ToneHz means "the default".
+	Silent       bool
+	VideoCodec   string // VP8 (default) or H264
+	VideoBitrate int    // bits per second, 50,000..10,000,000; default 1,000,000
+}
+
+// ValidationError names the setting that is refused and why.
+type ValidationError struct {
+	Field  string
+	Reason string
+}
+
+func (e *ValidationError) Error() string { return "synth: " + e.Field + ": " + e.Reason }
+
+// WithDefaults fills zero fields with the defaults.
+func (c Config) WithDefaults() Config {
+	if c.Width == 0 {
+		c.Width = DefaultWidth
+	}
+	if c.Height == 0 {
+		c.Height = DefaultHeight
+	}
+	if c.FPS == 0 {
+		c.FPS = DefaultFPS
+	}
+	if c.Color == "" {
+		c.Color = DefaultColor
+	}
+	if c.ToneHz == 0 {
+		c.ToneHz = DefaultToneHz
+	}
+	if c.VideoCodec == "" {
+		c.VideoCodec = VP8
+	}
+	if c.VideoBitrate == 0 {
+		c.VideoBitrate = DefaultVideoBitrate
+	}
+	return c
+}
+
+// Validate checks the configuration after defaults, reporting every bad
+// field, so that a bad flag fails before any encoder is opened.
+func (c Config) Validate() error {
+	c = c.WithDefaults()
+	var errs []error
+	bad := func(field, format string, args ...any) {
+		errs = append(errs, &ValidationError{field, fmt.Sprintf(format, args...)})
+	}
+	side := func(field string, v, max int) {
+		switch {
+		case v < 16 || v > max:
+			bad(field, "%d is outside 16..%d", v, max)
+		case v%2 != 0:
+			bad(field, "%d is odd; 4:2:0 video needs even sizes", v)
+		}
+	}
+	side("Width", c.Width, 1920)
+	side("Height", c.Height, 1080)
+	if c.FPS < 1 || c.FPS > 60 {
+		bad("FPS", "%d is outside 1..60", c.FPS)
+	}
+	if _, err := parseColor(c.Color); err != nil {
+		bad("Color", "%v", err)
+	}
+	switch {
+	case !utf8.ValidString(c.Label):
+		bad("Label", "not valid UTF-8")
+	case utf8.RuneCountInString(c.Label) > maxLabelRunes:
+		bad("Label", "%d characters; at most %d", utf8.RuneCountInString(c.Label), maxLabelRunes)
+	case strings.IndexFunc(c.Label, unicode.IsControl) >= 0:
+		bad("Label", "contains a control character")
+	}
+	// Written as the valid range so that NaN fails too.
+	if !c.Silent && !(c.ToneHz >= 1 && c.ToneHz <= 20_000) {
+		bad("ToneHz", "%g is outside 1..20000 (set Silent for silence)", c.ToneHz)
+	}
+	if c.VideoCodec != VP8 && c.VideoCodec != H264 {
+		bad("VideoCodec", "%q is not %s or %s", c.VideoCodec, VP8, H264)
+	}
+	if c.VideoBitrate < 50_000 || c.VideoBitrate > 10_000_000 {
+		bad("VideoBitrate", "%d is outside 50000..10000000", c.VideoBitrate)
+	}
+	return errors.Join(errs...)
+}
