@@ -151,3 +151,22 @@ func TestNewSigner(t *testing.T) {
 		t.Fatalf("NewSigner = %+v, %v", s, err)
 	}
 }
+
+func TestPeek(t *testing.T) {
+	s, _ := NewSigner(newKey(t), testKID)
+	want := testClaims()
+	want.WhipURL = "https://stage.example/whip"
+	tok, err := s.Sign(want)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := Peek(tok)
+	if err != nil || got.WhipURL != want.WhipURL || got.ParticipantID != want.ParticipantID {
+		t.Fatalf("Peek = %+v, %v", got, err)
+	}
+	for _, bad := range []string{"", "a.b", "a.b.c", "e30.e30.e30"} {
+		if _, err := Peek(bad); err == nil {
+			t.Errorf("Peek(%q) accepted", bad)
+		}
+	}
+}
