@@ -1,0 +1,167 @@
+// Package stagetest starts a whole control plane and stage on loopback for
+// tests: embedded NATS JetStream, the store, the job queue, the IVS API
+// (reached through the real AWS SDK client with SigV4) and the stage
+// server. Everything binds 127.0.0.1 and is stopped by t.Cleanup.
+package stagetest
+
+import (
+	"context"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/ivsrealtime"
+	"github.com/aws/aws-sdk-go-v2/service/ivsrealtime/types"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/stagehand-rt/stagehand/api"
+	"github.com/stagehand-rt/stagehand/internal/natsserver"
+	"github.com/stagehand-rt/stagehand/ivs"
+	"github.com/stagehand-rt/stagehand/jobs"
+	"github.com/stagehand-rt/stagehand/stage"
+	"github.com/stagehand-rt/stagehand/store"
+)
+
+// Credentials and namespace of the test API.
+const (
+	Region    = "us-east-1"
+	Account   = "123456789012"
+	KeyID     = "AKIASTAGETEST"
+	SecretKey = "stage-test-secret"
+)
+
+// Env is a running control plane and stage.
+type Env struct {
+	Ctx      context.Context
+	API      *ivsrealtime.Client
+	APIURL   string
+	StageURL string // base URL of the stage server
+	Stage    *stage.Server
+	Store    *store.Store
+	Queue    *jobs.Queue
+	NC       *nats.Conn
+}
+
+// Options adjust the stage server; Web serves the stage's other paths.
+type Options struct {
+	Stage stage.Config
+	Web   http.Handler
+}
+
+// Start brings everything up; t.Cleanup stops it.
+func Start(t testing.TB, o Options) *Env {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	t.Cleanup(cancel)
+	ns, err := natsserver.Start(natsserver.Config{StoreDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(ns.Shutdown)
+	nc, err := nats.Connect(ns.ClientURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	js, _ := jetstream.New(nc)
+	st, err := store.Open(ctx, js, store.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	q, err := jobs.Open(ctx, js, jobs.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stageLn := listen(t)
+	apiLn := listen(t)
+	stageURL := "http://" + stageLn.Addr().String()
+	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	ns2 := ivs.Namespace{Region: Region, Account: Account}
+	srv, err := api.New(ctx, api.Config{
+		Namespace:   ns2,
+		Endpoints:   ivs.StageEndpoints{Events: "ws://" + stageLn.Addr().String() + "/events", WHIP: stageURL + "/whip"},
+		Credentials: map[string]string{KeyID: SecretKey},
+		Logger:      logger,
+	}, st, q, nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	verifier, err := api.NewTokenVerifier(ctx, st, ns2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := o.Stage
+	if cfg.ICEIPs == nil {
+		cfg.ICEIPs = []string{"127.0.0.1"}
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = logger
+	}
+	sfu, err := stage.New(cfg, verifier, st, nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	serveOn(t, apiLn, srv)
+	serveOn(t, stageLn, sfu.Handler(o.Web))
+	t.Cleanup(sfu.Close) // runs before the HTTP servers close: peers leave first
+	apiURL := "http://" + apiLn.Addr().String()
+	client := ivsrealtime.New(ivsrealtime.Options{
+		Region: Region, BaseEndpoint: aws.String(apiURL), RetryMaxAttempts: 1,
+		Credentials: credentials.NewStaticCredentialsProvider(KeyID, SecretKey, ""),
+	})
+	return &Env{Ctx: ctx, API: client, APIURL: apiURL, StageURL: stageURL, Stage: sfu, Store: st, Queue: q, NC: nc}
+}
+
+func listen(t testing.TB) net.Listener {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ln
+}
+
+func serveOn(t testing.TB, ln net.Listener, h http.Handler) {
+	hs := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = hs.Serve(ln)
+	}()
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = hs.Shutdown(ctx)
+		<-done
+	})
+}
+
+// CreateStage creates a stage through the API.
+func (e *Env) CreateStage(t testing.TB, name string) types.Stage {
+	t.Helper()
+	out, err := e.API.CreateStage(e.Ctx, &ivsrealtime.CreateStageInput{Name: aws.String(name)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return *out.Stage
+}
+
+// Token creates a participant token through the API. With no
+// capabilities given, the token may publish and subscribe.
+func (e *Env) Token(t testing.TB, stageARN, userID string, attrs map[string]string, caps ...types.ParticipantTokenCapability) types.ParticipantToken {
+	t.Helper()
+	in := &ivsrealtime.CreateParticipantTokenInput{StageArn: aws.String(stageARN), Attributes: attrs, Capabilities: caps}
+	if userID != "" {
+		in.UserId = aws.String(userID)
+	}
+	out, err := e.API.CreateParticipantToken(e.Ctx, in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return *out.ParticipantToken
+}

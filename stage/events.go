@@ -1,0 +1,139 @@
+package stage
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/coder/websocket"
+	"github.com/coder/websocket/wsjson"
+	"github.com/nats-io/nats.go"
+
+	"github.com/stagehand-rt/stagehand/api"
+)
+
+// watcherQueue bounds the messages waiting for one slow watcher; a watcher
+// that falls this far behind is disconnected rather than slowing the stage.
+const watcherQueue = 256
+
+// watcher is one events-channel connection.
+type watcher struct {
+	ch chan Message // closed by the room when the watcher overflows
+}
+
+func (r *room) addWatcher(w *watcher) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.dead {
+		return false
+	}
+	r.watchers[w] = struct{}{}
+	w.ch <- r.snapshotLocked()
+	return true
+}
+
+func (r *room) removeWatcher(w *watcher) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if _, ok := r.watchers[w]; ok {
+		delete(r.watchers, w)
+		close(w.ch)
+	}
+	r.dropIfIdle()
+}
+
+// broadcast queues m for every watcher; r.mu is held.
+func (r *room) broadcast(m Message) {
+	for w := range r.watchers {
+		select {
+		case w.ch <- m:
+		default:
+			r.log.Warn("events watcher too slow; disconnecting it")
+			delete(r.watchers, w)
+			close(w.ch)
+		}
+	}
+}
+
+func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
+	c, err := s.authorize(r)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	rm, err := s.openRoom(r.Context(), c)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	conn, err := websocket.Accept(w, r, &websocket.AcceptOptions{InsecureSkipVerify: true}) // token-authorized, any origin
+	if err != nil {
+		return // Accept has answered
+	}
+	s.wg.Add(1)
+	defer s.wg.Done()
+	conn.SetReadLimit(4 << 10)
+	ctx := conn.CloseRead(s.ctx) // nothing is read; this handles pings and the close
+	wt := &watcher{ch: make(chan Message, watcherQueue)}
+	for !rm.addWatcher(wt) {
+		if rm = s.room(c.StageID, c.StageARN); rm == nil {
+			conn.Close(websocket.StatusGoingAway, "stage server shutting down")
+			return
+		}
+	}
+	defer rm.removeWatcher(wt)
+	s.pushEvents(ctx, conn, wt)
+}
+
+// pushEvents writes the watcher's messages until it closes, overflows, or
+// the server stops.
+func (s *Server) pushEvents(ctx context.Context, conn *websocket.Conn, wt *watcher) {
+	for {
+		select {
+		case <-ctx.Done():
+			conn.Close(websocket.StatusGoingAway, "stage server shutting down")
+			return
+		case m, ok := <-wt.ch:
+			if !ok {
+				conn.Close(websocket.StatusPolicyViolation, "too slow: events were dropped; reconnect for a new snapshot")
+				return
+			}
+			wctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+			err := wsjson.Write(wctx, conn, m)
+			cancel()
+			if err != nil {
+				return
+			}
+		}
+	}
+}
+
+// onDisconnect handles the API's DisconnectParticipant and DeleteStage
+// signals for stages this server hosts.
+func (s *Server) onDisconnect(msg *nats.Msg) {
+	parts := strings.Split(msg.Subject, ".")
+	if len(parts) != 4 {
+		return
+	}
+	var d api.Disconnect
+	if err := json.Unmarshal(msg.Data, &d); err != nil || d.ParticipantID == "" {
+		s.log.Warn("bad disconnect signal", "subject", msg.Subject)
+		return
+	}
+	s.mu.Lock()
+	rm := s.rooms[parts[2]]
+	s.mu.Unlock()
+	if rm == nil {
+		return
+	}
+	reason := "disconnected by DisconnectParticipant"
+	if d.Reason != "" {
+		reason += ": " + d.Reason
+	}
+	if d.ParticipantID == "*" {
+		reason = "the stage was deleted"
+	}
+	s.goTracked(func() { rm.disconnect(d.ParticipantID, reason) })
+}

@@ -1,0 +1,321 @@
+package stage
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/pion/webrtc/v4"
+
+	"github.com/stagehand-rt/stagehand/api"
+	"github.com/stagehand-rt/stagehand/token"
+)
+
+// maxOfferBytes bounds an SDP offer; browsers' offers are a few KB.
+const maxOfferBytes = 64 << 10
+
+// httpError is a request refused with a status and a message for the
+// client.
+type httpError struct {
+	status int
+	msg    string
+}
+
+func (e *httpError) Error() string { return e.msg }
+
+// Handler returns the stage's HTTP surface (see the package comment).
+// extra, if not nil, serves every other path (the web page).
+func (s *Server) Handler(extra http.Handler) http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /whip", s.handlePublish)
+	mux.HandleFunc("POST /whep/{participantId}", s.handleSubscribe)
+	mux.HandleFunc("DELETE /session/{id}", s.handleDelete)
+	mux.HandleFunc("PATCH /session/{id}", func(w http.ResponseWriter, _ *http.Request) {
+		writeError(w, &httpError{405, "trickle ICE is not supported: send every candidate in the offer"})
+	})
+	mux.HandleFunc("GET /events", s.handleEvents)
+	mux.HandleFunc("OPTIONS /", func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusNoContent) })
+	if extra != nil {
+		mux.Handle("/", extra)
+	}
+	return cors(mux)
+}
+
+// cors lets pages of other origins publish and subscribe: the token, not
+// the origin, is what authorizes.
+func cors(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hd := w.Header()
+		hd.Set("Access-Control-Allow-Origin", "*")
+		hd.Set("Access-Control-Allow-Methods", "POST, DELETE, PATCH, OPTIONS")
+		hd.Set("Access-Control-Allow-Headers", "Authorization, Content-Type")
+		hd.Set("Access-Control-Expose-Headers", "Location")
+		h.ServeHTTP(w, r)
+	})
+}
+
+func writeError(w http.ResponseWriter, err error) {
+	var he *httpError
+	var je *joinError
+	switch {
+	case errors.As(err, &he):
+		if he.status == http.StatusUnauthorized {
+			w.Header().Set("WWW-Authenticate", `Bearer error="invalid_token"`)
+		}
+		http.Error(w, he.msg, he.status)
+	case errors.As(err, &je):
+		http.Error(w, je.msg, je.status)
+	default:
+		http.Error(w, "internal error: "+err.Error(), http.StatusInternalServerError)
+	}
+}
+
+// authorize verifies the request's participant token.
+func (s *Server) authorize(r *http.Request) (token.Claims, error) {
+	tok := bearer(r)
+	if tok == "" {
+		return token.Claims{}, &httpError{401, "missing participant token: send Authorization: Bearer <token>"}
+	}
+	c, err := s.verifier.Verify(r.Context(), tok)
+	switch {
+	case err == nil:
+		return c, nil
+	case errors.Is(err, api.ErrRevoked):
+		return c, &httpError{403, "participant token refused: " + err.Error()}
+	case isTokenError(err):
+		return c, &httpError{401, "participant token refused: " + err.Error()}
+	case strings.Contains(err.Error(), "not a stage of this server"):
+		return c, &httpError{403, "participant token refused: " + err.Error()}
+	default:
+		return c, fmt.Errorf("verify token: %w", err)
+	}
+}
+
+func isTokenError(err error) bool {
+	for _, e := range []error{token.ErrMalformed, token.ErrUnsupportedAlgorithm, token.ErrUnknownKey,
+		token.ErrBadSignature, token.ErrExpired, token.ErrNotYetValid, token.ErrInvalidClaims} {
+		if errors.Is(err, e) {
+			return true
+		}
+	}
+	return false
+}
+
+// bearer takes the token from the Authorization header, or for WebSockets
+// (which browsers cannot give headers) from ?access_token=.
+func bearer(r *http.Request) string {
+	if h := r.Header.Get("Authorization"); len(h) > 7 && strings.EqualFold(h[:7], "bearer ") {
+		return strings.TrimSpace(h[7:])
+	}
+	return r.URL.Query().Get("access_token")
+}
+
+// readOffer reads an application/sdp body.
+func readOffer(r *http.Request) (string, error) {
+	mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if mt != "application/sdp" {
+		return "", &httpError{415, fmt.Sprintf("Content-Type is %q; a WHIP/WHEP offer is application/sdp", mt)}
+	}
+	b, err := io.ReadAll(io.LimitReader(r.Body, maxOfferBytes+1))
+	if err != nil {
+		return "", &httpError{400, "reading the offer: " + err.Error()}
+	}
+	if len(b) > maxOfferBytes {
+		return "", &httpError{413, fmt.Sprintf("the offer is over %d bytes", maxOfferBytes)}
+	}
+	if len(strings.TrimSpace(string(b))) == 0 {
+		return "", &httpError{400, "the offer is empty"}
+	}
+	return string(b), nil
+}
+
+func (s *Server) handlePublish(w http.ResponseWriter, r *http.Request) {
+	if err := s.publish(w, r); err != nil {
+		s.log.Info("publish refused", "error", err, "remote", r.RemoteAddr)
+		writeError(w, err)
+	}
+}
+
+func (s *Server) publish(w http.ResponseWriter, r *http.Request) error {
+	c, err := s.authorize(r)
+	if err != nil {
+		return err
+	}
+	offer, err := readOffer(r)
+	if err != nil {
+		return err
+	}
+	rm, err := s.openRoom(r.Context(), c)
+	if err != nil {
+		return err
+	}
+	p, err := s.newPeerConn(rm, publishPeer, c.ParticipantID)
+	if err != nil {
+		return err
+	}
+	p.pc.OnTrack(p.onTrack)
+	answer, err := p.negotiate(offer, nil)
+	if err == nil {
+		audio, video := acceptedMedia(answer)
+		p.expected = audio + video
+		if p.expected == 0 {
+			rm.recordError(c.ParticipantID, "PUBLISH_ERROR", "INVALID_VIDEO_CODEC")
+			err = &httpError{400, "the offer has no audio or video this stage accepts (Opus; VP8 or H.264 constrained baseline)"}
+		}
+	}
+	return s.admitPeer(w, r, rm, p, c, answer, err)
+}
+
+func (s *Server) handleSubscribe(w http.ResponseWriter, r *http.Request) {
+	if err := s.subscribe(w, r); err != nil {
+		s.log.Info("subscribe refused", "error", err, "remote", r.RemoteAddr)
+		writeError(w, err)
+	}
+}
+
+func (s *Server) subscribe(w http.ResponseWriter, r *http.Request) error {
+	c, err := s.authorize(r)
+	if err != nil {
+		return err
+	}
+	if !c.Subscribe {
+		return &httpError{403, "the token does not allow subscribing (no SUBSCRIBE capability)"}
+	}
+	offer, err := readOffer(r)
+	if err != nil {
+		return err
+	}
+	rm, err := s.openRoom(r.Context(), c)
+	if err != nil {
+		return err
+	}
+	target := r.PathValue("participantId")
+	pub := rm.publisher(target)
+	if pub == nil {
+		rm.recordError(c.ParticipantID, "SUBSCRIBE_ERROR", "PUBLISHER_NOT_FOUND")
+		return &httpError{404, fmt.Sprintf("participant %q is not publishing on this stage", target)}
+	}
+	// A publisher that just joined may not send yet: wait a little for
+	// its tracks rather than answer with fewer.
+	select {
+	case <-pub.ready:
+	case <-pub.done:
+	case <-time.After(s.cfg.TrackWait):
+	case <-r.Context().Done():
+		return r.Context().Err()
+	}
+	tracks := pub.snapshotTracks()
+	if len(tracks) == 0 {
+		return &httpError{404, fmt.Sprintf("participant %q has left or has sent no media yet; subscribe on its tracks-published event", target)}
+	}
+	p, err := s.newPeerConn(rm, subscribePeer, c.ParticipantID)
+	if err != nil {
+		return err
+	}
+	p.remoteParticipantID = target
+	answer, err := p.negotiate(offer, func() error {
+		for _, t := range tracks {
+			sender, err := p.pc.AddTrack(t.local)
+			if err != nil {
+				return fmt.Errorf("add track %s: %w", t.local.ID(), err)
+			}
+			p.s.goTracked(func() { p.forwardRTCP(sender, t) })
+		}
+		return nil
+	})
+	return s.admitPeer(w, r, rm, p, c, answer, err)
+}
+
+// openRoom checks the token's stage still exists and returns its room.
+func (s *Server) openRoom(ctx context.Context, c token.Claims) (*room, error) {
+	ok, err := s.stageExists(ctx, c.StageID)
+	if err != nil {
+		return nil, fmt.Errorf("look up stage %s: %w", c.StageID, err)
+	}
+	if !ok {
+		return nil, &httpError{404, "the stage " + c.StageARN + " does not exist (deleted?)"}
+	}
+	rm := s.room(c.StageID, c.StageARN)
+	if rm == nil {
+		return nil, &httpError{503, "the stage server is shutting down"}
+	}
+	return rm, nil
+}
+
+func (s *Server) newPeerConn(rm *room, kind peerKind, pid string) (*peer, error) {
+	pc, err := s.api.NewPeerConnection(webrtc.Configuration{})
+	if err != nil {
+		return nil, fmt.Errorf("new peer connection: %w", err)
+	}
+	p := newPeer(s, rm, kind, pid)
+	p.pc = pc
+	return p, nil
+}
+
+// admitPeer joins a negotiated peer to its room and answers the offer; on
+// any error the peer connection is closed and nothing is left behind.
+func (s *Server) admitPeer(w http.ResponseWriter, r *http.Request, rm *room, p *peer, c token.Claims, answer string, err error) error {
+	if err == nil {
+		err = rm.join(c, p, clientInfo{userAgent: r.UserAgent()})
+		if errors.Is(err, errRoomGone) {
+			// The room emptied while negotiating; the next one takes over.
+			if rm = s.room(c.StageID, c.StageARN); rm == nil {
+				err = &httpError{503, "the stage server is shutting down"}
+			} else {
+				p.r = rm
+				err = rm.join(c, p, clientInfo{userAgent: r.UserAgent()})
+			}
+		}
+	}
+	if err != nil {
+		_ = p.pc.Close()
+		return err
+	}
+	p.pc.OnConnectionStateChange(p.onState)
+	s.addSession(p)
+	w.Header().Set("Content-Type", "application/sdp")
+	w.Header().Set("Location", "/session/"+p.resourceID)
+	w.WriteHeader(http.StatusCreated)
+	_, _ = io.WriteString(w, answer)
+	s.log.Info("peer joined", "stage", c.StageID, "participant", c.ParticipantID, "kind", p.kind, "session", p.resourceID)
+	return nil
+}
+
+func (s *Server) handleDelete(w http.ResponseWriter, r *http.Request) {
+	c, err := s.authorize(r)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	id := r.PathValue("id")
+	s.mu.Lock()
+	p := s.sessions[id]
+	s.mu.Unlock()
+	if p == nil || p.participantID != c.ParticipantID || p.r.stageID != c.StageID {
+		writeError(w, &httpError{404, "no such session of this participant"})
+		return
+	}
+	p.close("left (DELETE)")
+	w.WriteHeader(http.StatusOK)
+}
+
+func newResourceID() string {
+	b := make([]byte, 12)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// recordError records an error event of participant pid (see
+// recordErrorLocked).
+func (r *room) recordError(pid, name, code string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.recordErrorLocked(pid, name, code)
+}

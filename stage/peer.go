@@ -1,0 +1,317 @@
+package stage
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/pion/rtcp"
+	"github.com/pion/sdp/v3"
+	"github.com/pion/webrtc/v4"
+
+	"github.com/stagehand-rt/stagehand/ivs"
+)
+
+type peerKind int
+
+const (
+	publishPeer peerKind = iota + 1
+	subscribePeer
+)
+
+func (k peerKind) String() string {
+	if k == publishPeer {
+		return "publish"
+	}
+	return "subscribe"
+}
+
+// peer is one WHIP or WHEP peer connection of a participant.
+type peer struct {
+	s                   *Server
+	r                   *room
+	kind                peerKind
+	resourceID          string
+	participantID       string
+	remoteParticipantID string // the publisher a subscribe peer receives
+	pc                  *webrtc.PeerConnection
+	started             bool // publish/subscribe started; guarded by r.mu
+	closeOnce           sync.Once
+	done                chan struct{} // closed once the peer has left
+
+	// Publish side: the tracks that flow, as they start.
+	tmu       sync.Mutex
+	tracks    []*forwardTrack
+	expected  int // tracks the answer accepted
+	readyOnce sync.Once
+	ready     chan struct{} // closed when the tracks flow (all, or after TrackWait)
+}
+
+// forwardTrack relays one published track to every subscriber bound to
+// local.
+type forwardTrack struct {
+	remote  *webrtc.TrackRemote
+	local   *webrtc.TrackLocalStaticRTP
+	pub     *peer
+	lastPLI atomic.Int64 // unix nanos of the last keyframe request sent upstream
+}
+
+func newPeer(s *Server, r *room, kind peerKind, participantID string) *peer {
+	return &peer{s: s, r: r, kind: kind, resourceID: newResourceID(), participantID: participantID,
+		done: make(chan struct{}), ready: make(chan struct{})}
+}
+
+// negotiate applies the offer and returns the answer with every local
+// candidate in it. addTracks runs between the two, for subscribe peers.
+func (p *peer) negotiate(offer string, addTracks func() error) (string, error) {
+	if err := p.pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: offer}); err != nil {
+		return "", &httpError{400, "the offer is not a usable SDP offer: " + err.Error()}
+	}
+	if addTracks != nil {
+		if err := addTracks(); err != nil {
+			return "", err
+		}
+	}
+	answer, err := p.pc.CreateAnswer(nil)
+	if err != nil {
+		return "", &httpError{400, "no answer can be made to this offer: " + err.Error()}
+	}
+	gathered := webrtc.GatheringCompletePromise(p.pc)
+	if err := p.pc.SetLocalDescription(answer); err != nil {
+		return "", fmt.Errorf("set local description: %w", err)
+	}
+	select {
+	case <-gathered:
+	case <-time.After(5 * time.Second):
+		return "", errors.New("ICE gathering did not complete in 5 s")
+	}
+	return p.pc.LocalDescription().SDP, nil
+}
+
+// acceptedMedia counts the answer's active audio and video sections.
+func acceptedMedia(answer string) (audio, video int) {
+	var d sdp.SessionDescription
+	if d.Unmarshal([]byte(answer)) != nil {
+		return 0, 0
+	}
+	for _, m := range d.MediaDescriptions {
+		if m.MediaName.Port.Value == 0 {
+			continue
+		}
+		if _, inactive := m.Attribute("inactive"); inactive {
+			continue
+		}
+		switch m.MediaName.Media {
+		case "audio":
+			audio++
+		case "video":
+			video++
+		}
+	}
+	return audio, video
+}
+
+// onTrack starts relaying a published track.
+func (p *peer) onTrack(remote *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
+	kind := remote.Kind().String()
+	p.tmu.Lock()
+	id := kind
+	for n := 2; p.hasTrack(id); n++ {
+		id = fmt.Sprintf("%s%d", kind, n)
+	}
+	local, err := webrtc.NewTrackLocalStaticRTP(remote.Codec().RTPCodecCapability, id, p.participantID)
+	if err != nil {
+		p.tmu.Unlock()
+		p.r.log.Warn("relay track", "participant", p.participantID, "error", err)
+		return
+	}
+	ft := &forwardTrack{remote: remote, local: local, pub: p}
+	p.tracks = append(p.tracks, ft)
+	all := len(p.tracks) >= p.expected
+	p.tmu.Unlock()
+	if all {
+		p.markReady()
+	} else {
+		p.s.goTracked(func() {
+			select {
+			case <-time.After(p.s.cfg.TrackWait):
+				p.markReady()
+			case <-p.done:
+			}
+		})
+	}
+	ft.relay()
+}
+
+func (p *peer) hasTrack(id string) bool {
+	for _, t := range p.tracks {
+		if t.local.ID() == id {
+			return true
+		}
+	}
+	return false
+}
+
+// markReady declares the publisher's tracks subscribable.
+func (p *peer) markReady() {
+	p.readyOnce.Do(func() {
+		close(p.ready)
+		p.r.publishStarted(p)
+	})
+}
+
+func (p *peer) trackInfo() []TrackInfo {
+	p.tmu.Lock()
+	defer p.tmu.Unlock()
+	out := make([]TrackInfo, 0, len(p.tracks))
+	for _, t := range p.tracks {
+		out = append(out, TrackInfo{TrackID: t.local.ID(), Kind: t.local.Kind().String(), Codec: t.local.Codec().MimeType})
+	}
+	slices.SortFunc(out, func(a, b TrackInfo) int { return strings.Compare(a.TrackID, b.TrackID) })
+	return out
+}
+
+func (p *peer) snapshotTracks() []*forwardTrack {
+	p.tmu.Lock()
+	defer p.tmu.Unlock()
+	return append([]*forwardTrack(nil), p.tracks...)
+}
+
+// relay copies RTP from the publisher to the subscribers until the
+// publisher's connection ends. One buffer, no allocation per packet.
+func (t *forwardTrack) relay() {
+	buf := make([]byte, 1500)
+	for {
+		n, _, err := t.remote.Read(buf)
+		if err != nil {
+			return
+		}
+		if _, err := t.local.Write(buf[:n]); err != nil && !errors.Is(err, errClosedPipe) {
+			t.pub.r.log.Debug("relay write", "participant", t.pub.participantID, "error", err)
+		}
+	}
+}
+
+var errClosedPipe = errors.New("io: read/write on closed pipe")
+
+// requestKeyframe asks the publisher for a keyframe, at most every 200 ms
+// per track however many subscribers ask.
+func (t *forwardTrack) requestKeyframe() {
+	if t.remote.Kind() != webrtc.RTPCodecTypeVideo {
+		return
+	}
+	now := time.Now().UnixNano()
+	last := t.lastPLI.Load()
+	if now-last < int64(200*time.Millisecond) || !t.lastPLI.CompareAndSwap(last, now) {
+		return
+	}
+	_ = t.pub.pc.WriteRTCP([]rtcp.Packet{&rtcp.PictureLossIndication{MediaSSRC: uint32(t.remote.SSRC())}})
+}
+
+// forwardRTCP reads a subscriber's RTCP for one track: picture loss and
+// full intra requests go to the publisher; NACKs are answered by the
+// sender's NACK interceptor before they get here.
+func (p *peer) forwardRTCP(sender *webrtc.RTPSender, t *forwardTrack) {
+	for {
+		pkts, _, err := sender.ReadRTCP()
+		if err != nil {
+			return
+		}
+		for _, pkt := range pkts {
+			switch pkt.(type) {
+			case *rtcp.PictureLossIndication, *rtcp.FullIntraRequest:
+				t.requestKeyframe()
+			}
+		}
+	}
+}
+
+// onState follows the connection: a subscribe peer starts when connected,
+// and any peer leaves when its connection fails (ICE/DTLS timeout) or
+// closes.
+func (p *peer) onState(st webrtc.PeerConnectionState) {
+	switch st {
+	case webrtc.PeerConnectionStateConnected:
+		if p.kind == subscribePeer {
+			p.r.subscribeStarted(p)
+			if pub := p.r.publisher(p.remoteParticipantID); pub != nil {
+				for _, t := range pub.snapshotTracks() {
+					t.requestKeyframe()
+				}
+			}
+		}
+	case webrtc.PeerConnectionStateFailed:
+		p.s.goTracked(func() { p.close("connection lost: no ICE/DTLS traffic within the timeout") })
+	case webrtc.PeerConnectionStateClosed:
+		p.s.goTracked(func() { p.close("connection closed") })
+	}
+}
+
+// close ends the peer connection and records the leave. Subscribers of a
+// publisher that leaves are closed with it.
+func (p *peer) close(reason string) {
+	p.closeOnce.Do(func() {
+		p.s.forgetSession(p)
+		p.r.leave(p, reason)
+		close(p.done)
+		if err := p.pc.Close(); err != nil {
+			p.r.log.Debug("close peer connection", "participant", p.participantID, "error", err)
+		}
+		p.r.log.Info("peer left", "participant", p.participantID, "kind", p.kind, "reason", reason)
+		if p.kind == publishPeer {
+			for _, sp := range p.r.subscribersOf(p.participantID) {
+				sp.close("the publisher left")
+			}
+		}
+	})
+}
+
+// clientInfo is what a participant's HTTP request says of its client.
+type clientInfo struct{ userAgent string }
+
+func (c clientInfo) fill(rec *ivs.Participant) {
+	ua := c.userAgent
+	for _, b := range []struct{ token, name string }{
+		{"Edg/", "Edge"}, {"OPR/", "Opera"}, {"Firefox/", "Firefox"}, {"Chrome/", "Chrome"}, {"Safari/", "Safari"},
+	} {
+		if i := strings.Index(ua, b.token); i >= 0 {
+			rec.BrowserName = b.name
+			rec.BrowserVersion = versionAt(ua[i+len(b.token):])
+			if b.name == "Safari" {
+				if j := strings.Index(ua, "Version/"); j >= 0 {
+					rec.BrowserVersion = versionAt(ua[j+len("Version/"):])
+				}
+			}
+			break
+		}
+	}
+	for _, o := range []struct{ token, name string }{
+		{"Android", "Android"}, {"iPhone OS", "iOS"}, {"Windows", "Windows"}, {"Mac OS X", "macOS"}, {"Linux", "Linux"}, {"CrOS", "ChromeOS"},
+	} {
+		if strings.Contains(ua, o.token) {
+			rec.OSName = o.name
+			break
+		}
+	}
+	if rec.BrowserName == "" && ua != "" {
+		rec.SDKVersion = versionAt(ua) // e.g. stagehand-publish/1.0
+		if i := strings.IndexByte(ua, '/'); i > 0 {
+			rec.SDKVersion = versionAt(ua[i+1:])
+		}
+	}
+}
+
+func versionAt(s string) string {
+	end := strings.IndexAny(s, " ;)")
+	if end < 0 {
+		end = len(s)
+	}
+	if end > 32 {
+		end = 32
+	}
+	return s[:end]
+}

@@ -1,0 +1,295 @@
+// Package stage is the SFU participants publish into and composition
+// workers subscribe to: WHIP publish and per-publisher WHEP subscribe over
+// pion/webrtc, authenticated by participant tokens, an events WebSocket
+// that tells subscribers who is on the stage and what they publish, and the
+// record of sessions, participants and participant events that the API
+// serves (store tables Sessions, Participants, Events).
+//
+// HTTP surface, under the stage server's base URL:
+//
+//	POST   /whip                  publish (Bearer token with PUBLISH); 201 + SDP answer
+//	POST   /whep/{participantId}  subscribe to one publisher (SUBSCRIBE); 201 + SDP answer
+//	DELETE /session/{id}          leave (the Location of a WHIP or WHEP answer)
+//	GET    /events                WebSocket of stage events (?access_token= or Bearer)
+//
+// Offers must carry all their ICE candidates (no trickle): answers are sent
+// once this side's gathering is complete, which on a LAN takes
+// milliseconds.
+//
+// A stage lives on one stage server at a time: rooms are in memory, so two
+// stage servers must not serve the same stage.
+package stage
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/pion/ice/v4"
+	"github.com/pion/interceptor"
+	"github.com/pion/webrtc/v4"
+
+	"github.com/stagehand-rt/stagehand/store"
+	"github.com/stagehand-rt/stagehand/token"
+)
+
+// Verifier checks participant tokens; api.TokenVerifier is the one used.
+type Verifier interface {
+	Verify(ctx context.Context, tok string) (token.Claims, error)
+}
+
+// Config configures a stage server. Zero values take the defaults.
+type Config struct {
+	// ICEIPs, when set, are the only local addresses ICE offers (e.g.
+	// 127.0.0.1 for a loopback-only server). Default: every interface,
+	// loopback included.
+	ICEIPs []string
+	// ICEDisconnectedTimeout and ICEFailedTimeout decide how fast a peer
+	// that vanished without DELETE is noticed: it leaves the stage after
+	// their sum. Defaults 3 s and 7 s.
+	ICEDisconnectedTimeout time.Duration
+	ICEFailedTimeout       time.Duration
+	// MaxPublishers per stage (IVS: 12); MaxParticipants per stage counts
+	// every connected participant. Defaults 12 and 100.
+	MaxPublishers   int
+	MaxParticipants int
+	// TrackWait is how long a subscribe waits for a publisher's tracks to
+	// start flowing. Default 3 s.
+	TrackWait time.Duration
+	Logger    *slog.Logger
+}
+
+func (c Config) withDefaults() Config {
+	if c.ICEDisconnectedTimeout <= 0 {
+		c.ICEDisconnectedTimeout = 3 * time.Second
+	}
+	if c.ICEFailedTimeout <= 0 {
+		c.ICEFailedTimeout = 7 * time.Second
+	}
+	if c.MaxPublishers <= 0 {
+		c.MaxPublishers = 12
+	}
+	if c.MaxParticipants <= 0 {
+		c.MaxParticipants = 100
+	}
+	if c.TrackWait <= 0 {
+		c.TrackWait = 3 * time.Second
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	return c
+}
+
+// Validate reports configuration errors before anything starts.
+func (c Config) Validate() error {
+	for _, ip := range c.ICEIPs {
+		if net.ParseIP(ip) == nil {
+			return fmt.Errorf("stage: ICE address %q is not an IP address", ip)
+		}
+	}
+	return nil
+}
+
+// Server is a stage server. It is an http.Handler; Close ends every peer
+// connection and waits for their goroutines.
+type Server struct {
+	cfg      Config
+	verifier Verifier
+	store    *store.Store
+	log      *slog.Logger
+	api      *webrtc.API
+	ctx      context.Context // cancelled by Close
+	cancel   context.CancelFunc
+	wg       sync.WaitGroup
+	sub      *nats.Subscription
+
+	mu       sync.Mutex
+	rooms    map[string]*room // by stage id
+	sessions map[string]*peer // by resource id (Location)
+	closed   bool
+}
+
+// DisconnectSubjects is what the server subscribes to for the API's
+// DisconnectParticipant and DeleteStage signals (api.DisconnectSubject).
+const disconnectSubjects = "stagehand.stage.*.disconnect"
+
+// New creates a stage server. nc may be nil (no DisconnectParticipant
+// signals, as in unit tests).
+func New(cfg Config, v Verifier, st *store.Store, nc *nats.Conn) (*Server, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	cfg = cfg.withDefaults()
+	wapi, err := newWebRTCAPI(cfg)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	s := &Server{cfg: cfg, verifier: v, store: st, log: cfg.Logger.With("component", "stage"), api: wapi,
+		ctx: ctx, cancel: cancel, rooms: map[string]*room{}, sessions: map[string]*peer{}}
+	if nc != nil {
+		s.sub, err = nc.Subscribe(disconnectSubjects, s.onDisconnect)
+		if err != nil {
+			cancel()
+			return nil, fmt.Errorf("stage: subscribe to disconnect signals: %w", err)
+		}
+	}
+	return s, nil
+}
+
+func newWebRTCAPI(cfg Config) (*webrtc.API, error) {
+	m := &webrtc.MediaEngine{}
+	if err := registerCodecs(m); err != nil {
+		return nil, err
+	}
+	ir := &interceptor.Registry{}
+	// NACK responder and generator, RTCP reports, TWCC: what browsers expect.
+	if err := webrtc.RegisterDefaultInterceptors(m, ir); err != nil {
+		return nil, fmt.Errorf("stage: interceptors: %w", err)
+	}
+	var se webrtc.SettingEngine
+	se.SetICETimeouts(cfg.ICEDisconnectedTimeout, cfg.ICEFailedTimeout, time.Second)
+	se.SetIncludeLoopbackCandidate(true)
+	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
+	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4, webrtc.NetworkTypeUDP6})
+	if len(cfg.ICEIPs) > 0 {
+		allowed := map[string]bool{}
+		for _, ip := range cfg.ICEIPs {
+			allowed[net.ParseIP(ip).String()] = true
+		}
+		se.SetIPFilter(func(ip net.IP) bool { return allowed[ip.String()] })
+	}
+	return webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithInterceptorRegistry(ir), webrtc.WithSettingEngine(se)), nil
+}
+
+// Codecs the stage forwards: Opus audio, VP8 and H.264 (constrained
+// baseline and baseline, packetization mode 1) video.
+var codecs = []struct {
+	kind webrtc.RTPCodecType
+	p    webrtc.RTPCodecParameters
+}{
+	{webrtc.RTPCodecTypeAudio, webrtc.RTPCodecParameters{RTPCodecCapability: webrtc.RTPCodecCapability{
+		MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2, SDPFmtpLine: "minptime=10;useinbandfec=1"}, PayloadType: 111}},
+	{webrtc.RTPCodecTypeVideo, webrtc.RTPCodecParameters{RTPCodecCapability: webrtc.RTPCodecCapability{
+		MimeType: webrtc.MimeTypeVP8, ClockRate: 90000, RTCPFeedback: videoFeedback}, PayloadType: 96}},
+	{webrtc.RTPCodecTypeVideo, webrtc.RTPCodecParameters{RTPCodecCapability: webrtc.RTPCodecCapability{
+		MimeType: webrtc.MimeTypeH264, ClockRate: 90000, RTCPFeedback: videoFeedback,
+		SDPFmtpLine: "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f"}, PayloadType: 102}},
+	{webrtc.RTPCodecTypeVideo, webrtc.RTPCodecParameters{RTPCodecCapability: webrtc.RTPCodecCapability{
+		MimeType: webrtc.MimeTypeH264, ClockRate: 90000, RTCPFeedback: videoFeedback,
+		SDPFmtpLine: "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42001f"}, PayloadType: 104}},
+}
+
+var videoFeedback = []webrtc.RTCPFeedback{{Type: "goog-remb"}, {Type: "ccm", Parameter: "fir"},
+	{Type: "nack"}, {Type: "nack", Parameter: "pli"}}
+
+func registerCodecs(m *webrtc.MediaEngine) error {
+	for _, c := range codecs {
+		if err := m.RegisterCodec(c.p, c.kind); err != nil {
+			return fmt.Errorf("stage: register %s: %w", c.p.MimeType, err)
+		}
+	}
+	return nil
+}
+
+// Close disconnects everyone, records them as having left, and waits for
+// every goroutine the server started.
+func (s *Server) Close() {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return
+	}
+	s.closed = true
+	rooms := make([]*room, 0, len(s.rooms))
+	for _, r := range s.rooms {
+		rooms = append(rooms, r)
+	}
+	s.mu.Unlock()
+	if s.sub != nil {
+		_ = s.sub.Unsubscribe()
+	}
+	for _, r := range rooms {
+		r.disconnect("*", "server shutting down")
+	}
+	s.cancel()
+	s.wg.Wait()
+}
+
+// go runs f on a goroutine that Close waits for.
+func (s *Server) goTracked(f func()) {
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		f()
+	}()
+}
+
+// room returns the stage's room, creating it; nil after Close.
+func (s *Server) room(stageID, stageARN string) *room {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return nil
+	}
+	r := s.rooms[stageID]
+	if r == nil {
+		r = newRoom(s, stageID, stageARN)
+		s.rooms[stageID] = r
+	}
+	return r
+}
+
+// dropRoom forgets a room that has become empty.
+func (s *Server) dropRoom(r *room) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.rooms[r.stageID] == r {
+		delete(s.rooms, r.stageID)
+	}
+}
+
+func (s *Server) addSession(p *peer) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.sessions[p.resourceID] = p
+}
+
+func (s *Server) forgetSession(p *peer) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.sessions[p.resourceID] == p {
+		delete(s.sessions, p.resourceID)
+	}
+}
+
+// storeCtx bounds a store call made on behalf of the stage.
+func (s *Server) storeCtx() (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.WithoutCancel(s.ctx), 5*time.Second)
+}
+
+// stageExists reports whether the API still has the stage.
+func (s *Server) stageExists(ctx context.Context, stageID string) (bool, error) {
+	_, err := s.store.Stages.Get(ctx, stageID)
+	if errors.Is(err, store.ErrNotFound) {
+		return false, nil
+	}
+	return err == nil, err
+}
+
+// ActiveStages lists the stages with a room, for tests and metrics.
+func (s *Server) ActiveStages() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ids := make([]string, 0, len(s.rooms))
+	for id := range s.rooms {
+		ids = append(ids, id)
+	}
+	return ids
+}
