@@ -15,7 +15,7 @@ all: build
 deps:
 	@bash scripts/deps.sh
 
-# Adds the servers the integration tests run against (nginx-rtmp, stunnel, versitygw).
+# Adds the servers the integration tests run against (nginx-rtmp, stunnel, versitygw, Chromium).
 test-deps:
 	@bash scripts/deps.sh --test
 
@@ -48,6 +48,7 @@ test: lint
 	$(GO) test -run '^$$' -fuzz '^FuzzRequest$$' -fuzztime 10s ./api
 	$(GO) test -run '^$$' -fuzz '^FuzzVerify$$' -fuzztime 10s ./token
 	$(GO) test -run '^$$' -fuzz '^FuzzVerify$$' -fuzztime 10s ./api/sigv4
+	$(GO) test -run '^$$' -fuzz '^FuzzVideoPush$$' -fuzztime 10s -fuzzminimizetime 2s ./trackdecode
 
 fuzz: deps
 	$(GO) test -run '^$$' -fuzz '^FuzzCompute$$' -fuzztime 5m ./layout
@@ -56,6 +57,11 @@ fuzz: deps
 	$(GO) test -run '^$$' -fuzz '^FuzzParsePublicKey$$' -fuzztime 1m ./token
 	$(GO) test -run '^$$' -fuzz '^FuzzVerify$$' -fuzztime 2m ./api/sigv4
 	$(GO) test -run '^$$' -fuzz '^FuzzParseAuthorization$$' -fuzztime 1m ./api/sigv4
+	$(GO) test -run '^$$' -fuzz '^FuzzVideoPush$$' -fuzztime 2m -fuzzminimizetime 5s ./trackdecode
+	$(GO) test -run '^$$' -fuzz '^FuzzAudioPush$$' -fuzztime 1m -fuzzminimizetime 5s ./trackdecode
+	$(GO) test -run '^$$' -fuzz '^FuzzClientInfo$$' -fuzztime 1m ./stage
+	$(GO) test -run '^$$' -fuzz '^FuzzAcceptedMedia$$' -fuzztime 1m ./stage
+	$(GO) test -run '^$$' -fuzz '^FuzzOffer$$' -fuzztime 2m -fuzzminimizetime 2s ./stage
 
 # Layout-rendering benchmarks (ns and allocations per rendered frame).
 bench: deps

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the Debian packages Stagehand builds against (FFmpeg 5.1 libraries
 # and tools), only when missing. With --test, also the servers the
-# integration tests run against: nginx-rtmp, stunnel and versitygw (S3).
+# integration tests run against: nginx-rtmp, stunnel, versitygw (S3) and
+# Chromium (the browser end-to-end test of the stage).
 # Idempotent: a machine that has everything runs no apt command at all.
 set -euo pipefail
 
@@ -12,7 +13,7 @@ packages=(
   ffmpeg
 )
 if [ "${1:-}" = "--test" ]; then
-  packages+=(nginx-light libnginx-mod-rtmp stunnel4)
+  packages+=(nginx-light libnginx-mod-rtmp stunnel4 chromium chromium-driver)
 fi
 
 missing=()

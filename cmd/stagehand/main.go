@@ -23,7 +23,8 @@ var version = "dev"
 const usage = `stagehand: server-side composition for real-time video (IVS Real-Time compatible)
 
 Usage:
-  stagehand serve [flags]            run the IVS Real-Time API (embedded NATS JetStream store)
+  stagehand serve [flags]            run the IVS Real-Time API and the stage (embedded NATS JetStream store)
+  stagehand publish --token T        join a stage over WHIP with a test pattern and a tone
   stagehand layout preview [flags]   draw a layout with labelled tiles into a PNG
   stagehand compose [flags]          compose media files to RTMP(S), S3 and/or local HLS
   stagehand version                  print the version
@@ -64,6 +65,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return runServe(ctx, args[1:], stdout, stderr)
 	case "compose":
 		return runCompose(ctx, args[1:], stdout, stderr)
+	case "publish":
+		return runPublish(ctx, args[1:], stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "stagehand", version)
 		return nil

@@ -21,6 +21,7 @@ import (
 	"github.com/stagehand-rt/stagehand/internal/natsserver"
 	"github.com/stagehand-rt/stagehand/ivs"
 	"github.com/stagehand-rt/stagehand/jobs"
+	"github.com/stagehand-rt/stagehand/stage"
 	"github.com/stagehand-rt/stagehand/store"
 )
 
@@ -45,7 +46,9 @@ type serveConfig struct {
 	SecretKey string
 	Region    string
 	AccountID string
-	StageURL  string
+	StageAddr string   // where the stage server (WHIP, WHEP, events) listens
+	StageURL  string   // its public base URL; default http://<StageAddr>
+	ICEIPs    []string // addresses ICE offers; default 127.0.0.1 for a loopback stage, else all
 	RTMPURL   string
 	RTMPSURL  string
 	Channels  map[string]string
@@ -68,7 +71,15 @@ func parseServeFlags(args []string, stderr io.Writer) (serveConfig, error) {
 	fs.StringVar(&c.SecretKey, "secret-access-key", os.Getenv("STAGEHAND_SECRET_ACCESS_KEY"), "its secret (env STAGEHAND_SECRET_ACCESS_KEY)")
 	fs.StringVar(&c.Region, "region", envOr("STAGEHAND_REGION", "us-east-1"), "region in ARNs and request signatures")
 	fs.StringVar(&c.AccountID, "account-id", envOr("STAGEHAND_ACCOUNT_ID", "123456789012"), "account id in ARNs (12 digits)")
-	fs.StringVar(&c.StageURL, "stage-url", "http://127.0.0.1:8691", "public base URL of the stage server (WHIP at /whip, events at /events)")
+	fs.StringVar(&c.StageAddr, "stage-addr", "127.0.0.1:8691", "address of the stage server: WHIP, WHEP, the events WebSocket and the web page (host:port)")
+	fs.StringVar(&c.StageURL, "stage-url", "", "public base URL of the stage server as participants reach it (default http://<stage-addr>)")
+	fs.Func("ice-ip", "local `IP` the stage offers in ICE candidates (repeatable; default 127.0.0.1 when --stage-addr is loopback, else every interface)", func(v string) error {
+		if net.ParseIP(v) == nil {
+			return fmt.Errorf("%q is not an IP address", v)
+		}
+		c.ICEIPs = append(c.ICEIPs, v)
+		return nil
+	})
 	fs.StringVar(&c.RTMPURL, "rtmp-url", "rtmp://127.0.0.1:1935/app/", "public RTMP ingest URL of stages")
 	fs.StringVar(&c.RTMPSURL, "rtmps-url", "rtmps://127.0.0.1:1936/app/", "public RTMPS ingest URL of stages")
 	fs.Func("channel", "IVS channel a composition may send to: `ARN=rtmps://host/app/streamkey` (repeatable)", func(v string) error {
@@ -122,11 +133,24 @@ func (c *serveConfig) validate() error {
 	if _, _, err := net.SplitHostPort(c.APIAddr); err != nil {
 		errs = append(errs, fmt.Errorf("--api-addr %q: %w", c.APIAddr, err))
 	}
+	if host, _, err := net.SplitHostPort(c.StageAddr); err != nil {
+		errs = append(errs, fmt.Errorf("--stage-addr %q: %w", c.StageAddr, err))
+	} else if ip := net.ParseIP(host); c.ICEIPs == nil && ip != nil && ip.IsLoopback() {
+		c.ICEIPs = []string{ip.String()}
+	}
+	if c.StageURL != "" && !strings.HasPrefix(c.StageURL, "http://") && !strings.HasPrefix(c.StageURL, "https://") {
+		errs = append(errs, fmt.Errorf("--stage-url %q: want an http:// or https:// URL", c.StageURL))
+	}
 	return errors.Join(errs...)
 }
 
-func (c *serveConfig) endpoints() ivs.StageEndpoints {
+// endpoints are the stages' public endpoints; stageAddr is where the
+// stage server listens, for when no --stage-url is given.
+func (c *serveConfig) endpoints(stageAddr string) ivs.StageEndpoints {
 	base := strings.TrimSuffix(c.StageURL, "/")
+	if base == "" {
+		base = "http://" + stageAddr
+	}
 	events := "ws" + strings.TrimPrefix(base, "http") + "/events"
 	return ivs.StageEndpoints{Events: events, WHIP: base + "/whip", RTMP: c.RTMPURL, RTMPS: c.RTMPSURL}
 }
@@ -141,12 +165,17 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 
 func serve(ctx context.Context, cfg serveConfig, stdout, stderr io.Writer) error {
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: cfg.LogLevel}))
-	// Take the API port first: a busy port is the most common start failure.
-	ln, err := net.Listen("tcp", cfg.APIAddr)
+	// Take the ports first: a busy port is the most common start failure.
+	apiLn, err := net.Listen("tcp", cfg.APIAddr)
 	if err != nil {
 		return fmt.Errorf("API address %s: %w", cfg.APIAddr, err)
 	}
-	defer ln.Close()
+	defer apiLn.Close()
+	stageLn, err := net.Listen("tcp", cfg.StageAddr)
+	if err != nil {
+		return fmt.Errorf("stage address %s: %w", cfg.StageAddr, err)
+	}
+	defer stageLn.Close()
 
 	natsURL := cfg.NATSURL
 	if natsURL == "" {
@@ -177,9 +206,11 @@ func serve(ctx context.Context, cfg serveConfig, stdout, stderr io.Writer) error
 	if err != nil {
 		return err
 	}
+	ns := ivs.Namespace{Region: cfg.Region, Account: cfg.AccountID}
+	endpoints := cfg.endpoints(stageLn.Addr().String())
 	srv, err := api.New(openCtx, api.Config{
-		Namespace:   ivs.Namespace{Region: cfg.Region, Account: cfg.AccountID},
-		Endpoints:   cfg.endpoints(),
+		Namespace:   ns,
+		Endpoints:   endpoints,
 		Credentials: map[string]string{cfg.AccessKey: cfg.SecretKey},
 		NoAuth:      cfg.NoAuth,
 		Channels:    cfg.Channels,
@@ -188,37 +219,79 @@ func serve(ctx context.Context, cfg serveConfig, stdout, stderr io.Writer) error
 	if err != nil {
 		return err
 	}
-	return serveHTTP(ctx, ln, srv, cfg, stdout, log)
+	verifier, err := api.NewTokenVerifier(openCtx, st, ns)
+	if err != nil {
+		return err
+	}
+	sfu, err := stage.New(stage.Config{ICEIPs: cfg.ICEIPs, Logger: log}, verifier, st, nc)
+	if err != nil {
+		return err
+	}
+	defer sfu.Close()
+	// This process hosts every stage: sessions open in the store are left
+	// over from a run that died.
+	if _, err := sfu.EndStaleSessions(openCtx); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "stagehand: IVS Real-Time API at http://%s (region %s, account %s)\n", apiLn.Addr(), cfg.Region, cfg.AccountID)
+	fmt.Fprintf(stdout, "stagehand: stage at %s (WHIP %s, events %s); join from a browser at %s/\n",
+		stageLn.Addr(), endpoints.WHIP, endpoints.Events, strings.TrimSuffix(endpoints.WHIP, "/whip"))
+	return serveHTTP(ctx, cfg, stdout, log,
+		listener{"API", apiLn, srv},
+		// The stage's WHIP/WHEP requests wait for ICE gathering; events
+		// WebSockets stay open, so no write timeout there.
+		listener{"stage", stageLn, sfu.Handler(nil)})
 }
 
-func serveHTTP(ctx context.Context, ln net.Listener, h http.Handler, cfg serveConfig, stdout io.Writer, log *slog.Logger) error {
-	hs := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
-		WriteTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 64 << 10,
-		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
-	addr := ln.Addr().String()
-	fmt.Fprintf(stdout, "stagehand: IVS Real-Time API at http://%s (region %s, account %s)\n", addr, cfg.Region, cfg.AccountID)
+type listener struct {
+	name string
+	ln   net.Listener
+	h    http.Handler
+}
+
+func serveHTTP(ctx context.Context, cfg serveConfig, stdout io.Writer, log *slog.Logger, ls ...listener) error {
 	switch {
 	case cfg.NoAuth:
 		fmt.Fprintln(stdout, "stagehand: authentication is OFF (--no-auth): unsigned requests are accepted")
 	case cfg.AccessKey == devAccessKeyID:
 		fmt.Fprintf(stdout, "stagehand: demo credentials: AWS_ACCESS_KEY_ID=%s AWS_SECRET_ACCESS_KEY=%s\n", devAccessKeyID, devSecretAccessKey)
 	}
-	if cfg.onListen != nil {
-		cfg.onListen(addr)
+	errc := make(chan error, len(ls))
+	servers := make([]*http.Server, len(ls))
+	for i, l := range ls {
+		hs := &http.Server{Handler: l.h, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
+			IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 64 << 10,
+			ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+		if l.name == "API" {
+			hs.WriteTimeout = 30 * time.Second
+		}
+		servers[i] = hs
+		go func() {
+			if err := hs.Serve(l.ln); !errors.Is(err, http.ErrServerClosed) {
+				errc <- fmt.Errorf("%s server: %w", l.name, err)
+				return
+			}
+			errc <- nil
+		}()
 	}
-	errc := make(chan error, 1)
-	go func() { errc <- hs.Serve(ln) }()
+	if cfg.onListen != nil {
+		cfg.onListen(ls[0].ln.Addr().String())
+	}
+	var err error
 	select {
-	case err := <-errc:
-		return fmt.Errorf("API server: %w", err)
+	case err = <-errc:
 	case <-ctx.Done():
 	}
 	shutCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	if err := hs.Shutdown(shutCtx); err != nil {
-		return fmt.Errorf("API shutdown: %w", err)
+	for _, hs := range servers {
+		if serr := hs.Shutdown(shutCtx); serr != nil && err == nil {
+			err = fmt.Errorf("shutdown: %w", serr)
+		}
 	}
-	<-errc
+	if err != nil {
+		return err
+	}
 	fmt.Fprintln(stdout, "stagehand: stopped")
 	return nil
 }

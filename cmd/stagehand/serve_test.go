@@ -86,7 +86,7 @@ func regionClient(region, url, key, secret string) *rt.Client {
 // on the same data directory and reads them back.
 func TestServeKeepsStateAcrossRestarts(t *testing.T) {
 	dir := t.TempDir()
-	args := []string{"--api-addr", "127.0.0.1:0", "--nats-addr", "127.0.0.1:0", "--data-dir", dir,
+	args := []string{"--api-addr", "127.0.0.1:0", "--stage-addr", "127.0.0.1:0", "--nats-addr", "127.0.0.1:0", "--data-dir", dir,
 		"--access-key-id", "AKIATEST", "--secret-access-key", "s3cret", "--region", "eu-west-1", "--account-id", "111122223333"}
 	url, stop := startServe(t, args...)
 	ctx := context.Background()
@@ -142,7 +142,7 @@ func TestServeKeepsStateAcrossRestarts(t *testing.T) {
 }
 
 func TestServeDevCredentials(t *testing.T) {
-	url, _ := startServe(t, "--dev", "--api-addr", "127.0.0.1:0", "--nats-addr", "127.0.0.1:0", "--data-dir", t.TempDir())
+	url, _ := startServe(t, "--dev", "--api-addr", "127.0.0.1:0", "--stage-addr", "127.0.0.1:0", "--nats-addr", "127.0.0.1:0", "--data-dir", t.TempDir())
 	if _, err := sdkClient(url, devAccessKeyID, devSecretAccessKey).ListStages(context.Background(), &rt.ListStagesInput{}); err != nil {
 		t.Fatal(err)
 	}
@@ -170,8 +170,12 @@ func TestServeRefusesBadStart(t *testing.T) {
 		{[]string{"--dev", "--replicas", "2"}, "--replicas"},
 		{[]string{"--dev", "--channel", "nonsense"}, "ARN=URL"},
 		{[]string{"--dev", "--api-addr", port, "--data-dir", t.TempDir()}, "address already in use"},
-		{[]string{"--dev", "--api-addr", "127.0.0.1:0", "--nats-addr", port, "--data-dir", t.TempDir()}, "address already in use"},
-		{[]string{"--dev", "--api-addr", "127.0.0.1:0", "--nats-addr", "127.0.0.1:0", "--data-dir", t.TempDir(), "--channel", "arn:aws:ivs:us-east-1:123456789012:stage/x=rtmp://h/a/k"}, "not an IVS channel ARN"},
+		{[]string{"--dev", "--api-addr", "127.0.0.1:0", "--stage-addr", port, "--data-dir", t.TempDir()}, "stage address"},
+		{[]string{"--dev", "--stage-addr", "nonsense"}, "--stage-addr"},
+		{[]string{"--dev", "--ice-ip", "localhost"}, "not an IP address"},
+		{[]string{"--dev", "--stage-url", "ftp://x"}, "--stage-url"},
+		{[]string{"--dev", "--api-addr", "127.0.0.1:0", "--stage-addr", "127.0.0.1:0", "--nats-addr", port, "--data-dir", t.TempDir()}, "address already in use"},
+		{[]string{"--dev", "--api-addr", "127.0.0.1:0", "--stage-addr", "127.0.0.1:0", "--nats-addr", "127.0.0.1:0", "--data-dir", t.TempDir(), "--channel", "arn:aws:ivs:us-east-1:123456789012:stage/x=rtmp://h/a/k"}, "not an IVS channel ARN"},
 	}
 	t.Setenv("STAGEHAND_ACCESS_KEY_ID", "")
 	t.Setenv("STAGEHAND_SECRET_ACCESS_KEY", "")

@@ -1,0 +1,172 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/pion/webrtc/v4"
+
+	"github.com/stagehand-rt/stagehand/stage/client"
+	"github.com/stagehand-rt/stagehand/synth"
+	"github.com/stagehand-rt/stagehand/token"
+)
+
+// publishConfig is `stagehand publish`: a synthetic participant.
+type publishConfig struct {
+	Token    string
+	WHIPURL  string
+	Duration time.Duration
+	Media    synth.Config
+	NoAudio  bool
+	NoVideo  bool
+	ICEIPs   []string
+}
+
+func parsePublishFlags(args []string, stderr io.Writer) (publishConfig, error) {
+	var c publishConfig
+	fs := flag.NewFlagSet("stagehand publish", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&c.Token, "token", os.Getenv("STAGEHAND_TOKEN"), "participant token with the PUBLISH capability (env STAGEHAND_TOKEN)")
+	fs.StringVar(&c.WHIPURL, "whip-url", "", "WHIP endpoint (default: the token's whip_url claim)")
+	fs.DurationVar(&c.Duration, "duration", 0, "stop after this long (default: until interrupted)")
+	fs.StringVar(&c.Media.Color, "color", "", `background colour: a name ("tomato") or #RRGGBB (default steelblue)`)
+	fs.StringVar(&c.Media.Label, "label", "", "text drawn on the picture (default: the token's user id)")
+	size := fs.String("size", "640x360", "picture size WxH")
+	fs.IntVar(&c.Media.FPS, "fps", 30, "frames per second")
+	fs.StringVar(&c.Media.VideoCodec, "codec", "VP8", "video codec: VP8 or H264")
+	fs.IntVar(&c.Media.VideoBitrate, "bitrate", 1_000_000, "video bitrate, bits/s")
+	fs.Float64Var(&c.Media.ToneHz, "tone", 440, "tone frequency, Hz (1..20000)")
+	fs.BoolVar(&c.Media.Silent, "silent", false, "send silence instead of the tone")
+	fs.BoolVar(&c.NoAudio, "no-audio", false, "publish video only")
+	fs.BoolVar(&c.NoVideo, "no-video", false, "publish audio only")
+	fs.Func("ice-ip", "local `IP` to offer in ICE candidates (repeatable; default every interface)", func(v string) error {
+		if net.ParseIP(v) == nil {
+			return fmt.Errorf("%q is not an IP address", v)
+		}
+		c.ICEIPs = append(c.ICEIPs, v)
+		return nil
+	})
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "Usage: stagehand publish --token TOKEN [flags]\n\nJoins a stage over WHIP and publishes a test pattern and a tone until interrupted.")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return c, err
+	}
+	if fs.NArg() > 0 {
+		return c, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	if _, err := fmt.Sscanf(*size, "%dx%d", &c.Media.Width, &c.Media.Height); err != nil {
+		return c, fmt.Errorf("--size %q: want WxH, e.g. 1280x720", *size)
+	}
+	return c, c.resolve()
+}
+
+// resolve fills the WHIP URL and label from the token and checks the rest.
+func (c *publishConfig) resolve() error {
+	if c.Token == "" {
+		return errors.New("no token: give --token (from aws ivs-realtime create-participant-token) or set STAGEHAND_TOKEN")
+	}
+	claims, err := token.Peek(c.Token)
+	if err != nil {
+		return fmt.Errorf("--token: %w", err)
+	}
+	if c.WHIPURL == "" {
+		c.WHIPURL = claims.WhipURL
+	}
+	if c.WHIPURL == "" {
+		return errors.New("the token carries no whip_url claim: give --whip-url")
+	}
+	if !claims.Publish {
+		return fmt.Errorf("participant %s's token has no PUBLISH capability", claims.ParticipantID)
+	}
+	if c.Media.Label == "" {
+		c.Media.Label = claims.UserID
+	}
+	if c.NoAudio && c.NoVideo {
+		return errors.New("--no-audio and --no-video leave nothing to publish")
+	}
+	c.Media.VideoCodec = strings.ToUpper(c.Media.VideoCodec)
+	if err := c.Media.WithDefaults().Validate(); err != nil {
+		return err
+	}
+	return nil
+}
+
+func runPublish(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	cfg, err := parsePublishFlags(args, stderr)
+	if err != nil {
+		return err
+	}
+	src, err := synth.New(cfg.Media)
+	if err != nil {
+		return err
+	}
+	defer src.Close()
+	codec := webrtc.MimeTypeVP8
+	if cfg.Media.VideoCodec == "H264" {
+		codec = webrtc.MimeTypeH264
+	}
+	joinCtx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	pub, err := client.Publish(joinCtx, cfg.WHIPURL, cfg.Token, client.PublishOptions{
+		Options:    client.Options{ICEIPs: cfg.ICEIPs, UserAgent: "stagehand-publish/" + version},
+		VideoCodec: codec, NoAudio: cfg.NoAudio, NoVideo: cfg.NoVideo,
+		OnKeyframeRequest: src.RequestKeyframe,
+	})
+	if err != nil {
+		return fmt.Errorf("join %s: %w", cfg.WHIPURL, err)
+	}
+	claims, _ := token.Peek(cfg.Token)
+	fmt.Fprintf(stdout, "stagehand: publishing as participant %s to %s (%s %dx%d@%d + Opus)\n",
+		claims.ParticipantID, cfg.WHIPURL, cfg.Media.VideoCodec, cfg.Media.Width, cfg.Media.Height, cfg.Media.FPS)
+
+	runCtx, stop := context.WithCancel(ctx)
+	defer stop()
+	if cfg.Duration > 0 {
+		runCtx, stop = context.WithTimeout(runCtx, cfg.Duration)
+		defer stop()
+	}
+	go func() {
+		select {
+		case <-pub.Done(): // disconnected by the stage
+			stop()
+		case <-runCtx.Done():
+		}
+	}()
+	var video, audio synth.SampleWriter
+	if pub.Video != nil {
+		video = pub.Video
+	}
+	if pub.Audio != nil {
+		audio = pub.Audio
+	}
+	runErr := src.Run(runCtx, video, audio)
+	disconnected := false
+	select {
+	case <-pub.Done():
+		disconnected = true
+	default:
+	}
+	leaveCtx, cancelLeave := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancelLeave()
+	closeErr := pub.Close(leaveCtx)
+	if runErr != nil {
+		return runErr
+	}
+	if disconnected {
+		return errors.New("the stage ended the connection (DisconnectParticipant, stage deleted, or the network)")
+	}
+	if closeErr != nil {
+		return fmt.Errorf("leave: %w", closeErr)
+	}
+	fmt.Fprintln(stdout, "stagehand: left the stage")
+	return nil
+}
