@@ -72,7 +72,10 @@ func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		return // Accept has answered
 	}
-	s.wg.Add(1)
+	if !s.track() {
+		conn.Close(websocket.StatusGoingAway, "stage server shutting down")
+		return
+	}
 	defer s.wg.Done()
 	conn.SetReadLimit(4 << 10)
 	ctx := conn.CloseRead(s.ctx) // nothing is read; this handles pings and the close

@@ -27,7 +27,9 @@ const (
 	MsgParticipantJoined MessageType = "participant-joined"
 	MsgParticipantLeft   MessageType = "participant-left"
 	// MsgTracksPublished: the participant's tracks flow and can be
-	// subscribed to (POST /whep/{participantId}).
+	// subscribed to (POST /whep/{participantId}). It comes again, with
+	// every track, when a track starts late (more than 3 s after the
+	// first): subscriptions made before lack it.
 	MsgTracksPublished MessageType = "tracks-published"
 	// MsgTracksUnpublished: the participant stopped publishing.
 	MsgTracksUnpublished MessageType = "tracks-unpublished"

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/pion/rtcp"
+	"github.com/pion/rtp"
 	"github.com/pion/sdp/v3"
 	"github.com/pion/webrtc/v4"
 
@@ -133,6 +134,13 @@ func (p *peer) onTrack(remote *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
 	p.tracks = append(p.tracks, ft)
 	all := len(p.tracks) >= p.expected
 	p.tmu.Unlock()
+	select {
+	case <-p.ready:
+		// A track that started after the others were declared: tell the
+		// watchers, whose subscriptions lack it, to subscribe again.
+		p.r.tracksChanged(p)
+	default:
+	}
 	if all {
 		p.markReady()
 	} else {
@@ -182,15 +190,28 @@ func (p *peer) snapshotTracks() []*forwardTrack {
 }
 
 // relay copies RTP from the publisher to the subscribers until the
-// publisher's connection ends. One buffer, no allocation per packet.
+// publisher's connection ends. One buffer and one packet, reused.
+//
+// Header extensions are not forwarded: their ids are negotiated per peer
+// connection, and the publisher's mean other things to a subscriber
+// (Chrome's transport-cc is id 3, pion's repaired-rtp-stream-id, which
+// makes a pion subscriber drop every video packet as an unknown repair
+// stream). Each subscriber's sender adds its own transport-cc.
 func (t *forwardTrack) relay() {
 	buf := make([]byte, 1500)
+	var pkt rtp.Packet
 	for {
 		n, _, err := t.remote.Read(buf)
 		if err != nil {
 			return
 		}
-		if _, err := t.local.Write(buf[:n]); err != nil && !errors.Is(err, errClosedPipe) {
+		if err := pkt.Unmarshal(buf[:n]); err != nil {
+			continue
+		}
+		pkt.Header.Extension = false
+		pkt.Header.ExtensionProfile = 0
+		pkt.Header.Extensions = pkt.Header.Extensions[:0]
+		if err := t.local.WriteRTP(&pkt); err != nil && !errors.Is(err, errClosedPipe) {
 			t.pub.r.log.Debug("relay write", "participant", t.pub.participantID, "error", err)
 		}
 	}
@@ -244,10 +265,16 @@ func (p *peer) onState(st webrtc.PeerConnectionState) {
 				}
 			}
 		}
-	case webrtc.PeerConnectionStateFailed:
-		p.s.goTracked(func() { p.close("connection lost: no ICE/DTLS traffic within the timeout") })
-	case webrtc.PeerConnectionStateClosed:
-		p.s.goTracked(func() { p.close("connection closed") })
+	case webrtc.PeerConnectionStateFailed, webrtc.PeerConnectionStateClosed:
+		reason := "connection closed"
+		if st == webrtc.PeerConnectionStateFailed {
+			reason = "connection lost: no ICE/DTLS traffic within the timeout"
+		}
+		// pion calls this on its own goroutine; closing there is safe, but
+		// the close is handed to a tracked one so Close can wait for it.
+		if !p.s.goTracked(func() { p.close(reason) }) {
+			p.close(reason)
+		}
 	}
 }
 

@@ -256,6 +256,16 @@ func (r *room) publishStarted(p *peer) {
 	r.broadcast(Message{Type: MsgTracksPublished, Participant: part.info()})
 }
 
+// tracksChanged tells watchers that a publishing participant's tracks
+// changed (a late track).
+func (r *room) tracksChanged(p *peer) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if part := r.participants[p.participantID]; part != nil && part.pub == p && p.started {
+		r.broadcast(Message{Type: MsgTracksPublished, Participant: part.info()})
+	}
+}
+
 // subscribeStarted records that p receives its publisher's tracks.
 func (r *room) subscribeStarted(p *peer) {
 	r.mu.Lock()

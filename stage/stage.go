@@ -222,13 +222,30 @@ func (s *Server) Close() {
 	s.wg.Wait()
 }
 
-// go runs f on a goroutine that Close waits for.
-func (s *Server) goTracked(f func()) {
-	s.wg.Add(1)
+// goTracked runs f on a goroutine that Close waits for. Once Close has
+// begun it starts nothing and reports false: Close is then ending every
+// peer itself.
+func (s *Server) goTracked(f func()) bool {
+	if !s.track() {
+		return false
+	}
 	go func() {
 		defer s.wg.Done()
 		f()
 	}()
+	return true
+}
+
+// track counts one more goroutine for Close to wait for, unless Close has
+// begun.
+func (s *Server) track() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return false
+	}
+	s.wg.Add(1)
+	return true
 }
 
 // room returns the stage's room, creating it; nil after Close.

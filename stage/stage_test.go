@@ -650,3 +650,41 @@ func TestEndStaleSessions(t *testing.T) {
 		t.Errorf("a second recovery ended %d sessions", n)
 	}
 }
+
+// TestLateTrack: a track that starts after the wait is announced again,
+// with every track, so subscribers can subscribe to it.
+func TestLateTrack(t *testing.T) {
+	env := stagetest.Start(t, stagetest.Options{Stage: stage.Config{TrackWait: 300 * time.Millisecond}})
+	st := env.CreateStage(t, "late")
+	w := watchEvents(t, env, st)
+	tok := env.Token(t, *st.Arn, "slow", nil)
+	p, err := client.Publish(env.Ctx, *st.Endpoints.Whip, *tok.Token, client.PublishOptions{Options: loopback})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close(context.Background())
+	ctx, cancel := context.WithCancel(env.Ctx)
+	defer cancel()
+	go func() { // audio at once, video a second later
+		tick := time.NewTicker(20 * time.Millisecond)
+		defer tick.Stop()
+		start := time.Now()
+		for n := 0; ; n++ {
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+			}
+			_ = p.Audio.WriteSample(media.Sample{Data: []byte{0xF8, 0xFF, 0xFE}, Duration: 20 * time.Millisecond})
+			if time.Since(start) > time.Second {
+				_ = p.Video.WriteSample(media.Sample{Data: marked("slow", n), Duration: 20 * time.Millisecond})
+			}
+		}
+	}()
+	eventually(t, "the late video announced", func() bool { return w.has("tracks-published slow audio:audio/opus video:video/VP8") })
+	if !w.has("tracks-published slow audio:audio/opus") {
+		t.Errorf("events channel %q: no first announcement with audio only", w.seen())
+	}
+	_, r := subscribe(t, env, st, *tok.ParticipantId)
+	eventually(t, "video after resubscribing", func() bool { return r.count("video") > 5 })
+}

@@ -22,6 +22,7 @@ import (
 	"github.com/stagehand-rt/stagehand/ivs"
 	"github.com/stagehand-rt/stagehand/jobs"
 	"github.com/stagehand-rt/stagehand/stage"
+	"github.com/stagehand-rt/stagehand/stage/web"
 	"github.com/stagehand-rt/stagehand/store"
 )
 
@@ -240,7 +241,7 @@ func serve(ctx context.Context, cfg serveConfig, stdout, stderr io.Writer) error
 		listener{"API", apiLn, srv},
 		// The stage's WHIP/WHEP requests wait for ICE gathering; events
 		// WebSockets stay open, so no write timeout there.
-		listener{"stage", stageLn, sfu.Handler(nil)})
+		listener{"stage", stageLn, sfu.Handler(web.Handler())})
 }
 
 type listener struct {

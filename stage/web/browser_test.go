@@ -1,0 +1,451 @@
+package web_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"hash/fnv"
+	"net/url"
+	"os"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/asticode/go-astiav"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ivsrealtime"
+	"github.com/aws/aws-sdk-go-v2/service/ivsrealtime/types"
+	"github.com/chromedp/chromedp"
+	"github.com/pion/webrtc/v4"
+
+	"github.com/stagehand-rt/stagehand/internal/stagetest"
+	"github.com/stagehand-rt/stagehand/stage/client"
+	"github.com/stagehand-rt/stagehand/stage/web"
+	"github.com/stagehand-rt/stagehand/synth"
+	"github.com/stagehand-rt/stagehand/trackdecode"
+)
+
+const chromiumPath = "/usr/bin/chromium"
+
+var loopback = client.Options{ICEIPs: []string{"127.0.0.1"}}
+
+// browser is a headless Chromium driven over the DevTools protocol.
+// chromedp talks to it through --remote-debugging-pipe: no debugging port
+// is opened at all.
+type browser struct {
+	ctx context.Context // the tab
+
+	mu      sync.Mutex
+	console []string     // the page's console and uncaught exceptions
+	out     bytes.Buffer // Chromium's stderr
+}
+
+func (b *browser) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.out.Write(p)
+}
+
+// startChromium starts a fresh Chromium, stopped by t.Cleanup; on failure
+// the page's console and Chromium's output are logged.
+func startChromium(t *testing.T) *browser {
+	t.Helper()
+	if _, err := os.Stat(chromiumPath); err != nil {
+		t.Skipf("no Chromium at %s (install it with scripts/deps.sh --test): %v", chromiumPath, err)
+	}
+	b := &browser{}
+	opts := []chromedp.ExecAllocatorOption{
+		chromedp.ExecPath(chromiumPath),
+		chromedp.UserDataDir(t.TempDir()),
+		chromedp.Headless,
+		chromedp.DisableGPU,
+		chromedp.NoSandbox,
+		chromedp.NoFirstRun,
+		chromedp.NoDefaultBrowserCheck,
+		chromedp.Flag("use-fake-device-for-media-stream", true), // a moving test pattern and a beep
+		chromedp.Flag("use-fake-ui-for-media-stream", true),     // grant getUserMedia without asking
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.Flag("disable-quic", true),
+		// Timers and rendering of a headless tab must not be throttled: the
+		// page polls its stats and counts frames.
+		chromedp.Flag("disable-background-timer-throttling", true),
+		chromedp.Flag("disable-renderer-backgrounding", true),
+		chromedp.Flag("disable-backgrounding-occluded-windows", true),
+		// Chromium may hide host addresses behind mDNS .local names, which
+		// the stage server does not resolve. Chromium 156 shows them here
+		// anyway (and ICE would still pair through peer-reflexive
+		// candidates); this keeps them plain on builds that would not.
+		chromedp.Flag("disable-features", "WebRtcHideLocalIpsWithMdns"),
+		chromedp.CombinedOutput(b),
+	}
+	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	ctx, cancelTab := chromedp.NewContext(actx)
+	if err := chromedp.Do(ctx); err != nil { // starts the browser and opens the tab
+		cancelTab()
+		cancelAlloc()
+		t.Fatalf("start %s: %v", chromiumPath, err)
+	}
+	b.ctx = ctx
+	messages := chromedp.Console(ctx)
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		for m, err := range messages {
+			if err != nil {
+				return // the browser closed
+			}
+			b.mu.Lock()
+			b.console = append(b.console, m.String())
+			b.mu.Unlock()
+		}
+	})
+	t.Cleanup(func() {
+		cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		defer cancel()
+		if err := chromedp.Cancel(cctx); err != nil { // closes the browser and waits for it
+			t.Logf("close Chromium: %v", err)
+		}
+		cancelAlloc()
+		wg.Wait()
+		if t.Failed() {
+			b.mu.Lock()
+			defer b.mu.Unlock()
+			t.Logf("page console:\n%s", strings.Join(b.console, "\n"))
+			var out []string
+			for line := range strings.Lines(b.out.String()) {
+				if !strings.Contains(line, "dbus") { // no system bus in a container: noise
+					out = append(out, line)
+				}
+			}
+			t.Logf("Chromium output:\n%s", strings.Join(out[max(0, len(out)-100):], ""))
+		}
+	})
+	return b
+}
+
+func (b *browser) do(t *testing.T, what string, actions ...chromedp.Action[chromedp.Void]) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(b.ctx, 15*time.Second)
+	defer cancel()
+	if err := chromedp.Do(ctx, actions...); err != nil {
+		t.Fatalf("%s: %v", what, err)
+	}
+}
+
+// eval evaluates a JavaScript expression in the page.
+func eval[T any](t *testing.T, b *browser, expr string) T {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(b.ctx, 15*time.Second)
+	defer cancel()
+	v, err := chromedp.Run(ctx, chromedp.Evaluate[T](expr))
+	if err != nil {
+		t.Fatalf("evaluate %s: %v", expr, err)
+	}
+	return v
+}
+
+// pageReport is the page's window.stagehand.
+type pageReport struct {
+	State         string `json:"state"`
+	Publishing    bool   `json:"publishing"`
+	ParticipantID string `json:"participantId"`
+	Local         *struct {
+		FramesSent int    `json:"framesSent"`
+		Width      int    `json:"width"`
+		Height     int    `json:"height"`
+		Codec      string `json:"codec"`
+	} `json:"local"`
+	Remote map[string]struct {
+		UserID    string `json:"userId"`
+		State     string `json:"state"`
+		Frames    int    `json:"frames"`
+		Presented int    `json:"presented"`
+		Width     int    `json:"width"`
+		Height    int    `json:"height"`
+		Codec     string `json:"codec"`
+	} `json:"remote"`
+	Errors []string `json:"errors"`
+}
+
+// waitPage polls window.stagehand until cond holds; an error state fails
+// at once.
+func (b *browser) waitPage(t *testing.T, what string, timeout time.Duration, cond func(pageReport) bool) pageReport {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		// One evaluation, so that both are read at the same moment.
+		both := eval[struct {
+			Report  pageReport `json:"report"`
+			Dataset string     `json:"dataset"`
+		}](t, b, `({report: window.stagehand, dataset: document.body.dataset.state})`)
+		rep := both.Report
+		if rep.State != both.Dataset {
+			t.Fatalf("window.stagehand.state %q but body data-state %q", rep.State, both.Dataset)
+		}
+		if strings.HasPrefix(rep.State, "error") {
+			t.Fatalf("waiting for %s, the page says %q (errors %q)", what, rep.State, rep.Errors)
+		}
+		if cond(rep) {
+			return rep
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting for %s; the page reports %+v", timeout, what, rep)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// decoded is what a Go subscriber decoded of a track.
+type decoded struct {
+	mu            sync.Mutex
+	codec         string
+	frames        int
+	width, height int
+	pictures      map[uint64]bool // hashes of the distinct pictures
+	err           error
+	dec           *trackdecode.Video
+}
+
+func (d *decoded) String() string {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.dec == nil {
+		return fmt.Sprintf("no video track has arrived (error %v)", d.err)
+	}
+	return fmt.Sprintf("%s: %d frames, error %v, %+v", d.codec, d.frames, d.err, d.dec.Stats())
+}
+
+func (d *decoded) snapshot() (frames, width, height, distinct int, err error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.frames, d.width, d.height, len(d.pictures), d.err
+}
+
+// decode decodes the video track until it ends, asking for a keyframe while
+// the decoder has no usable reference.
+func decode(tr *webrtc.TrackRemote, sub *client.Subscription, d *decoded) {
+	dec, err := trackdecode.NewVideo(tr.Codec().MimeType)
+	d.mu.Lock()
+	d.codec, d.err, d.dec = tr.Codec().MimeType, err, dec
+	d.mu.Unlock()
+	if err != nil {
+		return
+	}
+	defer dec.Close()
+	onFrame := func(f *astiav.Frame, _ uint32) {
+		pix, err := f.Data().Bytes(1)
+		h := fnv.New64a()
+		h.Write(pix)
+		d.mu.Lock()
+		defer d.mu.Unlock()
+		if err != nil {
+			d.err = err
+			return
+		}
+		d.frames++
+		d.width, d.height = f.Width(), f.Height()
+		d.pictures[h.Sum64()] = true
+	}
+	var lastPLI time.Time
+	for {
+		pkt, _, err := tr.ReadRTP()
+		if err != nil {
+			return // the subscription closed
+		}
+		if err := dec.Push(pkt, onFrame); err != nil {
+			d.mu.Lock()
+			d.err = err
+			d.mu.Unlock()
+			return
+		}
+		if dec.NeedsKeyframe() && time.Since(lastPLI) > 300*time.Millisecond {
+			lastPLI = time.Now()
+			_ = sub.RequestKeyframe(tr)
+		}
+	}
+}
+
+// subscribeDecoded subscribes to a publisher from Go and decodes its video.
+func subscribeDecoded(t *testing.T, env *stagetest.Env, st types.Stage, publisherID string) (*client.Subscription, *decoded) {
+	t.Helper()
+	tok := env.Token(t, *st.Arn, "go-viewer", nil, types.ParticipantTokenCapabilitySubscribe)
+	video := make(chan *webrtc.TrackRemote, 1)
+	sub, err := client.Subscribe(env.Ctx, client.WHEPURL(*st.Endpoints.Whip, publisherID), *tok.Token, loopback,
+		func(tr *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
+			if tr.Kind() == webrtc.RTPCodecTypeVideo {
+				select {
+				case video <- tr:
+				default:
+				}
+			}
+		})
+	if err != nil {
+		t.Fatalf("subscribe to %s: %v", publisherID, err)
+	}
+	d := &decoded{pictures: map[uint64]bool{}}
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		select {
+		case tr := <-video:
+			decode(tr, sub, d)
+		case <-sub.Done():
+		}
+	})
+	t.Cleanup(func() {
+		_ = sub.Close(context.Background())
+		wg.Wait()
+	})
+	return sub, d
+}
+
+// publishSynth publishes a synthetic VP8 + Opus participant from Go.
+func publishSynth(t *testing.T, env *stagetest.Env, st types.Stage, user string) types.ParticipantToken {
+	t.Helper()
+	tok := env.Token(t, *st.Arn, user, nil, types.ParticipantTokenCapabilityPublish)
+	src, err := synth.New(synth.Config{Width: 320, Height: 240, Label: user})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub, err := client.Publish(env.Ctx, *st.Endpoints.Whip, *tok.Token, client.PublishOptions{
+		Options: loopback, OnKeyframeRequest: src.RequestKeyframe})
+	if err != nil {
+		src.Close()
+		t.Fatalf("publish %s: %v", user, err)
+	}
+	ctx, stop := context.WithCancel(env.Ctx)
+	ran := make(chan error, 1)
+	go func() { ran <- src.Run(ctx, pub.Video, pub.Audio) }()
+	t.Cleanup(func() {
+		stop()
+		if err := <-ran; err != nil {
+			t.Errorf("synth %s: %v", user, err)
+		}
+		_ = pub.Close(context.Background())
+		src.Close()
+	})
+	return tok
+}
+
+// eventually waits for cond; on timeout, the failure shows state.
+func eventually(t *testing.T, what string, timeout time.Duration, cond func() bool, state ...any) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting for %s %v", timeout, what, state)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func participantEvents(t *testing.T, env *stagetest.Env, st types.Stage, session, pid string) []string {
+	t.Helper()
+	out, err := env.API.ListParticipantEvents(env.Ctx, &ivsrealtime.ListParticipantEventsInput{
+		StageArn: st.Arn, SessionId: aws.String(session), ParticipantId: aws.String(pid)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, e := range out.Events {
+		n := string(e.Name)
+		if r := aws.ToString(e.RemoteParticipantId); r != "" {
+			n += "<-" + r
+		}
+		if e.ErrorCode != "" {
+			n += ":" + string(e.ErrorCode)
+		}
+		names = append(names, n)
+	}
+	return names
+}
+
+// TestBrowserJoinsStage drives the page in headless Chromium: it publishes
+// Chromium's fake camera, which a Go subscriber decodes; it shows a Go
+// publisher; Leave makes it leave the stage.
+func TestBrowserJoinsStage(t *testing.T) {
+	env := stagetest.Start(t, stagetest.Options{Web: web.Handler()})
+	b := startChromium(t) // stops before the stage server: the page leaves first
+	st := env.CreateStage(t, "browser")
+	tok := env.Token(t, *st.Arn, "chromium", map[string]string{"role": "e2e"})
+	pid := *tok.ParticipantId
+	start := time.Now()
+
+	b.do(t, "open the page and join",
+		chromedp.Navigate(env.StageURL+"/?token="+url.QueryEscape(*tok.Token)),
+		chromedp.WaitVisible(chromedp.CSS("#join")),
+		chromedp.Click(chromedp.CSS("#join")))
+	rep := b.waitPage(t, "publishing", 20*time.Second, func(r pageReport) bool { return r.State == "publishing" })
+	if !rep.Publishing || rep.ParticipantID != pid || rep.Local == nil {
+		t.Fatalf("publishing page reports %+v, want publishing as %s", rep, pid)
+	}
+	t.Logf("browser publishing %s %dx%d after %v", rep.Local.Codec, rep.Local.Width, rep.Local.Height, time.Since(start).Round(time.Millisecond))
+
+	// A Go subscriber decodes what the browser sends: Chromium's fake
+	// camera, a moving pattern.
+	_, got := subscribeDecoded(t, env, st, pid)
+	eventually(t, "10 decoded frames of the browser's camera", 15*time.Second, func() bool {
+		n, _, _, _, err := got.snapshot()
+		return n >= 10 || err != nil
+	}, got)
+	frames, w, h, distinct, err := got.snapshot()
+	if err != nil {
+		t.Fatalf("decoding the browser's %s: %v", got.codec, err)
+	}
+	if w == 0 || h == 0 || distinct < frames/2 {
+		t.Errorf("decoded %d %s frames of %dx%d, %d distinct; want pictures that change", frames, got.codec, w, h, distinct)
+	}
+	t.Logf("Go subscriber decoded %d %s frames of %dx%d (%d distinct) after %v", frames, got.codec, w, h, distinct, time.Since(start).Round(time.Millisecond))
+
+	// The API sees a connected, publishing Chrome on Linux.
+	sg, err := env.API.GetStage(env.Ctx, &ivsrealtime.GetStageInput{Arn: st.Arn})
+	if err != nil {
+		t.Fatal(err)
+	}
+	session := aws.ToString(sg.Stage.ActiveSessionId)
+	parts, err := env.API.ListParticipants(env.Ctx, &ivsrealtime.ListParticipantsInput{StageArn: st.Arn, SessionId: aws.String(session)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	i := slices.IndexFunc(parts.Participants, func(p types.ParticipantSummary) bool { return aws.ToString(p.ParticipantId) == pid })
+	if i < 0 || parts.Participants[i].State != types.ParticipantStateConnected || !parts.Participants[i].Published {
+		t.Errorf("ListParticipants of session %q = %+v; want %s CONNECTED and published", session, parts.Participants, pid)
+	}
+	gp, err := env.API.GetParticipant(env.Ctx, &ivsrealtime.GetParticipantInput{StageArn: st.Arn, SessionId: aws.String(session), ParticipantId: aws.String(pid)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p := gp.Participant; aws.ToString(p.BrowserName) != "Chrome" || aws.ToString(p.OsName) != "Linux" || aws.ToString(p.UserId) != "chromium" {
+		t.Errorf("GetParticipant = browser %q os %q user %q; want Chrome, Linux, chromium",
+			aws.ToString(p.BrowserName), aws.ToString(p.OsName), aws.ToString(p.UserId))
+	}
+
+	// A Go publisher joins: the page subscribes and plays it.
+	gopher := *publishSynth(t, env, st, "gopher").ParticipantId
+	rep = b.waitPage(t, "the Go publisher's frames in the page", 20*time.Second, func(r pageReport) bool {
+		return r.Remote[gopher].Frames > 10
+	})
+	if r := rep.Remote[gopher]; r.UserID != "gopher" || r.Width != 320 || r.Height != 240 || !strings.EqualFold(r.Codec, "video/VP8") {
+		t.Errorf("the page shows gopher as %+v; want user gopher, VP8 320x240", r)
+	}
+	if tiles := eval[int](t, b, fmt.Sprintf(`document.querySelectorAll('figure.tile[data-participant-id=%q] video').length`, gopher)); tiles != 1 {
+		t.Errorf("%d video tiles for gopher, want 1", tiles)
+	}
+	t.Logf("page decoded %d frames of gopher (%d presented) after %v", rep.Remote[gopher].Frames, rep.Remote[gopher].Presented, time.Since(start).Round(time.Millisecond))
+
+	// Leave: the browser participant leaves the stage.
+	b.do(t, "leave", chromedp.Click(chromedp.CSS("#leave")))
+	b.waitPage(t, "left", 10*time.Second, func(r pageReport) bool { return r.State == "left" && len(r.Remote) == 0 && !r.Publishing })
+	want := []string{"JOINED", "PUBLISH_STARTED", "SUBSCRIBE_STARTED<-" + gopher, "SUBSCRIBE_STOPPED<-" + gopher, "PUBLISH_STOPPED", "LEFT"}
+	var names []string
+	eventually(t, "the browser's LEFT event", 5*time.Second, func() bool {
+		names = participantEvents(t, env, st, session, pid)
+		return len(names) > 0 && names[len(names)-1] == "LEFT"
+	})
+	if !slices.Equal(names, want) {
+		t.Errorf("the browser's events = %v, want %v", names, want)
+	}
+	t.Logf("browser joined, published, watched and left in %v", time.Since(start).Round(time.Millisecond))
+}
