@@ -77,3 +77,10 @@ func (k keyLookup) Key(kid string) (*ecdsa.PublicKey, bool) {
 	}
 	return pub, true
 }
+
+// LoadSigner returns the server's token-signing key from the store,
+// creating it on first use: composition workers sign their own
+// subscribe tokens with it.
+func LoadSigner(ctx context.Context, st *store.Store, ns ivs.Namespace) (*token.Signer, error) {
+	return loadSigner(ctx, st, ns)
+}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
+	"slices"
 	"sync"
 	"time"
 
@@ -27,12 +28,14 @@ type room struct {
 	dead         bool // dropped from the server; a new room takes over
 	sessionID    string
 	lastSeq      int64
+	joined       int // participants that joined this session
 	participants map[string]*participant
 	watchers     map[*watcher]struct{}
 }
 
 // participant is one token's presence on the stage.
 type participant struct {
+	seq   int // join order within the session
 	rec   ivs.Participant
 	peers map[*peer]struct{}
 	pub   *peer // the WHIP connection, if publishing
@@ -81,6 +84,8 @@ func (r *room) join(c token.Claims, p *peer, client clientInfo) error {
 			Protocol: "WHIP", RecordingState: "DISABLED", ReplicationType: "NONE",
 		}}
 		client.fill(&part.rec)
+		r.joined++
+		part.seq = r.joined
 		r.participants[c.ParticipantID] = part
 	}
 	first := len(part.peers) == 0
@@ -363,7 +368,10 @@ func (r *room) saveParticipant(part *participant) {
 // snapshot is what a new watcher is told first.
 func (r *room) snapshotLocked() Message {
 	m := Message{Type: MsgSnapshot, SessionID: r.sessionID, Participants: []ParticipantInfo{}}
-	for _, part := range r.participants {
+	parts := slices.Collect(maps.Values(r.participants))
+	// In the order they joined: layouts place participants by arrival.
+	slices.SortFunc(parts, func(a, b *participant) int { return a.seq - b.seq })
+	for _, part := range parts {
 		if len(part.peers) > 0 {
 			m.Participants = append(m.Participants, *part.info())
 		}

@@ -24,6 +24,7 @@ import (
 	"github.com/stagehand-rt/stagehand/stage"
 	"github.com/stagehand-rt/stagehand/stage/web"
 	"github.com/stagehand-rt/stagehand/store"
+	"github.com/stagehand-rt/stagehand/worker"
 )
 
 // Demo credentials `serve --dev` accepts when none are given; documented in
@@ -50,6 +51,7 @@ type serveConfig struct {
 	StageAddr string   // where the stage server (WHIP, WHEP, events) listens
 	StageURL  string   // its public base URL; default http://<StageAddr>
 	ICEIPs    []string // addresses ICE offers; default 127.0.0.1 for a loopback stage, else all
+	Capacity  int      // compositions the embedded worker runs at once; 0: by CPU count
 	RTMPURL   string
 	RTMPSURL  string
 	Channels  map[string]string
@@ -74,6 +76,7 @@ func parseServeFlags(args []string, stderr io.Writer) (serveConfig, error) {
 	fs.StringVar(&c.AccountID, "account-id", envOr("STAGEHAND_ACCOUNT_ID", "123456789012"), "account id in ARNs (12 digits)")
 	fs.StringVar(&c.StageAddr, "stage-addr", "127.0.0.1:8691", "address of the stage server: WHIP, WHEP, the events WebSocket and the web page (host:port)")
 	fs.StringVar(&c.StageURL, "stage-url", "", "public base URL of the stage server as participants reach it (default http://<stage-addr>)")
+	fs.IntVar(&c.Capacity, "capacity", 0, "compositions the embedded worker runs at once (default: one per two CPUs)")
 	fs.Func("ice-ip", "local `IP` the stage offers in ICE candidates (repeatable; default 127.0.0.1 when --stage-addr is loopback, else every interface)", func(v string) error {
 		if net.ParseIP(v) == nil {
 			return fmt.Errorf("%q is not an IP address", v)
@@ -234,6 +237,11 @@ func serve(ctx context.Context, cfg serveConfig, stdout, stderr io.Writer) error
 	if _, err := sfu.EndStaleSessions(openCtx); err != nil {
 		return err
 	}
+	stopWorker, err := startWorker(ctx, cfg, st, queue, ns, log)
+	if err != nil {
+		return err
+	}
+	defer stopWorker()
 	fmt.Fprintf(stdout, "stagehand: IVS Real-Time API at http://%s (region %s, account %s)\n", apiLn.Addr(), cfg.Region, cfg.AccountID)
 	fmt.Fprintf(stdout, "stagehand: stage at %s (WHIP %s, events %s); join from a browser at %s/\n",
 		stageLn.Addr(), endpoints.WHIP, endpoints.Events, strings.TrimSuffix(endpoints.WHIP, "/whip"))
@@ -242,6 +250,29 @@ func serve(ctx context.Context, cfg serveConfig, stdout, stderr io.Writer) error
 		// The stage's WHIP/WHEP requests wait for ICE gathering; events
 		// WebSockets stay open, so no write timeout there.
 		listener{"stage", stageLn, sfu.Handler(web.Handler())})
+}
+
+// startWorker runs the embedded composition worker until the returned
+// stop is called; S3 destinations record into <data-dir>/buckets.
+func startWorker(ctx context.Context, cfg serveConfig, st *store.Store, q *jobs.Queue, ns ivs.Namespace, log *slog.Logger) (stop func(), err error) {
+	signer, err := api.LoadSigner(ctx, st, ns)
+	if err != nil {
+		return nil, err
+	}
+	w, err := worker.New(worker.Config{Capacity: cfg.Capacity, BucketsDir: filepath.Join(cfg.DataDir, "buckets"),
+		Channels: cfg.Channels, ICEIPs: cfg.ICEIPs, Logger: log}, st, q, signer)
+	if err != nil {
+		return nil, err
+	}
+	wctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if err := w.Run(wctx); err != nil {
+			log.Error("worker", "error", err)
+		}
+	}()
+	return func() { cancel(); <-done }, nil
 }
 
 type listener struct {

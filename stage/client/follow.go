@@ -19,7 +19,8 @@ import (
 type FollowOptions struct {
 	Options
 	// OnParticipants receives the stage's publishing participants (their
-	// attributes and tracks) each time that set changes. Calls are serial.
+	// attributes and tracks), in the order they started publishing, each
+	// time that set changes. Calls are serial.
 	OnParticipants func([]stage.ParticipantInfo)
 	// OnTrack is called on its own goroutine for each received track of
 	// participant id and should read it until it ends (the publisher left,
@@ -38,7 +39,7 @@ type FollowOptions struct {
 // every OnTrack call returned; or early with an error the stage gave for
 // the token (a 4xx), which retrying cannot fix.
 func Follow(ctx context.Context, eventsURL, whipURL, tok string, o FollowOptions) error {
-	f := &follower{ctx: ctx, whip: whipURL, tok: tok, o: o, subs: map[string]*followed{}, infos: map[string]stage.ParticipantInfo{}}
+	f := &follower{ctx: ctx, whip: whipURL, tok: tok, o: o, subs: map[string]*followed{}, infos: map[string]stage.ParticipantInfo{}, order: map[string]int{}}
 	if f.o.Logger == nil {
 		f.o.Logger = slog.Default()
 	}
@@ -75,6 +76,8 @@ type follower struct {
 	mu    sync.Mutex
 	subs  map[string]*followed // by participant id
 	infos map[string]stage.ParticipantInfo
+	order map[string]int // when each was first seen: layouts go by arrival
+	seen  int
 }
 
 // followed is one publisher's subscription, being made or made.
@@ -140,6 +143,10 @@ func (f *follower) publish(p stage.ParticipantInfo) {
 	f.mu.Lock()
 	old, had := f.infos[p.ParticipantID]
 	f.infos[p.ParticipantID] = p
+	if _, ok := f.order[p.ParticipantID]; !ok {
+		f.seen++
+		f.order[p.ParticipantID] = f.seen
+	}
 	running := f.subs[p.ParticipantID] != nil
 	f.mu.Unlock()
 	if running && had && slices.Equal(old.Tracks, p.Tracks) {
@@ -154,6 +161,7 @@ func (f *follower) publish(p stage.ParticipantInfo) {
 func (f *follower) unpublish(id string) {
 	f.mu.Lock()
 	delete(f.infos, id)
+	delete(f.order, id)
 	f.mu.Unlock()
 	f.stop(id)
 }
@@ -261,16 +269,9 @@ func (f *follower) report() {
 	}
 	f.mu.Lock()
 	ps := slices.Collect(maps.Values(f.infos))
+	order := maps.Clone(f.order)
 	f.mu.Unlock()
-	slices.SortFunc(ps, func(a, b stage.ParticipantInfo) int {
-		switch {
-		case a.ParticipantID < b.ParticipantID:
-			return -1
-		case a.ParticipantID > b.ParticipantID:
-			return 1
-		}
-		return 0
-	})
+	slices.SortFunc(ps, func(a, b stage.ParticipantInfo) int { return order[a.ParticipantID] - order[b.ParticipantID] })
 	f.o.OnParticipants(ps)
 }
 

@@ -1,0 +1,212 @@
+package worker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/asticode/go-astiav"
+
+	"github.com/stagehand-rt/stagehand/compositor"
+	"github.com/stagehand-rt/stagehand/encoder"
+	"github.com/stagehand-rt/stagehand/layout"
+	"github.com/stagehand-rt/stagehand/sink"
+	"github.com/stagehand-rt/stagehand/sink/hls"
+	"github.com/stagehand-rt/stagehand/sink/rtmp"
+)
+
+// output is one destination of a live composition.
+type output struct {
+	id     string // the IVS destination id
+	rtmp   string // channel ingest URL, or
+	hlsDir string // local HLS recording directory (the bucket's prefix on disk)
+}
+
+// pipelineConfig is one live composition's media settings.
+type pipelineConfig struct {
+	Layout         layout.Config
+	Video          encoder.VideoConfig
+	SegmentSeconds int
+	StageARN       string
+	Outputs        []output
+}
+
+// pipeline is a live composition's media path: participants' decoded
+// frames go in from any goroutine (Video, Audio); the output clock renders,
+// mixes and encodes at the encoder's frame rate whatever the inputs do,
+// holding each participant's last frame; the fan-out sends the result to
+// every destination.
+type pipeline struct {
+	cfg        pipelineConfig
+	comp       *compositor.Compositor
+	mixer      *compositor.Mixer
+	venc       *encoder.Video
+	aenc       *encoder.Audio
+	audioFrame *astiav.Frame
+	vparams    *astiav.CodecParameters
+	aparams    *astiav.CodecParameters
+	fanout     *sink.Fanout
+}
+
+func newPipeline(ctx context.Context, cfg pipelineConfig) (_ *pipeline, err error) {
+	cfg.Video = cfg.Video.WithDefaults()
+	if cfg.SegmentSeconds == 0 {
+		cfg.SegmentSeconds = hls.DefaultSegmentSeconds
+	}
+	// Every segment boundary on a keyframe (see package compose).
+	cfg.Video.KeyframeInterval = cfg.Video.Framerate * (2 - cfg.SegmentSeconds%2)
+	if err := cfg.Video.Validate(); err != nil {
+		return nil, fmt.Errorf("encoder configuration: %w", err)
+	}
+	p := &pipeline{cfg: cfg, mixer: compositor.NewMixer()}
+	defer func() {
+		if err != nil {
+			p.close()
+		}
+	}()
+	if p.comp, err = compositor.New(compositor.Config{Canvas: layout.Size{W: cfg.Video.Width, H: cfg.Video.Height}, Layout: cfg.Layout}); err != nil {
+		return nil, err
+	}
+	if p.venc, err = encoder.NewVideo(cfg.Video); err != nil {
+		return nil, err
+	}
+	if p.aenc, err = encoder.NewAudio(encoder.AudioConfig{}); err != nil {
+		return nil, err
+	}
+	p.vparams, p.aparams = astiav.AllocCodecParameters(), astiav.AllocCodecParameters()
+	if err := errors.Join(p.venc.CodecParameters(p.vparams), p.aenc.CodecParameters(p.aparams)); err != nil {
+		return nil, err
+	}
+	p.audioFrame = astiav.AllocFrame()
+	p.audioFrame.SetNbSamples(p.aenc.FrameSize())
+	p.audioFrame.SetSampleFormat(astiav.SampleFormatFltp)
+	p.audioFrame.SetSampleRate(encoder.AudioSampleRate)
+	p.audioFrame.SetChannelLayout(astiav.ChannelLayoutStereo)
+	if err := p.audioFrame.AllocBuffer(0); err != nil {
+		return nil, fmt.Errorf("audio frame: %w", err)
+	}
+	dests, err := p.destinations()
+	if err != nil {
+		return nil, err
+	}
+	if p.fanout, err = sink.Start(ctx, dests...); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+func (p *pipeline) destinations() ([]sink.Config, error) {
+	var dests []sink.Config
+	for _, o := range p.cfg.Outputs {
+		switch {
+		case o.rtmp != "":
+			w, err := rtmp.New(rtmp.Config{URL: o.rtmp,
+				Video: rtmp.Stream{Params: p.vparams, TimeBase: p.venc.TimeBase()},
+				Audio: &rtmp.Stream{Params: p.aparams, TimeBase: p.aenc.TimeBase()}})
+			if err != nil {
+				return nil, fmt.Errorf("destination %s: %w", o.id, err)
+			}
+			dests = append(dests, sink.Config{Name: o.id, Writer: w})
+		case o.hlsDir != "":
+			r, err := hls.New(hls.Config{
+				Dir: o.hlsDir, Rendition: fmt.Sprintf("%dp%d", p.cfg.Video.Height, p.cfg.Video.Framerate),
+				SegmentSeconds: p.cfg.SegmentSeconds, Framerate: p.cfg.Video.Framerate,
+				Bandwidth: p.cfg.Video.Bitrate + encoder.DefaultAudioBitrate, StageARN: p.cfg.StageARN,
+				Video: hls.Stream{Params: p.vparams, TimeBase: p.venc.TimeBase()},
+				Audio: &hls.Stream{Params: p.aparams, TimeBase: p.aenc.TimeBase()},
+			})
+			if err != nil {
+				return nil, fmt.Errorf("destination %s: %w", o.id, err)
+			}
+			// Recordings must not lose packets: a deep queue absorbs disk stalls.
+			dests = append(dests, sink.Config{Name: o.id, Writer: r, QueueSize: 4096})
+		}
+	}
+	return dests, nil
+}
+
+// setParticipants changes who is on the canvas and in the mix.
+func (p *pipeline) setParticipants(ps []layout.Participant) {
+	ids := make([]string, len(ps))
+	for i, x := range ps {
+		ids[i] = x.ID
+	}
+	p.comp.SetParticipants(ps)
+	p.mixer.SetParticipants(ids)
+}
+
+// run ticks the output clock until ctx ends, then flushes the encoders and
+// closes the destinations (HLS playlists get EXT-X-ENDLIST). onFirst is
+// called once the first frame went out.
+func (p *pipeline) run(ctx context.Context, onFirst func()) (int, error) {
+	emitVideo := func(pkt *astiav.Packet) error { p.fanout.Write(pkt, sink.StreamVideo); return nil }
+	emitAudio := func(pkt *astiav.Packet) error { p.fanout.Write(pkt, sink.StreamAudio); return nil }
+	frames, err := p.tick(ctx, onFirst, emitVideo, emitAudio)
+	// Whatever ended the run, what was encoded reaches the destinations
+	// and the recordings are closed.
+	return frames, errors.Join(err, p.finish(emitVideo, emitAudio))
+}
+
+func (p *pipeline) tick(ctx context.Context, onFirst func(), emitVideo, emitAudio func(*astiav.Packet) error) (int, error) {
+	fps := p.cfg.Video.Framerate
+	start := time.Now()
+	mixed := 0
+	timer := time.NewTimer(0)
+	defer timer.Stop()
+	for k := 0; ; k++ {
+		select {
+		case <-ctx.Done():
+			return k, nil
+		case <-timer.C:
+		}
+		frame, err := p.comp.Render()
+		if err != nil {
+			return k, fmt.Errorf("render: %w", err)
+		}
+		if err := p.venc.Encode(frame, emitVideo); err != nil {
+			return k, err
+		}
+		for target := (k + 1) * encoder.AudioSampleRate / fps; mixed+p.aenc.FrameSize() <= target; mixed += p.aenc.FrameSize() {
+			if err := p.mixer.Mix(p.audioFrame); err != nil {
+				return k, err
+			}
+			if err := p.aenc.Encode(p.audioFrame, emitAudio); err != nil {
+				return k, err
+			}
+		}
+		if k == 0 && onFirst != nil {
+			onFirst()
+		}
+		// Frame k+1 is due at its media time: an absolute clock, so that
+		// the output does not drift with the time spent encoding.
+		timer.Reset(time.Until(start.Add(time.Duration(k+1) * time.Second / time.Duration(fps))))
+	}
+}
+
+func (p *pipeline) finish(emitVideo, emitAudio func(*astiav.Packet) error) error {
+	err := errors.Join(p.venc.Flush(emitVideo), p.aenc.Flush(emitAudio))
+	closeCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	return errors.Join(err, p.fanout.Close(closeCtx))
+}
+
+func (p *pipeline) close() {
+	if p.comp != nil {
+		p.comp.Close()
+	}
+	if p.venc != nil {
+		p.venc.Close()
+	}
+	if p.aenc != nil {
+		p.aenc.Close()
+	}
+	if p.audioFrame != nil {
+		p.audioFrame.Free()
+	}
+	for _, cp := range []*astiav.CodecParameters{p.vparams, p.aparams} {
+		if cp != nil {
+			cp.Free()
+		}
+	}
+}

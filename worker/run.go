@@ -1,0 +1,333 @@
+package worker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/asticode/go-astiav"
+	"github.com/pion/webrtc/v4"
+
+	"github.com/stagehand-rt/stagehand/encoder"
+	"github.com/stagehand-rt/stagehand/ivs"
+	"github.com/stagehand-rt/stagehand/jobs"
+	"github.com/stagehand-rt/stagehand/layout"
+	"github.com/stagehand-rt/stagehand/stage"
+	"github.com/stagehand-rt/stagehand/stage/client"
+	"github.com/stagehand-rt/stagehand/store"
+	"github.com/stagehand-rt/stagehand/token"
+	"github.com/stagehand-rt/stagehand/trackdecode"
+)
+
+var errStopRequested = errors.New("stop requested before the composition started")
+
+// runJob runs the claimed composition to its end and settles the claim.
+func (w *Worker) runJob(ctx context.Context, c *jobs.Claim) {
+	arn := c.Job.CompositionARN
+	log := w.log.With("composition", arn)
+	settle := func(err error) {
+		if err != nil {
+			log.Warn("settle job", "error", err)
+		}
+	}
+	id, err := compositionID(arn)
+	if err != nil {
+		settle(c.GiveUp(ctx, err.Error()))
+		return
+	}
+	comp, err := w.take(ctx, id)
+	switch {
+	case errors.Is(err, store.ErrNotFound), errors.Is(err, errEnded):
+		settle(c.Done(ctx))
+		return
+	case errors.Is(err, errStopRequested):
+		w.finish(ctx, id, nil)
+		settle(c.Done(ctx))
+		return
+	case err != nil:
+		log.Warn("take composition; returning the job", "error", err)
+		settle(c.Return(ctx, 2*time.Second))
+		return
+	}
+	hbCtx, stopHeartbeat := context.WithCancel(ctx)
+	var hb sync.WaitGroup
+	hb.Go(func() { w.heartbeat(hbCtx, c) })
+	log.Info("composition starting")
+	runErr := w.compose(ctx, comp, log)
+	stopHeartbeat()
+	hb.Wait()
+	if ctx.Err() != nil && runErr == nil {
+		// The worker is shutting down, not the composition: another
+		// worker takes it over.
+		log.Info("worker stopping; handing the composition back")
+		settle(c.Return(context.WithoutCancel(ctx), 0))
+		return
+	}
+	w.finish(context.WithoutCancel(ctx), id, runErr)
+	settle(c.Done(context.WithoutCancel(ctx)))
+}
+
+var errEnded = errors.New("composition already ended")
+
+// take marks the composition as this worker's.
+func (w *Worker) take(ctx context.Context, id string) (ivs.Composition, error) {
+	return w.store.Compositions.Update(ctx, id, func(cp *ivs.Composition) error {
+		if cp.Ended() {
+			return errEnded
+		}
+		if cp.Run == nil {
+			cp.Run = &ivs.CompositionRun{}
+		}
+		if cp.Run.StopRequested && cp.State == ivs.CompositionStarting {
+			return errStopRequested
+		}
+		cp.Run.Worker = w.cfg.ID
+		return nil
+	})
+}
+
+func (w *Worker) heartbeat(ctx context.Context, c *jobs.Claim) {
+	t := time.NewTicker(w.cfg.Heartbeat)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			c.Heartbeat(ctx)
+		}
+	}
+}
+
+// finish records the composition's end: STOPPED, or FAILED with runErr.
+func (w *Worker) finish(ctx context.Context, id string, runErr error) {
+	now := time.Now().UTC().Truncate(time.Millisecond)
+	state := ivs.CompositionStopped
+	if runErr != nil {
+		state = ivs.CompositionFailed
+	}
+	_, err := w.store.Compositions.Update(ctx, id, func(cp *ivs.Composition) error {
+		cp.State, cp.EndTime = state, &now
+		for i := range cp.Destinations {
+			d := &cp.Destinations[i]
+			if d.State != ivs.DestinationFailed {
+				d.State = ivs.DestinationStopped
+			}
+			d.EndTime = &now
+		}
+		if runErr != nil {
+			if cp.Run == nil {
+				cp.Run = &ivs.CompositionRun{}
+			}
+			cp.Run.Reason = runErr.Error()
+		}
+		return nil
+	})
+	if err != nil {
+		w.log.Warn("record composition end", "composition", id, "error", err)
+	}
+}
+
+// compose runs the media of comp until StopComposition (or ctx) ends it.
+func (w *Worker) compose(ctx context.Context, comp ivs.Composition, log *slog.Logger) error {
+	id, _ := compositionID(comp.ARN)
+	stageARN, err := ivs.ParseARN(comp.StageARN)
+	if err != nil {
+		return err
+	}
+	st, err := w.store.Stages.Get(ctx, stageARN.ID)
+	if err != nil {
+		return fmt.Errorf("stage %s: %w", comp.StageARN, err)
+	}
+	cfg, err := w.pipelineConfig(ctx, comp)
+	if err != nil {
+		return err
+	}
+	stopped, err := w.queue.WatchStop(ctx, comp.ARN)
+	if err != nil {
+		return fmt.Errorf("watch stop signal: %w", err)
+	}
+	p, err := newPipeline(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer p.close()
+	tok, err := w.subscribeToken(id, st)
+	if err != nil {
+		return err
+	}
+	runCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go func() {
+		select {
+		case <-stopped:
+			log.Info("stop requested")
+			cancel()
+		case <-runCtx.Done():
+		}
+	}()
+	var follow sync.WaitGroup
+	follow.Go(func() {
+		err := client.Follow(runCtx, st.Endpoints.Events, st.Endpoints.WHIP, tok, client.FollowOptions{
+			Options:        client.Options{ICEIPs: w.cfg.ICEIPs, UserAgent: "stagehand-worker"},
+			OnParticipants: func(ps []stage.ParticipantInfo) { p.setParticipants(layoutParticipants(ps)) },
+			OnTrack:        func(pid string, tr *webrtc.TrackRemote, sub *client.Subscription) { decodeTrack(p, pid, tr, sub, log) },
+			Logger:         log,
+		})
+		if err != nil {
+			log.Error("following the stage", "error", err)
+			cancel()
+		}
+	})
+	_, err = p.run(runCtx, func() { w.activate(context.WithoutCancel(ctx), id) })
+	cancel()
+	follow.Wait()
+	return err
+}
+
+// pipelineConfig reads the encoder and storage configurations of comp.
+func (w *Worker) pipelineConfig(ctx context.Context, comp ivs.Composition) (pipelineConfig, error) {
+	cfg := pipelineConfig{Layout: comp.Layout.Config(), StageARN: comp.StageARN}
+	encARN := ""
+	for _, d := range comp.Destinations {
+		o := output{id: d.ID}
+		switch c := d.Configuration; {
+		case c.Channel != nil:
+			url, ok := w.cfg.Channels[c.Channel.ChannelARN]
+			if !ok {
+				return cfg, fmt.Errorf("destination %s: no ingest URL configured for channel %s", d.ID, c.Channel.ChannelARN)
+			}
+			o.rtmp = url
+			encARN = cmpOr(encARN, c.Channel.EncoderConfigurationARN)
+		case c.S3 != nil:
+			sc, err := getByARN(ctx, w.store.StorageConfigurations, c.S3.StorageConfigurationARN)
+			if err != nil {
+				return cfg, fmt.Errorf("destination %s: %w", d.ID, err)
+			}
+			if d.Detail == nil || d.Detail.S3 == nil {
+				return cfg, fmt.Errorf("destination %s has no recording prefix", d.ID)
+			}
+			o.hlsDir = filepath.Join(w.cfg.BucketsDir, sc.S3.BucketName, filepath.FromSlash(d.Detail.S3.RecordingPrefix))
+			cfg.SegmentSeconds = c.S3.RecordingConfiguration.HLSConfiguration.TargetSegmentDurationSeconds
+			if len(c.S3.EncoderConfigurationARNs) > 0 {
+				encARN = cmpOr(encARN, c.S3.EncoderConfigurationARNs[0])
+			}
+		}
+		cfg.Outputs = append(cfg.Outputs, o)
+	}
+	if encARN != "" {
+		ec, err := getByARN(ctx, w.store.EncoderConfigurations, encARN)
+		if err != nil {
+			return cfg, err
+		}
+		cfg.Video = encoder.VideoConfig{Width: ec.Video.Width, Height: ec.Video.Height,
+			Framerate: int(math.Round(ec.Video.Framerate)), Bitrate: ec.Video.Bitrate}
+	}
+	return cfg, nil
+}
+
+func cmpOr(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
+}
+
+func getByARN[T any](ctx context.Context, t *store.Table[T], arn string) (T, error) {
+	a, err := ivs.ParseARN(arn)
+	if err != nil {
+		var zero T
+		return zero, err
+	}
+	v, err := t.Get(ctx, a.ID)
+	if err != nil {
+		return v, fmt.Errorf("%s: %w", arn, err)
+	}
+	return v, nil
+}
+
+// subscribeToken mints the composition's own SUBSCRIBE token.
+func (w *Worker) subscribeToken(id string, st ivs.Stage) (string, error) {
+	a, _ := ivs.ParseARN(st.ARN)
+	now := time.Now().Truncate(time.Second)
+	return w.signer.Sign(token.Claims{ParticipantID: "composition-" + id, UserID: "composition",
+		StageARN: st.ARN, StageID: a.ID, EventsURL: st.Endpoints.Events, WhipURL: st.Endpoints.WHIP,
+		Subscribe: true, IssuedAt: now.Add(-time.Minute), ExpiresAt: now.Add(token.MaxLifetime - time.Minute)})
+}
+
+// activate records that the composite goes out.
+func (w *Worker) activate(ctx context.Context, id string) {
+	now := time.Now().UTC().Truncate(time.Millisecond)
+	_, err := w.store.Compositions.Update(ctx, id, func(cp *ivs.Composition) error {
+		if cp.Ended() {
+			return nil
+		}
+		if cp.State == ivs.CompositionStarting {
+			cp.State = ivs.CompositionActive
+		}
+		for i := range cp.Destinations {
+			if cp.Destinations[i].State == ivs.DestinationStarting {
+				cp.Destinations[i].State = ivs.DestinationActive
+				cp.Destinations[i].StartTime = &now
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		w.log.Warn("record composition active", "composition", id, "error", err)
+	}
+}
+
+func layoutParticipants(ps []stage.ParticipantInfo) []layout.Participant {
+	out := make([]layout.Participant, 0, len(ps))
+	for _, p := range ps {
+		video := false
+		for _, t := range p.Tracks {
+			video = video || t.Kind == "video"
+		}
+		out = append(out, layout.Participant{ID: p.ParticipantID, Attributes: p.Attributes, VideoStopped: !video})
+	}
+	return out
+}
+
+// decodeTrack feeds one subscribed track to the pipeline until it ends.
+func decodeTrack(p *pipeline, pid string, tr *webrtc.TrackRemote, sub *client.Subscription, log *slog.Logger) {
+	if tr.Kind() == webrtc.RTPCodecTypeAudio {
+		dec, err := trackdecode.NewAudio(tr.Codec().MimeType)
+		if err != nil {
+			log.Warn("audio track left out", "participant", pid, "error", err)
+			return
+		}
+		defer dec.Close()
+		onFrame := func(f *astiav.Frame, _ uint32) { _ = p.mixer.Push(pid, f) }
+		for {
+			pkt, _, err := tr.ReadRTP()
+			if err != nil {
+				return
+			}
+			_ = dec.Push(pkt, onFrame)
+		}
+	}
+	dec, err := trackdecode.NewVideo(tr.Codec().MimeType)
+	if err != nil {
+		log.Warn("video track left out", "participant", pid, "error", err)
+		return
+	}
+	defer dec.Close()
+	onFrame := func(f *astiav.Frame, _ uint32) { _ = p.comp.UpdateFrame(pid, f) }
+	for {
+		pkt, _, err := tr.ReadRTP()
+		if err != nil {
+			return
+		}
+		_ = dec.Push(pkt, onFrame)
+		if dec.NeedsKeyframe() {
+			_ = sub.RequestKeyframe(tr)
+		}
+	}
+}

@@ -1,0 +1,126 @@
+// Package worker runs compositions: it claims start-composition jobs from
+// the queue within its capacity, joins the composition's stage as a
+// subscriber (stage/client.Follow), decodes every publisher
+// (trackdecode), composes them with the IVS layout, encodes with the
+// encoder configuration and fans out to the destinations, and records the
+// composition's states in the store (STARTING → ACTIVE → STOPPED, or
+// FAILED with a reason).
+//
+// Destinations: a channel goes to the RTMP(S) URL configured for its ARN;
+// an S3 destination is recorded as HLS into <BucketsDir>/<bucket>/<recording
+// prefix>/ (the embedded default's local object store, keys as in S3).
+package worker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"runtime"
+	"sync"
+	"time"
+
+	"github.com/stagehand-rt/stagehand/ivs"
+	"github.com/stagehand-rt/stagehand/jobs"
+	"github.com/stagehand-rt/stagehand/store"
+	"github.com/stagehand-rt/stagehand/token"
+)
+
+// Config configures a worker.
+type Config struct {
+	// ID names the worker in compositions it runs; default host:pid.
+	ID string
+	// Capacity is how many compositions run at once; default one per
+	// two CPUs, at least 1 (a 1080p30 composite takes about one core).
+	Capacity int
+	// BucketsDir holds the local object store of S3 destinations.
+	BucketsDir string
+	// Channels maps IVS channel ARNs to RTMP(S) ingest URLs.
+	Channels map[string]string
+	// ICEIPs restricts the addresses the worker's subscriptions offer.
+	ICEIPs []string
+	// Heartbeat is how often a running job's claim is renewed; default 3 s.
+	Heartbeat time.Duration
+	Logger    *slog.Logger
+}
+
+func (c Config) withDefaults() Config {
+	if c.ID == "" {
+		host, _ := os.Hostname()
+		c.ID = fmt.Sprintf("%s:%d", host, os.Getpid())
+	}
+	if c.Capacity <= 0 {
+		c.Capacity = max(1, runtime.NumCPU()/2)
+	}
+	if c.Heartbeat <= 0 {
+		c.Heartbeat = 3 * time.Second
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	return c
+}
+
+// Worker claims and runs compositions.
+type Worker struct {
+	cfg    Config
+	store  *store.Store
+	queue  *jobs.Queue
+	signer *token.Signer
+	log    *slog.Logger
+}
+
+// New creates a worker; signer mints its subscribe tokens.
+func New(cfg Config, st *store.Store, q *jobs.Queue, signer *token.Signer) (*Worker, error) {
+	cfg = cfg.withDefaults()
+	if cfg.BucketsDir == "" {
+		return nil, errors.New("worker: no BucketsDir for S3 destinations")
+	}
+	return &Worker{cfg: cfg, store: st, queue: q, signer: signer, log: cfg.Logger.With("component", "worker", "worker", cfg.ID)}, nil
+}
+
+// Run claims jobs while it has capacity, until ctx ends; running
+// compositions then end too and their jobs go back to the queue for
+// another worker. Run returns when they have.
+func (w *Worker) Run(ctx context.Context) error {
+	slots := make(chan struct{}, w.cfg.Capacity)
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	for {
+		select {
+		case slots <- struct{}{}:
+		case <-ctx.Done():
+			return nil
+		}
+		claim, err := w.queue.Claim(ctx)
+		if err != nil {
+			<-slots
+			if ctx.Err() != nil {
+				return nil
+			}
+			w.log.Warn("claim", "error", err)
+			select {
+			case <-time.After(time.Second):
+			case <-ctx.Done():
+				return nil
+			}
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() { <-slots }()
+			w.runJob(ctx, claim)
+		}()
+	}
+}
+
+// compositionID is the id in a composition ARN.
+func compositionID(arn string) (string, error) {
+	a, err := ivs.ParseARN(arn)
+	if err != nil || a.Type != ivs.TypeComposition {
+		return "", fmt.Errorf("job names %q, not a composition", arn)
+	}
+	return a.ID, nil
+}

@@ -1,0 +1,207 @@
+package worker_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ivsrealtime"
+	"github.com/aws/aws-sdk-go-v2/service/ivsrealtime/types"
+
+	"github.com/stagehand-rt/stagehand/api"
+	"github.com/stagehand-rt/stagehand/internal/stagetest"
+	"github.com/stagehand-rt/stagehand/ivs"
+	"github.com/stagehand-rt/stagehand/stage/client"
+	"github.com/stagehand-rt/stagehand/synth"
+	"github.com/stagehand-rt/stagehand/worker"
+)
+
+var loopback = client.Options{ICEIPs: []string{"127.0.0.1"}}
+
+// publish runs a synth participant of the given colour until the test ends.
+func publish(t *testing.T, env *stagetest.Env, st types.Stage, user, color string) {
+	t.Helper()
+	tok := env.Token(t, *st.Arn, user, nil)
+	src, err := synth.New(synth.Config{Width: 320, Height: 180, Color: color})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := client.Publish(env.Ctx, *st.Endpoints.Whip, *tok.Token, client.PublishOptions{Options: loopback, OnKeyframeRequest: src.RequestKeyframe})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(env.Ctx)
+	var wg sync.WaitGroup
+	wg.Go(func() { _ = src.Run(ctx, p.Video, p.Audio) })
+	t.Cleanup(func() {
+		cancel()
+		wg.Wait()
+		src.Close()
+		_ = p.Close(context.Background())
+	})
+}
+
+func state(t *testing.T, env *stagetest.Env, arn *string) *types.Composition {
+	t.Helper()
+	out, err := env.API.GetComposition(env.Ctx, &ivsrealtime.GetCompositionInput{Arn: arn})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out.Composition
+}
+
+func waitState(t *testing.T, env *stagetest.Env, arn *string, want types.CompositionState, within time.Duration) (*types.Composition, time.Duration) {
+	t.Helper()
+	start := time.Now()
+	for {
+		c := state(t, env, arn)
+		if c.State == want {
+			return c, time.Since(start)
+		}
+		if time.Since(start) > within {
+			t.Fatalf("composition is %s after %v, want %s", c.State, within, want)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// TestLiveComposition: StartComposition on a live stage with two
+// publishers records a 2-up composite as HLS in the local bucket; Stop
+// ends it cleanly, with the playlist closed.
+func TestLiveComposition(t *testing.T) {
+	env := stagetest.Start(t, stagetest.Options{})
+	st := env.CreateStage(t, "live")
+	publish(t, env, st, "red", "red")
+	publish(t, env, st, "blue", "blue")
+
+	signer, err := api.LoadSigner(env.Ctx, env.Store, ivs.Namespace{Region: stagetest.Region, Account: stagetest.Account})
+	if err != nil {
+		t.Fatal(err)
+	}
+	buckets := t.TempDir()
+	w, err := worker.New(worker.Config{BucketsDir: buckets, ICEIPs: loopback.ICEIPs, Heartbeat: time.Second}, env.Store, env.Queue, signer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(env.Ctx)
+	var wg sync.WaitGroup
+	wg.Go(func() { _ = w.Run(ctx) })
+	t.Cleanup(func() { cancel(); wg.Wait() })
+
+	enc, err := env.API.CreateEncoderConfiguration(env.Ctx, &ivsrealtime.CreateEncoderConfigurationInput{
+		Video: &types.Video{Width: aws.Int32(640), Height: aws.Int32(360), Framerate: aws.Float32(30), Bitrate: aws.Int32(1_000_000)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc, err := env.API.CreateStorageConfiguration(env.Ctx, &ivsrealtime.CreateStorageConfigurationInput{
+		S3: &types.S3StorageConfiguration{BucketName: aws.String("recordings")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(200 * time.Millisecond) // the worker is waiting for a job
+	before := runtime.NumGoroutine()
+	started := time.Now()
+	out, err := env.API.StartComposition(env.Ctx, &ivsrealtime.StartCompositionInput{StageArn: st.Arn,
+		Destinations: []types.DestinationConfiguration{{S3: &types.S3DestinationConfiguration{
+			StorageConfigurationArn:  sc.StorageConfiguration.Arn,
+			EncoderConfigurationArns: []string{*enc.EncoderConfiguration.Arn},
+			RecordingConfiguration:   &types.RecordingConfiguration{HlsConfiguration: &types.CompositionRecordingHlsConfiguration{TargetSegmentDurationSeconds: aws.Int32(2)}},
+		}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	arn := out.Composition.Arn
+	active, _ := waitState(t, env, arn, types.CompositionStateActive, 15*time.Second)
+	t.Logf("StartComposition → ACTIVE in %v", time.Since(started).Round(time.Millisecond))
+	if d := active.Destinations[0]; d.State != types.DestinationStateActive || d.StartTime == nil {
+		t.Errorf("destination = %s, start %v", d.State, d.StartTime)
+	}
+	time.Sleep(6 * time.Second)
+	if _, err := env.API.StopComposition(env.Ctx, &ivsrealtime.StopCompositionInput{Arn: arn}); err != nil {
+		t.Fatal(err)
+	}
+	stopped, took := waitState(t, env, arn, types.CompositionStateStopped, 10*time.Second)
+	t.Logf("StopComposition → STOPPED in %v", took.Round(time.Millisecond))
+	if stopped.EndTime == nil || stopped.Destinations[0].State != types.DestinationStateStopped {
+		t.Errorf("stopped composition: end %v, destination %s", stopped.EndTime, stopped.Destinations[0].State)
+	}
+
+	// The stopped composition left nothing running: decoders, subscriptions,
+	// clock, heartbeat and sinks all ended.
+	deadline := time.Now().Add(10 * time.Second)
+	for runtime.NumGoroutine() > before+2 && time.Now().Before(deadline) {
+		time.Sleep(100 * time.Millisecond)
+	}
+	if after := runtime.NumGoroutine(); after > before+2 {
+		buf := make([]byte, 1<<20)
+		t.Errorf("%d goroutines before the composition, %d after it stopped:\n%s", before, after, buf[:runtime.Stack(buf, true)])
+	}
+
+	prefix := *stopped.Destinations[0].Detail.S3.RecordingPrefix
+	root := filepath.Join(buckets, "recordings", filepath.FromSlash(prefix))
+	playlists, _ := filepath.Glob(filepath.Join(root, "media", "hls", "*", "playlist.m3u8"))
+	if len(playlists) != 1 {
+		files, _ := exec.Command("find", buckets).Output()
+		t.Fatalf("playlists under %s: %v\n%s", root, playlists, files)
+	}
+	pl, _ := os.ReadFile(playlists[0])
+	if !strings.Contains(string(pl), "#EXT-X-ENDLIST") || strings.Count(string(pl), "#EXTINF") < 2 {
+		t.Errorf("playlist:\n%s", pl)
+	}
+	w2, h, dur := probe(t, playlists[0])
+	if w2 != 640 || h != 360 || dur < 5 {
+		t.Errorf("recording is %dx%d, %.1f s; want 640x360, ≥ 5 s", w2, h, dur)
+	}
+	// The grid shows both publishers: a red tile and a blue tile.
+	rgb := frameAt(t, playlists[0], dur/2, 640, 360)
+	left, right := pixel(rgb, 640, 160, 120), pixel(rgb, 640, 480, 120)
+	isRed := func(p [3]byte) bool { return p[0] > 180 && p[1] < 80 && p[2] < 80 }
+	isBlue := func(p [3]byte) bool { return p[2] > 180 && p[0] < 80 && p[1] < 80 }
+	if !(isRed(left) && isBlue(right)) {
+		t.Errorf("tiles are %v and %v, want red then blue (arrival order)", left, right)
+	}
+}
+
+func probe(t *testing.T, path string) (w, h int, dur float64) {
+	t.Helper()
+	out, err := exec.Command("ffprobe", "-v", "error", "-select_streams", "v:0", "-show_entries", "stream=width,height:format=duration", "-of", "json", path).Output()
+	if err != nil {
+		t.Fatalf("ffprobe %s: %v", path, err)
+	}
+	var r struct {
+		Streams []struct{ Width, Height int } `json:"streams"`
+		Format  struct{ Duration string }     `json:"format"`
+	}
+	if err := json.Unmarshal(out, &r); err != nil || len(r.Streams) == 0 {
+		t.Fatalf("ffprobe output %s: %v", out, err)
+	}
+	dur, _ = strconv.ParseFloat(r.Format.Duration, 64)
+	return r.Streams[0].Width, r.Streams[0].Height, dur
+}
+
+func frameAt(t *testing.T, path string, at float64, w, h int) []byte {
+	t.Helper()
+	var stderr bytes.Buffer
+	cmd := exec.Command("ffmpeg", "-v", "error", "-ss", strconv.FormatFloat(at, 'f', 2, 64), "-i", path, "-frames:v", "1", "-f", "rawvideo", "-pix_fmt", "rgb24", "-")
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil || len(out) != w*h*3 {
+		t.Fatalf("ffmpeg frame at %.1f s: %v, %d bytes\n%s", at, err, len(out), stderr.String())
+	}
+	return out
+}
+
+func pixel(rgb []byte, w, x, y int) [3]byte {
+	i := (y*w + x) * 3
+	return [3]byte{rgb[i], rgb[i+1], rgb[i+2]}
+}
