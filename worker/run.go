@@ -61,10 +61,10 @@ func (w *Worker) runJob(ctx context.Context, c *jobs.Claim) {
 	runErr := w.compose(ctx, comp, log)
 	stopHeartbeat()
 	hb.Wait()
-	if ctx.Err() != nil && runErr == nil {
-		// The worker is shutting down, not the composition: another
-		// worker takes it over.
-		log.Info("worker stopping; handing the composition back")
+	if ctx.Err() != nil {
+		// The worker is shutting down, not the composition (an error now
+		// is most likely the shutdown's): another worker takes it over.
+		log.Info("worker stopping; handing the composition back", "error", runErr)
 		settle(c.Return(context.WithoutCancel(ctx), 0))
 		return
 	}

@@ -127,9 +127,20 @@ func TestServeKeepsStateAcrossRestarts(t *testing.T) {
 	if err != nil || *ge.EncoderConfiguration.Video.Width != 640 {
 		t.Fatalf("encoder after restart: %+v %v", ge, err)
 	}
-	gc, err := c.GetComposition(ctx, &rt.GetCompositionInput{Arn: comp.Composition.Arn})
-	if err != nil || gc.Composition.State != types.CompositionStateStarting {
-		t.Fatalf("composition after restart: %+v %v", gc, err)
+	// The composition survived and runs again on the new process's worker
+	// (the old one handed it back to the queue when it stopped).
+	for deadline := time.Now().Add(15 * time.Second); ; {
+		gc, err := c.GetComposition(ctx, &rt.GetCompositionInput{Arn: comp.Composition.Arn})
+		if err != nil {
+			t.Fatalf("composition after restart: %v", err)
+		}
+		if gc.Composition.State == types.CompositionStateActive {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("composition after restart is %s, want it ACTIVE again", gc.Composition.State)
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 	// The signing key survived too: a second token has the same header.
 	tok2, err := c.CreateParticipantToken(ctx, &rt.CreateParticipantTokenInput{StageArn: st.Stage.Arn})
