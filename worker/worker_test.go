@@ -20,6 +20,7 @@ import (
 
 	"github.com/stagehand-rt/stagehand/api"
 	"github.com/stagehand-rt/stagehand/internal/stagetest"
+	"github.com/stagehand-rt/stagehand/internal/testserver"
 	"github.com/stagehand-rt/stagehand/ivs"
 	"github.com/stagehand-rt/stagehand/stage/client"
 	"github.com/stagehand-rt/stagehand/synth"
@@ -204,4 +205,59 @@ func frameAt(t *testing.T, path string, at float64, w, h int) []byte {
 func pixel(rgb []byte, w, x, y int) [3]byte {
 	i := (y*w + x) * 3
 	return [3]byte{rgb[i], rgb[i+1], rgb[i+2]}
+}
+
+// TestChannelDestination: a channel destination streams the composite to
+// the RTMP server the channel maps to (nginx-rtmp, recording what it gets).
+func TestChannelDestination(t *testing.T) {
+	rtmpServer := testserver.StartRTMP(t)
+	const channel = "arn:aws:ivs:us-east-1:123456789012:channel/abcdABCD1234"
+	channels := map[string]string{channel: rtmpServer.URL("live")}
+	env := stagetest.Start(t, stagetest.Options{Channels: channels})
+	st := env.CreateStage(t, "channel")
+	publish(t, env, st, "green", "green")
+	signer, err := api.LoadSigner(env.Ctx, env.Store, ivs.Namespace{Region: stagetest.Region, Account: stagetest.Account})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := worker.New(worker.Config{BucketsDir: t.TempDir(), Channels: channels, ICEIPs: loopback.ICEIPs}, env.Store, env.Queue, signer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(env.Ctx)
+	var wg sync.WaitGroup
+	wg.Go(func() { _ = w.Run(ctx) })
+	t.Cleanup(func() { cancel(); wg.Wait() })
+	enc, err := env.API.CreateEncoderConfiguration(env.Ctx, &ivsrealtime.CreateEncoderConfigurationInput{
+		Video: &types.Video{Width: aws.Int32(640), Height: aws.Int32(360), Framerate: aws.Float32(30), Bitrate: aws.Int32(1_000_000)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := env.API.StartComposition(env.Ctx, &ivsrealtime.StartCompositionInput{StageArn: st.Arn,
+		Destinations: []types.DestinationConfiguration{{Channel: &types.ChannelDestinationConfiguration{
+			ChannelArn: aws.String(channel), EncoderConfigurationArn: enc.EncoderConfiguration.Arn}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitState(t, env, out.Composition.Arn, types.CompositionStateActive, 15*time.Second)
+	time.Sleep(4 * time.Second)
+	if _, err := env.API.StopComposition(env.Ctx, &ivsrealtime.StopCompositionInput{Arn: out.Composition.Arn}); err != nil {
+		t.Fatal(err)
+	}
+	waitState(t, env, out.Composition.Arn, types.CompositionStateStopped, 10*time.Second)
+	var recs []string
+	for deadline := time.Now().Add(5 * time.Second); len(recs) == 0 && time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		recs = rtmpServer.Recordings("live")
+	}
+	if len(recs) != 1 {
+		t.Fatalf("nginx recorded %v, want one stream", recs)
+	}
+	w2, h, dur := probe(t, recs[0])
+	if w2 != 640 || h != 360 || dur < 3 {
+		t.Errorf("channel got %dx%d for %.1f s; want 640x360 for ≥ 3 s", w2, h, dur)
+	}
+	rgb := frameAt(t, recs[0], dur/2, 640, 360)
+	if p := pixel(rgb, 640, 320, 60); p[1] < 80 || p[0] > 60 || p[2] > 60 {
+		t.Errorf("the single tile is %v, want green", p)
+	}
 }

@@ -48,10 +48,12 @@ type Env struct {
 	NC       *nats.Conn
 }
 
-// Options adjust the stage server; Web serves the stage's other paths.
+// Options adjust the servers; Web serves the stage's other paths.
 type Options struct {
 	Stage stage.Config
 	Web   http.Handler
+	// Channels are the IVS channels compositions may send to (ARN → URL).
+	Channels map[string]string
 }
 
 // Start brings everything up; t.Cleanup stops it.
@@ -87,6 +89,7 @@ func Start(t testing.TB, o Options) *Env {
 		Namespace:   ns2,
 		Endpoints:   ivs.StageEndpoints{Events: "ws://" + stageLn.Addr().String() + "/events", WHIP: stageURL + "/whip"},
 		Credentials: map[string]string{KeyID: SecretKey},
+		Channels:    o.Channels,
 		Logger:      logger,
 	}, st, q, nc)
 	if err != nil {
