@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"maps"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -101,7 +102,9 @@ func (r *room) join(c token.Claims, p *peer, client clientInfo) error {
 		}
 		r.saveParticipant(part)
 		r.recordLocked(c.ParticipantID, "JOINED", "", "")
-		r.broadcast(Message{Type: MsgParticipantJoined, Participant: part.info()})
+		if !Hidden(c.ParticipantID) {
+			r.broadcast(Message{Type: MsgParticipantJoined, Participant: part.info()})
+		}
 	}
 	return nil
 }
@@ -230,7 +233,9 @@ func (r *room) leave(p *peer, reason string) {
 		part.rec.State = "DISCONNECTED"
 		r.saveParticipant(part)
 		r.recordLocked(p.participantID, "LEFT", "", "")
-		r.broadcast(Message{Type: MsgParticipantLeft, Participant: part.info(), Reason: reason})
+		if !Hidden(p.participantID) {
+			r.broadcast(Message{Type: MsgParticipantLeft, Participant: part.info(), Reason: reason})
+		}
 	}
 	if r.connected() == 0 && r.sessionID != "" {
 		r.endSession()
@@ -340,6 +345,9 @@ func (r *room) recordErrorLocked(pid, name, code string) {
 
 // recordLocked writes one participant event of the active session.
 func (r *room) recordLocked(pid, name, remote, code string) {
+	if Hidden(pid) {
+		return
+	}
 	at := now()
 	seq := at.UnixNano()
 	if seq <= r.lastSeq {
@@ -357,6 +365,9 @@ func (r *room) recordLocked(pid, name, remote, code string) {
 }
 
 func (r *room) saveParticipant(part *participant) {
+	if Hidden(part.rec.ParticipantID) {
+		return
+	}
 	ctx, cancel := r.s.storeCtx()
 	defer cancel()
 	key := r.stageID + "." + r.sessionID + "." + part.rec.ParticipantID
@@ -372,7 +383,7 @@ func (r *room) snapshotLocked() Message {
 	// In the order they joined: layouts place participants by arrival.
 	slices.SortFunc(parts, func(a, b *participant) int { return a.seq - b.seq })
 	for _, part := range parts {
-		if len(part.peers) > 0 {
+		if len(part.peers) > 0 && !Hidden(part.rec.ParticipantID) {
 			m.Participants = append(m.Participants, *part.info())
 		}
 	}
@@ -398,3 +409,12 @@ func nonNil(m map[string]string) map[string]string {
 // now is the time recorded in sessions, participants and events: UTC, in
 // milliseconds as IVS reports it.
 func now() time.Time { return time.Now().UTC().Truncate(time.Millisecond) }
+
+// CompositionParticipantPrefix starts the participant id of a composition
+// worker's subscriber. Like IVS, the stage does not report compositions as
+// participants: no participant record, no events, no events-channel
+// messages.
+const CompositionParticipantPrefix = "composition-"
+
+// Hidden reports whether participant id is a composition's.
+func Hidden(id string) bool { return strings.HasPrefix(id, CompositionParticipantPrefix) }

@@ -255,7 +255,7 @@ func getByARN[T any](ctx context.Context, t *store.Table[T], arn string) (T, err
 func (w *Worker) subscribeToken(id string, st ivs.Stage) (string, error) {
 	a, _ := ivs.ParseARN(st.ARN)
 	now := time.Now().Truncate(time.Second)
-	return w.signer.Sign(token.Claims{ParticipantID: "composition-" + id, UserID: "composition",
+	return w.signer.Sign(token.Claims{ParticipantID: stage.CompositionParticipantPrefix + id, UserID: "composition",
 		StageARN: st.ARN, StageID: a.ID, EventsURL: st.Endpoints.Events, WhipURL: st.Endpoints.WHIP,
 		Subscribe: true, IssuedAt: now.Add(-time.Minute), ExpiresAt: now.Add(token.MaxLifetime - time.Minute)})
 }

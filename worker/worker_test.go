@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -128,6 +129,22 @@ func TestLiveComposition(t *testing.T) {
 		t.Errorf("destination = %s, start %v", d.State, d.StartTime)
 	}
 	time.Sleep(6 * time.Second)
+	// As in IVS, the composition is no participant of the stage.
+	gs, err := env.API.GetStage(env.Ctx, &ivsrealtime.GetStageInput{Arn: st.Arn})
+	if err != nil {
+		t.Fatal(err)
+	}
+	lp, err := env.API.ListParticipants(env.Ctx, &ivsrealtime.ListParticipantsInput{StageArn: st.Arn, SessionId: gs.Stage.ActiveSessionId})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var users []string
+	for _, p := range lp.Participants {
+		users = append(users, aws.ToString(p.UserId))
+	}
+	if slices.Sort(users); !slices.Equal(users, []string{"blue", "red"}) {
+		t.Errorf("participants = %v, want the two publishers only", users)
+	}
 	if _, err := env.API.StopComposition(env.Ctx, &ivsrealtime.StopCompositionInput{Arn: arn}); err != nil {
 		t.Fatal(err)
 	}
