@@ -14,13 +14,15 @@ import (
 	"github.com/stagehand-rt/stagehand/sink"
 	"github.com/stagehand-rt/stagehand/sink/hls"
 	"github.com/stagehand-rt/stagehand/sink/rtmp"
+	"github.com/stagehand-rt/stagehand/sink/upload"
 )
 
 // output is one destination of a live composition.
 type output struct {
-	id     string // the IVS destination id
-	rtmp   string // channel ingest URL, or
-	hlsDir string // local HLS recording directory (the bucket's prefix on disk)
+	id     string         // the IVS destination id
+	rtmp   string         // channel ingest URL, or
+	hlsDir string         // HLS recording directory: the bucket's prefix on disk, or the upload's spool
+	upload *upload.Config // the S3 upload of hlsDir, if any
 }
 
 // pipelineConfig is one live composition's media settings.
@@ -47,6 +49,7 @@ type pipeline struct {
 	vparams    *astiav.CodecParameters
 	aparams    *astiav.CodecParameters
 	fanout     *sink.Fanout
+	uploaders  []*upload.Uploader
 }
 
 func newPipeline(ctx context.Context, cfg pipelineConfig) (_ *pipeline, err error) {
@@ -86,7 +89,7 @@ func newPipeline(ctx context.Context, cfg pipelineConfig) (_ *pipeline, err erro
 	if err := p.audioFrame.AllocBuffer(0); err != nil {
 		return nil, fmt.Errorf("audio frame: %w", err)
 	}
-	dests, err := p.destinations()
+	dests, err := p.destinations(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -96,7 +99,7 @@ func newPipeline(ctx context.Context, cfg pipelineConfig) (_ *pipeline, err erro
 	return p, nil
 }
 
-func (p *pipeline) destinations() ([]sink.Config, error) {
+func (p *pipeline) destinations(ctx context.Context) ([]sink.Config, error) {
 	var dests []sink.Config
 	for _, o := range p.cfg.Outputs {
 		switch {
@@ -109,8 +112,20 @@ func (p *pipeline) destinations() ([]sink.Config, error) {
 			}
 			dests = append(dests, sink.Config{Name: o.id, Writer: w})
 		case o.hlsDir != "":
+			var onFile func(string)
+			if o.upload != nil {
+				// Segments and playlists wait in the spool until S3 has
+				// them: an object-store outage loses nothing.
+				up, err := upload.Start(ctx, *o.upload)
+				if err != nil {
+					return nil, fmt.Errorf("destination %s: %w", o.id, err)
+				}
+				p.uploaders = append(p.uploaders, up)
+				onFile = up.Enqueue
+			}
 			r, err := hls.New(hls.Config{
-				Dir: o.hlsDir, Rendition: fmt.Sprintf("%dp%d", p.cfg.Video.Height, p.cfg.Video.Framerate),
+				OnFile: onFile,
+				Dir:    o.hlsDir, Rendition: fmt.Sprintf("%dp%d", p.cfg.Video.Height, p.cfg.Video.Framerate),
 				SegmentSeconds: p.cfg.SegmentSeconds, Framerate: p.cfg.Video.Framerate,
 				Bandwidth: p.cfg.Video.Bitrate + encoder.DefaultAudioBitrate, StageARN: p.cfg.StageARN,
 				Video: hls.Stream{Params: p.vparams, TimeBase: p.venc.TimeBase()},
@@ -188,10 +203,20 @@ func (p *pipeline) finish(emitVideo, emitAudio func(*astiav.Packet) error) error
 	err := errors.Join(p.venc.Flush(emitVideo), p.aenc.Flush(emitAudio))
 	closeCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	return errors.Join(err, p.fanout.Close(closeCtx))
+	err = errors.Join(err, p.fanout.Close(closeCtx))
+	for _, up := range p.uploaders {
+		err = errors.Join(err, up.Close(closeCtx))
+	}
+	p.uploaders = nil
+	return err
 }
 
 func (p *pipeline) close() {
+	for _, up := range p.uploaders { // only when run never ran
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		_ = up.Close(ctx)
+		cancel()
+	}
 	if p.comp != nil {
 		p.comp.Close()
 	}

@@ -17,6 +17,7 @@ import (
 	"github.com/stagehand-rt/stagehand/ivs"
 	"github.com/stagehand-rt/stagehand/jobs"
 	"github.com/stagehand-rt/stagehand/layout"
+	"github.com/stagehand-rt/stagehand/sink/upload"
 	"github.com/stagehand-rt/stagehand/stage"
 	"github.com/stagehand-rt/stagehand/stage/client"
 	"github.com/stagehand-rt/stagehand/store"
@@ -212,7 +213,13 @@ func (w *Worker) pipelineConfig(ctx context.Context, comp ivs.Composition) (pipe
 			if d.Detail == nil || d.Detail.S3 == nil {
 				return cfg, fmt.Errorf("destination %s has no recording prefix", d.ID)
 			}
-			o.hlsDir = filepath.Join(w.cfg.BucketsDir, sc.S3.BucketName, filepath.FromSlash(d.Detail.S3.RecordingPrefix))
+			prefix := d.Detail.S3.RecordingPrefix
+			if w.cfg.S3 != nil {
+				o.hlsDir = filepath.Join(w.cfg.SpoolDir, filepath.FromSlash(prefix))
+				o.upload = &upload.Config{Client: upload.NewClient(*w.cfg.S3), Bucket: sc.S3.BucketName, Prefix: prefix, Dir: o.hlsDir}
+			} else {
+				o.hlsDir = filepath.Join(w.cfg.BucketsDir, sc.S3.BucketName, filepath.FromSlash(prefix))
+			}
 			cfg.SegmentSeconds = c.S3.RecordingConfiguration.HLSConfiguration.TargetSegmentDurationSeconds
 			if len(c.S3.EncoderConfigurationARNs) > 0 {
 				encARN = cmpOr(encARN, c.S3.EncoderConfigurationARNs[0])

@@ -23,6 +23,7 @@ import (
 
 	"github.com/stagehand-rt/stagehand/ivs"
 	"github.com/stagehand-rt/stagehand/jobs"
+	"github.com/stagehand-rt/stagehand/sink/upload"
 	"github.com/stagehand-rt/stagehand/store"
 	"github.com/stagehand-rt/stagehand/token"
 )
@@ -34,8 +35,13 @@ type Config struct {
 	// Capacity is how many compositions run at once; default one per
 	// two CPUs, at least 1 (a 1080p30 composite takes about one core).
 	Capacity int
-	// BucketsDir holds the local object store of S3 destinations.
+	// BucketsDir holds the local object store of S3 destinations, when
+	// S3 is nil.
 	BucketsDir string
+	// S3, when set, is the S3 server S3 destinations upload to; their
+	// files wait in SpoolDir until stored.
+	S3       *upload.ClientConfig
+	SpoolDir string
 	// Channels maps IVS channel ARNs to RTMP(S) ingest URLs.
 	Channels map[string]string
 	// ICEIPs restricts the addresses the worker's subscriptions offer.
@@ -74,8 +80,11 @@ type Worker struct {
 // New creates a worker; signer mints its subscribe tokens.
 func New(cfg Config, st *store.Store, q *jobs.Queue, signer *token.Signer) (*Worker, error) {
 	cfg = cfg.withDefaults()
-	if cfg.BucketsDir == "" {
-		return nil, errors.New("worker: no BucketsDir for S3 destinations")
+	if cfg.S3 == nil && cfg.BucketsDir == "" {
+		return nil, errors.New("worker: S3 destinations need an S3 server or a BucketsDir")
+	}
+	if cfg.S3 != nil && cfg.SpoolDir == "" {
+		return nil, errors.New("worker: uploads to S3 need a SpoolDir")
 	}
 	return &Worker{cfg: cfg, store: st, queue: q, signer: signer, log: cfg.Logger.With("component", "worker", "worker", cfg.ID)}, nil
 }

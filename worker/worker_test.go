@@ -18,11 +18,13 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ivsrealtime"
 	"github.com/aws/aws-sdk-go-v2/service/ivsrealtime/types"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/stagehand-rt/stagehand/api"
 	"github.com/stagehand-rt/stagehand/internal/stagetest"
 	"github.com/stagehand-rt/stagehand/internal/testserver"
 	"github.com/stagehand-rt/stagehand/ivs"
+	"github.com/stagehand-rt/stagehand/sink/upload"
 	"github.com/stagehand-rt/stagehand/stage/client"
 	"github.com/stagehand-rt/stagehand/synth"
 	"github.com/stagehand-rt/stagehand/worker"
@@ -276,5 +278,87 @@ func TestChannelDestination(t *testing.T) {
 	rgb := frameAt(t, recs[0], dur/2, 640, 360)
 	if p := pixel(rgb, 640, 320, 60); p[1] < 80 || p[0] > 60 || p[2] > 60 {
 		t.Errorf("the single tile is %v, want green", p)
+	}
+}
+
+// TestS3Destination: with an S3 server configured, the recording is
+// uploaded to the storage configuration's bucket under the IVS keys.
+func TestS3Destination(t *testing.T) {
+	s3srv := testserver.StartS3(t)
+	clientCfg := upload.ClientConfig{Endpoint: s3srv.Endpoint, AccessKey: s3srv.AccessKey, SecretKey: s3srv.SecretKey, PathStyle: true}
+	s3c := upload.NewClient(clientCfg)
+	if _, err := s3c.CreateBucket(context.Background(), &s3.CreateBucketInput{Bucket: aws.String("archive")}); err != nil {
+		t.Fatal(err)
+	}
+	env := stagetest.Start(t, stagetest.Options{})
+	st := env.CreateStage(t, "s3")
+	publish(t, env, st, "navy", "navy")
+	signer, err := api.LoadSigner(env.Ctx, env.Store, ivs.Namespace{Region: stagetest.Region, Account: stagetest.Account})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := worker.New(worker.Config{S3: &clientCfg, SpoolDir: t.TempDir(), ICEIPs: loopback.ICEIPs}, env.Store, env.Queue, signer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(env.Ctx)
+	var wg sync.WaitGroup
+	wg.Go(func() { _ = w.Run(ctx) })
+	t.Cleanup(func() { cancel(); wg.Wait() })
+	enc, err := env.API.CreateEncoderConfiguration(env.Ctx, &ivsrealtime.CreateEncoderConfigurationInput{
+		Video: &types.Video{Width: aws.Int32(320), Height: aws.Int32(180), Framerate: aws.Float32(30), Bitrate: aws.Int32(500_000)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc, err := env.API.CreateStorageConfiguration(env.Ctx, &ivsrealtime.CreateStorageConfigurationInput{
+		S3: &types.S3StorageConfiguration{BucketName: aws.String("archive")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := env.API.StartComposition(env.Ctx, &ivsrealtime.StartCompositionInput{StageArn: st.Arn,
+		Destinations: []types.DestinationConfiguration{{S3: &types.S3DestinationConfiguration{
+			StorageConfigurationArn: sc.StorageConfiguration.Arn, EncoderConfigurationArns: []string{*enc.EncoderConfiguration.Arn},
+			RecordingConfiguration: &types.RecordingConfiguration{HlsConfiguration: &types.CompositionRecordingHlsConfiguration{TargetSegmentDurationSeconds: aws.Int32(2)}},
+		}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitState(t, env, out.Composition.Arn, types.CompositionStateActive, 15*time.Second)
+	time.Sleep(5 * time.Second)
+	if _, err := env.API.StopComposition(env.Ctx, &ivsrealtime.StopCompositionInput{Arn: out.Composition.Arn}); err != nil {
+		t.Fatal(err)
+	}
+	stopped, took := waitState(t, env, out.Composition.Arn, types.CompositionStateStopped, 10*time.Second)
+	t.Logf("StopComposition → STOPPED, uploads complete, in %v", took.Round(time.Millisecond))
+	prefix := *stopped.Destinations[0].Detail.S3.RecordingPrefix
+	list, err := s3c.ListObjectsV2(context.Background(), &s3.ListObjectsV2Input{Bucket: aws.String("archive"), Prefix: aws.String(prefix + "/")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys := map[string]bool{}
+	segments := 0
+	for _, o := range list.Contents {
+		k := strings.TrimPrefix(*o.Key, prefix+"/")
+		keys[k] = true
+		if strings.HasSuffix(k, ".ts") {
+			segments++
+		}
+	}
+	for _, want := range []string{"events/recording-started.json", "events/recording-ended.json", "media/hls/multivariant.m3u8", "media/hls/180p30/playlist.m3u8"} {
+		if !keys[want] {
+			t.Errorf("no object %s/%s; have %v", prefix, want, keys)
+		}
+	}
+	if segments < 2 {
+		t.Errorf("%d segments uploaded, want ≥ 2", segments)
+	}
+	// The stored playlist is the final one, and plays from the server's files.
+	pl := filepath.Join(s3srv.Root, "archive", filepath.FromSlash(prefix), "media", "hls", "180p30", "playlist.m3u8")
+	b, err := os.ReadFile(pl)
+	if err != nil || !strings.Contains(string(b), "#EXT-X-ENDLIST") {
+		t.Fatalf("stored playlist (%v):\n%s", err, b)
+	}
+	if w, h, dur := probe(t, pl); w != 320 || h != 180 || dur < 4 {
+		t.Errorf("stored recording is %dx%d, %.1f s", w, h, dur)
 	}
 }
