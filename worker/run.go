@@ -164,31 +164,39 @@ func (w *Worker) compose(ctx context.Context, comp ivs.Composition, log *slog.Lo
 	}
 	runCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	idle := newIdleTimer(w.cfg.IdleTimeout)
+	defer idle.stop()
 	go func() {
 		select {
 		case <-stopped:
 			log.Info("stop requested")
-			cancel()
+		case <-idle.expired:
+			log.Info("no publisher on the stage; stopping", "idle", w.cfg.IdleTimeout)
 		case <-runCtx.Done():
 		}
+		cancel()
 	}()
 	var follow sync.WaitGroup
+	var followErr error
 	follow.Go(func() {
-		err := client.Follow(runCtx, st.Endpoints.Events, st.Endpoints.WHIP, tok, client.FollowOptions{
-			Options:        client.Options{ICEIPs: w.cfg.ICEIPs, UserAgent: "stagehand-worker"},
-			OnParticipants: func(ps []stage.ParticipantInfo) { p.setParticipants(layoutParticipants(ps)) },
-			OnTrack:        func(pid string, tr *webrtc.TrackRemote, sub *client.Subscription) { decodeTrack(p, pid, tr, sub, log) },
-			Logger:         log,
+		followErr = client.Follow(runCtx, st.Endpoints.Events, st.Endpoints.WHIP, tok, client.FollowOptions{
+			Options: client.Options{ICEIPs: w.cfg.ICEIPs, UserAgent: "stagehand-worker"},
+			OnParticipants: func(ps []stage.ParticipantInfo) {
+				p.setParticipants(layoutParticipants(ps))
+				idle.set(len(ps) > 0)
+			},
+			OnTrack: func(pid string, tr *webrtc.TrackRemote, sub *client.Subscription) { decodeTrack(p, pid, tr, sub, log) },
+			Logger:  log,
 		})
-		if err != nil {
-			log.Error("following the stage", "error", err)
+		if followErr != nil {
+			followErr = fmt.Errorf("following the stage: %w", followErr)
 			cancel()
 		}
 	})
 	_, err = p.run(runCtx, func() { w.activate(context.WithoutCancel(ctx), id) })
 	cancel()
 	follow.Wait()
-	return err
+	return errors.Join(followErr, err)
 }
 
 // pipelineConfig reads the encoder and storage configurations of comp.
@@ -338,3 +346,37 @@ func decodeTrack(p *pipeline, pid string, tr *webrtc.TrackRemote, sub *client.Su
 		}
 	}
 }
+
+// idleTimer fires when the stage has had no publisher for a while; a zero
+// timeout never fires.
+type idleTimer struct {
+	timeout time.Duration
+	expired chan struct{}
+	mu      sync.Mutex
+	t       *time.Timer
+	once    sync.Once
+}
+
+func newIdleTimer(timeout time.Duration) *idleTimer {
+	it := &idleTimer{timeout: timeout, expired: make(chan struct{})}
+	it.set(false) // nobody publishes until the events channel says so
+	return it
+}
+
+// set records whether anyone publishes.
+func (it *idleTimer) set(active bool) {
+	if it.timeout <= 0 {
+		return
+	}
+	it.mu.Lock()
+	defer it.mu.Unlock()
+	switch {
+	case active && it.t != nil:
+		it.t.Stop()
+		it.t = nil
+	case !active && it.t == nil:
+		it.t = time.AfterFunc(it.timeout, func() { it.once.Do(func() { close(it.expired) }) })
+	}
+}
+
+func (it *idleTimer) stop() { it.set(true) }

@@ -46,6 +46,10 @@ type Config struct {
 	Channels map[string]string
 	// ICEIPs restricts the addresses the worker's subscriptions offer.
 	ICEIPs []string
+	// IdleTimeout stops a composition whose stage has had no publisher for
+	// this long (it shows the background meanwhile). Default 10 minutes;
+	// negative: never.
+	IdleTimeout time.Duration
 	// Heartbeat is how often a running job's claim is renewed; default 3 s.
 	Heartbeat time.Duration
 	Logger    *slog.Logger
@@ -59,6 +63,9 @@ func (c Config) withDefaults() Config {
 	if c.Capacity <= 0 {
 		c.Capacity = max(1, runtime.NumCPU()/2)
 	}
+	if c.IdleTimeout == 0 {
+		c.IdleTimeout = DefaultIdleTimeout
+	}
 	if c.Heartbeat <= 0 {
 		c.Heartbeat = 3 * time.Second
 	}
@@ -67,6 +74,10 @@ func (c Config) withDefaults() Config {
 	}
 	return c
 }
+
+// DefaultIdleTimeout is how long a composition outlives the last
+// publisher of its stage.
+const DefaultIdleTimeout = 10 * time.Minute
 
 // Worker claims and runs compositions.
 type Worker struct {

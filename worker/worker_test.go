@@ -362,3 +362,52 @@ func TestS3Destination(t *testing.T) {
 		t.Errorf("stored recording is %dx%d, %.1f s", w, h, dur)
 	}
 }
+
+// TestIdleTimeout: a composition on a stage without publishers shows the
+// background, then stops by itself after the idle timeout; one that has a
+// publisher keeps running.
+func TestIdleTimeout(t *testing.T) {
+	env := stagetest.Start(t, stagetest.Options{})
+	empty := env.CreateStage(t, "empty")
+	busy := env.CreateStage(t, "busy")
+	publish(t, env, busy, "p", "purple")
+	signer, err := api.LoadSigner(env.Ctx, env.Store, ivs.Namespace{Region: stagetest.Region, Account: stagetest.Account})
+	if err != nil {
+		t.Fatal(err)
+	}
+	buckets := t.TempDir()
+	w, err := worker.New(worker.Config{BucketsDir: buckets, ICEIPs: loopback.ICEIPs, IdleTimeout: 2 * time.Second, Capacity: 2}, env.Store, env.Queue, signer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(env.Ctx)
+	var wg sync.WaitGroup
+	wg.Go(func() { _ = w.Run(ctx) })
+	t.Cleanup(func() { cancel(); wg.Wait() })
+	sc, err := env.API.CreateStorageConfiguration(env.Ctx, &ivsrealtime.CreateStorageConfigurationInput{
+		S3: &types.S3StorageConfiguration{BucketName: aws.String("idle-bucket")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	enc, err := env.API.CreateEncoderConfiguration(env.Ctx, &ivsrealtime.CreateEncoderConfigurationInput{
+		Video: &types.Video{Width: aws.Int32(320), Height: aws.Int32(180), Framerate: aws.Float32(15), Bitrate: aws.Int32(300_000)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := func(st types.Stage) *string {
+		out, err := env.API.StartComposition(env.Ctx, &ivsrealtime.StartCompositionInput{StageArn: st.Arn,
+			Destinations: []types.DestinationConfiguration{{S3: &types.S3DestinationConfiguration{
+				StorageConfigurationArn: sc.StorageConfiguration.Arn, EncoderConfigurationArns: []string{*enc.EncoderConfiguration.Arn}}}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return out.Composition.Arn
+	}
+	idle, kept := start(empty), start(busy)
+	waitState(t, env, idle, types.CompositionStateActive, 15*time.Second)
+	_, took := waitState(t, env, idle, types.CompositionStateStopped, 10*time.Second)
+	t.Logf("the idle composition stopped %v after it was seen active (timeout 2 s)", took.Round(100*time.Millisecond))
+	if c := state(t, env, kept); c.State != types.CompositionStateActive {
+		t.Errorf("the composition with a publisher is %s, want ACTIVE", c.State)
+	}
+}

@@ -53,6 +53,7 @@ type serveConfig struct {
 	StageURL  string              // its public base URL; default http://<StageAddr>
 	ICEIPs    []string            // addresses ICE offers; default 127.0.0.1 for a loopback stage, else all
 	Capacity  int                 // compositions the embedded worker runs at once; 0: by CPU count
+	Idle      time.Duration       // a composition without publishers stops after this; 0: never
 	S3        upload.ClientConfig // where S3 destinations go; no Endpoint and no keys: the local buckets
 	RTMPURL   string
 	RTMPSURL  string
@@ -82,6 +83,7 @@ func parseServeFlags(args []string, stderr io.Writer) (serveConfig, error) {
 	fs.StringVar(&c.S3.Region, "s3-region", envOr("STAGEHAND_S3_REGION", "us-east-1"), "region of the S3 server")
 	fs.StringVar(&c.S3.AccessKey, "s3-access-key-id", os.Getenv("STAGEHAND_S3_ACCESS_KEY_ID"), "S3 access key id (env STAGEHAND_S3_ACCESS_KEY_ID)")
 	fs.StringVar(&c.S3.SecretKey, "s3-secret-access-key", os.Getenv("STAGEHAND_S3_SECRET_ACCESS_KEY"), "S3 secret (env STAGEHAND_S3_SECRET_ACCESS_KEY)")
+	fs.DurationVar(&c.Idle, "idle-timeout", worker.DefaultIdleTimeout, "stop a composition whose stage has had no publisher this long (0: never)")
 	fs.IntVar(&c.Capacity, "capacity", 0, "compositions the embedded worker runs at once (default: one per two CPUs)")
 	fs.Func("ice-ip", "local `IP` the stage offers in ICE candidates (repeatable; default 127.0.0.1 when --stage-addr is loopback, else every interface)", func(v string) error {
 		if net.ParseIP(v) == nil {
@@ -272,7 +274,10 @@ func startWorker(ctx context.Context, cfg serveConfig, st *store.Store, q *jobs.
 		return nil, err
 	}
 	wc := worker.Config{Capacity: cfg.Capacity, BucketsDir: filepath.Join(cfg.DataDir, "buckets"),
-		Channels: cfg.Channels, ICEIPs: cfg.ICEIPs, Logger: log}
+		Channels: cfg.Channels, ICEIPs: cfg.ICEIPs, IdleTimeout: cfg.Idle, Logger: log}
+	if cfg.Idle == 0 {
+		wc.IdleTimeout = -1
+	}
 	if cfg.S3.Endpoint != "" || cfg.S3.AccessKey != "" {
 		wc.S3, wc.SpoolDir = &cfg.S3, filepath.Join(cfg.DataDir, "spool")
 	}
