@@ -25,6 +25,7 @@ const usage = `stagehand: server-side composition for real-time video (IVS Real-
 Usage:
   stagehand serve [flags]            run the IVS Real-Time API and the stage (embedded NATS JetStream store)
   stagehand publish --token T        join a stage over WHIP with a test pattern and a tone
+  stagehand worker --nats-url URL    run compositions for a deployment (serve --no-worker, fleets)
   stagehand layout preview [flags]   draw a layout with labelled tiles into a PNG
   stagehand compose [flags]          compose media files to RTMP(S), S3 and/or local HLS
   stagehand version                  print the version
@@ -67,6 +68,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return runCompose(ctx, args[1:], stdout, stderr)
 	case "publish":
 		return runPublish(ctx, args[1:], stdout, stderr)
+	case "worker":
+		return runWorker(ctx, args[1:], stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "stagehand", version)
 		return nil

@@ -21,7 +21,6 @@ import (
 	"github.com/stagehand-rt/stagehand/internal/natsserver"
 	"github.com/stagehand-rt/stagehand/ivs"
 	"github.com/stagehand-rt/stagehand/jobs"
-	"github.com/stagehand-rt/stagehand/sink/upload"
 	"github.com/stagehand-rt/stagehand/stage"
 	"github.com/stagehand-rt/stagehand/stage/web"
 	"github.com/stagehand-rt/stagehand/store"
@@ -49,12 +48,11 @@ type serveConfig struct {
 	SecretKey string
 	Region    string
 	AccountID string
-	StageAddr string              // where the stage server (WHIP, WHEP, events) listens
-	StageURL  string              // its public base URL; default http://<StageAddr>
-	ICEIPs    []string            // addresses ICE offers; default 127.0.0.1 for a loopback stage, else all
-	Capacity  int                 // compositions the embedded worker runs at once; 0: by CPU count
-	Idle      time.Duration       // a composition without publishers stops after this; 0: never
-	S3        upload.ClientConfig // where S3 destinations go; no Endpoint and no keys: the local buckets
+	StageAddr string   // where the stage server (WHIP, WHEP, events) listens
+	StageURL  string   // its public base URL; default http://<StageAddr>
+	ICEIPs    []string // addresses ICE offers; default 127.0.0.1 for a loopback stage, else all
+	Worker    workerFlags
+	NoWorker  bool // run no embedded worker (workers run as `stagehand worker`)
 	RTMPURL   string
 	RTMPSURL  string
 	Channels  map[string]string
@@ -79,12 +77,8 @@ func parseServeFlags(args []string, stderr io.Writer) (serveConfig, error) {
 	fs.StringVar(&c.AccountID, "account-id", envOr("STAGEHAND_ACCOUNT_ID", "123456789012"), "account id in ARNs (12 digits)")
 	fs.StringVar(&c.StageAddr, "stage-addr", "127.0.0.1:8691", "address of the stage server: WHIP, WHEP, the events WebSocket and the web page (host:port)")
 	fs.StringVar(&c.StageURL, "stage-url", "", "public base URL of the stage server as participants reach it (default http://<stage-addr>)")
-	fs.StringVar(&c.S3.Endpoint, "s3-endpoint", os.Getenv("STAGEHAND_S3_ENDPOINT"), "S3-compatible server recordings upload to, e.g. http://127.0.0.1:7070 (env STAGEHAND_S3_ENDPOINT; default: local buckets under --data-dir)")
-	fs.StringVar(&c.S3.Region, "s3-region", envOr("STAGEHAND_S3_REGION", "us-east-1"), "region of the S3 server")
-	fs.StringVar(&c.S3.AccessKey, "s3-access-key-id", os.Getenv("STAGEHAND_S3_ACCESS_KEY_ID"), "S3 access key id (env STAGEHAND_S3_ACCESS_KEY_ID)")
-	fs.StringVar(&c.S3.SecretKey, "s3-secret-access-key", os.Getenv("STAGEHAND_S3_SECRET_ACCESS_KEY"), "S3 secret (env STAGEHAND_S3_SECRET_ACCESS_KEY)")
-	fs.DurationVar(&c.Idle, "idle-timeout", worker.DefaultIdleTimeout, "stop a composition whose stage has had no publisher this long (0: never)")
-	fs.IntVar(&c.Capacity, "capacity", 0, "compositions the embedded worker runs at once (default: one per two CPUs)")
+	c.Worker.register(fs)
+	fs.BoolVar(&c.NoWorker, "no-worker", false, "run no embedded composition worker (run `stagehand worker` processes instead)")
 	fs.Func("ice-ip", "local `IP` the stage offers in ICE candidates (repeatable; default 127.0.0.1 when --stage-addr is loopback, else every interface)", func(v string) error {
 		if net.ParseIP(v) == nil {
 			return fmt.Errorf("%q is not an IP address", v)
@@ -150,10 +144,7 @@ func (c *serveConfig) validate() error {
 	} else if ip := net.ParseIP(host); c.ICEIPs == nil && ip != nil && ip.IsLoopback() {
 		c.ICEIPs = []string{ip.String()}
 	}
-	if c.S3.Endpoint != "" && (c.S3.AccessKey == "" || c.S3.SecretKey == "") {
-		errs = append(errs, errors.New("--s3-endpoint needs --s3-access-key-id and --s3-secret-access-key (or STAGEHAND_S3_ACCESS_KEY_ID and STAGEHAND_S3_SECRET_ACCESS_KEY)"))
-	}
-	c.S3.PathStyle = c.S3.Endpoint != "" // what S3-compatible servers want
+	errs = append(errs, c.Worker.validate()...)
 	if c.StageURL != "" && !strings.HasPrefix(c.StageURL, "http://") && !strings.HasPrefix(c.StageURL, "https://") {
 		errs = append(errs, fmt.Errorf("--stage-url %q: want an http:// or https:// URL", c.StageURL))
 	}
@@ -265,23 +256,16 @@ func serve(ctx context.Context, cfg serveConfig, stdout, stderr io.Writer) error
 }
 
 // startWorker runs the embedded composition worker until the returned
-// stop is called. S3 destinations upload to --s3-endpoint (or AWS S3 when
-// only keys are given), spooled under <data-dir>/spool; without either
-// they record into <data-dir>/buckets.
+// stop is called.
 func startWorker(ctx context.Context, cfg serveConfig, st *store.Store, q *jobs.Queue, ns ivs.Namespace, log *slog.Logger) (stop func(), err error) {
+	if cfg.NoWorker {
+		return func() {}, nil
+	}
 	signer, err := api.LoadSigner(ctx, st, ns)
 	if err != nil {
 		return nil, err
 	}
-	wc := worker.Config{Capacity: cfg.Capacity, BucketsDir: filepath.Join(cfg.DataDir, "buckets"),
-		Channels: cfg.Channels, ICEIPs: cfg.ICEIPs, IdleTimeout: cfg.Idle, Logger: log}
-	if cfg.Idle == 0 {
-		wc.IdleTimeout = -1
-	}
-	if cfg.S3.Endpoint != "" || cfg.S3.AccessKey != "" {
-		wc.S3, wc.SpoolDir = &cfg.S3, filepath.Join(cfg.DataDir, "spool")
-	}
-	w, err := worker.New(wc, st, q, signer)
+	w, err := worker.New(cfg.Worker.config(cfg.DataDir, cfg.Channels, cfg.ICEIPs, log), st, q, signer)
 	if err != nil {
 		return nil, err
 	}

@@ -1,0 +1,127 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/stagehand-rt/stagehand/api"
+	"github.com/stagehand-rt/stagehand/ivs"
+	"github.com/stagehand-rt/stagehand/jobs"
+	"github.com/stagehand-rt/stagehand/store"
+	"github.com/stagehand-rt/stagehand/worker"
+)
+
+// workerConfig is `stagehand worker`: a composition worker on an existing
+// NATS JetStream (a `serve --no-worker` or a cluster).
+type workerConfig struct {
+	NATSURL   string
+	Replicas  int
+	DataDir   string
+	Region    string
+	AccountID string
+	Channels  map[string]string
+	ICEIPs    []string
+	Worker    workerFlags
+	LogLevel  slog.Level
+}
+
+func parseWorkerFlags(args []string, stderr io.Writer) (workerConfig, error) {
+	c := workerConfig{Channels: map[string]string{}}
+	fs := flag.NewFlagSet("stagehand worker", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&c.NATSURL, "nats-url", os.Getenv("STAGEHAND_NATS_URL"), "NATS (JetStream) URL(s) of the deployment, comma-separated (env STAGEHAND_NATS_URL)")
+	fs.IntVar(&c.Replicas, "replicas", 1, "replicas of the JetStream buckets and streams (as the deployment's serve/api)")
+	fs.StringVar(&c.DataDir, "data-dir", "stagehand-worker", "directory for the spool and local recordings")
+	fs.StringVar(&c.Region, "region", envOr("STAGEHAND_REGION", "us-east-1"), "region in ARNs (as the API's)")
+	fs.StringVar(&c.AccountID, "account-id", envOr("STAGEHAND_ACCOUNT_ID", "123456789012"), "account id in ARNs (as the API's)")
+	fs.Func("channel", "IVS channel a composition may send to: `ARN=rtmps://host/app/streamkey` (repeatable)", func(v string) error {
+		arn, u, ok := strings.Cut(v, "=")
+		if !ok {
+			return errors.New("want ARN=URL")
+		}
+		c.Channels[arn] = u
+		return nil
+	})
+	fs.Func("ice-ip", "local `IP` offered in ICE candidates (repeatable; default every interface)", func(v string) error {
+		if net.ParseIP(v) == nil {
+			return fmt.Errorf("%q is not an IP address", v)
+		}
+		c.ICEIPs = append(c.ICEIPs, v)
+		return nil
+	})
+	c.Worker.register(fs)
+	verbose := fs.Bool("v", false, "debug logging")
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "Usage: stagehand worker --nats-url URL [flags]\n\nRuns compositions queued by the API of the deployment on that NATS JetStream.")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return c, err
+	}
+	if fs.NArg() > 0 {
+		return c, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	if *verbose {
+		c.LogLevel = slog.LevelDebug
+	}
+	errs := c.Worker.validate()
+	if c.NATSURL == "" {
+		errs = append(errs, errors.New("no --nats-url (or STAGEHAND_NATS_URL): a worker joins the deployment's NATS JetStream"))
+	}
+	if c.Replicas != 1 && c.Replicas != 3 {
+		errs = append(errs, fmt.Errorf("--replicas %d: want 1 or 3", c.Replicas))
+	}
+	return c, errors.Join(errs...)
+}
+
+func runWorker(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	cfg, err := parseWorkerFlags(args, stderr)
+	if err != nil {
+		return err
+	}
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: cfg.LogLevel}))
+	nc, err := nats.Connect(cfg.NATSURL, nats.Name("stagehand-worker"), nats.MaxReconnects(-1))
+	if err != nil {
+		return fmt.Errorf("connect to NATS at %s: %w", cfg.NATSURL, err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return fmt.Errorf("jetstream: %w", err)
+	}
+	openCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	st, err := store.Open(openCtx, js, store.Config{Replicas: cfg.Replicas})
+	if err != nil {
+		return err
+	}
+	q, err := jobs.Open(openCtx, js, jobs.Config{Replicas: cfg.Replicas})
+	if err != nil {
+		return err
+	}
+	signer, err := api.LoadSigner(openCtx, st, ivs.Namespace{Region: cfg.Region, Account: cfg.AccountID})
+	if err != nil {
+		return err
+	}
+	w, err := worker.New(cfg.Worker.config(cfg.DataDir, cfg.Channels, cfg.ICEIPs, log), st, q, signer)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "stagehand: worker on %s, recordings in %s\n", cfg.NATSURL, cfg.DataDir)
+	if err := w.Run(ctx); err != nil {
+		return err
+	}
+	fmt.Fprintln(stdout, "stagehand: worker stopped")
+	return nil
+}

@@ -1,0 +1,58 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/stagehand-rt/stagehand/sink/upload"
+	"github.com/stagehand-rt/stagehand/worker"
+)
+
+// workerFlags are the composition worker's settings, the same in
+// `stagehand serve` and `stagehand worker`.
+type workerFlags struct {
+	S3       upload.ClientConfig // no Endpoint and no keys: the local buckets
+	Idle     time.Duration       // 0: never
+	Capacity int                 // 0: by CPU count
+}
+
+func (w *workerFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&w.S3.Endpoint, "s3-endpoint", os.Getenv("STAGEHAND_S3_ENDPOINT"), "S3-compatible server recordings upload to, e.g. http://127.0.0.1:7070 (env STAGEHAND_S3_ENDPOINT; default: local buckets under --data-dir)")
+	fs.StringVar(&w.S3.Region, "s3-region", envOr("STAGEHAND_S3_REGION", "us-east-1"), "region of the S3 server")
+	fs.StringVar(&w.S3.AccessKey, "s3-access-key-id", os.Getenv("STAGEHAND_S3_ACCESS_KEY_ID"), "S3 access key id (env STAGEHAND_S3_ACCESS_KEY_ID)")
+	fs.StringVar(&w.S3.SecretKey, "s3-secret-access-key", os.Getenv("STAGEHAND_S3_SECRET_ACCESS_KEY"), "S3 secret (env STAGEHAND_S3_SECRET_ACCESS_KEY)")
+	fs.DurationVar(&w.Idle, "idle-timeout", worker.DefaultIdleTimeout, "stop a composition whose stage has had no publisher this long (0: never)")
+	fs.IntVar(&w.Capacity, "capacity", 0, "compositions the worker runs at once (default: one per two CPUs)")
+}
+
+func (w *workerFlags) validate() []error {
+	var errs []error
+	if w.S3.Endpoint != "" && (w.S3.AccessKey == "" || w.S3.SecretKey == "") {
+		errs = append(errs, errors.New("--s3-endpoint needs --s3-access-key-id and --s3-secret-access-key (or STAGEHAND_S3_ACCESS_KEY_ID and STAGEHAND_S3_SECRET_ACCESS_KEY)"))
+	}
+	if w.Capacity < 0 {
+		errs = append(errs, errors.New("--capacity must be positive (0: by CPU count)"))
+	}
+	w.S3.PathStyle = w.S3.Endpoint != "" // what S3-compatible servers want
+	return errs
+}
+
+// config is the worker's configuration: S3 destinations upload to the S3
+// server (AWS S3 when only keys are given), spooled under <dataDir>/spool;
+// without one they record into <dataDir>/buckets.
+func (w *workerFlags) config(dataDir string, channels map[string]string, iceIPs []string, log *slog.Logger) worker.Config {
+	c := worker.Config{Capacity: w.Capacity, BucketsDir: filepath.Join(dataDir, "buckets"),
+		Channels: channels, ICEIPs: iceIPs, IdleTimeout: w.Idle, Logger: log}
+	if w.Idle == 0 {
+		c.IdleTimeout = -1
+	}
+	if w.S3.Endpoint != "" || w.S3.AccessKey != "" {
+		s3 := w.S3
+		c.S3, c.SpoolDir = &s3, filepath.Join(dataDir, "spool")
+	}
+	return c
+}
