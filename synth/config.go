@@ -45,7 +45,11 @@ type Config struct {
 	ToneHz float64
 	// Silent sends silence instead of the tone (ToneHz is then ignored). It
 	// is a separate switch because a zero ToneHz means "the default".
-	Silent       bool
+	Silent bool
+	// SyncMarks turns the picture white for one frame and sounds the tone
+	// for 100 ms at the start of every second (silence otherwise), so that
+	// a receiver can measure audio/video offset.
+	SyncMarks    bool
 	VideoCodec   string // VP8 (default) or H264
 	VideoBitrate int    // bits per second, 50,000..10,000,000; default 1,000,000
 }

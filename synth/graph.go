@@ -149,6 +149,10 @@ func videoDesc(cfg Config, bg RGB, text bool) string {
 				"color", labelColor(cfg.Label).String(), "t", "fill"))
 		}
 	}
+	if cfg.SyncMarks {
+		chain = append(chain, filter("drawbox", "x", "0", "y", "0", "w", "iw", "h", "ih", "color", "white", "t", "fill",
+			"enable", fmt.Sprintf("lt(mod(n,%d),1)", cfg.FPS)))
+	}
 	chain = append(chain, filter("format", "pix_fmts", "yuv420p"))
 	return strings.Join(chain, ",")
 }
@@ -200,11 +204,15 @@ func audioDesc(cfg Config) string {
 		src = filter("anullsrc", "sample_rate", strconv.Itoa(SampleRate),
 			"channel_layout", "stereo", "nb_samples", strconv.Itoa(AudioFrame))
 	}
-	return strings.Join([]string{
-		src,
+	var marks []string
+	if cfg.SyncMarks && !cfg.Silent {
+		// Five 20 ms frames of tone at the start of every second.
+		marks = append(marks, filter("volume", "volume", "lt(mod(t,1),0.099)", "eval", "frame"))
+	}
+	return strings.Join(append(append([]string{src}, marks...),
 		filter("aformat", "sample_fmts", "s16", "sample_rates", strconv.Itoa(SampleRate), "channel_layouts", "stereo"),
 		// The converter may regroup samples; the encoder needs exactly one
 		// Opus frame per buffer.
 		filter("asetnsamples", "nb_out_samples", strconv.Itoa(AudioFrame), "pad", "1"),
-	}, ",")
+	), ",")
 }

@@ -733,3 +733,39 @@ func (k *keyframeLog) WriteSample(s media.Sample) error {
 	k.n++
 	return nil
 }
+
+// TestSyncMarks: one white frame and 100 ms of tone at the start of every
+// second, silence and the normal picture otherwise.
+func TestSyncMarks(t *testing.T) {
+	s, err := New(Config{Width: 160, Height: 90, FPS: 10, SyncMarks: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	var v, a collector
+	if err := s.Generate(20, &v, &a); err != nil {
+		t.Fatal(err)
+	}
+	dv := decodeVideo(t, VP8, v.samples)
+	var white []int
+	for i, c := range dv.topLeft {
+		if meanLuma(c) > 200 {
+			white = append(white, i)
+		}
+	}
+	if !equal(white, []int{0, 10}) {
+		t.Errorf("white frames %v, want [0 10]", white)
+	}
+	pcm := decodeOpus(t, a.samples)
+	// Opus has a few ms of algorithmic delay; look at the middle of each
+	// 100 ms window.
+	for _, tc := range []struct {
+		from, to float64
+		loud     bool
+	}{{0.02, 0.08, true}, {0.3, 0.9, false}, {1.02, 1.08, true}, {1.3, 1.9, false}} {
+		level := rms(pcm[int(tc.from*SampleRate):int(tc.to*SampleRate)])
+		if (level > 0.02) != tc.loud {
+			t.Errorf("RMS %.3f over %.2f..%.2f s; want loud=%v", level, tc.from, tc.to, tc.loud)
+		}
+	}
+}

@@ -411,3 +411,111 @@ func TestIdleTimeout(t *testing.T) {
 		t.Errorf("the composition with a publisher is %s, want ACTIVE", c.State)
 	}
 }
+
+// TestAVSync measures the audio/video offset of a composite: the publisher
+// flashes white and beeps at the start of every second; the recording's
+// flash and beep times are compared.
+func TestAVSync(t *testing.T) {
+	env := stagetest.Start(t, stagetest.Options{})
+	st := env.CreateStage(t, "sync")
+	tok := env.Token(t, *st.Arn, "metronome", nil)
+	src, err := synth.New(synth.Config{Width: 320, Height: 180, SyncMarks: true, ToneHz: 1000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub, err := client.Publish(env.Ctx, *st.Endpoints.Whip, *tok.Token, client.PublishOptions{Options: loopback, OnKeyframeRequest: src.RequestKeyframe})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pctx, stopPub := context.WithCancel(env.Ctx)
+	var pwg sync.WaitGroup
+	pwg.Go(func() { _ = src.Run(pctx, pub.Video, pub.Audio) })
+	t.Cleanup(func() { stopPub(); pwg.Wait(); src.Close(); _ = pub.Close(context.Background()) })
+
+	signer, err := api.LoadSigner(env.Ctx, env.Store, ivs.Namespace{Region: stagetest.Region, Account: stagetest.Account})
+	if err != nil {
+		t.Fatal(err)
+	}
+	buckets := t.TempDir()
+	w, err := worker.New(worker.Config{BucketsDir: buckets, ICEIPs: loopback.ICEIPs}, env.Store, env.Queue, signer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(env.Ctx)
+	var wg sync.WaitGroup
+	wg.Go(func() { _ = w.Run(ctx) })
+	t.Cleanup(func() { cancel(); wg.Wait() })
+	enc, err := env.API.CreateEncoderConfiguration(env.Ctx, &ivsrealtime.CreateEncoderConfigurationInput{
+		Video: &types.Video{Width: aws.Int32(320), Height: aws.Int32(180), Framerate: aws.Float32(30), Bitrate: aws.Int32(500_000)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc, err := env.API.CreateStorageConfiguration(env.Ctx, &ivsrealtime.CreateStorageConfigurationInput{
+		S3: &types.S3StorageConfiguration{BucketName: aws.String("sync")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := env.API.StartComposition(env.Ctx, &ivsrealtime.StartCompositionInput{StageArn: st.Arn,
+		Destinations: []types.DestinationConfiguration{{S3: &types.S3DestinationConfiguration{
+			StorageConfigurationArn: sc.StorageConfiguration.Arn, EncoderConfigurationArns: []string{*enc.EncoderConfiguration.Arn}}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitState(t, env, out.Composition.Arn, types.CompositionStateActive, 15*time.Second)
+	time.Sleep(8 * time.Second)
+	if _, err := env.API.StopComposition(env.Ctx, &ivsrealtime.StopCompositionInput{Arn: out.Composition.Arn}); err != nil {
+		t.Fatal(err)
+	}
+	stopped, _ := waitState(t, env, out.Composition.Arn, types.CompositionStateStopped, 10*time.Second)
+	pl := filepath.Join(buckets, "sync", filepath.FromSlash(*stopped.Destinations[0].Detail.S3.RecordingPrefix), "media", "hls", "180p30", "playlist.m3u8")
+
+	flashes := onsets(t, "movie="+pl+",signalstats", "lavfi.signalstats.YAVG", 180)
+	beeps := onsets(t, "amovie="+pl+",astats=metadata=1:reset=1", "lavfi.astats.Overall.RMS_level", -30)
+	var offsets []float64
+	for _, f := range flashes {
+		for _, b := range beeps {
+			if d := b - f; d > -0.5 && d < 0.5 {
+				offsets = append(offsets, d)
+			}
+		}
+	}
+	if len(offsets) < 5 {
+		t.Fatalf("matched %d flash/beep pairs (flashes %v, beeps %v), want ≥ 5", len(offsets), flashes, beeps)
+	}
+	slices.Sort(offsets)
+	median := offsets[len(offsets)/2]
+	t.Logf("audio − video offset over %d marks: median %+.0f ms, range %+.0f..%+.0f ms", len(offsets), median*1000, offsets[0]*1000, offsets[len(offsets)-1]*1000)
+	if median < -0.04 || median > 0.04 {
+		t.Errorf("audio is %+.0f ms off the video, want within ±40 ms", median*1000)
+	}
+}
+
+// onsets runs a lavfi graph over a recording and returns the times at which
+// the metadata key rises above threshold.
+func onsets(t *testing.T, graph, key string, threshold float64) []float64 {
+	t.Helper()
+	out, err := exec.Command("ffprobe", "-v", "error", "-f", "lavfi", "-i", graph,
+		"-show_entries", "frame=pts_time:frame_tags="+key, "-of", "csv=p=0").Output()
+	if err != nil {
+		t.Fatalf("ffprobe %s: %v", graph, err)
+	}
+	var times []float64
+	above := false
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		f := strings.Split(line, ",")
+		if len(f) < 2 {
+			continue
+		}
+		ts, err1 := strconv.ParseFloat(f[0], 64)
+		v, err2 := strconv.ParseFloat(f[1], 64)
+		if err1 != nil || err2 != nil {
+			above = false // -inf: silence
+			continue
+		}
+		if v > threshold && !above {
+			times = append(times, ts)
+		}
+		above = v > threshold
+	}
+	return times
+}

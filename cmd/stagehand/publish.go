@@ -44,6 +44,7 @@ func parsePublishFlags(args []string, stderr io.Writer) (publishConfig, error) {
 	fs.IntVar(&c.Media.VideoBitrate, "bitrate", 1_000_000, "video bitrate, bits/s")
 	fs.Float64Var(&c.Media.ToneHz, "tone", 440, "tone frequency, Hz (1..20000)")
 	fs.BoolVar(&c.Media.Silent, "silent", false, "send silence instead of the tone")
+	fs.BoolVar(&c.Media.SyncMarks, "sync-marks", false, "flash white and beep at the start of every second (to check A/V sync)")
 	fs.BoolVar(&c.NoAudio, "no-audio", false, "publish video only")
 	fs.BoolVar(&c.NoVideo, "no-video", false, "publish audio only")
 	fs.Func("ice-ip", "local `IP` to offer in ICE candidates (repeatable; default every interface)", func(v string) error {
