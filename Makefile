@@ -31,7 +31,7 @@ run: build
 	$(BIN) layout preview --config examples/layouts/pip.json --participants 2 \
 		--attr 2:guest=true --video 2:720x1280 --out $(OUT)/pip.png
 	@echo "demo previews written to $(OUT)/"
-	$(BIN) serve --dev
+	$(BIN) serve --dev --demo
 
 vet: deps
 	$(GO) vet ./...

@@ -53,6 +53,7 @@ type serveConfig struct {
 	ICEIPs    []string // addresses ICE offers; default 127.0.0.1 for a loopback stage, else all
 	Worker    workerFlags
 	NoWorker  bool // run no embedded worker (workers run as `stagehand worker`)
+	Demo      bool // start a demo stage, participants and composition
 	RTMPURL   string
 	RTMPSURL  string
 	Channels  map[string]string
@@ -78,6 +79,7 @@ func parseServeFlags(args []string, stderr io.Writer) (serveConfig, error) {
 	fs.StringVar(&c.StageAddr, "stage-addr", "127.0.0.1:8691", "address of the stage server: WHIP, WHEP, the events WebSocket and the web page (host:port)")
 	fs.StringVar(&c.StageURL, "stage-url", "", "public base URL of the stage server as participants reach it (default http://<stage-addr>)")
 	c.Worker.register(fs)
+	fs.BoolVar(&c.Demo, "demo", false, "start a demo: a stage with two synthetic participants and a composition recording them into the local bucket")
 	fs.BoolVar(&c.NoWorker, "no-worker", false, "run no embedded composition worker (run `stagehand worker` processes instead)")
 	fs.Func("ice-ip", "local `IP` the stage offers in ICE candidates (repeatable; default 127.0.0.1 when --stage-addr is loopback, else every interface)", func(v string) error {
 		if net.ParseIP(v) == nil {
@@ -248,7 +250,23 @@ func serve(ctx context.Context, cfg serveConfig, stdout, stderr io.Writer) error
 	fmt.Fprintf(stdout, "stagehand: IVS Real-Time API at http://%s (region %s, account %s)\n", apiLn.Addr(), cfg.Region, cfg.AccountID)
 	fmt.Fprintf(stdout, "stagehand: stage at %s (WHIP %s, events %s); join from a browser at %s/\n",
 		stageLn.Addr(), endpoints.WHIP, endpoints.Events, strings.TrimSuffix(endpoints.WHIP, "/whip"))
-	return serveHTTP(ctx, cfg, stdout, log,
+	var d *demo
+	hooks := serveHooks{
+		started: func() error {
+			if !cfg.Demo {
+				return nil
+			}
+			var err error
+			d, err = startDemo(ctx, cfg, "http://"+apiLn.Addr().String(), stdout, log)
+			return err
+		},
+		stopping: func() {
+			if d != nil {
+				d.stop()
+			}
+		},
+	}
+	return serveHTTP(ctx, cfg, stdout, log, hooks,
 		listener{"API", apiLn, srv},
 		// The stage's WHIP/WHEP requests wait for ICE gathering; events
 		// WebSockets stay open, so no write timeout there.
@@ -286,7 +304,13 @@ type listener struct {
 	h    http.Handler
 }
 
-func serveHTTP(ctx context.Context, cfg serveConfig, stdout io.Writer, log *slog.Logger, ls ...listener) error {
+// serveHooks run once the servers listen, and before they shut down.
+type serveHooks struct {
+	started  func() error
+	stopping func()
+}
+
+func serveHTTP(ctx context.Context, cfg serveConfig, stdout io.Writer, log *slog.Logger, hooks serveHooks, ls ...listener) error {
 	switch {
 	case cfg.NoAuth:
 		fmt.Fprintln(stdout, "stagehand: authentication is OFF (--no-auth): unsigned requests are accepted")
@@ -314,11 +338,14 @@ func serveHTTP(ctx context.Context, cfg serveConfig, stdout io.Writer, log *slog
 	if cfg.onListen != nil {
 		cfg.onListen(ls[0].ln.Addr().String())
 	}
-	var err error
-	select {
-	case err = <-errc:
-	case <-ctx.Done():
+	err := hooks.started()
+	if err == nil {
+		select {
+		case err = <-errc:
+		case <-ctx.Done():
+		}
 	}
+	hooks.stopping()
 	shutCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	for _, hs := range servers {

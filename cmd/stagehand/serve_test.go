@@ -37,6 +37,13 @@ func (s *syncBuffer) String() string {
 // is called; it returns the API URL.
 func startServe(t *testing.T, args ...string) (url string, stop func()) {
 	t.Helper()
+	url, stop, _ = startServeOutput(t, args...)
+	return url, stop
+}
+
+// startServeOutput is startServe that also returns what serve prints.
+func startServeOutput(t *testing.T, args ...string) (url string, stop func(), out *syncBuffer) {
+	t.Helper()
 	cfg, err := parseServeFlags(args, &bytes.Buffer{})
 	if err != nil {
 		t.Fatal(err)
@@ -45,7 +52,7 @@ func startServe(t *testing.T, args ...string) (url string, stop func()) {
 	cfg.onListen = func(a string) { addr <- a }
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	out := &syncBuffer{}
+	out = &syncBuffer{}
 	go func() { done <- serve(ctx, cfg, out, out) }()
 	select {
 	case a := <-addr:
@@ -70,7 +77,7 @@ func startServe(t *testing.T, args ...string) (url string, stop func()) {
 		})
 	}
 	t.Cleanup(stop)
-	return url, stop
+	return url, stop, out
 }
 
 func sdkClient(url, key, secret string) *rt.Client {
