@@ -32,6 +32,7 @@ type pipelineConfig struct {
 	SegmentSeconds int
 	StageARN       string
 	Outputs        []output
+	RTMPSCAFile    string
 }
 
 // pipeline is a live composition's media path: participants' decoded
@@ -104,7 +105,7 @@ func (p *pipeline) destinations(ctx context.Context) ([]sink.Config, error) {
 	for _, o := range p.cfg.Outputs {
 		switch {
 		case o.rtmp != "":
-			w, err := rtmp.New(rtmp.Config{URL: o.rtmp,
+			w, err := rtmp.New(rtmp.Config{URL: o.rtmp, CAFile: p.cfg.RTMPSCAFile,
 				Video: rtmp.Stream{Params: p.vparams, TimeBase: p.venc.TimeBase()},
 				Audio: &rtmp.Stream{Params: p.aparams, TimeBase: p.aenc.TimeBase()}})
 			if err != nil {

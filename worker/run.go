@@ -201,7 +201,7 @@ func (w *Worker) compose(ctx context.Context, comp ivs.Composition, log *slog.Lo
 
 // pipelineConfig reads the encoder and storage configurations of comp.
 func (w *Worker) pipelineConfig(ctx context.Context, comp ivs.Composition) (pipelineConfig, error) {
-	cfg := pipelineConfig{Layout: comp.Layout.Config(), StageARN: comp.StageARN}
+	cfg := pipelineConfig{Layout: comp.Layout.Config(), StageARN: comp.StageARN, RTMPSCAFile: w.cfg.RTMPSCAFile}
 	encARN := ""
 	for _, d := range comp.Destinations {
 		o := output{id: d.ID}

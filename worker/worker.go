@@ -44,6 +44,9 @@ type Config struct {
 	SpoolDir string
 	// Channels maps IVS channel ARNs to RTMP(S) ingest URLs.
 	Channels map[string]string
+	// RTMPSCAFile verifies RTMPS servers with this CA bundle instead of the
+	// system's.
+	RTMPSCAFile string
 	// ICEIPs restricts the addresses the worker's subscriptions offer.
 	ICEIPs []string
 	// IdleTimeout stops a composition whose stage has had no publisher for

@@ -18,6 +18,7 @@ type workerFlags struct {
 	S3       upload.ClientConfig // no Endpoint and no keys: the local buckets
 	Idle     time.Duration       // 0: never
 	Capacity int                 // 0: by CPU count
+	CAFile   string              // verifies RTMPS channels
 }
 
 func (w *workerFlags) register(fs *flag.FlagSet) {
@@ -26,6 +27,7 @@ func (w *workerFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&w.S3.AccessKey, "s3-access-key-id", os.Getenv("STAGEHAND_S3_ACCESS_KEY_ID"), "S3 access key id (env STAGEHAND_S3_ACCESS_KEY_ID)")
 	fs.StringVar(&w.S3.SecretKey, "s3-secret-access-key", os.Getenv("STAGEHAND_S3_SECRET_ACCESS_KEY"), "S3 secret (env STAGEHAND_S3_SECRET_ACCESS_KEY)")
 	fs.DurationVar(&w.Idle, "idle-timeout", worker.DefaultIdleTimeout, "stop a composition whose stage has had no publisher this long (0: never)")
+	fs.StringVar(&w.CAFile, "rtmps-ca-file", "", "CA bundle that verifies RTMPS channel servers (default: the system's)")
 	fs.IntVar(&w.Capacity, "capacity", 0, "compositions the worker runs at once (default: one per two CPUs)")
 }
 
@@ -46,7 +48,7 @@ func (w *workerFlags) validate() []error {
 // without one they record into <dataDir>/buckets.
 func (w *workerFlags) config(dataDir string, channels map[string]string, iceIPs []string, log *slog.Logger) worker.Config {
 	c := worker.Config{Capacity: w.Capacity, BucketsDir: filepath.Join(dataDir, "buckets"),
-		Channels: channels, ICEIPs: iceIPs, IdleTimeout: w.Idle, Logger: log}
+		Channels: channels, ICEIPs: iceIPs, IdleTimeout: w.Idle, RTMPSCAFile: w.CAFile, Logger: log}
 	if w.Idle == 0 {
 		c.IdleTimeout = -1
 	}
