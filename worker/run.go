@@ -41,6 +41,24 @@ func (w *Worker) runJob(ctx context.Context, c *jobs.Claim) {
 		settle(c.GiveUp(ctx, err.Error()))
 		return
 	}
+	// Capacity first: a composition that does not fit goes to another
+	// worker (or back to this one once there is room).
+	need := w.costOf(ctx, id)
+	if !w.budget.take(need) {
+		// Every return spends one of the job's bounded deliveries: after
+		// two, keep it and wait for room here, so it is never exhausted
+		// by a busy fleet.
+		if c.Attempt <= 2 {
+			log.Info("over capacity; returning the job", "cost", need, "attempt", c.Attempt)
+			settle(c.Return(ctx, 2*time.Second))
+			return
+		}
+		if !w.waitFor(ctx, c, need) {
+			settle(c.Return(context.WithoutCancel(ctx), 0))
+			return
+		}
+	}
+	defer w.budget.give(need)
 	comp, err := w.take(ctx, id)
 	switch {
 	case errors.Is(err, store.ErrNotFound), errors.Is(err, errEnded):
@@ -75,6 +93,20 @@ func (w *Worker) runJob(ctx context.Context, c *jobs.Claim) {
 
 var errEnded = errors.New("composition already ended")
 
+// costOf is the capacity composition id needs (see cost); the default
+// encoder's when its configuration cannot be read now.
+func (w *Worker) costOf(ctx context.Context, id string) float64 {
+	comp, err := w.store.Compositions.Get(ctx, id)
+	if err != nil {
+		return cost(encoder.VideoConfig{})
+	}
+	cfg, err := w.pipelineConfig(ctx, comp)
+	if err != nil {
+		return cost(encoder.VideoConfig{})
+	}
+	return cost(cfg.Video)
+}
+
 // take marks the composition as this worker's.
 func (w *Worker) take(ctx context.Context, id string) (ivs.Composition, error) {
 	return w.store.Compositions.Update(ctx, id, func(cp *ivs.Composition) error {
@@ -90,6 +122,21 @@ func (w *Worker) take(ctx context.Context, id string) (ivs.Composition, error) {
 		cp.Run.Worker = w.cfg.ID
 		return nil
 	})
+}
+
+// waitFor holds claim c, heartbeating, until need fits; false when ctx ends.
+func (w *Worker) waitFor(ctx context.Context, c *jobs.Claim, need float64) bool {
+	hbCtx, stop := context.WithCancel(ctx)
+	var hb sync.WaitGroup
+	hb.Go(func() { w.heartbeat(hbCtx, c) })
+	defer hb.Wait()
+	defer stop()
+	for w.budget.waitRoom(ctx, need) {
+		if w.budget.take(need) {
+			return true
+		}
+	}
+	return false
 }
 
 func (w *Worker) heartbeat(ctx context.Context, c *jobs.Claim) {

@@ -21,6 +21,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/stagehand-rt/stagehand/encoder"
 	"github.com/stagehand-rt/stagehand/ivs"
 	"github.com/stagehand-rt/stagehand/jobs"
 	"github.com/stagehand-rt/stagehand/sink/upload"
@@ -32,8 +33,8 @@ import (
 type Config struct {
 	// ID names the worker in compositions it runs; default host:pid.
 	ID string
-	// Capacity is how many compositions run at once; default one per
-	// two CPUs, at least 1 (a 1080p30 composite takes about one core).
+	// Capacity is how many 1080p30 composites run at once (a 720p30 one
+	// counts 0.44, see cost); default one per two CPUs, at least 1.
 	Capacity int
 	// BucketsDir holds the local object store of S3 destinations, when
 	// S3 is nil.
@@ -89,6 +90,7 @@ type Worker struct {
 	queue  *jobs.Queue
 	signer *token.Signer
 	log    *slog.Logger
+	budget *budget
 }
 
 // New creates a worker; signer mints its subscribe tokens.
@@ -100,25 +102,24 @@ func New(cfg Config, st *store.Store, q *jobs.Queue, signer *token.Signer) (*Wor
 	if cfg.S3 != nil && cfg.SpoolDir == "" {
 		return nil, errors.New("worker: uploads to S3 need a SpoolDir")
 	}
-	return &Worker{cfg: cfg, store: st, queue: q, signer: signer, log: cfg.Logger.With("component", "worker", "worker", cfg.ID)}, nil
+	return &Worker{cfg: cfg, store: st, queue: q, signer: signer, budget: newBudget(float64(cfg.Capacity)),
+		log: cfg.Logger.With("component", "worker", "worker", cfg.ID)}, nil
 }
 
 // Run claims jobs while it has capacity, until ctx ends; running
 // compositions then end too and their jobs go back to the queue for
 // another worker. Run returns when they have.
 func (w *Worker) Run(ctx context.Context) error {
-	slots := make(chan struct{}, w.cfg.Capacity)
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	for {
-		select {
-		case slots <- struct{}{}:
-		case <-ctx.Done():
+		// Claim only with room for at least the smallest composition; a
+		// claimed one that does not fit goes back to the queue (runJob).
+		if !w.budget.waitRoom(ctx, minCost) {
 			return nil
 		}
 		claim, err := w.queue.Claim(ctx)
 		if err != nil {
-			<-slots
 			if ctx.Err() != nil {
 				return nil
 			}
@@ -133,9 +134,65 @@ func (w *Worker) Run(ctx context.Context) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			defer func() { <-slots }()
 			w.runJob(ctx, claim)
 		}()
+	}
+}
+
+// Capacity is counted in 1080p30 composites: a composition costs its
+// encoder's pixels per second relative to 1920x1080 at 30 fps (at least a
+// quarter), about one core of this machine's class each.
+const minCost = 0.25
+
+func cost(v encoder.VideoConfig) float64 {
+	v = v.WithDefaults()
+	return max(minCost, float64(v.Width*v.Height*v.Framerate)/(1920*1080*30))
+}
+
+// budget is the capacity in use.
+type budget struct {
+	mu    sync.Mutex
+	total float64
+	used  float64
+	freed chan struct{} // closed and replaced when capacity is given back
+}
+
+func newBudget(total float64) *budget { return &budget{total: total, freed: make(chan struct{})} }
+
+// take reserves c if it fits, or if nothing runs (a composition larger than
+// the whole capacity still runs, alone).
+func (b *budget) take(c float64) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.used > 0 && b.used+c > b.total+1e-9 {
+		return false
+	}
+	b.used += c
+	return true
+}
+
+func (b *budget) give(c float64) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.used -= c
+	close(b.freed)
+	b.freed = make(chan struct{})
+}
+
+// waitRoom waits until at least c is free; false when ctx ends.
+func (b *budget) waitRoom(ctx context.Context, c float64) bool {
+	for {
+		b.mu.Lock()
+		room, freed := b.used == 0 || b.used+c <= b.total+1e-9, b.freed
+		b.mu.Unlock()
+		if room {
+			return true
+		}
+		select {
+		case <-freed:
+		case <-ctx.Done():
+			return false
+		}
 	}
 }
 

@@ -519,3 +519,54 @@ func onsets(t *testing.T, graph, key string, threshold float64) []float64 {
 	}
 	return times
 }
+
+// TestCapacity: a worker with room for one 1080p30 composite runs two
+// 720p30 ones at once but not a third; the third starts when one stops.
+func TestCapacity(t *testing.T) {
+	env := stagetest.Start(t, stagetest.Options{})
+	signer, err := api.LoadSigner(env.Ctx, env.Store, ivs.Namespace{Region: stagetest.Region, Account: stagetest.Account})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := worker.New(worker.Config{BucketsDir: t.TempDir(), ICEIPs: loopback.ICEIPs, Capacity: 1}, env.Store, env.Queue, signer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(env.Ctx)
+	var wg sync.WaitGroup
+	wg.Go(func() { _ = w.Run(ctx) })
+	t.Cleanup(func() { cancel(); wg.Wait() })
+	enc, err := env.API.CreateEncoderConfiguration(env.Ctx, &ivsrealtime.CreateEncoderConfigurationInput{
+		Video: &types.Video{Width: aws.Int32(1280), Height: aws.Int32(720), Framerate: aws.Float32(30), Bitrate: aws.Int32(500_000)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc, err := env.API.CreateStorageConfiguration(env.Ctx, &ivsrealtime.CreateStorageConfigurationInput{
+		S3: &types.S3StorageConfiguration{BucketName: aws.String("capacity")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var arns []*string
+	for i := range 3 {
+		st := env.CreateStage(t, "cap"+strconv.Itoa(i))
+		out, err := env.API.StartComposition(env.Ctx, &ivsrealtime.StartCompositionInput{StageArn: st.Arn,
+			Destinations: []types.DestinationConfiguration{{S3: &types.S3DestinationConfiguration{
+				StorageConfigurationArn: sc.StorageConfiguration.Arn, EncoderConfigurationArns: []string{*enc.EncoderConfiguration.Arn}}}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		arns = append(arns, out.Composition.Arn)
+		if i < 2 {
+			waitState(t, env, out.Composition.Arn, types.CompositionStateActive, 15*time.Second)
+		}
+	}
+	time.Sleep(3 * time.Second)
+	if s := state(t, env, arns[2]).State; s != types.CompositionStateStarting {
+		t.Fatalf("the third 720p30 composition is %s on a full worker, want STARTING", s)
+	}
+	if _, err := env.API.StopComposition(env.Ctx, &ivsrealtime.StopCompositionInput{Arn: arns[0]}); err != nil {
+		t.Fatal(err)
+	}
+	_, took := waitState(t, env, arns[2], types.CompositionStateActive, 15*time.Second)
+	t.Logf("the waiting composition started %v after room was made", took.Round(100*time.Millisecond))
+}

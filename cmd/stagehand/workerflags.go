@@ -28,7 +28,7 @@ func (w *workerFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&w.S3.SecretKey, "s3-secret-access-key", os.Getenv("STAGEHAND_S3_SECRET_ACCESS_KEY"), "S3 secret (env STAGEHAND_S3_SECRET_ACCESS_KEY)")
 	fs.DurationVar(&w.Idle, "idle-timeout", worker.DefaultIdleTimeout, "stop a composition whose stage has had no publisher this long (0: never)")
 	fs.StringVar(&w.CAFile, "rtmps-ca-file", "", "CA bundle that verifies RTMPS channel servers (default: the system's)")
-	fs.IntVar(&w.Capacity, "capacity", 0, "compositions the worker runs at once (default: one per two CPUs)")
+	fs.IntVar(&w.Capacity, "capacity", 0, "capacity in 1080p30 composites (a 720p30 one counts 0.44; default: one per two CPUs)")
 }
 
 func (w *workerFlags) validate() []error {
