@@ -51,6 +51,7 @@ type pipeline struct {
 	aparams    *astiav.CodecParameters
 	fanout     *sink.Fanout
 	uploaders  []*upload.Uploader
+	metrics    *metrics // may be nil
 }
 
 func newPipeline(ctx context.Context, cfg pipelineConfig) (_ *pipeline, err error) {
@@ -176,10 +177,13 @@ func (p *pipeline) tick(ctx context.Context, onFirst func(), emitVideo, emitAudi
 			return k, nil
 		case <-timer.C:
 		}
+		due := start.Add(time.Duration(k) * time.Second / time.Duration(fps))
+		t0 := time.Now()
 		frame, err := p.comp.Render()
 		if err != nil {
 			return k, fmt.Errorf("render: %w", err)
 		}
+		t1 := time.Now()
 		if err := p.venc.Encode(frame, emitVideo); err != nil {
 			return k, err
 		}
@@ -189,6 +193,14 @@ func (p *pipeline) tick(ctx context.Context, onFirst func(), emitVideo, emitAudi
 			}
 			if err := p.aenc.Encode(p.audioFrame, emitAudio); err != nil {
 				return k, err
+			}
+		}
+		if m := p.metrics; m != nil {
+			m.render.Observe(t1.Sub(t0).Seconds())
+			m.encode.Observe(time.Since(t1).Seconds())
+			m.frames.Inc()
+			if t0.Sub(due) > time.Second/time.Duration(fps) {
+				m.late.Inc()
 			}
 		}
 		if k == 0 && onFirst != nil {

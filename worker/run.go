@@ -205,6 +205,8 @@ func (w *Worker) compose(ctx context.Context, comp ivs.Composition, log *slog.Lo
 		return err
 	}
 	defer p.close()
+	p.metrics = w.metrics
+	defer w.metrics.track(id, p.fanout)()
 	tok, err := w.subscribeToken(id, st)
 	if err != nil {
 		return err

@@ -85,12 +85,13 @@ const DefaultIdleTimeout = 10 * time.Minute
 
 // Worker claims and runs compositions.
 type Worker struct {
-	cfg    Config
-	store  *store.Store
-	queue  *jobs.Queue
-	signer *token.Signer
-	log    *slog.Logger
-	budget *budget
+	cfg     Config
+	store   *store.Store
+	queue   *jobs.Queue
+	signer  *token.Signer
+	log     *slog.Logger
+	budget  *budget
+	metrics *metrics
 }
 
 // New creates a worker; signer mints its subscribe tokens.
@@ -102,7 +103,7 @@ func New(cfg Config, st *store.Store, q *jobs.Queue, signer *token.Signer) (*Wor
 	if cfg.S3 != nil && cfg.SpoolDir == "" {
 		return nil, errors.New("worker: uploads to S3 need a SpoolDir")
 	}
-	return &Worker{cfg: cfg, store: st, queue: q, signer: signer, budget: newBudget(float64(cfg.Capacity)),
+	return &Worker{cfg: cfg, store: st, queue: q, signer: signer, budget: newBudget(float64(cfg.Capacity)), metrics: newMetrics(q),
 		log: cfg.Logger.With("component", "worker", "worker", cfg.ID)}, nil
 }
 

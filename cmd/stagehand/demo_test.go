@@ -2,6 +2,8 @@ package main
 
 import (
 	"encoding/json"
+	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"regexp"
@@ -14,7 +16,7 @@ import (
 // TestServeDemo: `serve --demo` (what `make run` starts) records a
 // composition of two participants, and Ctrl-C closes the recording.
 func TestServeDemo(t *testing.T) {
-	_, stop, out := startServeOutput(t, "--dev", "--demo", "--api-addr", "127.0.0.1:0", "--stage-addr", "127.0.0.1:0", "--nats-addr", "127.0.0.1:0", "--data-dir", t.TempDir())
+	url, stop, out := startServeOutput(t, "--dev", "--demo", "--api-addr", "127.0.0.1:0", "--stage-addr", "127.0.0.1:0", "--nats-addr", "127.0.0.1:0", "--data-dir", t.TempDir())
 	re := regexp.MustCompile(`recording to (\S+playlist\.m3u8)`)
 	var playlist string
 	for deadline := time.Now().Add(30 * time.Second); playlist == ""; time.Sleep(100 * time.Millisecond) {
@@ -25,6 +27,24 @@ func TestServeDemo(t *testing.T) {
 		}
 	}
 	time.Sleep(5 * time.Second)
+	// The worker's metrics, on the API port.
+	resp, err := http.Get(url + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, want := range []*regexp.Regexp{
+		regexp.MustCompile(`(?m)^stagehand_worker_compositions_running 1$`),
+		regexp.MustCompile(`(?m)^stagehand_worker_frames_rendered_total [1-9]\d+`),
+		regexp.MustCompile(`(?m)^stagehand_worker_render_seconds_count [1-9]`),
+		regexp.MustCompile(`(?m)^stagehand_worker_destination_bytes_total\{composition="\w+",destination="\w+",state="ACTIVE"\} [1-9]`),
+		regexp.MustCompile(`(?m)^stagehand_jobs_waiting 0$`),
+	} {
+		if !want.Match(body) {
+			t.Errorf("/metrics has no line matching %s", want)
+		}
+	}
 	stop()
 	if !strings.Contains(out.String(), "composition stopped, recording closed") {
 		t.Errorf("no clean demo stop:\n%s", out)

@@ -16,6 +16,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/stagehand-rt/stagehand/api"
 	"github.com/stagehand-rt/stagehand/internal/natsserver"
@@ -242,7 +243,8 @@ func serve(ctx context.Context, cfg serveConfig, stdout, stderr io.Writer) error
 	if _, err := sfu.EndStaleSessions(openCtx); err != nil {
 		return err
 	}
-	stopWorker, err := startWorker(ctx, cfg, st, queue, ns, log)
+	reg := newRegistry()
+	stopWorker, err := startWorker(ctx, cfg, st, queue, ns, reg, log)
 	if err != nil {
 		return err
 	}
@@ -267,7 +269,7 @@ func serve(ctx context.Context, cfg serveConfig, stdout, stderr io.Writer) error
 		},
 	}
 	return serveHTTP(ctx, cfg, stdout, log, hooks,
-		listener{"API", apiLn, srv},
+		listener{"API", apiLn, withMetrics(srv, reg)},
 		// The stage's WHIP/WHEP requests wait for ICE gathering; events
 		// WebSockets stay open, so no write timeout there.
 		listener{"stage", stageLn, sfu.Handler(web.Handler())})
@@ -275,7 +277,7 @@ func serve(ctx context.Context, cfg serveConfig, stdout, stderr io.Writer) error
 
 // startWorker runs the embedded composition worker until the returned
 // stop is called.
-func startWorker(ctx context.Context, cfg serveConfig, st *store.Store, q *jobs.Queue, ns ivs.Namespace, log *slog.Logger) (stop func(), err error) {
+func startWorker(ctx context.Context, cfg serveConfig, st *store.Store, q *jobs.Queue, ns ivs.Namespace, reg *prometheus.Registry, log *slog.Logger) (stop func(), err error) {
 	if cfg.NoWorker {
 		return func() {}, nil
 	}
@@ -287,6 +289,7 @@ func startWorker(ctx context.Context, cfg serveConfig, st *store.Store, q *jobs.
 	if err != nil {
 		return nil, err
 	}
+	reg.MustRegister(w.Collectors()...)
 	wctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	done := make(chan struct{})
 	go func() {

@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"strings"
 	"time"
@@ -25,15 +26,16 @@ import (
 // workerConfig is `stagehand worker`: a composition worker on an existing
 // NATS JetStream (a `serve --no-worker` or a cluster).
 type workerConfig struct {
-	NATSURL   string
-	Replicas  int
-	DataDir   string
-	Region    string
-	AccountID string
-	Channels  map[string]string
-	ICEIPs    []string
-	Worker    workerFlags
-	LogLevel  slog.Level
+	NATSURL     string
+	Replicas    int
+	DataDir     string
+	Region      string
+	AccountID   string
+	Channels    map[string]string
+	ICEIPs      []string
+	Worker      workerFlags
+	MetricsAddr string
+	LogLevel    slog.Level
 }
 
 func parseWorkerFlags(args []string, stderr io.Writer) (workerConfig, error) {
@@ -61,6 +63,7 @@ func parseWorkerFlags(args []string, stderr io.Writer) (workerConfig, error) {
 		return nil
 	})
 	c.Worker.register(fs)
+	fs.StringVar(&c.MetricsAddr, "metrics-addr", "127.0.0.1:9091", "where GET /metrics serves Prometheus metrics (empty: nowhere)")
 	verbose := fs.Bool("v", false, "debug logging")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "Usage: stagehand worker --nats-url URL [flags]\n\nRuns compositions queued by the API of the deployment on that NATS JetStream.")
@@ -118,10 +121,41 @@ func runWorker(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err != nil {
 		return err
 	}
+	if cfg.MetricsAddr != "" {
+		stop, err := serveMetrics(cfg.MetricsAddr, w, log)
+		if err != nil {
+			return err
+		}
+		defer stop()
+	}
 	fmt.Fprintf(stdout, "stagehand: worker on %s, recordings in %s\n", cfg.NATSURL, cfg.DataDir)
 	if err := w.Run(ctx); err != nil {
 		return err
 	}
 	fmt.Fprintln(stdout, "stagehand: worker stopped")
 	return nil
+}
+
+// serveMetrics serves the worker's /metrics on addr until stop.
+func serveMetrics(addr string, w *worker.Worker, log *slog.Logger) (stop func(), err error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("metrics address %s: %w", addr, err)
+	}
+	reg := newRegistry()
+	reg.MustRegister(w.Collectors()...)
+	hs := &http.Server{Handler: withMetrics(http.NotFoundHandler(), reg), ReadHeaderTimeout: 5 * time.Second}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if err := hs.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+			log.Error("metrics server", "error", err)
+		}
+	}()
+	return func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		_ = hs.Shutdown(ctx)
+		<-done
+	}, nil
 }

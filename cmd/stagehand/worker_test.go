@@ -34,7 +34,7 @@ func TestWorkerCommand(t *testing.T) {
 	wout := &syncBuffer{}
 	done := make(chan error, 1)
 	go func() {
-		done <- runWorker(wctx, []string{"--nats-url", "nats://" + natsAddr, "--data-dir", workerDir, "--ice-ip", "127.0.0.1"}, wout, wout)
+		done <- runWorker(wctx, []string{"--nats-url", "nats://" + natsAddr, "--data-dir", workerDir, "--ice-ip", "127.0.0.1", "--metrics-addr", ""}, wout, wout)
 	}()
 	defer func() {
 		stopWorker()
