@@ -22,6 +22,7 @@ type metrics struct {
 	fanouts  map[string]*sink.Fanout // running compositions' destinations, by composition id
 	queue    *jobs.Queue
 	destDesc *prometheus.Desc
+	failDesc *prometheus.Desc
 	lagDesc  *prometheus.Desc
 }
 
@@ -42,6 +43,8 @@ func newMetrics(q *jobs.Queue) *metrics {
 		queue:   q,
 		destDesc: prometheus.NewDesc("stagehand_worker_destination_bytes_total",
 			"Bytes written to a composition destination.", []string{"composition", "destination", "state"}, nil),
+		failDesc: prometheus.NewDesc("stagehand_worker_destination_failures_total",
+			"Failed writes and reconnect attempts of a composition destination.", []string{"composition", "destination"}, nil),
 		lagDesc: prometheus.NewDesc("stagehand_jobs_waiting",
 			"Start-composition jobs no worker has claimed yet (queue lag).", nil, nil),
 	}
@@ -58,6 +61,7 @@ type dynamic metrics
 
 func (d *dynamic) Describe(ch chan<- *prometheus.Desc) {
 	ch <- d.destDesc
+	ch <- d.failDesc
 	ch <- d.lagDesc
 }
 
@@ -66,6 +70,7 @@ func (d *dynamic) Collect(ch chan<- prometheus.Metric) {
 	for comp, f := range d.fanouts {
 		for _, s := range f.Status() {
 			ch <- prometheus.MustNewConstMetric(d.destDesc, prometheus.CounterValue, float64(s.Bytes), comp, s.Name, string(s.State))
+			ch <- prometheus.MustNewConstMetric(d.failDesc, prometheus.CounterValue, float64(s.Failures), comp, s.Name)
 		}
 	}
 	d.mu.Unlock()

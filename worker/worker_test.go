@@ -570,3 +570,75 @@ func TestCapacity(t *testing.T) {
 	_, took := waitState(t, env, arns[2], types.CompositionStateActive, 15*time.Second)
 	t.Logf("the waiting composition started %v after room was made", took.Round(100*time.Millisecond))
 }
+
+// TestPlaceholder: a participant who publishes audio only gets a
+// placeholder tile beside one with video.
+func TestPlaceholder(t *testing.T) {
+	env := stagetest.Start(t, stagetest.Options{})
+	st := env.CreateStage(t, "placeholder")
+	publish(t, env, st, "seen", "yellow")
+	tok := env.Token(t, *st.Arn, "heard", nil)
+	src, err := synth.New(synth.Config{Width: 160, Height: 90})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := client.Publish(env.Ctx, *st.Endpoints.Whip, *tok.Token, client.PublishOptions{Options: loopback, NoVideo: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pctx, stopPub := context.WithCancel(env.Ctx)
+	var pwg sync.WaitGroup
+	pwg.Go(func() { _ = src.Run(pctx, nil, p.Audio) })
+	t.Cleanup(func() { stopPub(); pwg.Wait(); src.Close(); _ = p.Close(context.Background()) })
+
+	signer, err := api.LoadSigner(env.Ctx, env.Store, ivs.Namespace{Region: stagetest.Region, Account: stagetest.Account})
+	if err != nil {
+		t.Fatal(err)
+	}
+	buckets := t.TempDir()
+	w, err := worker.New(worker.Config{BucketsDir: buckets, ICEIPs: loopback.ICEIPs}, env.Store, env.Queue, signer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(env.Ctx)
+	var wg sync.WaitGroup
+	wg.Go(func() { _ = w.Run(ctx) })
+	t.Cleanup(func() { cancel(); wg.Wait() })
+	enc, err := env.API.CreateEncoderConfiguration(env.Ctx, &ivsrealtime.CreateEncoderConfigurationInput{
+		Video: &types.Video{Width: aws.Int32(640), Height: aws.Int32(360), Framerate: aws.Float32(30), Bitrate: aws.Int32(500_000)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc, err := env.API.CreateStorageConfiguration(env.Ctx, &ivsrealtime.CreateStorageConfigurationInput{
+		S3: &types.S3StorageConfiguration{BucketName: aws.String("placeholder")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := env.API.StartComposition(env.Ctx, &ivsrealtime.StartCompositionInput{StageArn: st.Arn,
+		Destinations: []types.DestinationConfiguration{{S3: &types.S3DestinationConfiguration{
+			StorageConfigurationArn: sc.StorageConfiguration.Arn, EncoderConfigurationArns: []string{*enc.EncoderConfiguration.Arn}}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitState(t, env, out.Composition.Arn, types.CompositionStateActive, 15*time.Second)
+	time.Sleep(4 * time.Second)
+	if _, err := env.API.StopComposition(env.Ctx, &ivsrealtime.StopCompositionInput{Arn: out.Composition.Arn}); err != nil {
+		t.Fatal(err)
+	}
+	stopped, _ := waitState(t, env, out.Composition.Arn, types.CompositionStateStopped, 10*time.Second)
+	pl := filepath.Join(buckets, "placeholder", filepath.FromSlash(*stopped.Destinations[0].Detail.S3.RecordingPrefix), "media", "hls", "360p30", "playlist.m3u8")
+	_, _, dur := probe(t, pl)
+	rgb := frameAt(t, pl, dur/2, 640, 360)
+	left, right := pixel(rgb, 640, 160, 150), pixel(rgb, 640, 480, 150)
+	near := func(p [3]byte, want [3]byte) bool {
+		for i := range 3 {
+			if d := int(p[i]) - int(want[i]); d > 40 || d < -40 {
+				return false
+			}
+		}
+		return true
+	}
+	if !near(left, [3]byte{255, 255, 0}) || !near(right, [3]byte{0x2b, 0x2b, 0x2b}) {
+		t.Errorf("tiles %v and %v, want yellow video then the grey placeholder", left, right)
+	}
+}
