@@ -624,6 +624,9 @@ func TestEndStaleSessions(t *testing.T) {
 	st := env.CreateStage(t, "stale")
 	_, tok := publish(t, env, st, "orphan")
 	session := activeSession(t, env, st)
+	eventually(t, "PUBLISH_STARTED", func() bool {
+		return slices.Contains(events(t, env, st, session, *tok.ParticipantId), "PUBLISH_STARTED")
+	})
 	// A second stage server on the same store finds the session open but
 	// not its own: as after a crash of the first.
 	v, err := api.NewTokenVerifier(env.Ctx, env.Store, ivs.Namespace{Region: stagetest.Region, Account: stagetest.Account})
