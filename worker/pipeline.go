@@ -10,6 +10,7 @@ import (
 
 	"github.com/stagehand-rt/stagehand/compositor"
 	"github.com/stagehand-rt/stagehand/encoder"
+	"github.com/stagehand-rt/stagehand/ivs"
 	"github.com/stagehand-rt/stagehand/layout"
 	"github.com/stagehand-rt/stagehand/sink"
 	"github.com/stagehand-rt/stagehand/sink/hls"
@@ -33,6 +34,9 @@ type pipelineConfig struct {
 	StageARN       string
 	Outputs        []output
 	RTMPSCAFile    string
+	// Resumed: an earlier run recorded under the same prefix; this one
+	// writes its own rendition folder rather than over that run's files.
+	Resumed bool
 }
 
 // pipeline is a live composition's media path: participants' decoded
@@ -127,7 +131,7 @@ func (p *pipeline) destinations(ctx context.Context) ([]sink.Config, error) {
 			}
 			r, err := hls.New(hls.Config{
 				OnFile: onFile,
-				Dir:    o.hlsDir, Rendition: fmt.Sprintf("%dp%d", p.cfg.Video.Height, p.cfg.Video.Framerate),
+				Dir:    o.hlsDir, Rendition: p.rendition(),
 				SegmentSeconds: p.cfg.SegmentSeconds, Framerate: p.cfg.Video.Framerate,
 				Bandwidth: p.cfg.Video.Bitrate + encoder.DefaultAudioBitrate, StageARN: p.cfg.StageARN,
 				Video: hls.Stream{Params: p.vparams, TimeBase: p.venc.TimeBase()},
@@ -141,6 +145,16 @@ func (p *pipeline) destinations(ctx context.Context) ([]sink.Config, error) {
 		}
 	}
 	return dests, nil
+}
+
+// rendition names the HLS rendition folder: <height>p<fps>, with a random
+// suffix for a resumed run so that nothing recorded before is overwritten.
+func (p *pipeline) rendition() string {
+	r := fmt.Sprintf("%dp%d", p.cfg.Video.Height, p.cfg.Video.Framerate)
+	if p.cfg.Resumed {
+		r += "-" + ivs.RandomString(8)
+	}
+	return r
 }
 
 // setParticipants changes who is on the canvas and in the mix.

@@ -196,6 +196,9 @@ func (w *Worker) compose(ctx context.Context, comp ivs.Composition, log *slog.Lo
 	if err != nil {
 		return err
 	}
+	// ACTIVE already: a worker ran it and may have recorded (it died or
+	// shut down).
+	cfg.Resumed = comp.State == ivs.CompositionActive || comp.State == ivs.CompositionStopping
 	stopped, err := w.queue.WatchStop(ctx, comp.ARN)
 	if err != nil {
 		return fmt.Errorf("watch stop signal: %w", err)

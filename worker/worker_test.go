@@ -642,3 +642,83 @@ func TestPlaceholder(t *testing.T) {
 		t.Errorf("tiles %v and %v, want yellow video then the grey placeholder", left, right)
 	}
 }
+
+// TestResumeKeepsEarlierRecording: a composition handed back by a worker
+// that shut down is resumed by another, which records into its own
+// rendition folder: nothing of the first run is overwritten.
+func TestResumeKeepsEarlierRecording(t *testing.T) {
+	env := stagetest.Start(t, stagetest.Options{})
+	st := env.CreateStage(t, "resume")
+	publish(t, env, st, "one", "orange")
+	signer, err := api.LoadSigner(env.Ctx, env.Store, ivs.Namespace{Region: stagetest.Region, Account: stagetest.Account})
+	if err != nil {
+		t.Fatal(err)
+	}
+	buckets := t.TempDir()
+	startWorker := func() (stop func()) {
+		w, err := worker.New(worker.Config{BucketsDir: buckets, ICEIPs: loopback.ICEIPs}, env.Store, env.Queue, signer)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(env.Ctx)
+		var wg sync.WaitGroup
+		wg.Go(func() { _ = w.Run(ctx) })
+		return func() { cancel(); wg.Wait() }
+	}
+	stopFirst := startWorker()
+	enc, err := env.API.CreateEncoderConfiguration(env.Ctx, &ivsrealtime.CreateEncoderConfigurationInput{
+		Video: &types.Video{Width: aws.Int32(320), Height: aws.Int32(180), Framerate: aws.Float32(30), Bitrate: aws.Int32(300_000)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc, err := env.API.CreateStorageConfiguration(env.Ctx, &ivsrealtime.CreateStorageConfigurationInput{
+		S3: &types.S3StorageConfiguration{BucketName: aws.String("resume")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := env.API.StartComposition(env.Ctx, &ivsrealtime.StartCompositionInput{StageArn: st.Arn,
+		Destinations: []types.DestinationConfiguration{{S3: &types.S3DestinationConfiguration{
+			StorageConfigurationArn: sc.StorageConfiguration.Arn, EncoderConfigurationArns: []string{*enc.EncoderConfiguration.Arn},
+			RecordingConfiguration: &types.RecordingConfiguration{HlsConfiguration: &types.CompositionRecordingHlsConfiguration{TargetSegmentDurationSeconds: aws.Int32(2)}}}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	active, _ := waitState(t, env, out.Composition.Arn, types.CompositionStateActive, 15*time.Second)
+	hlsDir := filepath.Join(buckets, "resume", filepath.FromSlash(*active.Destinations[0].Detail.S3.RecordingPrefix), "media", "hls")
+	time.Sleep(5 * time.Second)
+	stopFirst() // hands the job back
+	first, _ := filepath.Glob(filepath.Join(hlsDir, "180p30", "*.ts"))
+	if len(first) < 2 {
+		t.Fatalf("the first run left %d segments", len(first))
+	}
+	sizes := map[string]int64{}
+	for _, f := range first {
+		fi, _ := os.Stat(f)
+		sizes[f] = fi.Size()
+	}
+	stopSecond := startWorker()
+	defer stopSecond()
+	var resumed []string
+	for deadline := time.Now().Add(20 * time.Second); len(resumed) == 0; time.Sleep(200 * time.Millisecond) {
+		resumed, _ = filepath.Glob(filepath.Join(hlsDir, "180p30-*", "*.ts"))
+		if time.Now().After(deadline) {
+			t.Fatal("no resumed recording")
+		}
+	}
+	if _, err := env.API.StopComposition(env.Ctx, &ivsrealtime.StopCompositionInput{Arn: out.Composition.Arn}); err != nil {
+		t.Fatal(err)
+	}
+	waitState(t, env, out.Composition.Arn, types.CompositionStateStopped, 10*time.Second)
+	for f, size := range sizes {
+		if fi, err := os.Stat(f); err != nil || fi.Size() != size {
+			t.Errorf("first run's %s changed or vanished (%v)", f, err)
+		}
+	}
+	pls, _ := filepath.Glob(filepath.Join(hlsDir, "180p30-*", "playlist.m3u8"))
+	if len(pls) != 1 {
+		t.Fatalf("resumed playlists: %v", pls)
+	}
+	if b, _ := os.ReadFile(pls[0]); !strings.Contains(string(b), "#EXT-X-ENDLIST") {
+		t.Errorf("resumed playlist not closed:\n%s", b)
+	}
+}
