@@ -3,6 +3,7 @@ package stage
 import (
 	"errors"
 	"fmt"
+	"io"
 	"slices"
 	"strings"
 	"sync"
@@ -211,13 +212,11 @@ func (t *forwardTrack) relay() {
 		pkt.Header.Extension = false
 		pkt.Header.ExtensionProfile = 0
 		pkt.Header.Extensions = pkt.Header.Extensions[:0]
-		if err := t.local.WriteRTP(&pkt); err != nil && !errors.Is(err, errClosedPipe) {
+		if err := t.local.WriteRTP(&pkt); err != nil && !errors.Is(err, io.ErrClosedPipe) {
 			t.pub.r.log.Debug("relay write", "participant", t.pub.participantID, "error", err)
 		}
 	}
 }
-
-var errClosedPipe = errors.New("io: read/write on closed pipe")
 
 // requestKeyframe asks the publisher for a keyframe, at most every 200 ms
 // per track however many subscribers ask.

@@ -34,6 +34,7 @@ import (
 	"github.com/pion/interceptor"
 	"github.com/pion/webrtc/v4"
 
+	"github.com/stagehand-rt/stagehand/api"
 	"github.com/stagehand-rt/stagehand/store"
 	"github.com/stagehand-rt/stagehand/token"
 )
@@ -115,9 +116,9 @@ type Server struct {
 	closed   bool
 }
 
-// DisconnectSubjects is what the server subscribes to for the API's
-// DisconnectParticipant and DeleteStage signals (api.DisconnectSubject).
-const disconnectSubjects = "stagehand.stage.*.disconnect"
+// disconnectSubjects is what the server subscribes to for the API's
+// DisconnectParticipant and DeleteStage signals: every stage's.
+var disconnectSubjects = api.DisconnectSubject("*")
 
 // New creates a stage server. nc may be nil (no DisconnectParticipant
 // signals, as in unit tests).
