@@ -14,8 +14,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/stagehand-rt/stagehand/api"
@@ -197,25 +195,14 @@ func serve(ctx context.Context, cfg serveConfig, stdout, stderr io.Writer) error
 		natsURL = ns.ClientURL()
 		fmt.Fprintf(stdout, "stagehand: embedded NATS JetStream at %s, data in %s\n", natsURL, cfg.DataDir)
 	}
-	nc, err := nats.Connect(natsURL, nats.Name("stagehand-serve"), nats.MaxReconnects(-1))
+	dep, err := openDeployment(ctx, natsURL, "stagehand-serve", cfg.Replicas)
 	if err != nil {
-		return fmt.Errorf("connect to NATS at %s: %w", natsURL, err)
+		return err
 	}
-	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		return fmt.Errorf("jetstream: %w", err)
-	}
+	defer dep.close()
+	nc, st, queue := dep.nc, dep.store, dep.queue
 	openCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	st, err := store.Open(openCtx, js, store.Config{Replicas: cfg.Replicas})
-	if err != nil {
-		return err
-	}
-	queue, err := jobs.Open(openCtx, js, jobs.Config{Replicas: cfg.Replicas})
-	if err != nil {
-		return err
-	}
 	ns := ivs.Namespace{Region: cfg.Region, Account: cfg.AccountID}
 	endpoints := cfg.endpoints(stageLn.Addr().String())
 	srv, err := api.New(openCtx, api.Config{

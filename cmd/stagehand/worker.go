@@ -13,13 +13,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
-
 	"github.com/stagehand-rt/stagehand/api"
 	"github.com/stagehand-rt/stagehand/ivs"
-	"github.com/stagehand-rt/stagehand/jobs"
-	"github.com/stagehand-rt/stagehand/store"
 	"github.com/stagehand-rt/stagehand/worker"
 )
 
@@ -94,25 +89,14 @@ func runWorker(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return err
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: cfg.LogLevel}))
-	nc, err := nats.Connect(cfg.NATSURL, nats.Name("stagehand-worker"), nats.MaxReconnects(-1))
+	dep, err := openDeployment(ctx, cfg.NATSURL, "stagehand-worker", cfg.Replicas)
 	if err != nil {
-		return fmt.Errorf("connect to NATS at %s: %w", cfg.NATSURL, err)
+		return err
 	}
-	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		return fmt.Errorf("jetstream: %w", err)
-	}
+	defer dep.close()
+	st, q := dep.store, dep.queue
 	openCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	st, err := store.Open(openCtx, js, store.Config{Replicas: cfg.Replicas})
-	if err != nil {
-		return err
-	}
-	q, err := jobs.Open(openCtx, js, jobs.Config{Replicas: cfg.Replicas})
-	if err != nil {
-		return err
-	}
 	signer, err := api.LoadSigner(openCtx, st, ivs.Namespace{Region: cfg.Region, Account: cfg.AccountID})
 	if err != nil {
 		return err
