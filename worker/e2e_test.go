@@ -12,7 +12,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ivsrealtime/types"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
-	"github.com/stagehand-rt/stagehand/api"
 	"github.com/stagehand-rt/stagehand/internal/stagetest"
 	"github.com/stagehand-rt/stagehand/internal/testserver"
 	"github.com/stagehand-rt/stagehand/ivs"
@@ -83,34 +82,15 @@ func testCompositeEndToEnd(t *testing.T, lc types.LayoutConfiguration) {
 	leaveRed := leaver(t, env, st, "red")
 	leaver(t, env, st, "lime")
 	leaver(t, env, st, "blue")
-	signer, err := api.LoadSigner(env.Ctx, env.Store, ivs.Namespace{Region: stagetest.Region, Account: stagetest.Account})
-	if err != nil {
-		t.Fatal(err)
-	}
-	w, err := worker.New(worker.Config{S3: &s3cfg, SpoolDir: t.TempDir(), Channels: channels, RTMPSCAFile: rtmpServer.CAFile,
-		ICEIPs: loopback.ICEIPs}, env.Store, env.Queue, signer)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(env.Ctx)
-	var wg sync.WaitGroup
-	wg.Go(func() { _ = w.Run(ctx) })
-	t.Cleanup(func() { cancel(); wg.Wait() })
-	enc, err := env.API.CreateEncoderConfiguration(env.Ctx, &ivsrealtime.CreateEncoderConfigurationInput{
-		Video: &types.Video{Width: aws.Int32(640), Height: aws.Int32(360), Framerate: aws.Float32(30), Bitrate: aws.Int32(1_000_000)}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	sc, err := env.API.CreateStorageConfiguration(env.Ctx, &ivsrealtime.CreateStorageConfigurationInput{
-		S3: &types.S3StorageConfiguration{BucketName: aws.String("e2e")}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	runWorker(t, env, worker.Config{S3: &s3cfg, SpoolDir: t.TempDir(), Channels: channels, RTMPSCAFile: rtmpServer.CAFile,
+		ICEIPs: loopback.ICEIPs})
+	enc := encoderConfig(t, env, 640, 360, 1_000_000)
+	sc := storageConfig(t, env, "e2e")
 	out, err := env.API.StartComposition(env.Ctx, &ivsrealtime.StartCompositionInput{StageArn: st.Arn, Layout: &lc,
 		Destinations: []types.DestinationConfiguration{
-			{Channel: &types.ChannelDestinationConfiguration{ChannelArn: aws.String(channel), EncoderConfigurationArn: enc.EncoderConfiguration.Arn}},
-			{S3: &types.S3DestinationConfiguration{StorageConfigurationArn: sc.StorageConfiguration.Arn,
-				EncoderConfigurationArns: []string{*enc.EncoderConfiguration.Arn},
+			{Channel: &types.ChannelDestinationConfiguration{ChannelArn: aws.String(channel), EncoderConfigurationArn: enc}},
+			{S3: &types.S3DestinationConfiguration{StorageConfigurationArn: sc,
+				EncoderConfigurationArns: []string{*enc},
 				RecordingConfiguration:   &types.RecordingConfiguration{HlsConfiguration: &types.CompositionRecordingHlsConfiguration{TargetSegmentDurationSeconds: aws.Int32(2)}}}},
 		}})
 	if err != nil {

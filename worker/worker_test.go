@@ -88,37 +88,18 @@ func TestLiveComposition(t *testing.T) {
 	publish(t, env, st, "red", "red")
 	publish(t, env, st, "blue", "blue")
 
-	signer, err := api.LoadSigner(env.Ctx, env.Store, ivs.Namespace{Region: stagetest.Region, Account: stagetest.Account})
-	if err != nil {
-		t.Fatal(err)
-	}
 	buckets := t.TempDir()
-	w, err := worker.New(worker.Config{BucketsDir: buckets, ICEIPs: loopback.ICEIPs, Heartbeat: time.Second}, env.Store, env.Queue, signer)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(env.Ctx)
-	var wg sync.WaitGroup
-	wg.Go(func() { _ = w.Run(ctx) })
-	t.Cleanup(func() { cancel(); wg.Wait() })
+	runWorker(t, env, worker.Config{BucketsDir: buckets, ICEIPs: loopback.ICEIPs, Heartbeat: time.Second})
 
-	enc, err := env.API.CreateEncoderConfiguration(env.Ctx, &ivsrealtime.CreateEncoderConfigurationInput{
-		Video: &types.Video{Width: aws.Int32(640), Height: aws.Int32(360), Framerate: aws.Float32(30), Bitrate: aws.Int32(1_000_000)}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	sc, err := env.API.CreateStorageConfiguration(env.Ctx, &ivsrealtime.CreateStorageConfigurationInput{
-		S3: &types.S3StorageConfiguration{BucketName: aws.String("recordings")}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	enc := encoderConfig(t, env, 640, 360, 1_000_000)
+	sc := storageConfig(t, env, "recordings")
 	time.Sleep(200 * time.Millisecond) // the worker is waiting for a job
 	before := runtime.NumGoroutine()
 	started := time.Now()
 	out, err := env.API.StartComposition(env.Ctx, &ivsrealtime.StartCompositionInput{StageArn: st.Arn,
 		Destinations: []types.DestinationConfiguration{{S3: &types.S3DestinationConfiguration{
-			StorageConfigurationArn:  sc.StorageConfiguration.Arn,
-			EncoderConfigurationArns: []string{*enc.EncoderConfiguration.Arn},
+			StorageConfigurationArn:  sc,
+			EncoderConfigurationArns: []string{*enc},
 			RecordingConfiguration:   &types.RecordingConfiguration{HlsConfiguration: &types.CompositionRecordingHlsConfiguration{TargetSegmentDurationSeconds: aws.Int32(2)}},
 		}}}})
 	if err != nil {
@@ -235,26 +216,11 @@ func TestChannelDestination(t *testing.T) {
 	env := stagetest.Start(t, stagetest.Options{Channels: channels})
 	st := env.CreateStage(t, "channel")
 	publish(t, env, st, "green", "green")
-	signer, err := api.LoadSigner(env.Ctx, env.Store, ivs.Namespace{Region: stagetest.Region, Account: stagetest.Account})
-	if err != nil {
-		t.Fatal(err)
-	}
-	w, err := worker.New(worker.Config{BucketsDir: t.TempDir(), Channels: channels, ICEIPs: loopback.ICEIPs}, env.Store, env.Queue, signer)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(env.Ctx)
-	var wg sync.WaitGroup
-	wg.Go(func() { _ = w.Run(ctx) })
-	t.Cleanup(func() { cancel(); wg.Wait() })
-	enc, err := env.API.CreateEncoderConfiguration(env.Ctx, &ivsrealtime.CreateEncoderConfigurationInput{
-		Video: &types.Video{Width: aws.Int32(640), Height: aws.Int32(360), Framerate: aws.Float32(30), Bitrate: aws.Int32(1_000_000)}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	runWorker(t, env, worker.Config{BucketsDir: t.TempDir(), Channels: channels, ICEIPs: loopback.ICEIPs})
+	enc := encoderConfig(t, env, 640, 360, 1_000_000)
 	out, err := env.API.StartComposition(env.Ctx, &ivsrealtime.StartCompositionInput{StageArn: st.Arn,
 		Destinations: []types.DestinationConfiguration{{Channel: &types.ChannelDestinationConfiguration{
-			ChannelArn: aws.String(channel), EncoderConfigurationArn: enc.EncoderConfiguration.Arn}}}})
+			ChannelArn: aws.String(channel), EncoderConfigurationArn: enc}}}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -293,31 +259,12 @@ func TestS3Destination(t *testing.T) {
 	env := stagetest.Start(t, stagetest.Options{})
 	st := env.CreateStage(t, "s3")
 	publish(t, env, st, "navy", "navy")
-	signer, err := api.LoadSigner(env.Ctx, env.Store, ivs.Namespace{Region: stagetest.Region, Account: stagetest.Account})
-	if err != nil {
-		t.Fatal(err)
-	}
-	w, err := worker.New(worker.Config{S3: &clientCfg, SpoolDir: t.TempDir(), ICEIPs: loopback.ICEIPs}, env.Store, env.Queue, signer)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(env.Ctx)
-	var wg sync.WaitGroup
-	wg.Go(func() { _ = w.Run(ctx) })
-	t.Cleanup(func() { cancel(); wg.Wait() })
-	enc, err := env.API.CreateEncoderConfiguration(env.Ctx, &ivsrealtime.CreateEncoderConfigurationInput{
-		Video: &types.Video{Width: aws.Int32(320), Height: aws.Int32(180), Framerate: aws.Float32(30), Bitrate: aws.Int32(500_000)}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	sc, err := env.API.CreateStorageConfiguration(env.Ctx, &ivsrealtime.CreateStorageConfigurationInput{
-		S3: &types.S3StorageConfiguration{BucketName: aws.String("archive")}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	runWorker(t, env, worker.Config{S3: &clientCfg, SpoolDir: t.TempDir(), ICEIPs: loopback.ICEIPs})
+	enc := encoderConfig(t, env, 320, 180, 500_000)
+	sc := storageConfig(t, env, "archive")
 	out, err := env.API.StartComposition(env.Ctx, &ivsrealtime.StartCompositionInput{StageArn: st.Arn,
 		Destinations: []types.DestinationConfiguration{{S3: &types.S3DestinationConfiguration{
-			StorageConfigurationArn: sc.StorageConfiguration.Arn, EncoderConfigurationArns: []string{*enc.EncoderConfiguration.Arn},
+			StorageConfigurationArn: sc, EncoderConfigurationArns: []string{*enc},
 			RecordingConfiguration: &types.RecordingConfiguration{HlsConfiguration: &types.CompositionRecordingHlsConfiguration{TargetSegmentDurationSeconds: aws.Int32(2)}},
 		}}}})
 	if err != nil {
@@ -371,33 +318,19 @@ func TestIdleTimeout(t *testing.T) {
 	empty := env.CreateStage(t, "empty")
 	busy := env.CreateStage(t, "busy")
 	publish(t, env, busy, "p", "purple")
-	signer, err := api.LoadSigner(env.Ctx, env.Store, ivs.Namespace{Region: stagetest.Region, Account: stagetest.Account})
-	if err != nil {
-		t.Fatal(err)
-	}
 	buckets := t.TempDir()
-	w, err := worker.New(worker.Config{BucketsDir: buckets, ICEIPs: loopback.ICEIPs, IdleTimeout: 2 * time.Second, Capacity: 2}, env.Store, env.Queue, signer)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(env.Ctx)
-	var wg sync.WaitGroup
-	wg.Go(func() { _ = w.Run(ctx) })
-	t.Cleanup(func() { cancel(); wg.Wait() })
-	sc, err := env.API.CreateStorageConfiguration(env.Ctx, &ivsrealtime.CreateStorageConfigurationInput{
-		S3: &types.S3StorageConfiguration{BucketName: aws.String("idle-bucket")}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	enc, err := env.API.CreateEncoderConfiguration(env.Ctx, &ivsrealtime.CreateEncoderConfigurationInput{
+	runWorker(t, env, worker.Config{BucketsDir: buckets, ICEIPs: loopback.ICEIPs, IdleTimeout: 2 * time.Second, Capacity: 2})
+	sc := storageConfig(t, env, "idle-bucket")
+	encOut, err := env.API.CreateEncoderConfiguration(env.Ctx, &ivsrealtime.CreateEncoderConfigurationInput{
 		Video: &types.Video{Width: aws.Int32(320), Height: aws.Int32(180), Framerate: aws.Float32(15), Bitrate: aws.Int32(300_000)}})
 	if err != nil {
 		t.Fatal(err)
 	}
+	enc := encOut.EncoderConfiguration.Arn
 	start := func(st types.Stage) *string {
 		out, err := env.API.StartComposition(env.Ctx, &ivsrealtime.StartCompositionInput{StageArn: st.Arn,
 			Destinations: []types.DestinationConfiguration{{S3: &types.S3DestinationConfiguration{
-				StorageConfigurationArn: sc.StorageConfiguration.Arn, EncoderConfigurationArns: []string{*enc.EncoderConfiguration.Arn}}}}})
+				StorageConfigurationArn: sc, EncoderConfigurationArns: []string{*enc}}}}})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -432,32 +365,13 @@ func TestAVSync(t *testing.T) {
 	pwg.Go(func() { _ = src.Run(pctx, pub.Video, pub.Audio) })
 	t.Cleanup(func() { stopPub(); pwg.Wait(); src.Close(); _ = pub.Close(context.Background()) })
 
-	signer, err := api.LoadSigner(env.Ctx, env.Store, ivs.Namespace{Region: stagetest.Region, Account: stagetest.Account})
-	if err != nil {
-		t.Fatal(err)
-	}
 	buckets := t.TempDir()
-	w, err := worker.New(worker.Config{BucketsDir: buckets, ICEIPs: loopback.ICEIPs}, env.Store, env.Queue, signer)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(env.Ctx)
-	var wg sync.WaitGroup
-	wg.Go(func() { _ = w.Run(ctx) })
-	t.Cleanup(func() { cancel(); wg.Wait() })
-	enc, err := env.API.CreateEncoderConfiguration(env.Ctx, &ivsrealtime.CreateEncoderConfigurationInput{
-		Video: &types.Video{Width: aws.Int32(320), Height: aws.Int32(180), Framerate: aws.Float32(30), Bitrate: aws.Int32(500_000)}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	sc, err := env.API.CreateStorageConfiguration(env.Ctx, &ivsrealtime.CreateStorageConfigurationInput{
-		S3: &types.S3StorageConfiguration{BucketName: aws.String("sync")}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	runWorker(t, env, worker.Config{BucketsDir: buckets, ICEIPs: loopback.ICEIPs})
+	enc := encoderConfig(t, env, 320, 180, 500_000)
+	sc := storageConfig(t, env, "sync")
 	out, err := env.API.StartComposition(env.Ctx, &ivsrealtime.StartCompositionInput{StageArn: st.Arn,
 		Destinations: []types.DestinationConfiguration{{S3: &types.S3DestinationConfiguration{
-			StorageConfigurationArn: sc.StorageConfiguration.Arn, EncoderConfigurationArns: []string{*enc.EncoderConfiguration.Arn}}}}})
+			StorageConfigurationArn: sc, EncoderConfigurationArns: []string{*enc}}}}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -524,34 +438,15 @@ func onsets(t *testing.T, graph, key string, threshold float64) []float64 {
 // 720p30 ones at once but not a third; the third starts when one stops.
 func TestCapacity(t *testing.T) {
 	env := stagetest.Start(t, stagetest.Options{})
-	signer, err := api.LoadSigner(env.Ctx, env.Store, ivs.Namespace{Region: stagetest.Region, Account: stagetest.Account})
-	if err != nil {
-		t.Fatal(err)
-	}
-	w, err := worker.New(worker.Config{BucketsDir: t.TempDir(), ICEIPs: loopback.ICEIPs, Capacity: 1}, env.Store, env.Queue, signer)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(env.Ctx)
-	var wg sync.WaitGroup
-	wg.Go(func() { _ = w.Run(ctx) })
-	t.Cleanup(func() { cancel(); wg.Wait() })
-	enc, err := env.API.CreateEncoderConfiguration(env.Ctx, &ivsrealtime.CreateEncoderConfigurationInput{
-		Video: &types.Video{Width: aws.Int32(1280), Height: aws.Int32(720), Framerate: aws.Float32(30), Bitrate: aws.Int32(500_000)}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	sc, err := env.API.CreateStorageConfiguration(env.Ctx, &ivsrealtime.CreateStorageConfigurationInput{
-		S3: &types.S3StorageConfiguration{BucketName: aws.String("capacity")}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	runWorker(t, env, worker.Config{BucketsDir: t.TempDir(), ICEIPs: loopback.ICEIPs, Capacity: 1})
+	enc := encoderConfig(t, env, 1280, 720, 500_000)
+	sc := storageConfig(t, env, "capacity")
 	var arns []*string
 	for i := range 3 {
 		st := env.CreateStage(t, "cap"+strconv.Itoa(i))
 		out, err := env.API.StartComposition(env.Ctx, &ivsrealtime.StartCompositionInput{StageArn: st.Arn,
 			Destinations: []types.DestinationConfiguration{{S3: &types.S3DestinationConfiguration{
-				StorageConfigurationArn: sc.StorageConfiguration.Arn, EncoderConfigurationArns: []string{*enc.EncoderConfiguration.Arn}}}}})
+				StorageConfigurationArn: sc, EncoderConfigurationArns: []string{*enc}}}}})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -591,32 +486,13 @@ func TestPlaceholder(t *testing.T) {
 	pwg.Go(func() { _ = src.Run(pctx, nil, p.Audio) })
 	t.Cleanup(func() { stopPub(); pwg.Wait(); src.Close(); _ = p.Close(context.Background()) })
 
-	signer, err := api.LoadSigner(env.Ctx, env.Store, ivs.Namespace{Region: stagetest.Region, Account: stagetest.Account})
-	if err != nil {
-		t.Fatal(err)
-	}
 	buckets := t.TempDir()
-	w, err := worker.New(worker.Config{BucketsDir: buckets, ICEIPs: loopback.ICEIPs}, env.Store, env.Queue, signer)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(env.Ctx)
-	var wg sync.WaitGroup
-	wg.Go(func() { _ = w.Run(ctx) })
-	t.Cleanup(func() { cancel(); wg.Wait() })
-	enc, err := env.API.CreateEncoderConfiguration(env.Ctx, &ivsrealtime.CreateEncoderConfigurationInput{
-		Video: &types.Video{Width: aws.Int32(640), Height: aws.Int32(360), Framerate: aws.Float32(30), Bitrate: aws.Int32(500_000)}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	sc, err := env.API.CreateStorageConfiguration(env.Ctx, &ivsrealtime.CreateStorageConfigurationInput{
-		S3: &types.S3StorageConfiguration{BucketName: aws.String("placeholder")}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	runWorker(t, env, worker.Config{BucketsDir: buckets, ICEIPs: loopback.ICEIPs})
+	enc := encoderConfig(t, env, 640, 360, 500_000)
+	sc := storageConfig(t, env, "placeholder")
 	out, err := env.API.StartComposition(env.Ctx, &ivsrealtime.StartCompositionInput{StageArn: st.Arn,
 		Destinations: []types.DestinationConfiguration{{S3: &types.S3DestinationConfiguration{
-			StorageConfigurationArn: sc.StorageConfiguration.Arn, EncoderConfigurationArns: []string{*enc.EncoderConfiguration.Arn}}}}})
+			StorageConfigurationArn: sc, EncoderConfigurationArns: []string{*enc}}}}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -650,35 +526,14 @@ func TestResumeKeepsEarlierRecording(t *testing.T) {
 	env := stagetest.Start(t, stagetest.Options{})
 	st := env.CreateStage(t, "resume")
 	publish(t, env, st, "one", "orange")
-	signer, err := api.LoadSigner(env.Ctx, env.Store, ivs.Namespace{Region: stagetest.Region, Account: stagetest.Account})
-	if err != nil {
-		t.Fatal(err)
-	}
 	buckets := t.TempDir()
-	startWorker := func() (stop func()) {
-		w, err := worker.New(worker.Config{BucketsDir: buckets, ICEIPs: loopback.ICEIPs}, env.Store, env.Queue, signer)
-		if err != nil {
-			t.Fatal(err)
-		}
-		ctx, cancel := context.WithCancel(env.Ctx)
-		var wg sync.WaitGroup
-		wg.Go(func() { _ = w.Run(ctx) })
-		return func() { cancel(); wg.Wait() }
-	}
+	startWorker := func() (stop func()) { return runWorker(t, env, worker.Config{BucketsDir: buckets}) }
 	stopFirst := startWorker()
-	enc, err := env.API.CreateEncoderConfiguration(env.Ctx, &ivsrealtime.CreateEncoderConfigurationInput{
-		Video: &types.Video{Width: aws.Int32(320), Height: aws.Int32(180), Framerate: aws.Float32(30), Bitrate: aws.Int32(300_000)}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	sc, err := env.API.CreateStorageConfiguration(env.Ctx, &ivsrealtime.CreateStorageConfigurationInput{
-		S3: &types.S3StorageConfiguration{BucketName: aws.String("resume")}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	enc := encoderConfig(t, env, 320, 180, 300_000)
+	sc := storageConfig(t, env, "resume")
 	out, err := env.API.StartComposition(env.Ctx, &ivsrealtime.StartCompositionInput{StageArn: st.Arn,
 		Destinations: []types.DestinationConfiguration{{S3: &types.S3DestinationConfiguration{
-			StorageConfigurationArn: sc.StorageConfiguration.Arn, EncoderConfigurationArns: []string{*enc.EncoderConfiguration.Arn},
+			StorageConfigurationArn: sc, EncoderConfigurationArns: []string{*enc},
 			RecordingConfiguration: &types.RecordingConfiguration{HlsConfiguration: &types.CompositionRecordingHlsConfiguration{TargetSegmentDurationSeconds: aws.Int32(2)}}}}}})
 	if err != nil {
 		t.Fatal(err)
@@ -696,8 +551,7 @@ func TestResumeKeepsEarlierRecording(t *testing.T) {
 		fi, _ := os.Stat(f)
 		sizes[f] = fi.Size()
 	}
-	stopSecond := startWorker()
-	defer stopSecond()
+	startWorker()
 	var resumed []string
 	for deadline := time.Now().Add(20 * time.Second); len(resumed) == 0; time.Sleep(200 * time.Millisecond) {
 		resumed, _ = filepath.Glob(filepath.Join(hlsDir, "180p30-*", "*.ts"))
@@ -721,4 +575,50 @@ func TestResumeKeepsEarlierRecording(t *testing.T) {
 	if b, _ := os.ReadFile(pls[0]); !strings.Contains(string(b), "#EXT-X-ENDLIST") {
 		t.Errorf("resumed playlist not closed:\n%s", b)
 	}
+}
+
+// runWorker runs a worker on env until the test ends; cfg gets the
+// loopback ICE address when it names none.
+func runWorker(t *testing.T, env *stagetest.Env, cfg worker.Config) (stop func()) {
+	t.Helper()
+	signer, err := api.LoadSigner(env.Ctx, env.Store, ivs.Namespace{Region: stagetest.Region, Account: stagetest.Account})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.ICEIPs == nil {
+		cfg.ICEIPs = loopback.ICEIPs
+	}
+	w, err := worker.New(cfg, env.Store, env.Queue, signer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(env.Ctx)
+	var wg sync.WaitGroup
+	wg.Go(func() { _ = w.Run(ctx) })
+	var once sync.Once
+	stop = func() { once.Do(func() { cancel(); wg.Wait() }) }
+	t.Cleanup(stop)
+	return stop
+}
+
+// encoderConfig creates an encoder configuration through the API.
+func encoderConfig(t *testing.T, env *stagetest.Env, w, h, bitrate int32) *string {
+	t.Helper()
+	out, err := env.API.CreateEncoderConfiguration(env.Ctx, &ivsrealtime.CreateEncoderConfigurationInput{
+		Video: &types.Video{Width: aws.Int32(w), Height: aws.Int32(h), Framerate: aws.Float32(30), Bitrate: aws.Int32(bitrate)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out.EncoderConfiguration.Arn
+}
+
+// storageConfig creates a storage configuration of bucket through the API.
+func storageConfig(t *testing.T, env *stagetest.Env, bucket string) *string {
+	t.Helper()
+	out, err := env.API.CreateStorageConfiguration(env.Ctx, &ivsrealtime.CreateStorageConfigurationInput{
+		S3: &types.S3StorageConfiguration{BucketName: aws.String(bucket)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out.StorageConfiguration.Arn
 }
