@@ -174,13 +174,8 @@ func newPipeline(ctx context.Context, cfg Config) (_ *pipeline, err error) {
 	if err := errors.Join(p.venc.CodecParameters(p.vparams), p.aenc.CodecParameters(p.aparams)); err != nil {
 		return nil, fmt.Errorf("compose: %w", err)
 	}
-	p.audioFrame = astiav.AllocFrame()
-	p.audioFrame.SetNbSamples(p.aenc.FrameSize())
-	p.audioFrame.SetSampleFormat(astiav.SampleFormatFltp)
-	p.audioFrame.SetSampleRate(encoder.AudioSampleRate)
-	p.audioFrame.SetChannelLayout(astiav.ChannelLayoutStereo)
-	if err := p.audioFrame.AllocBuffer(0); err != nil {
-		return nil, fmt.Errorf("compose: audio frame: %w", err)
+	if p.audioFrame, err = p.aenc.NewFrame(); err != nil {
+		return nil, fmt.Errorf("compose: %w", err)
 	}
 	dests, err := p.destinations(ctx)
 	if err != nil {

@@ -51,6 +51,22 @@ func (a *Audio) FrameSize() int { return a.cc.FrameSize() }
 // TimeBase is the time base of the packets' timestamps: one sample.
 func (a *Audio) TimeBase() astiav.Rational { return a.cc.TimeBase() }
 
+// NewFrame allocates a frame of the shape Encode takes (FrameSize samples,
+// planar float, stereo, 48 kHz), to be filled and reused; the caller
+// frees it.
+func (a *Audio) NewFrame() (*astiav.Frame, error) {
+	f := astiav.AllocFrame()
+	f.SetNbSamples(a.FrameSize())
+	f.SetSampleFormat(astiav.SampleFormatFltp)
+	f.SetSampleRate(AudioSampleRate)
+	f.SetChannelLayout(astiav.ChannelLayoutStereo)
+	if err := f.AllocBuffer(0); err != nil {
+		f.Free()
+		return nil, fmt.Errorf("audio frame: %w", err)
+	}
+	return f, nil
+}
+
 // CodecParameters describes the stream for a muxer.
 func (a *Audio) CodecParameters(cp *astiav.CodecParameters) error {
 	return a.cc.ToCodecParameters(cp)

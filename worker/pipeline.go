@@ -87,13 +87,8 @@ func newPipeline(ctx context.Context, cfg pipelineConfig) (_ *pipeline, err erro
 	if err := errors.Join(p.venc.CodecParameters(p.vparams), p.aenc.CodecParameters(p.aparams)); err != nil {
 		return nil, err
 	}
-	p.audioFrame = astiav.AllocFrame()
-	p.audioFrame.SetNbSamples(p.aenc.FrameSize())
-	p.audioFrame.SetSampleFormat(astiav.SampleFormatFltp)
-	p.audioFrame.SetSampleRate(encoder.AudioSampleRate)
-	p.audioFrame.SetChannelLayout(astiav.ChannelLayoutStereo)
-	if err := p.audioFrame.AllocBuffer(0); err != nil {
-		return nil, fmt.Errorf("audio frame: %w", err)
+	if p.audioFrame, err = p.aenc.NewFrame(); err != nil {
+		return nil, err
 	}
 	dests, err := p.destinations(ctx)
 	if err != nil {
