@@ -222,23 +222,29 @@ func (p *pipeline) tick(ctx context.Context, onFirst func(), emitVideo, emitAudi
 }
 
 func (p *pipeline) finish(emitVideo, emitAudio func(*astiav.Packet) error) error {
-	err := errors.Join(p.venc.Flush(emitVideo), p.aenc.Flush(emitAudio))
-	closeCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	return errors.Join(p.venc.Flush(emitVideo), p.aenc.Flush(emitAudio), p.closeOutputs())
+}
+
+// closeOutputs closes the destinations, then waits for the uploads of what
+// they wrote. It runs once: at the end of run, or from close when run
+// never ran (an error between newPipeline and run).
+func (p *pipeline) closeOutputs() error {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	err = errors.Join(err, p.fanout.Close(closeCtx))
+	var err error
+	if p.fanout != nil {
+		err = p.fanout.Close(ctx)
+		p.fanout = nil
+	}
 	for _, up := range p.uploaders {
-		err = errors.Join(err, up.Close(closeCtx))
+		err = errors.Join(err, up.Close(ctx))
 	}
 	p.uploaders = nil
 	return err
 }
 
 func (p *pipeline) close() {
-	for _, up := range p.uploaders { // only when run never ran
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		_ = up.Close(ctx)
-		cancel()
-	}
+	_ = p.closeOutputs()
 	if p.comp != nil {
 		p.comp.Close()
 	}
