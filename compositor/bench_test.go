@@ -23,15 +23,27 @@ func BenchmarkRender(b *testing.B) {
 		for _, n := range []int{1, 2, 4, 6, 9, 12} {
 			for _, mode := range []string{"changing", "unchanged", "redraw-all"} {
 				b.Run(fmt.Sprintf("%s/%d/%s", name, n, mode), func(b *testing.B) {
-					benchRender(b, layouts[name], n, mode)
+					benchRender(b, layouts[name], n, mode, 0)
 				})
 			}
 		}
 	}
 }
 
-func benchRender(b *testing.B, cfg layout.Config, n int, mode string) {
-	c := newTestCompositor(b, Config{Canvas: layout.Size{W: 1920, H: 1080}, Layout: cfg, RedrawAll: mode == "redraw-all"})
+// BenchmarkRenderWorkers renders 9 changing tiles with 1, 2 and 4 drawing
+// goroutines: what the pool buys on this machine.
+func BenchmarkRenderWorkers(b *testing.B) {
+	for _, n := range []int{4, 9} {
+		for _, w := range []int{1, 2, 4} {
+			b.Run(fmt.Sprintf("grid/%d/workers-%d", n, w), func(b *testing.B) {
+				benchRender(b, layout.Config{}, n, "changing", w)
+			})
+		}
+	}
+}
+
+func benchRender(b *testing.B, cfg layout.Config, n int, mode string, workers int) {
+	c := newTestCompositor(b, Config{Canvas: layout.Size{W: 1920, H: 1080}, Layout: cfg, RedrawAll: mode == "redraw-all", Workers: workers})
 	frames := [2]*astiav.Frame{patternFrame(b, 0), patternFrame(b, 1)}
 	ids := make([]string, n)
 	ps := make([]layout.Participant, n)

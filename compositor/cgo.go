@@ -7,11 +7,17 @@ package compositor
 #include <libavutil/frame.h>
 
 // scale_rect scales the (cx, cy) crop of src, whose size is the context's
-// source size, into dst at (dx, dy), at the context's destination size. Both
-// frames are planar 4:2:0 and every offset is even, so the chroma offsets are
-// exact halves: nothing is copied, the scaler reads and writes in place.
+// source size, into the dw x dh rectangle of dst at (dx, dy). Both frames are
+// planar 4:2:0 and every offset is even, so the chroma offsets are exact
+// halves: nothing is copied, the scaler reads and writes in place.
+//
+// libswscale's x86 output loops store whole SIMD words: they write each
+// row's pixels rounded up to a multiple of 8, past the rectangle into the
+// gap or the neighbouring tile. Those bytes are saved into save before the
+// scale and put back after it (over_y luma, over_c chroma bytes a row; save
+// holds dh*over_y + dh*over_c bytes), so a tile never touches its surroundings.
 static int scale_rect(struct SwsContext *ctx, const AVFrame *src, int cx, int cy, int ch,
-                      AVFrame *dst, int dx, int dy) {
+                      AVFrame *dst, int dx, int dy, int dw, int dh, int over_y, int over_c, uint8_t *save) {
 	const uint8_t *s[4] = {0};
 	uint8_t *d[4] = {0};
 	int sl[4] = {0}, dl[4] = {0};
@@ -22,7 +28,20 @@ static int scale_rect(struct SwsContext *ctx, const AVFrame *src, int cx, int cy
 		sl[i] = src->linesize[i];
 		dl[i] = dst->linesize[i];
 	}
-	return sws_scale(ctx, s, sl, 0, ch, d, dl);
+	uint8_t *p = save;
+	for (int i = 0; i < 3; i++) {
+		int sh = i ? 1 : 0, over = i ? over_c : over_y;
+		for (int r = 0; over && r < dh >> sh; r++, p += over)
+			memcpy(p, d[i] + r * dl[i] + (dw >> sh), over);
+	}
+	int ret = sws_scale(ctx, s, sl, 0, ch, d, dl);
+	p = save;
+	for (int i = 0; i < 3; i++) {
+		int sh = i ? 1 : 0, over = i ? over_c : over_y;
+		for (int r = 0; over && r < dh >> sh; r++, p += over)
+			memcpy(d[i] + r * dl[i] + (dw >> sh), p, over);
+	}
+	return ret;
 }
 
 // fill_rect paints an even-aligned rectangle of a planar 4:2:0 frame.
@@ -46,6 +65,7 @@ import "C"
 import (
 	"errors"
 	"fmt"
+	"unsafe"
 
 	"github.com/asticode/go-astiav"
 
@@ -61,8 +81,8 @@ func cFrame(f *astiav.Frame) *C.AVFrame { return (*C.AVFrame)(f.UnsafePointer())
 
 // scaler is a cached libswscale context for one source and destination size.
 type scaler struct {
-	ctx  *C.struct_SwsContext
-	used bool // used by the current layout; unused ones are freed on the next layout change
+	ctx *C.struct_SwsContext
+	key scalerKey
 }
 
 type scalerKey struct {
@@ -78,7 +98,7 @@ func newScaler(k scalerKey) (*scaler, error) {
 	if ctx == nil {
 		return nil, fmt.Errorf("swscale context %dx%d %s -> %dx%d %s: unsupported", k.srcW, k.srcH, k.srcFmt, k.dstW, k.dstH, k.dstFmt)
 	}
-	return &scaler{ctx: ctx}, nil
+	return &scaler{ctx: ctx, key: k}, nil
 }
 
 func (s *scaler) free() {
@@ -86,11 +106,31 @@ func (s *scaler) free() {
 	s.ctx = nil
 }
 
+// overrun is how many bytes past a row of w pixels libswscale writes:
+// rows are rounded up to a multiple of 8 (measured; luma and chroma).
+func overrun(w int) int { return (8 - w%8) % 8 }
+
+// guard is the scratch space scaleInto needs for a tile of the scaler's
+// destination size: the bytes its rows overrun, saved and put back.
+func (s *scaler) guard() int {
+	return s.key.dstH*overrun(s.key.dstW) + s.key.dstH/2*overrun(s.key.dstW/2)*2
+}
+
 // scaleInto draws crop of src (planar 4:2:0) into dst (planar 4:2:0) at the
-// scaler's destination size, top-left at (dx, dy).
-func (s *scaler) scaleInto(src *astiav.Frame, crop layout.Rect, dst *astiav.Frame, dx, dy int) error {
-	if r := C.scale_rect(s.ctx, cFrame(src), C.int(crop.X), C.int(crop.Y), C.int(crop.H), cFrame(dst), C.int(dx), C.int(dy)); r <= 0 {
-		return fmt.Errorf("swscale into %dx%d+%d+%d: %w", crop.W, crop.H, dx, dy, astiavError(int(r)))
+// scaler's destination size, top-left at (dx, dy), and nowhere else; save
+// holds at least guard() bytes.
+func (s *scaler) scaleInto(src *astiav.Frame, crop layout.Rect, dst *astiav.Frame, dx, dy int, save []byte) error {
+	w, h := s.key.dstW, s.key.dstH
+	if len(save) < s.guard() {
+		return fmt.Errorf("swscale into %dx%d: guard buffer of %d bytes, want %d", w, h, len(save), s.guard())
+	}
+	var p *C.uint8_t
+	if len(save) > 0 {
+		p = (*C.uint8_t)(unsafe.Pointer(&save[0]))
+	}
+	if r := C.scale_rect(s.ctx, cFrame(src), C.int(crop.X), C.int(crop.Y), C.int(crop.H), cFrame(dst), C.int(dx), C.int(dy),
+		C.int(w), C.int(h), C.int(overrun(w)), C.int(overrun(w/2)), p); r <= 0 {
+		return fmt.Errorf("swscale into %dx%d+%d+%d: %w", w, h, dx, dy, astiavError(int(r)))
 	}
 	return nil
 }

@@ -6,9 +6,11 @@
 // tile of the canvas (the crop of COVER is a pointer offset into the source,
 // so nothing is copied), fills gaps, letterbox bars and placeholders with
 // their colours, and draws in z-order so the PiP window lands on top.
-// Scaler contexts are cached per source and tile size; a tile whose frame did
-// not change since the last render is not scaled again, unless something
-// drawn below it was. In steady state a render allocates nothing.
+// Each tile keeps its own scaler context; a tile whose frame did not change
+// since the last render is not scaled again, unless something drawn below it
+// was. Tiles that do not overlap are drawn in parallel on a small pool of
+// goroutines the compositor owns (Config.Workers), which Close ends. In
+// steady state a render allocates nothing.
 //
 // The compositor does not own a clock, decoders or an encoder: callers feed
 // frames (UpdateFrame) from their decoders and call Render on their output
@@ -18,7 +20,7 @@ package compositor
 import (
 	"errors"
 	"fmt"
-	"log/slog"
+	"runtime"
 	"slices"
 	"sync"
 
@@ -36,6 +38,20 @@ type Config struct {
 	// RedrawAll scales every tile on every render, even when its frame did
 	// not change. For benchmarks and debugging.
 	RedrawAll bool
+	// Workers is how many goroutines, the rendering one included, scale a
+	// render's tiles in parallel; 0 picks DefaultWorkers, 1 draws serially.
+	Workers int
+}
+
+// DefaultWorkers scales tiles on as many goroutines as Go runs at once, up
+// to four: past that the canvas's memory bandwidth, not the cores, limits.
+func DefaultWorkers() int { return min(runtime.GOMAXPROCS(0), 4) }
+
+func (c Config) workers() int {
+	if c.Workers > 0 {
+		return c.Workers
+	}
+	return DefaultWorkers()
 }
 
 // Validate checks the configuration before anything is allocated.
@@ -60,11 +76,12 @@ type Stats struct {
 
 // source is one participant's latest frame.
 type source struct {
-	frame *astiav.Frame // a reference to the latest decoded frame; empty until one arrives
-	conv  *astiav.Frame // the frame converted to I420 when it arrives in another format
-	has   bool          // frame holds a picture
-	gen   uint64        // bumped on every new frame
-	size  layout.Size   // size of the frame held
+	frame    *astiav.Frame // a reference to the latest decoded frame; empty until one arrives
+	conv     *astiav.Frame // the frame converted to I420 when it arrives in another format
+	convScal *scaler       // the conversion's scaler
+	has      bool          // frame holds a picture
+	gen      uint64        // bumped on every new frame
+	size     layout.Size   // size of the frame held
 	// failed is set while the frames of this size cannot be drawn, so the
 	// reason is logged once, not on every render.
 	failed bool
@@ -91,9 +108,19 @@ type Compositor struct {
 	dirty    bool    // participants or frame sizes changed: recompute the layout
 	drawn    []drawn // parallel to geometry.Tiles
 	redrawn  []layout.Rect
-	scalers  map[scalerKey]*scaler
-	stats    Stats
-	closed   bool
+
+	// Drawing: a batch of tile draws that touch disjoint parts of the
+	// canvas runs on the pool; tileScalers[i] is tile i's scaler (scaler
+	// contexts are not safe for concurrent use, so tiles never share one).
+	pool        *tilePool
+	batch       []drawJob
+	wave        []int // indices into batch of the wave being drawn
+	guards      [][]byte
+	tileScalers []*scaler
+	spare       []*scaler // scalers of the previous layout, until reused or freed
+
+	stats  Stats
+	closed bool
 }
 
 // New allocates a compositor and its canvas, painted with the background.
@@ -105,8 +132,9 @@ func New(cfg Config) (*Compositor, error) {
 		cfg:         cfg,
 		placeholder: PlaceholderGray,
 		sources:     map[string]*source{},
-		scalers:     map[scalerKey]*scaler{},
 		dirty:       true,
+		batch:       make([]drawJob, 0, layout.MaxTiles+1),
+		wave:        make([]int, 0, layout.MaxTiles+1),
 	}
 	if cfg.Placeholder != nil {
 		c.placeholder = *cfg.Placeholder
@@ -120,6 +148,7 @@ func New(cfg Config) (*Compositor, error) {
 		return nil, fmt.Errorf("allocate %dx%d canvas: %w", cfg.Canvas.W, cfg.Canvas.H, err)
 	}
 	fillRect(c.canvas, layout.Rect{W: cfg.Canvas.W, H: cfg.Canvas.H}, cfg.Background)
+	c.pool = startTilePool(cfg.workers(), c.runJob)
 	return c, nil
 }
 
@@ -135,10 +164,14 @@ func (c *Compositor) Close() {
 		s.free()
 		delete(c.sources, id)
 	}
-	for k, s := range c.scalers {
-		s.free()
-		delete(c.scalers, k)
+	c.pool.close()
+	for _, sc := range c.tileScalers {
+		if sc != nil {
+			sc.free()
+		}
 	}
+	c.tileScalers = nil
+	c.freeSpareScalers()
 	c.canvas.Free()
 }
 
@@ -226,7 +259,11 @@ func (c *Compositor) Render() (*astiav.Frame, error) {
 	}
 	c.redrawn = c.redrawn[:0]
 	for i := range c.geometry.Tiles {
-		c.drawTile(i, full)
+		c.planTile(i, full)
+	}
+	c.flush()
+	if full {
+		c.freeSpareScalers()
 	}
 	return c.canvas, nil
 }
@@ -250,137 +287,24 @@ func (c *Compositor) relayout() error {
 	c.drawn = slices.Grow(c.drawn[:0], len(g.Tiles))[:len(g.Tiles)]
 	clear(c.drawn)
 	fillRect(c.canvas, layout.Rect{W: c.cfg.Canvas.W, H: c.cfg.Canvas.H}, c.cfg.Background)
-	for k, s := range c.scalers {
-		if !s.used {
-			s.free()
-			delete(c.scalers, k)
+	// The tiles' scalers become spares: the new tiles take those whose sizes
+	// they share, and the render frees the rest.
+	for i, sc := range c.tileScalers {
+		if sc != nil {
+			c.spare = append(c.spare, sc)
 		}
-		s.used = false
+		c.tileScalers[i] = nil
 	}
+	c.tileScalers = slices.Grow(c.tileScalers[:0], len(g.Tiles))[:len(g.Tiles)]
 	return nil
-}
-
-// drawTile draws tile i if its frame changed, if the canvas was repainted, or
-// if a tile drawn earlier in this render (lower in z-order) overlapped it.
-func (c *Compositor) drawTile(i int, full bool) {
-	t := &c.geometry.Tiles[i]
-	s := c.sources[t.ID]
-	live := s != nil && s.has && !t.Placeholder && !t.Crop.Empty()
-	d := &c.drawn[i]
-	changed := full || !d.valid || (live && d.gen != s.gen) || c.cfg.RedrawAll || c.overlapsRedrawn(t.Tile)
-	if !changed {
-		c.stats.TilesSkipped++
-		return
-	}
-	c.redrawn = append(c.redrawn, t.Tile)
-	if !live {
-		fillRect(c.canvas, t.Tile, c.placeholder)
-		*d = drawn{valid: true}
-		c.stats.TilesFilled++
-		return
-	}
-	c.fillBars(t)
-	if err := c.scale(s, t); err != nil {
-		// One participant's unusable frame must not take the composite
-		// down: show the placeholder and say why, once per frame size.
-		fillRect(c.canvas, t.Tile, c.placeholder)
-		c.stats.TileErrors++
-		if !s.failed {
-			slog.Warn("cannot draw participant's frame; showing a placeholder", "component", "compositor",
-				"participant", t.ID, "width", s.size.W, "height", s.size.H, "format", s.frame.PixelFormat().String(), "error", err)
-		}
-		s.failed = true
-		*d = drawn{gen: s.gen, valid: true}
-		return
-	}
-	s.failed = false
-	*d = drawn{gen: s.gen, valid: true}
-	c.stats.TilesScaled++
-}
-
-func (c *Compositor) overlapsRedrawn(r layout.Rect) bool {
-	for _, o := range c.redrawn {
-		if o.Intersects(r) {
-			return true
-		}
-	}
-	return false
-}
-
-// fillBars paints the parts of a tile its picture does not cover (CONTAIN).
-func (c *Compositor) fillBars(t *layout.Tile) {
-	if t.Video == t.Tile {
-		return
-	}
-	tl, v := t.Tile, t.Video
-	bg := c.cfg.Background
-	fillRect(c.canvas, layout.Rect{X: tl.X, Y: tl.Y, W: tl.W, H: v.Y - tl.Y}, bg)
-	fillRect(c.canvas, layout.Rect{X: tl.X, Y: v.Y + v.H, W: tl.W, H: tl.Y + tl.H - v.Y - v.H}, bg)
-	fillRect(c.canvas, layout.Rect{X: tl.X, Y: v.Y, W: v.X - tl.X, H: v.H}, bg)
-	fillRect(c.canvas, layout.Rect{X: v.X + v.W, Y: v.Y, W: tl.X + tl.W - v.X - v.W, H: v.H}, bg)
-}
-
-// scale draws the tile's crop of the participant's frame into its video rectangle.
-func (c *Compositor) scale(s *source, t *layout.Tile) error {
-	src, err := c.planar420(s)
-	if err != nil {
-		return err
-	}
-	sc, err := c.scalerFor(scalerKey{
-		srcW: t.Crop.W, srcH: t.Crop.H, srcFmt: astiav.PixelFormatYuv420P,
-		dstW: t.Video.W, dstH: t.Video.H, dstFmt: astiav.PixelFormatYuv420P,
-	})
-	if err != nil {
-		return err
-	}
-	return sc.scaleInto(src, t.Crop, c.canvas, t.Video.X, t.Video.Y)
-}
-
-// planar420 returns the source frame as planar 4:2:0, converting frames that
-// arrive in another format (NV12, 4:2:2, RGB…) into a per-participant frame.
-func (c *Compositor) planar420(s *source) (*astiav.Frame, error) {
-	switch s.frame.PixelFormat() {
-	case astiav.PixelFormatYuv420P, astiav.PixelFormatYuvj420P:
-		return s.frame, nil
-	}
-	if s.conv == nil {
-		s.conv = astiav.AllocFrame()
-	}
-	if s.conv.Width() != s.size.W || s.conv.Height() != s.size.H {
-		s.conv.Unref()
-		s.conv.SetWidth(s.size.W)
-		s.conv.SetHeight(s.size.H)
-		s.conv.SetPixelFormat(astiav.PixelFormatYuv420P)
-		if err := s.conv.AllocBuffer(0); err != nil {
-			return nil, fmt.Errorf("allocate conversion frame: %w", err)
-		}
-	}
-	sc, err := c.scalerFor(scalerKey{
-		srcW: s.size.W, srcH: s.size.H, srcFmt: s.frame.PixelFormat(),
-		dstW: s.size.W, dstH: s.size.H, dstFmt: astiav.PixelFormatYuv420P,
-	})
-	if err != nil {
-		return nil, err
-	}
-	return s.conv, sc.convert(s.frame, s.conv)
-}
-
-func (c *Compositor) scalerFor(k scalerKey) (*scaler, error) {
-	s := c.scalers[k]
-	if s == nil {
-		var err error
-		if s, err = newScaler(k); err != nil {
-			return nil, err
-		}
-		c.scalers[k] = s
-	}
-	s.used = true
-	return s, nil
 }
 
 func (s *source) free() {
 	s.frame.Free()
 	if s.conv != nil {
 		s.conv.Free()
+	}
+	if s.convScal != nil {
+		s.convScal.free()
 	}
 }

@@ -453,6 +453,7 @@ func TestConcurrentFeedAndRender(t *testing.T) {
 		x, y := centre(tile.Tile)
 		wantColor(t, out, x, y, colors[i], "after concurrent updates")
 	}
+	c.Close() // ends the tile-drawing goroutines; the cleanup's Close is then a no-op
 	deadline := time.Now().Add(time.Second)
 	for runtime.NumGoroutine() > before && time.Now().Before(deadline) {
 		time.Sleep(10 * time.Millisecond)
