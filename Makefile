@@ -6,7 +6,7 @@ FUZZTIME ?= 20s
 STATICCHECK_VERSION := v0.8.2
 STATICCHECK := $(shell go env GOPATH)/bin/staticcheck
 
-.PHONY: all deps test-deps build run test vet lint fuzz bench clean
+.PHONY: all deps test-deps build run test vet lint fuzz bench bench-go clean
 
 all: build
 
@@ -63,8 +63,14 @@ fuzz: deps
 	$(GO) test -run '^$$' -fuzz '^FuzzAcceptedMedia$$' -fuzztime 1m ./stage
 	$(GO) test -run '^$$' -fuzz '^FuzzOffer$$' -fuzztime 2m -fuzzminimizetime 2s ./stage
 
-# Layout-rendering benchmarks (ns and allocations per rendered frame).
-bench: deps
+# Stagehand against the FFmpeg CLI, side by side, and against the codec
+# floor: prints the table (benchmarks/README.md). BENCH_PAIRS=1
+# BENCH_SECONDS=2 make bench is a quick smoke run.
+bench: build
+	$(GO) run ./benchmarks/sidebyside
+
+# Go benchmarks of the hot paths (ns and allocations per rendered frame, per encoded frame).
+bench-go: deps
 	$(GO) test -run '^$$' -bench . -benchmem -count 1 ./layout ./compositor
 
 clean:

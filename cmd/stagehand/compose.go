@@ -38,6 +38,8 @@ func runCompose(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	duration := fs.Duration("duration", 0, "stop after this much output; 0 stops when the shortest input ends")
 	quiet := fs.Bool("quiet", false, "no progress lines")
 	realtime := fs.Bool("realtime", false, "send at the pace of the output clock, as a live composition does (for real channels); default as fast as possible")
+	cpuProfile := fs.String("cpuprofile", "", "write a pprof CPU profile of the composition to this `file`")
+	memProfile := fs.String("memprofile", "", "write a pprof allocation profile to this `file` at the end")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "Usage: stagehand compose --input a.webm --input b.mp4 [flags]\n\nComposes media files as stage participants and sends the composite to RTMP(S), S3 and/or a local HLS directory.")
 		fs.PrintDefaults()
@@ -74,7 +76,12 @@ func runCompose(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if !*quiet {
 		cfg.Progress = func(p compose.Progress) { fmt.Fprintln(stderr, progressLine(p)) }
 	}
+	stopProfiles, err := startProfiles(*cpuProfile, *memProfile)
+	if err != nil {
+		return err
+	}
 	res, err := compose.Run(ctx, cfg)
+	err = errors.Join(err, stopProfiles())
 	fmt.Fprintf(stdout, "%s in %s\n", progressLine(res.Progress), res.Wall.Round(time.Millisecond))
 	if res.AudioDropped > 0 {
 		fmt.Fprintf(stdout, "audio: %d samples dropped by the mixer\n", res.AudioDropped)

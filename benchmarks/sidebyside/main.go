@@ -1,0 +1,95 @@
+// Command sidebyside measures `stagehand compose` against the FFmpeg CLI
+// drawing the same layout from the same inputs with the same encoder
+// settings, and against the codec floor (decoding the inputs alone plus
+// encoding the composite alone), in one run on one machine: the contenders
+// alternate within every pair, so load from elsewhere hits them alike.
+//
+// Cost is CPU-seconds (user+system of the child, every thread) per second of
+// output, from the kernel's accounting; wall time and peak RSS come with it.
+// It is run by `make bench`; it is never part of `make test`.
+//
+// Environment (or the matching flags): BENCH_PAIRS (5), BENCH_SECONDS (10),
+// BENCH_LAYOUTS ("4,9"), BENCH_CONCURRENT (2; 0 skips), BENCH_DIR
+// (out/bench), STAGEHAND (bin/stagehand).
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"strings"
+)
+
+type settings struct {
+	pairs, seconds, concurrent int
+	layouts                    []int
+	dir, stagehand             string
+}
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	s, err := parseSettings(os.Args[1:])
+	if err == nil {
+		err = bench(ctx, s)
+	}
+	if errors.Is(err, flag.ErrHelp) {
+		return
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "sidebyside:", err)
+		os.Exit(1)
+	}
+}
+
+func parseSettings(args []string) (settings, error) {
+	fs := flag.NewFlagSet("sidebyside", flag.ContinueOnError)
+	pairs := fs.Int("pairs", envInt("BENCH_PAIRS", 5), "alternating runs of each contender per composite")
+	seconds := fs.Int("seconds", envInt("BENCH_SECONDS", 10), "length of the inputs and of the output, in seconds")
+	concurrent := fs.Int("concurrent", envInt("BENCH_CONCURRENT", 2), "4-up composites to run at the same time for the capacity check (0 skips it)")
+	layouts := fs.String("layouts", envStr("BENCH_LAYOUTS", "4,9"), "participant counts to compose, comma-separated")
+	dir := fs.String("dir", envStr("BENCH_DIR", "out/bench"), "working directory: cached inputs and outputs")
+	bin := fs.String("stagehand", envStr("STAGEHAND", "bin/stagehand"), "the stagehand binary")
+	if err := fs.Parse(args); err != nil {
+		return settings{}, err
+	}
+	s := settings{pairs: *pairs, seconds: *seconds, concurrent: *concurrent, dir: *dir, stagehand: *bin}
+	for _, f := range strings.Split(*layouts, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || n < 1 || n > 12 {
+			return s, fmt.Errorf("layouts: %q is not a participant count 1..12", f)
+		}
+		s.layouts = append(s.layouts, n)
+	}
+	if s.pairs < 1 || s.seconds < 1 {
+		return s, errors.New("pairs and seconds must be at least 1")
+	}
+	abs, err := filepath.Abs(s.stagehand)
+	if err != nil {
+		return s, err
+	}
+	s.stagehand = abs
+	if _, err := os.Stat(s.stagehand); err != nil {
+		return s, fmt.Errorf("stagehand binary: %w (run make build)", err)
+	}
+	return s, nil
+}
+
+func envInt(k string, def int) int {
+	if v, err := strconv.Atoi(os.Getenv(k)); err == nil {
+		return v
+	}
+	return def
+}
+
+func envStr(k, def string) string {
+	if v := os.Getenv(k); v != "" {
+		return v
+	}
+	return def
+}

@@ -1,0 +1,118 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os/exec"
+	"runtime"
+	"strings"
+)
+
+// Targets of the performance issue.
+const (
+	targetVsFFmpeg = 0.85
+	targetVsFloor  = 1.05
+)
+
+func numCPU() int { return runtime.NumCPU() }
+
+func ffmpegVersion(ctx context.Context) string {
+	out, err := exec.CommandContext(ctx, "ffmpeg", "-version").Output()
+	if err != nil {
+		return "ffmpeg unknown"
+	}
+	first, _, _ := strings.Cut(string(out), "\n")
+	if f := strings.Fields(first); len(f) >= 3 {
+		return "FFmpeg " + f[2]
+	}
+	return first
+}
+
+// perSecond is CPU-seconds per second of output.
+func (c *composite) perSecond(s settings, name string, i int) float64 {
+	return c.samples[name][i].cpu.Seconds() / float64(s.seconds)
+}
+
+func (c *composite) floor(s settings, i int) float64 {
+	return c.perSecond(s, cDecode, i) + c.perSecond(s, cEncode, i)
+}
+
+// column is one figure per pair.
+func (c *composite) column(s settings, f func(i int) float64) []float64 {
+	out := make([]float64, s.pairs)
+	for i := range out {
+		out[i] = f(i)
+	}
+	return out
+}
+
+func (c *composite) cpu(s settings, name string) []float64 {
+	return c.column(s, func(i int) float64 { return c.perSecond(s, name, i) })
+}
+
+func (c *composite) ratio(s settings, name string) []float64 {
+	return c.column(s, func(i int) float64 { return c.perSecond(s, cStagehand, i) / c.perSecond(s, name, i) })
+}
+
+func (c *composite) floorRatio(s settings) []float64 {
+	return c.column(s, func(i int) float64 { return c.perSecond(s, cStagehand, i) / c.floor(s, i) })
+}
+
+func (c *composite) wall(s settings, name string) []float64 {
+	return c.column(s, func(i int) float64 { return c.samples[name][i].wall.Seconds() })
+}
+
+func (c *composite) rss(s settings, name string) []float64 {
+	return c.column(s, func(i int) float64 { return float64(c.samples[name][i].rssKB) / 1024 })
+}
+
+func printPairs(s settings, c *composite) {
+	fmt.Printf("## %d-up, every pair\n\n", c.n)
+	fmt.Println("| pair | Stagehand CPU-s/s | wall s | RSS MB | FFmpeg CLI CPU-s/s | wall s | RSS MB | ratio | FFmpeg CLI bilinear CPU-s/s | ratio | floor CPU-s/s | ratio |")
+	fmt.Println("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+	for i := 0; i < s.pairs; i++ {
+		sh, ff := c.samples[cStagehand][i], c.samples[cFFmpeg][i]
+		fmt.Printf("| %d | %.3f | %.2f | %.0f | %.3f | %.2f | %.0f | %.3f | %.3f | %.3f | %.3f | %.3f |\n", i+1,
+			c.perSecond(s, cStagehand, i), sh.wall.Seconds(), float64(sh.rssKB)/1024,
+			c.perSecond(s, cFFmpeg, i), ff.wall.Seconds(), float64(ff.rssKB)/1024,
+			c.perSecond(s, cStagehand, i)/c.perSecond(s, cFFmpeg, i),
+			c.perSecond(s, cFFmpegBL, i), c.perSecond(s, cStagehand, i)/c.perSecond(s, cFFmpegBL, i),
+			c.floor(s, i), c.perSecond(s, cStagehand, i)/c.floor(s, i))
+	}
+	fmt.Println()
+}
+
+func printSummary(s settings, cs []*composite, conc []sample) {
+	fmt.Printf("## Summary (medians of %d pairs)\n\n", s.pairs)
+	fmt.Println("| composite | Stagehand CPU-s/s | FFmpeg CLI CPU-s/s | Stagehand/FFmpeg (target ≤ 0.85) | FFmpeg CLI bilinear | Stagehand/bilinear | codec floor (decode + encode) | Stagehand/floor (target ≤ 1.05) | wall s Stagehand / FFmpeg | peak RSS MB Stagehand / FFmpeg |")
+	fmt.Println("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+	for _, c := range cs {
+		vsFF, vsFloor := median(c.ratio(s, cFFmpeg)), median(c.floorRatio(s))
+		fmt.Printf("| 1080p30 %d-up | %.3f | %.3f | %.3f %s | %.3f | %.3f | %.3f + %.3f = %.3f | %.3f %s | %.2f / %.2f | %.0f / %.0f |\n", c.n,
+			median(c.cpu(s, cStagehand)), median(c.cpu(s, cFFmpeg)), vsFF, mark(vsFF <= targetVsFFmpeg),
+			median(c.cpu(s, cFFmpegBL)), median(c.ratio(s, cFFmpegBL)),
+			median(c.cpu(s, cDecode)), median(c.cpu(s, cEncode)), median(c.column(s, func(i int) float64 { return c.floor(s, i) })),
+			vsFloor, mark(vsFloor <= targetVsFloor),
+			median(c.wall(s, cStagehand)), median(c.wall(s, cFFmpeg)),
+			median(c.rss(s, cStagehand)), median(c.rss(s, cFFmpeg)))
+	}
+	fmt.Println()
+	if len(conc) > 0 {
+		speeds := make([]string, len(conc))
+		ok := true
+		for i, smp := range conc {
+			sp := float64(s.seconds) / smp.wall.Seconds()
+			speeds[i] = fmt.Sprintf("%.2fx", sp)
+			ok = ok && sp >= 1
+		}
+		fmt.Printf("%d concurrent 1080p30 4-up composites, as fast as they go: speeds %s (realtime needs ≥ 1.00x each) %s\n\n",
+			len(conc), strings.Join(speeds, ", "), mark(ok))
+	}
+}
+
+func mark(met bool) string {
+	if met {
+		return "(met)"
+	}
+	return "(not met)"
+}
