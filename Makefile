@@ -6,7 +6,7 @@ FUZZTIME ?= 20s
 STATICCHECK_VERSION := v0.8.2
 STATICCHECK := $(shell go env GOPATH)/bin/staticcheck
 
-.PHONY: all deps test-deps build run test vet lint fuzz bench bench-go clean
+.PHONY: all deps test-deps build run test vet lint fuzz bench bench-go bench-latency clean
 
 all: build
 
@@ -68,6 +68,12 @@ fuzz: deps
 # BENCH_SECONDS=2 make bench is a quick smoke run.
 bench: build
 	$(GO) run ./benchmarks/sidebyside
+
+# Live-path latency: RTP in → RTMP out (p50/p95) and StartComposition → first
+# RTMP frame, through a real stage, worker and RTMP listener. A measurement
+# that prints figures; never part of make test.
+bench-latency: deps
+	STAGEHAND_LATENCY=1 $(GO) test -count=1 -run '^TestLatency$$' -v ./worker
 
 # Go benchmarks of the hot paths (ns and allocations per rendered frame, per encoded frame).
 bench-go: deps
