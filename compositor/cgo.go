@@ -73,9 +73,14 @@ import (
 	"github.com/stagehand-rt/stagehand/layout"
 )
 
-// scaleFlags picks the bilinear filter: libswscale widens it when
-// downscaling, so it does not alias, and it costs a fraction of bicubic.
-const scaleFlags = C.SWS_BILINEAR
+// scaleFlags picks the area filter: when downscaling (every grid of two or
+// more from 720p sources) it averages the source pixels each output pixel
+// covers, so it does not alias, and it has fewer taps than bilinear (which
+// libswscale widens by the ratio): per 720p source, measured in thread CPU
+// time, 0.48 ms into a 4-up 1080p tile (bilinear 0.52), 0.32 ms into a 9-up
+// tile (0.46), 0.21 ms into a 12-up tile (0.31). When upscaling libswscale
+// makes it bilinear.
+const scaleFlags = C.SWS_AREA
 
 func cFrame(f *astiav.Frame) *C.AVFrame { return (*C.AVFrame)(f.UnsafePointer()) }
 

@@ -15,7 +15,7 @@ import (
 const (
 	cStagehand = "stagehand"
 	cFFmpeg    = "ffmpeg"          // the CLI's defaults: the scale filter's bicubic
-	cFFmpegBL  = "ffmpeg-bilinear" // the CLI with Stagehand's scaler: like for like
+	cFFmpegBL  = "ffmpeg-same-scaler" // the CLI with Stagehand's scaler (area): like for like
 	cDecode    = "decode"
 	cEncode    = "encode"
 )

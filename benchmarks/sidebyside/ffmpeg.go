@@ -20,7 +20,7 @@ const (
 	// keyint is compose's cadence for 6 s segments: a keyframe every 2 s.
 	keyint = 2 * framerate
 	// stagehandScaler is the libswscale filter compositor uses (scaleFlags).
-	stagehandScaler = "bilinear"
+	stagehandScaler = "area"
 )
 
 // x264Args are libx264's settings as encoder.NewVideo sets them. Threads

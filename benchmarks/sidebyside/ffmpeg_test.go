@@ -14,7 +14,7 @@ func TestFilterGraph(t *testing.T) {
 	}
 	g := filterGraph(ts, stagehandScaler)
 	for _, want := range []string{
-		"[0:v]scale=956:538:flags=bilinear[v0];",
+		"[0:v]scale=956:538:flags=area[v0];",
 		"xstack=inputs=4:layout=2_0|960_0|2_540|960_540:fill=black,pad=1920:1080:0:0:black,setsar=1[v];",
 		"[0:a][1:a][2:a][3:a]amix=inputs=4[a]",
 	} {
