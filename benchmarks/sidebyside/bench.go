@@ -14,7 +14,7 @@ import (
 // The contenders of every pair, and the codec floor's two halves.
 const (
 	cStagehand = "stagehand"
-	cFFmpeg    = "ffmpeg"          // the CLI's defaults: the scale filter's bicubic
+	cFFmpeg    = "ffmpeg"             // the CLI's defaults: the scale filter's bicubic
 	cFFmpegBL  = "ffmpeg-same-scaler" // the CLI with Stagehand's scaler (area): like for like
 	cDecode    = "decode"
 	cEncode    = "encode"
