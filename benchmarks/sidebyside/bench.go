@@ -41,6 +41,9 @@ func bench(ctx context.Context, s settings) error {
 	if err := os.WriteFile(encPath, enc, 0o644); err != nil {
 		return err
 	}
+	if s.printOnly {
+		return printCommands(s, encPath)
+	}
 	printHeader(ctx, s)
 	var done []*composite
 	for _, n := range s.layouts {
@@ -165,4 +168,36 @@ func cpuModel() string {
 		}
 	}
 	return "unknown CPU"
+}
+
+// printCommands shows what every contender runs, shell-quoted, for each layout.
+func printCommands(s settings, encPath string) error {
+	for _, n := range s.layouts {
+		in := make([]string, n)
+		for i := range in {
+			in[i] = filepath.Join(s.dir, fmt.Sprintf("inputs-%ds", s.seconds), fmt.Sprintf("in%d.webm", i+1))
+		}
+		ts, err := tiles(n)
+		if err != nil {
+			return err
+		}
+		fmt.Printf("# %d-up\n", n)
+		fmt.Println(shell(append([]string{s.stagehand}, stagehandArgs(in, encPath, "OUT")...)))
+		fmt.Println(shell(append([]string{"ffmpeg"}, ffmpegComposite(in, ts, "", "OUT")...)))
+		fmt.Println(shell(append([]string{"ffmpeg"}, ffmpegComposite(in, ts, stagehandScaler, "OUT")...)))
+		fmt.Println(shell(append([]string{"ffmpeg"}, ffmpegDecode(in)...)))
+		fmt.Println(shell(append([]string{"ffmpeg"}, ffmpegRaw("OUT/media/hls/1080p30/playlist.m3u8")...)) + " | " + shell(append([]string{"ffmpeg"}, ffmpegEncode()...)))
+	}
+	return nil
+}
+
+func shell(args []string) string {
+	q := make([]string, len(args))
+	for i, a := range args {
+		if strings.ContainsAny(a, " |;[]:=*$'\"()<>&") {
+			a = "'" + strings.ReplaceAll(a, "'", `'\''`) + "'"
+		}
+		q[i] = a
+	}
+	return strings.Join(q, " ")
 }

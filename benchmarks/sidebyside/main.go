@@ -29,6 +29,7 @@ type settings struct {
 	pairs, seconds, concurrent int
 	layouts                    []int
 	dir, stagehand             string
+	printOnly                  bool
 }
 
 func main() {
@@ -55,10 +56,11 @@ func parseSettings(args []string) (settings, error) {
 	layouts := fs.String("layouts", envStr("BENCH_LAYOUTS", "4,9"), "participant counts to compose, comma-separated")
 	dir := fs.String("dir", envStr("BENCH_DIR", "out/bench"), "working directory: cached inputs and outputs")
 	bin := fs.String("stagehand", envStr("STAGEHAND", "bin/stagehand"), "the stagehand binary")
+	printOnly := fs.Bool("print", false, "print the commands every contender runs, and run nothing")
 	if err := fs.Parse(args); err != nil {
 		return settings{}, err
 	}
-	s := settings{pairs: *pairs, seconds: *seconds, concurrent: *concurrent, dir: *dir, stagehand: *bin}
+	s := settings{pairs: *pairs, seconds: *seconds, concurrent: *concurrent, dir: *dir, stagehand: *bin, printOnly: *printOnly}
 	for _, f := range strings.Split(*layouts, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(f))
 		if err != nil || n < 1 || n > 12 {
