@@ -189,8 +189,9 @@ func (t *Table[T]) Update(ctx context.Context, key string, change func(*T) error
 }
 
 func isWrongRevision(err error) bool {
-	var apiErr *jetstream.APIError
-	return errors.As(err, &apiErr) && apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence
+	// Replicated (R3) buckets report a conflict with another code than
+	// single-node ones; ErrKeyRevisionMismatch matches both.
+	return errors.Is(err, jetstream.ErrKeyRevisionMismatch)
 }
 
 // Delete removes key, or returns ErrNotFound.
