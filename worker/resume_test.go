@@ -1,0 +1,187 @@
+package worker_test
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ivsrealtime"
+	"github.com/aws/aws-sdk-go-v2/service/ivsrealtime/types"
+
+	"github.com/stagehand-rt/stagehand/internal/stagetest"
+	"github.com/stagehand-rt/stagehand/ivs"
+	"github.com/stagehand-rt/stagehand/sink/hls"
+	"github.com/stagehand-rt/stagehand/worker"
+)
+
+// startRecording starts a 320x180 composition of st recorded with 2 s
+// segments into bucket, and waits until it is ACTIVE.
+func startRecording(t *testing.T, env *stagetest.Env, st types.Stage, bucket string) *types.Composition {
+	t.Helper()
+	enc := encoderConfig(t, env, 320, 180, 300_000)
+	sc := storageConfig(t, env, bucket)
+	out, err := env.API.StartComposition(env.Ctx, &ivsrealtime.StartCompositionInput{StageArn: st.Arn,
+		Destinations: []types.DestinationConfiguration{{S3: &types.S3DestinationConfiguration{
+			StorageConfigurationArn: sc, EncoderConfigurationArns: []string{*enc},
+			RecordingConfiguration: &types.RecordingConfiguration{HlsConfiguration: &types.CompositionRecordingHlsConfiguration{TargetSegmentDurationSeconds: aws.Int32(2)}}}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, _ := waitState(t, env, out.Composition.Arn, types.CompositionStateActive, 15*time.Second)
+	return c
+}
+
+func playlistSegments(t *testing.T, path string) ([]hls.Segment, string) {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return nil, ""
+		}
+		t.Fatal(err)
+	}
+	segs, err := hls.ReadPlaylist(b)
+	if err != nil {
+		t.Fatalf("%s: %v\n%s", path, err, b)
+	}
+	return segs, string(b)
+}
+
+// TestHandoffContinuesRecording: a worker that shuts down hands its
+// composition off; another resumes it within seconds and continues the same
+// playlist: the first run's segments untouched, one EXT-X-DISCONTINUITY,
+// segment numbers continuing without a gap, and the composition ACTIVE
+// throughout.
+func TestHandoffContinuesRecording(t *testing.T) {
+	env := stagetest.Start(t, stagetest.Options{})
+	st := env.CreateStage(t, "handoff")
+	publish(t, env, st, "one", "orange")
+	buckets := t.TempDir()
+	startWorker := func(id string) (stop func()) {
+		return runWorker(t, env, worker.Config{ID: id, BucketsDir: buckets})
+	}
+	stopFirst := startWorker("first")
+	comp := startRecording(t, env, st, "handoff")
+	media := filepath.Join(buckets, "handoff", filepath.FromSlash(*comp.Destinations[0].Detail.S3.RecordingPrefix), "media", "hls", "180p30")
+	pl := filepath.Join(media, "playlist.m3u8")
+	time.Sleep(5 * time.Second)
+	stopFirst()
+	handedOff := time.Now()
+	first, text := playlistSegments(t, pl)
+	if len(first) < 2 || strings.Contains(text, "#EXT-X-ENDLIST") {
+		t.Fatalf("after the handoff the playlist has %d segments and should not be ended:\n%s", len(first), text)
+	}
+	sizes := map[string]int64{}
+	for _, s := range first {
+		fi, err := os.Stat(filepath.Join(media, segName(s)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		sizes[segName(s)] = fi.Size()
+	}
+	startWorker("second")
+	var resumedAfter time.Duration
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		if segs, _ := playlistSegments(t, pl); len(segs) > len(first) {
+			resumedAfter = time.Since(handedOff)
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the second worker did not continue the recording")
+		}
+	}
+	if c := state(t, env, comp.Arn); c.State != types.CompositionStateActive {
+		t.Errorf("composition %s during the handoff, want ACTIVE", c.State)
+	}
+	time.Sleep(3 * time.Second)
+	if _, err := env.API.StopComposition(env.Ctx, &ivsrealtime.StopCompositionInput{Arn: comp.Arn}); err != nil {
+		t.Fatal(err)
+	}
+	waitState(t, env, comp.Arn, types.CompositionStateStopped, 10*time.Second)
+	all, text := playlistSegments(t, pl)
+	t.Logf("handed off after %d segments; the next worker's first segment was listed %s later; %d segments in all",
+		len(first), resumedAfter.Round(10*time.Millisecond), len(all))
+	for i, s := range all {
+		if s.Index != i {
+			t.Errorf("segment %d is %d.ts: numbers must continue without a gap", i, s.Index)
+		}
+		if s.Discontinuity != (i == len(first)) {
+			t.Errorf("segment %d discontinuity %v", i, s.Discontinuity)
+		}
+		if _, err := os.Stat(filepath.Join(media, segName(s))); err != nil {
+			t.Errorf("segment %s listed but missing: %v", segName(s), err)
+		}
+	}
+	if !strings.HasSuffix(strings.TrimSpace(text), "#EXT-X-ENDLIST") {
+		t.Errorf("the playlist is not ended:\n%s", text)
+	}
+	for name, size := range sizes {
+		if fi, err := os.Stat(filepath.Join(media, name)); err != nil || fi.Size() != size {
+			t.Errorf("the first run's %s changed or vanished (%v)", name, err)
+		}
+	}
+	if others, _ := filepath.Glob(filepath.Join(media + "-*")); len(others) > 0 {
+		t.Errorf("a second rendition folder was made: %v", others)
+	}
+	if _, _, dur := probe(t, pl); dur < float64(len(all)-1)*2-1 {
+		t.Errorf("the recording plays %.1f s for %d segments of 2 s", dur, len(all))
+	}
+}
+
+func segName(s hls.Segment) string { return filepathBase(s.Index) }
+
+// TestLostClaimStopsTheRun: a worker whose composition was taken over by
+// another (it was cut off and the job went elsewhere) stops at its next
+// segment without touching the recording or settling the composition.
+func TestLostClaimStopsTheRun(t *testing.T) {
+	env := stagetest.Start(t, stagetest.Options{})
+	st := env.CreateStage(t, "fenced")
+	publish(t, env, st, "one", "teal")
+	buckets := t.TempDir()
+	runWorker(t, env, worker.Config{ID: "zombie", BucketsDir: buckets})
+	comp := startRecording(t, env, st, "fenced")
+	media := filepath.Join(buckets, "fenced", filepath.FromSlash(*comp.Destinations[0].Detail.S3.RecordingPrefix), "media", "hls", "180p30")
+	time.Sleep(3 * time.Second)
+	id := (*comp.Arn)[strings.LastIndex(*comp.Arn, "/")+1:]
+	if _, err := env.Store.Compositions.Update(env.Ctx, id, func(c *ivs.Composition) error {
+		c.Run.Worker = "usurper"
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	taken := time.Now()
+	var before []hls.Segment
+	for {
+		segs, _ := playlistSegments(t, filepath.Join(media, "playlist.m3u8"))
+		time.Sleep(2500 * time.Millisecond) // more than a segment
+		after, text := playlistSegments(t, filepath.Join(media, "playlist.m3u8"))
+		if len(after) == len(segs) {
+			before = after
+			if strings.Contains(text, "ENDLIST") {
+				t.Errorf("the fenced run ended the playlist:\n%s", text)
+			}
+			break
+		}
+		if time.Since(taken) > 10*time.Second {
+			t.Fatal("the fenced run still records")
+		}
+	}
+	t.Logf("the fenced run stopped within %s, leaving %d segments", time.Since(taken).Round(100*time.Millisecond), len(before))
+	c := state(t, env, comp.Arn)
+	if c.State != types.CompositionStateActive {
+		t.Errorf("composition %s, want ACTIVE (the usurper owns its end)", c.State)
+	}
+	events := filepath.Join(buckets, "fenced", filepath.FromSlash(*comp.Destinations[0].Detail.S3.RecordingPrefix), "events")
+	for _, f := range []string{"recording-ended.json", "recording-failed.json"} {
+		if _, err := os.Stat(filepath.Join(events, f)); err == nil {
+			t.Errorf("the fenced run wrote %s", f)
+		}
+	}
+}
+
+func filepathBase(i int) string { return strconv.Itoa(i) + ".ts" }
