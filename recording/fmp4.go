@@ -114,4 +114,3 @@ func (m *fmp4) free() {
 		m.pb = nil
 	}
 }
-

@@ -65,6 +65,8 @@ type Writer struct {
 	srcF  astiav.PixelFormat
 	frame *astiav.Frame // scaled picture handed to the encoder
 	pkt   *astiav.Packet
+	// encoded counts the pictures encoded: their timestamps.
+	encoded int64
 }
 
 // New checks cfg and creates the folders; the encoder opens with the first
@@ -94,7 +96,9 @@ func (w *Writer) Rebase() { w.next = 0 }
 // Offer writes f as a thumbnail if one is due at media time t. f is not
 // kept.
 func (w *Writer) Offer(f *astiav.Frame, t time.Duration) error {
-	if t < w.next {
+	// A tenth of the interval early is on time: pictures come when the
+	// publisher sends them (keyframes, for a remuxed stream), not on a grid.
+	if t+w.cfg.Interval/10 < w.next {
 		return nil
 	}
 	w.next = t + w.cfg.Interval
@@ -143,7 +147,8 @@ func (w *Writer) encode(f *astiav.Frame) ([]byte, error) {
 	if err := w.sws.ScaleFrame(f, w.frame); err != nil {
 		return nil, fmt.Errorf("thumbnail: scale: %w", err)
 	}
-	w.frame.SetPts(0)
+	w.frame.SetPts(w.encoded) // the encoder wants increasing timestamps
+	w.encoded++
 	if err := w.cc.SendFrame(w.frame); err != nil {
 		return nil, fmt.Errorf("thumbnail: encode: %w", err)
 	}
