@@ -279,3 +279,73 @@ func checkThumbnail(t *testing.T, colour, path string, w, h int) {
 		}
 	}
 }
+
+// TestParticipantReconnect: a publisher that drops and rejoins within
+// recordingReconnectWindowSeconds continues its recording (same prefix,
+// a second run after EXT-X-DISCONTINUITY); one that rejoins after the
+// window gets a new recording.
+func TestParticipantReconnect(t *testing.T) {
+	r := startRecordingEnv(t, &types.AutoParticipantRecordingConfiguration{
+		HlsConfiguration:                &types.ParticipantRecordingHlsConfiguration{TargetSegmentDurationSeconds: aws.Int32(2)},
+		RecordingReconnectWindowSeconds: 4,
+	})
+	tok := r.env.Token(t, *r.stage.Arn, "lime", nil)
+	pid := *tok.ParticipantId
+	leave := recPublisher(t, r.env, r.stage, tok, "lime", synth.H264)
+	first, _ := r.waitRecording(t, pid, types.ParticipantRecordingStateActive, 20*time.Second)
+	time.Sleep(4 * time.Second)
+	leave()
+	time.Sleep(time.Second) // within the window
+	if p := r.participant(t, pid); p.RecordingState != types.ParticipantRecordingStateActive {
+		t.Errorf("within the window: recordingState %s, want ACTIVE", p.RecordingState)
+	}
+	leave = recPublisher(t, r.env, r.stage, tok, "lime", synth.H264)
+	time.Sleep(5 * time.Second)
+	if p := r.participant(t, pid); *p.RecordingS3Prefix != *first.RecordingS3Prefix {
+		t.Errorf("after a reconnect within the window: prefix %s, want %s", *p.RecordingS3Prefix, *first.RecordingS3Prefix)
+	}
+	leave()
+	p, seen := r.waitRecording(t, pid, types.ParticipantRecordingStateStopped, 20*time.Second)
+	t.Logf("states after the last leave: %v", seen)
+	prefix := *p.RecordingS3Prefix
+	pl, err := os.ReadFile(r.path(prefix, "media/hls/high/playlist.m3u8"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(pl), "#EXT-X-DISCONTINUITY\n#EXT-X-MAP:URI=\"init-1.mp4\"") || strings.Count(string(pl), "#EXT-X-PROGRAM-DATE-TIME") != 2 {
+		t.Errorf("continued playlist lacks a second run:\n%s", pl)
+	}
+	probe := testmedia.FFprobe(t, "-show_format", "-show_streams", r.path(prefix, "media/hls/multivariant.m3u8"))
+	if d := probe.Duration(t); d < 7 {
+		t.Errorf("continued recording lasts %.2f s, want ≥ 7 (two spans of 4-5 s)", d)
+	}
+	// After the window: a new recording under a new prefix.
+	leave = recPublisher(t, r.env, r.stage, tok, "lime", synth.H264)
+	again, _ := r.waitRecording(t, pid, types.ParticipantRecordingStateActive, 20*time.Second)
+	if *again.RecordingS3Prefix == prefix {
+		t.Errorf("a publish after the window continued %s", prefix)
+	}
+	leave()
+	r.waitRecording(t, pid, types.ParticipantRecordingStateStopped, 20*time.Second)
+}
+
+// TestParticipantAudioOnly: mediaTypes AUDIO_ONLY records AAC alone.
+func TestParticipantAudioOnly(t *testing.T) {
+	r := startRecordingEnv(t, &types.AutoParticipantRecordingConfiguration{
+		MediaTypes:       []types.ParticipantRecordingMediaType{types.ParticipantRecordingMediaTypeAudioOnly},
+		HlsConfiguration: &types.ParticipantRecordingHlsConfiguration{TargetSegmentDurationSeconds: aws.Int32(2)},
+	})
+	tok := r.env.Token(t, *r.stage.Arn, "red", nil)
+	leave := recPublisher(t, r.env, r.stage, tok, "red", synth.VP8)
+	r.waitRecording(t, *tok.ParticipantId, types.ParticipantRecordingStateActive, 20*time.Second)
+	time.Sleep(5 * time.Second)
+	leave()
+	p, _ := r.waitRecording(t, *tok.ParticipantId, types.ParticipantRecordingStateStopped, 20*time.Second)
+	probe := testmedia.FFprobe(t, "-show_format", "-show_streams", r.path(*p.RecordingS3Prefix, "media/hls/multivariant.m3u8"))
+	if got := strings.Join(probe.Codecs(), ","); got != "aac" {
+		t.Errorf("codecs %s, want aac", got)
+	}
+	if d := probe.Duration(t); d < 4 || d > 8 {
+		t.Errorf("%.2f s recorded, want about 5", d)
+	}
+}
