@@ -31,6 +31,10 @@ var errStopRequested = errors.New("stop requested before the composition started
 
 // runJob runs the claimed composition to its end and settles the claim.
 func (w *Worker) runJob(ctx context.Context, c *jobs.Claim) {
+	if c.Job.Kind == jobs.KindParticipantRecording {
+		w.runParticipantJob(ctx, c)
+		return
+	}
 	arn := c.Job.CompositionARN
 	log := w.log.With("composition", arn)
 	settle := func(err error) {

@@ -21,6 +21,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+
 	"github.com/stagehand-rt/stagehand/encoder"
 	"github.com/stagehand-rt/stagehand/ivs"
 	"github.com/stagehand-rt/stagehand/jobs"
@@ -120,6 +122,10 @@ type Worker struct {
 
 	drainOnce sync.Once
 	draining  chan struct{} // closed by Drain
+
+	// recS3 is the S3 client of participant recordings (participant.go).
+	recS3Once sync.Once
+	recS3     *s3.Client
 }
 
 // New creates a worker; signer mints its subscribe tokens.

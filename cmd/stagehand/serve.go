@@ -20,6 +20,7 @@ import (
 	"github.com/stagehand-rt/stagehand/internal/natsserver"
 	"github.com/stagehand-rt/stagehand/ivs"
 	"github.com/stagehand-rt/stagehand/jobs"
+	"github.com/stagehand-rt/stagehand/recording"
 	"github.com/stagehand-rt/stagehand/stage"
 	"github.com/stagehand-rt/stagehand/stage/web"
 	"github.com/stagehand-rt/stagehand/store"
@@ -220,7 +221,8 @@ func serve(ctx context.Context, cfg serveConfig, stdout, stderr io.Writer) error
 	if err != nil {
 		return err
 	}
-	sfu, err := stage.New(stage.Config{ICEIPs: cfg.ICEIPs, Logger: log}, verifier, st, nc)
+	sfu, err := stage.New(stage.Config{ICEIPs: cfg.ICEIPs, Logger: log,
+		OnPublishStarted: recording.NewDispatcher(st, queue, log).Hook()}, verifier, st, nc)
 	if err != nil {
 		return err
 	}

@@ -24,6 +24,7 @@ import (
 	"github.com/stagehand-rt/stagehand/internal/natsserver"
 	"github.com/stagehand-rt/stagehand/ivs"
 	"github.com/stagehand-rt/stagehand/jobs"
+	"github.com/stagehand-rt/stagehand/recording"
 	"github.com/stagehand-rt/stagehand/stage"
 	"github.com/stagehand-rt/stagehand/store"
 )
@@ -105,6 +106,9 @@ func Start(t testing.TB, o Options) *Env {
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = logger
+	}
+	if cfg.OnPublishStarted == nil {
+		cfg.OnPublishStarted = recording.NewDispatcher(st, q, logger).Hook()
 	}
 	sfu, err := stage.New(cfg, verifier, st, nc)
 	if err != nil {
