@@ -62,6 +62,8 @@ type RecordingRun struct {
 	// Spooled are finished segments that no uploaded playlist names yet
 	// (they wait in a worker's spool, or their playlist does).
 	Spooled []RecordedSegment `json:"spooled,omitempty"`
+	// NextThumbnail is the number of the next sequential thumbnail.
+	NextThumbnail int `json:"nextThumbnail,omitempty"`
 }
 
 // RecordedSegment is one finished HLS segment, <Index>.ts.

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/asticode/go-astiav"
@@ -15,6 +17,7 @@ import (
 	"github.com/stagehand-rt/stagehand/sink"
 	"github.com/stagehand-rt/stagehand/sink/hls"
 	"github.com/stagehand-rt/stagehand/sink/rtmp"
+	"github.com/stagehand-rt/stagehand/sink/thumbnail"
 	"github.com/stagehand-rt/stagehand/sink/upload"
 )
 
@@ -29,13 +32,18 @@ type output struct {
 	rendition string
 	resume    *hls.Resume
 	hooks     *recordingHooks // the recording's bookkeeping, if any
+	// thumbs, when set, asks for JPEG thumbnails of the composite, numbered
+	// from firstThumb.
+	thumbs     *ivs.CompositionThumbnailConfiguration
+	firstThumb int
 }
 
 // recordingHooks connect a recording to the worker's bookkeeping (see ledger).
 type recordingHooks struct {
-	Admit      func(index int) error
-	OnSegment  func(hls.Segment) error
-	OnUploaded func(upload.Uploaded)
+	Admit       func(index int) error
+	OnSegment   func(hls.Segment) error
+	OnUploaded  func(upload.Uploaded)
+	OnThumbnail func(next int) // a sequential thumbnail was written
 }
 
 // pipelineConfig is one live composition's media settings.
@@ -69,6 +77,7 @@ type pipeline struct {
 	fanout     *sink.Fanout
 	uploaders  []*upload.Uploader
 	recorders  []*hls.Recorder
+	thumbs     []*thumbnail.Writer
 	final      []sink.Status // the destinations once closed
 	metrics    *metrics      // may be nil
 	// handoff, when set and true once the output clock stopped, leaves
@@ -163,11 +172,45 @@ func (p *pipeline) destinations(ctx context.Context) ([]sink.Config, error) {
 				return nil, fmt.Errorf("destination %s: %w", o.id, err)
 			}
 			p.recorders = append(p.recorders, r)
+			if o.thumbs != nil {
+				th, err := p.thumbnails(o, onFile, hooks.OnThumbnail)
+				if err != nil {
+					return nil, fmt.Errorf("destination %s: %w", o.id, err)
+				}
+				p.thumbs = append(p.thumbs, th)
+			}
 			// Recordings must not lose packets: a deep queue absorbs disk stalls.
 			dests = append(dests, sink.Config{Name: o.id, Writer: r, QueueSize: 4096})
 		}
 	}
 	return dests, nil
+}
+
+// thumbnails writes o's thumbnails of the composite, as IVS lays them out:
+// media/thumbnails/<rendition>/<n>.jpg and media/latest_thumbnail/<rendition>/thumb.jpg.
+func (p *pipeline) thumbnails(o output, onFile func(string), onSequential func(int)) (*thumbnail.Writer, error) {
+	rendition := cmpOr(o.rendition, newRendition(p.cfg.Video, p.cfg.Resumed))
+	tc := thumbnail.Config{Dir: o.hlsDir, Interval: time.Duration(max(1, o.thumbs.TargetIntervalSeconds)) * time.Second,
+		FirstIndex: o.firstThumb}
+	for _, s := range o.thumbs.Storage {
+		switch s {
+		case "SEQUENTIAL":
+			tc.SequentialDir = "media/thumbnails/" + rendition
+		case "LATEST":
+			tc.LatestDir = "media/latest_thumbnail/" + rendition
+		}
+	}
+	var th *thumbnail.Writer
+	tc.OnFile = func(rel string) {
+		if onFile != nil {
+			onFile(rel)
+		}
+		if onSequential != nil && tc.SequentialDir != "" && strings.HasPrefix(rel, tc.SequentialDir+"/") {
+			onSequential(th.Next() + 1) // Next counts the file after it is announced
+		}
+	}
+	th, err := thumbnail.New(tc)
+	return th, err
 }
 
 // newRendition names a new HLS rendition folder: <height>p<fps>, with a
@@ -222,6 +265,7 @@ func (p *pipeline) tick(ctx context.Context, onFirst func(), emitVideo, emitAudi
 			return k, fmt.Errorf("render: %w", err)
 		}
 		t1 := time.Now()
+		p.thumbnail(frame, time.Duration(k)*time.Second/time.Duration(fps))
 		if err := p.venc.Encode(frame, emitVideo); err != nil {
 			return k, err
 		}
@@ -247,6 +291,21 @@ func (p *pipeline) tick(ctx context.Context, onFirst func(), emitVideo, emitAudi
 		// Frame k+1 is due at its media time: an absolute clock, so that
 		// the output does not drift with the time spent encoding.
 		timer.Reset(time.Until(start.Add(time.Duration(k+1) * time.Second / time.Duration(fps))))
+	}
+}
+
+// thumbnail offers the composite at media time t to the thumbnail writers;
+// one that fails is dropped (the recording goes on without thumbnails).
+func (p *pipeline) thumbnail(frame *astiav.Frame, t time.Duration) {
+	for i, th := range p.thumbs {
+		if th == nil {
+			continue
+		}
+		if err := th.Offer(frame, t); err != nil {
+			slog.Warn("thumbnails stopped; the recording goes on", "component", "worker", "error", err)
+			th.Close()
+			p.thumbs[i] = nil
+		}
 	}
 }
 
@@ -295,6 +354,12 @@ func allFailed(st []sink.Status) bool {
 
 func (p *pipeline) close() {
 	_ = p.closeOutputs()
+	for _, th := range p.thumbs {
+		if th != nil {
+			th.Close()
+		}
+	}
+	p.thumbs = nil
 	if p.comp != nil {
 		p.comp.Close()
 	}

@@ -148,6 +148,9 @@ func (l *ledger) hooks(dir string) *recordingHooks {
 			return l.segment(s, size)
 		},
 		OnUploaded: l.uploaded,
+		OnThumbnail: func(next int) {
+			_ = l.check("record thumbnail", l.update(func(r *ivs.RecordingRun) { r.NextThumbnail = next }))
+		},
 	}
 }
 

@@ -2,8 +2,11 @@ package worker_test
 
 import (
 	"errors"
+	"image"
+	"image/jpeg"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -21,13 +24,13 @@ import (
 
 // startRecording starts a 320x180 composition of st recorded with 2 s
 // segments into bucket, and waits until it is ACTIVE.
-func startRecording(t *testing.T, env *stagetest.Env, st types.Stage, bucket string) *types.Composition {
+func startRecording(t *testing.T, env *stagetest.Env, st types.Stage, bucket string, thumbs ...types.CompositionThumbnailConfiguration) *types.Composition {
 	t.Helper()
 	enc := encoderConfig(t, env, 320, 180, 300_000)
 	sc := storageConfig(t, env, bucket)
 	out, err := env.API.StartComposition(env.Ctx, &ivsrealtime.StartCompositionInput{StageArn: st.Arn,
 		Destinations: []types.DestinationConfiguration{{S3: &types.S3DestinationConfiguration{
-			StorageConfigurationArn: sc, EncoderConfigurationArns: []string{*enc},
+			StorageConfigurationArn: sc, EncoderConfigurationArns: []string{*enc}, ThumbnailConfigurations: thumbs,
 			RecordingConfiguration: &types.RecordingConfiguration{HlsConfiguration: &types.CompositionRecordingHlsConfiguration{TargetSegmentDurationSeconds: aws.Int32(2)}}}}}})
 	if err != nil {
 		t.Fatal(err)
@@ -66,7 +69,9 @@ func TestHandoffContinuesRecording(t *testing.T) {
 		return runWorker(t, env, worker.Config{ID: id, BucketsDir: buckets})
 	}
 	stopFirst := startWorker("first")
-	comp := startRecording(t, env, st, "handoff")
+	comp := startRecording(t, env, st, "handoff", types.CompositionThumbnailConfiguration{
+		TargetIntervalSeconds: aws.Int32(1), Storage: []types.ThumbnailStorageType{types.ThumbnailStorageTypeSequential, types.ThumbnailStorageTypeLatest}})
+	root := filepath.Join(buckets, "handoff", filepath.FromSlash(*comp.Destinations[0].Detail.S3.RecordingPrefix))
 	media := filepath.Join(buckets, "handoff", filepath.FromSlash(*comp.Destinations[0].Detail.S3.RecordingPrefix), "media", "hls", "180p30")
 	pl := filepath.Join(media, "playlist.m3u8")
 	time.Sleep(5 * time.Second)
@@ -83,6 +88,10 @@ func TestHandoffContinuesRecording(t *testing.T) {
 			t.Fatal(err)
 		}
 		sizes[segName(s)] = fi.Size()
+	}
+	firstThumbs := thumbnails(t, root)
+	if len(firstThumbs) < 3 {
+		t.Fatalf("the first run wrote %d thumbnails in 5 s at one a second", len(firstThumbs))
 	}
 	startWorker("second")
 	var resumedAfter time.Duration
@@ -125,7 +134,32 @@ func TestHandoffContinuesRecording(t *testing.T) {
 			t.Errorf("the first run's %s changed or vanished (%v)", name, err)
 		}
 	}
-	if others, _ := filepath.Glob(filepath.Join(media + "-*")); len(others) > 0 {
+	// Thumbnails: numbered on from the first run's, none overwritten, each
+	// a 320x180 JPEG of the composite (the orange publisher fills it).
+	thumbs := thumbnails(t, root)
+	for i := range thumbs {
+		if thumbs[i].name != strconv.Itoa(i)+".jpg" {
+			t.Fatalf("thumbnails %v: want 0.jpg, 1.jpg, ... without gaps or repeats", names(thumbs))
+		}
+	}
+	if len(thumbs) < len(firstThumbs)+2 {
+		t.Errorf("%d thumbnails after the resume, %d before", len(thumbs), len(firstThumbs))
+	}
+	for i, th := range firstThumbs {
+		if !thumbs[i].mod.Equal(th.mod) {
+			t.Errorf("the first run's thumbnail %s was rewritten", th.name)
+		}
+	}
+	for _, p := range []string{filepath.Join(root, "media", "thumbnails", "180p30", thumbs[len(thumbs)-1].name), filepath.Join(root, "media", "latest_thumbnail", "180p30", "thumb.jpg")} {
+		img := decodeJPEG(t, p)
+		if b := img.Bounds(); b.Dx() != 320 || b.Dy() != 180 {
+			t.Errorf("%s is %dx%d, want 320x180", p, b.Dx(), b.Dy())
+		}
+		if r, g, b, _ := img.At(160, 30).RGBA(); r>>8 < 200 || g>>8 < 100 || g>>8 > 200 || b>>8 > 80 {
+			t.Errorf("%s pixel (%d,%d,%d), want orange", p, r>>8, g>>8, b>>8)
+		}
+	}
+	if others, _ := filepath.Glob(media + "-*"); len(others) > 0 {
 		t.Errorf("a second rendition folder was made: %v", others)
 	}
 	if _, _, dur := probe(t, pl); dur < float64(len(all)-1)*2-1 {
@@ -185,3 +219,50 @@ func TestLostClaimStopsTheRun(t *testing.T) {
 }
 
 func filepathBase(i int) string { return strconv.Itoa(i) + ".ts" }
+
+type thumb struct {
+	name string
+	mod  time.Time
+}
+
+// thumbnails lists the sequential thumbnails of a recording in number order.
+func thumbnails(t *testing.T, root string) []thumb {
+	t.Helper()
+	files, _ := filepath.Glob(filepath.Join(root, "media", "thumbnails", "180p30", "*.jpg"))
+	out := make([]thumb, 0, len(files))
+	for _, f := range files {
+		fi, err := os.Stat(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, thumb{filepath.Base(f), fi.ModTime()})
+	}
+	slices.SortFunc(out, func(a, b thumb) int {
+		x, _ := strconv.Atoi(strings.TrimSuffix(a.name, ".jpg"))
+		y, _ := strconv.Atoi(strings.TrimSuffix(b.name, ".jpg"))
+		return x - y
+	})
+	return out
+}
+
+func names(ts []thumb) []string {
+	var n []string
+	for _, t := range ts {
+		n = append(n, t.name)
+	}
+	return n
+}
+
+func decodeJPEG(t *testing.T, path string) image.Image {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	img, err := jpeg.Decode(f)
+	if err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+	return img
+}

@@ -301,7 +301,10 @@ func (w *Worker) planRecordings(ctx context.Context, cfg *pipelineConfig, comp i
 			continue
 		}
 		if cfg.Resumed && comp.Run != nil {
-			o.rendition, o.resume = w.resumePoint(ctx, comp.Run.Recordings[o.id], *o, log)
+			run := comp.Run.Recordings[o.id]
+			if o.rendition, o.resume = w.resumePoint(ctx, run, *o, log); o.resume != nil {
+				o.firstThumb = run.NextThumbnail
+			}
 		}
 		if o.rendition == "" {
 			o.rendition = newRendition(cfg.Video, cfg.Resumed)
@@ -398,6 +401,9 @@ func (w *Worker) pipelineConfig(ctx context.Context, comp ivs.Composition) (pipe
 				o.hlsDir = filepath.Join(w.cfg.BucketsDir, sc.S3.BucketName, filepath.FromSlash(prefix))
 			}
 			cfg.SegmentSeconds = c.S3.RecordingConfiguration.HLSConfiguration.TargetSegmentDurationSeconds
+			if len(c.S3.ThumbnailConfigurations) > 0 {
+				o.thumbs = &c.S3.ThumbnailConfigurations[0]
+			}
 			if len(c.S3.EncoderConfigurationARNs) > 0 {
 				encARN = cmpOr(encARN, c.S3.EncoderConfigurationARNs[0])
 			}

@@ -1,8 +1,8 @@
 // Package upload copies a recording's finished files from its local spool
 // directory to an S3 bucket, in the order they were finished, retrying with
 // backoff until the object store takes them: an outage of the store delays
-// a recording, it does not lose it. Segments are deleted from the spool once
-// stored; playlists stay, since the recorder rewrites them.
+// a recording, it does not lose it. Files are deleted from the spool once
+// stored, except those the recorder rewrites (playlists, latest thumbnail).
 //
 // Order matters for players reading the bucket while it is written: a
 // segment is stored before the playlist that names it, because the recorder
@@ -121,7 +121,7 @@ func Start(ctx context.Context, cfg Config) (*Uploader, error) {
 func (u *Uploader) Enqueue(rel string) {
 	u.mu.Lock()
 	defer u.mu.Unlock()
-	if strings.HasSuffix(rel, ".m3u8") {
+	if rewritten(rel) {
 		// Skip index 0, which may be in flight with older content.
 		for _, p := range u.pending[min(1, len(u.pending)):] {
 			if p == rel {
@@ -250,12 +250,19 @@ func (u *Uploader) upload(ctx context.Context, rel string) (Uploaded, error) {
 	if err != nil {
 		return up, fmt.Errorf("put s3://%s/%s: %w", u.cfg.Bucket, u.key(rel), err)
 	}
-	if strings.HasSuffix(rel, ".ts") {
+	if !rewritten(rel) {
 		if err := os.Remove(local); err != nil {
-			slog.Warn("cannot remove uploaded segment from the spool", "component", "upload", "file", local, "error", err)
+			slog.Warn("cannot remove an uploaded file from the spool", "component", "upload", "file", local, "error", err)
 		}
 	}
 	return up, nil
+}
+
+// rewritten reports whether the recorder rewrites the file (playlists, the
+// latest thumbnail): it stays in the spool, and is queued once at a time.
+// Every other file is written once and leaves the spool when stored.
+func rewritten(rel string) bool {
+	return strings.HasSuffix(rel, ".m3u8") || path.Base(rel) == "thumb.jpg"
 }
 
 // ErrNoObject is Get's error for a key the bucket does not hold.
