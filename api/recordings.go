@@ -15,7 +15,13 @@ func (s *Server) recordings(ctx context.Context, prefix string) (map[string]ivs.
 	}
 	out := make(map[string]ivs.ParticipantRecording, len(items))
 	for _, it := range items {
-		out[it.Value.ParticipantID] = it.Value
+		r := it.Value
+		if r.Ref != "" { // continued from an earlier session
+			if r, err = s.store.Recordings.Get(ctx, r.Ref); err != nil {
+				return nil, s.storeError(err, "participant recordings")
+			}
+		}
+		out[it.Value.ParticipantID] = r
 	}
 	return out, nil
 }

@@ -35,6 +35,11 @@ type ParticipantRecording struct {
 	Publishes int    `json:"publishes"`
 	Worker    string `json:"worker,omitempty"`
 	Reason    string `json:"reason,omitempty"`
+	// Ref, when set, makes this record stand for the recording stored
+	// under that key: the participant's latest recording on a stage, or a
+	// recording continued in a later stage session (a participant alone on
+	// a stage who reconnects rejoins in a new session).
+	Ref string `json:"ref,omitempty"`
 }
 
 // Live reports whether the recording still takes the participant's media:

@@ -53,7 +53,14 @@ var errNewRecording = errors.New("a new recording")
 // a zero one when the stage does not record.
 func (d *Dispatcher) PublishStarted(ctx context.Context, stageID, sessionID, pid string) (ivs.ParticipantRecording, error) {
 	key := stageID + "." + sessionID + "." + pid
-	rec, err := d.store.Recordings.Update(ctx, key, func(r *ivs.ParticipantRecording) error {
+	latest, err := d.store.Recordings.Get(ctx, latestKey(stageID, pid))
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return d.start(ctx, stageID, sessionID, pid)
+	case err != nil:
+		return latest, fmt.Errorf("recording of %s: %w", pid, err)
+	}
+	rec, err := d.store.Recordings.Update(ctx, latest.Ref, func(r *ivs.ParticipantRecording) error {
 		if !r.Live() {
 			return errNewRecording
 		}
@@ -61,14 +68,26 @@ func (d *Dispatcher) PublishStarted(ctx context.Context, stageID, sessionID, pid
 		return nil
 	})
 	switch {
-	case err == nil:
-		d.log.Info("participant back within the reconnect window", "stage", stageID, "participant", pid, "prefix", rec.Prefix)
-		return rec, nil
-	case !errors.Is(err, errNewRecording) && !errors.Is(err, store.ErrNotFound):
+	case errors.Is(err, errNewRecording), errors.Is(err, store.ErrNotFound):
+		return d.start(ctx, stageID, sessionID, pid)
+	case err != nil:
 		return rec, fmt.Errorf("recording of %s: %w", pid, err)
 	}
-	return d.start(ctx, stageID, sessionID, pid)
+	if latest.Ref != key {
+		// Back in another session: the participant there shows the
+		// continued recording.
+		alias := ivs.ParticipantRecording{StageARN: rec.StageARN, SessionID: sessionID, ParticipantID: pid, Ref: latest.Ref}
+		if err := d.store.Recordings.Put(ctx, key, alias); err != nil {
+			return rec, err
+		}
+	}
+	d.log.Info("participant back within the reconnect window", "stage", stageID, "participant", pid, "prefix", rec.Prefix)
+	return rec, nil
 }
+
+// latestKey names the record that points at a participant's latest
+// recording on a stage (session ids start "st-", so it is no session's).
+func latestKey(stageID, pid string) string { return stageID + ".latest." + pid }
 
 // start records and queues a new recording, if the stage records.
 func (d *Dispatcher) start(ctx context.Context, stageID, sessionID, pid string) (ivs.ParticipantRecording, error) {
@@ -96,6 +115,9 @@ func (d *Dispatcher) start(ctx context.Context, stageID, sessionID, pid string) 
 	}
 	key := stageID + "." + sessionID + "." + pid
 	if err := d.store.Recordings.Put(ctx, key, rec); err != nil {
+		return rec, err
+	}
+	if err := d.store.Recordings.Put(ctx, latestKey(stageID, pid), ivs.ParticipantRecording{StageARN: st.ARN, ParticipantID: pid, Ref: key}); err != nil {
 		return rec, err
 	}
 	job := jobs.ParticipantRecordingJob(st.ARN, jobs.ParticipantRecording{StageID: stageID, SessionID: sessionID, ParticipantID: pid, StartMS: now.UnixMilli()})

@@ -6,7 +6,6 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
-	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/pion/webrtc/v4"
@@ -35,10 +34,7 @@ func (w *Worker) runParticipantJob(ctx context.Context, c *jobs.Claim) {
 		}
 		return
 	}
-	if !w.budget.take(participantCost) {
-		if err := c.Return(ctx, 2*time.Second); err != nil {
-			log.Warn("settle job", "error", err)
-		}
+	if !w.reserve(ctx, c, participantCost, log) {
 		return
 	}
 	defer w.budget.give(participantCost)

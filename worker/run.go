@@ -50,19 +50,8 @@ func (w *Worker) runJob(ctx context.Context, c *jobs.Claim) {
 	// Capacity first: a composition that does not fit goes to another
 	// worker (or back to this one once there is room).
 	need := w.costOf(ctx, id)
-	if !w.budget.take(need) {
-		// Every return spends one of the job's bounded deliveries: after
-		// two, keep it and wait for room here, so it is never exhausted
-		// by a busy fleet.
-		if c.Attempt <= 2 {
-			log.Info("over capacity; returning the job", "cost", need, "attempt", c.Attempt)
-			settle(c.Return(ctx, 2*time.Second))
-			return
-		}
-		if !w.waitFor(ctx, c, need) {
-			settle(c.Return(context.WithoutCancel(ctx), 0))
-			return
-		}
+	if !w.reserve(ctx, c, need, log) {
+		return
 	}
 	defer w.budget.give(need)
 	comp, err := w.take(ctx, id)
@@ -101,6 +90,30 @@ func (w *Worker) runJob(ctx context.Context, c *jobs.Claim) {
 	}
 	w.finish(context.WithoutCancel(ctx), id, runErr)
 	settle(c.Done(context.WithoutCancel(ctx)))
+}
+
+// reserve takes need of the capacity for claim c, or settles c: a job
+// that does not fit is returned for another worker; after two returns
+// (each spends one of its bounded deliveries) it is kept, heartbeating,
+// until room frees here, so that a busy fleet never exhausts it.
+func (w *Worker) reserve(ctx context.Context, c *jobs.Claim, need float64, log *slog.Logger) bool {
+	if w.budget.take(need) {
+		return true
+	}
+	var err error
+	switch {
+	case c.Attempt <= 2:
+		log.Info("over capacity; returning the job", "cost", need, "attempt", c.Attempt)
+		err = c.Return(ctx, 2*time.Second)
+	case w.waitFor(ctx, c, need):
+		return true
+	default:
+		err = c.Return(context.WithoutCancel(ctx), 0)
+	}
+	if err != nil {
+		log.Warn("settle job", "error", err)
+	}
+	return false
 }
 
 var errEnded = errors.New("composition already ended")
