@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -232,6 +233,12 @@ func serve(ctx context.Context, cfg serveConfig, stdout, stderr io.Writer) error
 	if _, err := sfu.EndStaleSessions(openCtx); err != nil {
 		return err
 	}
+	// Jobs that ran out of attempts (their workers died) end FAILED.
+	reapCtx, stopReaping := context.WithCancel(ctx)
+	var reaper sync.WaitGroup
+	reaper.Go(func() { worker.Reap(reapCtx, st, queue, 30*time.Second, log) })
+	defer reaper.Wait()
+	defer stopReaping()
 	reg := newRegistry()
 	stopWorker, err := startWorker(ctx, cfg, st, queue, ns, reg, log)
 	if err != nil {

@@ -55,6 +55,8 @@ type Options struct {
 	Web   http.Handler
 	// Channels are the IVS channels compositions may send to (ARN → URL).
 	Channels map[string]string
+	// Jobs sizes the job queue (AckWait, MaxDeliver).
+	Jobs jobs.Config
 }
 
 // Start brings everything up; t.Cleanup stops it.
@@ -77,7 +79,7 @@ func Start(t testing.TB, o Options) *Env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	q, err := jobs.Open(ctx, js, jobs.Config{})
+	q, err := jobs.Open(ctx, js, o.Jobs)
 	if err != nil {
 		t.Fatal(err)
 	}
