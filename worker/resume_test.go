@@ -266,3 +266,53 @@ func decodeJPEG(t *testing.T, path string) image.Image {
 	}
 	return img
 }
+
+// TestDrain: a draining worker claims nothing more, lets its running
+// composition go on to its end, and then Run returns by itself.
+func TestDrain(t *testing.T) {
+	env := stagetest.Start(t, stagetest.Options{})
+	st := env.CreateStage(t, "drain")
+	publish(t, env, st, "one", "orange")
+	buckets := t.TempDir()
+	w, _, done := startWorkerDone(t, env, worker.Config{BucketsDir: buckets})
+	comp := startRecording(t, env, st, "drain")
+	w.Drain()
+	second := startRecording2(t, env, st)
+	time.Sleep(3 * time.Second)
+	if c := state(t, env, second); c.State != types.CompositionStateStarting {
+		t.Errorf("a composition started after Drain is %s on the draining worker, want STARTING (unclaimed)", c.State)
+	}
+	pl := filepath.Join(buckets, "drain", filepath.FromSlash(*comp.Destinations[0].Detail.S3.RecordingPrefix), "media", "hls", "180p30", "playlist.m3u8")
+	before, _ := playlistSegments(t, pl)
+	time.Sleep(4500 * time.Millisecond)
+	if after, _ := playlistSegments(t, pl); len(after) < len(before)+2 {
+		t.Errorf("the running composition went from %d to %d segments while draining", len(before), len(after))
+	}
+	select {
+	case <-done:
+		t.Fatal("Run returned while a composition was running")
+	default:
+	}
+	if _, err := env.API.StopComposition(env.Ctx, &ivsrealtime.StopCompositionInput{Arn: comp.Arn}); err != nil {
+		t.Fatal(err)
+	}
+	waitState(t, env, comp.Arn, types.CompositionStateStopped, 10*time.Second)
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("Run did not return after its last composition ended")
+	}
+}
+
+// startRecording2 starts a second composition of st without waiting for it.
+func startRecording2(t *testing.T, env *stagetest.Env, st types.Stage) *string {
+	t.Helper()
+	enc := encoderConfig(t, env, 320, 180, 300_000)
+	out, err := env.API.StartComposition(env.Ctx, &ivsrealtime.StartCompositionInput{StageArn: st.Arn,
+		Destinations: []types.DestinationConfiguration{{S3: &types.S3DestinationConfiguration{
+			StorageConfigurationArn: storageConfig(t, env, "drain2"), EncoderConfigurationArns: []string{*enc}}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out.Composition.Arn
+}

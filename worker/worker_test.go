@@ -536,6 +536,14 @@ func runWorkerHandle(t *testing.T, env *stagetest.Env, cfg worker.Config) *worke
 
 func startWorker(t *testing.T, env *stagetest.Env, cfg worker.Config) (*worker.Worker, func()) {
 	t.Helper()
+	w, stop, _ := startWorkerDone(t, env, cfg)
+	return w, stop
+}
+
+// startWorkerDone is startWorker that also returns a channel closed when
+// Run returned.
+func startWorkerDone(t *testing.T, env *stagetest.Env, cfg worker.Config) (*worker.Worker, func(), <-chan struct{}) {
+	t.Helper()
 	signer, err := api.LoadSigner(env.Ctx, env.Store, ivs.Namespace{Region: stagetest.Region, Account: stagetest.Account})
 	if err != nil {
 		t.Fatal(err)
@@ -548,12 +556,13 @@ func startWorker(t *testing.T, env *stagetest.Env, cfg worker.Config) (*worker.W
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(env.Ctx)
+	done := make(chan struct{})
 	var wg sync.WaitGroup
-	wg.Go(func() { _ = w.Run(ctx) })
+	wg.Go(func() { defer close(done); _ = w.Run(ctx) })
 	var once sync.Once
 	stop := func() { once.Do(func() { cancel(); wg.Wait() }) }
 	t.Cleanup(stop)
-	return w, stop
+	return w, stop, done
 }
 
 // encoderConfig creates an encoder configuration through the API.
