@@ -6,6 +6,8 @@ import (
 	"strconv"
 
 	"github.com/asticode/go-astiav"
+
+	"github.com/stagehand-rt/stagehand/internal/avframe"
 )
 
 // Opus as the stage carries it: 48 kHz stereo, 20 ms packets.
@@ -39,7 +41,9 @@ type transcoder struct {
 	pkt, out   *astiav.Packet
 	decoded    *astiav.Frame
 	filtered   *astiav.Frame
-	in         []byte // an access unit and the decoder's input padding
+	frame      *astiav.Frame // 20 ms for the encoder, filled from fifo
+	fifo       []byte        // resampled samples not yet encoded
+	in         []byte        // an access unit and the decoder's input padding
 	decodedPTS int64  // samples decoded, at the input rate
 	encodedPTS int64  // samples encoded, at 48 kHz
 }
@@ -64,7 +68,27 @@ func newTranscoder(asc []byte, bitrate int) (_ *transcoder, err error) {
 	if t.pkt == nil || t.out == nil || t.decoded == nil || t.filtered == nil {
 		return nil, errors.New("allocate audio packets and frames")
 	}
+	if t.frame, err = newOpusFrame(); err != nil {
+		return nil, err
+	}
 	return t, nil
+}
+
+// newOpusFrame allocates the 20 ms frame the encoder takes, reused.
+func newOpusFrame() (*astiav.Frame, error) {
+	f := astiav.AllocFrame()
+	if f == nil {
+		return nil, errors.New("allocate Opus frame")
+	}
+	f.SetNbSamples(opusSamples)
+	f.SetSampleFormat(astiav.SampleFormatFlt)
+	f.SetSampleRate(opusRate)
+	f.SetChannelLayout(astiav.ChannelLayoutStereo)
+	if err := f.AllocBuffer(0); err != nil {
+		f.Free()
+		return nil, fmt.Errorf("allocate the Opus frame buffer: %w", err)
+	}
+	return f, nil
 }
 
 func openAACDecoder(asc []byte) (*astiav.CodecContext, error) {
@@ -168,10 +192,27 @@ func (t *transcoder) filter(emit func([]byte, uint32) error) error {
 	}
 }
 
+// encode queues the filtered samples and encodes every whole 20 ms.
 func (t *transcoder) encode(emit func([]byte, uint32) error) error {
-	t.filtered.SetPts(t.encodedPTS)
-	t.encodedPTS += int64(t.filtered.NbSamples())
-	if err := t.enc.SendFrame(t.filtered); err != nil {
+	t.fifo = append(t.fifo, avframe.AudioPlane(t.filtered, 0)[:t.filtered.NbSamples()*8]...)
+	var done int
+	for ; len(t.fifo)-done >= opusFrameBytes; done += opusFrameBytes {
+		// The encoder has let go of the frame: every packet of the previous
+		// one was received.
+		copy(avframe.AudioPlane(t.frame, 0), t.fifo[done:done+opusFrameBytes])
+		if err := t.encodeFrame(emit); err != nil {
+			t.fifo = t.fifo[:copy(t.fifo, t.fifo[done+opusFrameBytes:])]
+			return err
+		}
+	}
+	t.fifo = t.fifo[:copy(t.fifo, t.fifo[done:])]
+	return nil
+}
+
+func (t *transcoder) encodeFrame(emit func([]byte, uint32) error) error {
+	t.frame.SetPts(t.encodedPTS)
+	t.encodedPTS += opusSamples
+	if err := t.enc.SendFrame(t.frame); err != nil {
 		return fmt.Errorf("encode Opus: %w", err)
 	}
 	for {
@@ -189,8 +230,14 @@ func (t *transcoder) encode(emit func([]byte, uint32) error) error {
 	}
 }
 
-// resampleGraph makes 48 kHz stereo float frames of exactly 20 ms.
-const resampleGraph = "aresample=48000,aformat=sample_fmts=flt:channel_layouts=stereo,asetnsamples=n=960:p=0"
+// resampleGraph makes 48 kHz interleaved stereo float. Frames are cut to
+// Opus's 20 ms in Go (t.fifo): FFmpeg 5.1's asetnsamples behind a buffer
+// sink releases one frame per input frame, so a backlog grows when the
+// input frames are longer than 20 ms (AAC's 1024 samples at 32 kHz are).
+const resampleGraph = "aresample=48000,aformat=sample_fmts=flt:channel_layouts=stereo"
+
+// opusFrameBytes is one 20 ms frame of interleaved stereo float.
+const opusFrameBytes = opusSamples * 2 * 4
 
 // ensureGraph builds the resampling graph for f's format, again if the
 // format changes mid-stream (an encoder restarting with other settings).
@@ -258,7 +305,7 @@ func (t *transcoder) freeGraph() {
 // close frees everything; the transcoder is unusable afterwards.
 func (t *transcoder) close() {
 	t.freeGraph()
-	for _, f := range []**astiav.Frame{&t.decoded, &t.filtered} {
+	for _, f := range []**astiav.Frame{&t.decoded, &t.filtered, &t.frame} {
 		if *f != nil {
 			(*f).Free()
 			*f = nil

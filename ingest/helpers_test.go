@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"log/slog"
 	"os"
 	"os/exec"
@@ -55,7 +56,7 @@ func startIngest(t *testing.T, env *stagetest.Env, logs *syncBuffer) *ingest.Ser
 		t.Fatal(err)
 	}
 	srv, err := ingest.New(ingest.Config{RTMPAddr: "127.0.0.1:0", RTMPSAddr: "127.0.0.1:0", TLS: tlsCfg,
-		Logger: slog.New(slog.NewTextHandler(logs, nil))}, env.Store, env.Stage)
+		Logger: newLogger(logs)}, env.Store, env.Stage)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -96,14 +97,17 @@ type ffmpeg struct {
 }
 
 // publishArgs are the inputs and codecs of a publish: a solid colour at
-// 320x240, 30 fps, keyframes every second, and a 440 Hz tone, for secs
-// seconds in real time.
-func publishArgs(colour string, secs int) []string {
+// 320x240, 30 fps, and a 440 Hz tone, for secs seconds in real time,
+// encoded with codecs (default: H.264 baseline with a keyframe every
+// second, and AAC).
+func publishArgs(colour string, secs int, codecs ...string) []string {
 	d := strconv.Itoa(secs)
-	return []string{"-re", "-f", "lavfi", "-i", "color=c=" + colour + ":s=320x240:r=30:d=" + d,
-		"-f", "lavfi", "-i", "sine=f=440:r=44100:d=" + d,
-		"-c:v", "libx264", "-profile:v", "baseline", "-preset", "ultrafast", "-tune", "zerolatency", "-g", "30",
-		"-pix_fmt", "yuv420p", "-c:a", "aac", "-b:a", "96k"}
+	if len(codecs) == 0 {
+		codecs = []string{"-c:v", "libx264", "-profile:v", "baseline", "-preset", "ultrafast", "-tune", "zerolatency", "-g", "30",
+			"-pix_fmt", "yuv420p", "-c:a", "aac", "-b:a", "96k"}
+	}
+	return append([]string{"-re", "-f", "lavfi", "-i", "color=c=" + colour + ":s=320x240:r=30:d=" + d,
+		"-f", "lavfi", "-i", "sine=f=440:r=44100:d=" + d}, codecs...)
 }
 
 // startFFmpeg runs ffmpeg with args, then -f flv url; the test ends it.
@@ -138,13 +142,14 @@ func (f *ffmpeg) wait(t *testing.T, within time.Duration) error {
 	}
 }
 
-// waitFor polls cond every 50 ms until it holds or within passes.
-func waitFor(t *testing.T, within time.Duration, what string, cond func() bool) {
+// waitFor polls cond every 50 ms until it holds or within passes; logs,
+// if given, are shown on failure.
+func waitFor(t *testing.T, within time.Duration, what string, cond func() bool, logs ...fmt.Stringer) {
 	t.Helper()
 	deadline := time.Now().Add(within)
 	for !cond() {
 		if time.Now().After(deadline) {
-			t.Fatalf("no %s within %v", what, within)
+			t.Fatalf("no %s within %v; logs:\n%v", what, within, logs)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
@@ -230,3 +235,5 @@ func ctx(t *testing.T, d time.Duration) context.Context {
 	t.Cleanup(cancel)
 	return c
 }
+
+func newLogger(logs *syncBuffer) *slog.Logger { return slog.New(slog.NewTextHandler(logs, nil)) }
