@@ -44,8 +44,8 @@ type transcoder struct {
 	frame      *astiav.Frame // 20 ms for the encoder, filled from fifo
 	fifo       []byte        // resampled samples not yet encoded
 	in         []byte        // an access unit and the decoder's input padding
-	decodedPTS int64  // samples decoded, at the input rate
-	encodedPTS int64  // samples encoded, at 48 kHz
+	decodedPTS int64         // samples decoded, at the input rate
+	encodedPTS int64         // samples encoded, at 48 kHz
 }
 
 // newTranscoder opens the AAC decoder with the stream's

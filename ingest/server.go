@@ -134,11 +134,11 @@ func (s *Server) Start(ctx context.Context) error {
 			s.wg.Go(func() { s.accept(l.ln, l.secure) })
 		}
 	}
-	// The accept loops end when their listeners close.
-	stop := context.AfterFunc(s.ctx, s.closeAll)
+	// The accept loops and handlers end when their listeners and
+	// connections close.
 	s.wg.Go(func() {
 		<-s.ctx.Done()
-		stop()
+		s.closeAll()
 	})
 	return nil
 }
