@@ -44,7 +44,10 @@ func TestPoisonJobFails(t *testing.T) {
 	runWorker(t, env, worker.Config{BucketsDir: t.TempDir()})
 	ctx, cancel := context.WithCancel(env.Ctx)
 	done := make(chan struct{})
-	go func() { defer close(done); worker.Reap(ctx, env.Store, env.Queue, 200*time.Millisecond, slog.Default()) }()
+	go func() {
+		defer close(done)
+		worker.Reap(ctx, env.Store, env.Queue, 200*time.Millisecond, slog.Default())
+	}()
 	defer func() { cancel(); <-done }()
 	failed, took := waitState(t, env, out.Composition.Arn, types.CompositionStateFailed, 15*time.Second)
 	t.Logf("FAILED %s after the reaper started", took.Round(10*time.Millisecond))
