@@ -6,7 +6,7 @@ FUZZTIME ?= 20s
 STATICCHECK_VERSION := v0.8.2
 STATICCHECK := $(shell go env GOPATH)/bin/staticcheck
 
-.PHONY: all deps test-deps build run test vet lint fuzz bench bench-go bench-latency clean
+.PHONY: all deps test-deps build run test test-faults vet lint fuzz bench bench-go bench-latency clean
 
 all: build
 
@@ -35,11 +35,13 @@ run: build
 
 vet: deps
 	$(GO) vet ./...
+	$(GO) vet -tags faults ./internal/fleettest
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { echo "gofmt needed:"; gofmt -l $$(git ls-files '*.go'); exit 1; }
 
 lint: test-deps vet
 	@test -x $(STATICCHECK) || GOFLAGS= $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
 	$(STATICCHECK) ./...
+	$(STATICCHECK) -tags faults ./internal/fleettest
 
 # Every test, under the race detector, then a short fuzz run of the layout engine.
 test: lint
@@ -49,6 +51,12 @@ test: lint
 	$(GO) test -run '^$$' -fuzz '^FuzzVerify$$' -fuzztime 10s ./token
 	$(GO) test -run '^$$' -fuzz '^FuzzVerify$$' -fuzztime 10s ./api/sigv4
 	$(GO) test -run '^$$' -fuzz '^FuzzVideoPush$$' -fuzztime 10s -fuzzminimizetime 2s ./trackdecode
+	$(MAKE) --no-print-directory test-faults
+
+# The fleet as processes on loopback (3 NATS nodes, serve, 3 workers, S3,
+# RTMP) with faults injected; prints what each fault cost. Part of `make test`.
+test-faults: test-deps
+	$(GO) test -tags faults -count=1 -v -timeout 15m ./internal/fleettest
 
 fuzz: deps
 	$(GO) test -run '^$$' -fuzz '^FuzzCompute$$' -fuzztime 5m ./layout

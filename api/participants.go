@@ -158,7 +158,11 @@ func (s *Server) getParticipant(ctx context.Context, in *getParticipantInput) (*
 	if err != nil {
 		return nil, s.storeError(err, "participant "+*in.ParticipantID+" in session "+*in.SessionID)
 	}
-	return &participantOutput{p}, nil
+	recs, e := s.recordings(ctx, stageID+"."+*in.SessionID+".")
+	if e != nil {
+		return nil, e
+	}
+	return &participantOutput{withRecording(p, recs)}, nil
 }
 
 type listParticipantsInput struct {
@@ -197,7 +201,12 @@ func (s *Server) listParticipants(ctx context.Context, in *listParticipantsInput
 	if e := v.err(); e != nil {
 		return nil, e
 	}
+	recs, e := s.recordings(ctx, stageID+"."+*in.SessionID+".")
+	if e != nil {
+		return nil, e
+	}
 	keep := func(x ivs.Participant) bool {
+		x = withRecording(x, recs)
 		switch {
 		case in.FilterByUserID != nil:
 			return x.UserID == *in.FilterByUserID
@@ -210,7 +219,8 @@ func (s *Server) listParticipants(ctx context.Context, in *listParticipantsInput
 		}
 		return true
 	}
-	items, next, e := listPage(ctx, s, s.store.Participants, stageID+"."+*in.SessionID+".", p, keep, ivs.Participant.Summary)
+	summary := func(x ivs.Participant) ivs.ParticipantSummary { return withRecording(x, recs).Summary() }
+	items, next, e := listPage(ctx, s, s.store.Participants, stageID+"."+*in.SessionID+".", p, keep, summary)
 	if e != nil {
 		return nil, e
 	}

@@ -47,6 +47,30 @@ type CompositionRun struct {
 	Worker           string `json:"worker,omitempty"`        // the worker running it
 	StopRequested    bool   `json:"stopRequested,omitempty"` // StopComposition was called
 	Reason           string `json:"reason,omitempty"`        // why it FAILED
+	// Recordings are the S3 destinations' HLS recordings, by destination
+	// id: what a worker that resumes the composition continues.
+	Recordings map[string]*RecordingRun `json:"recordings,omitempty"`
+}
+
+// RecordingRun is where an S3 destination's HLS recording stands.
+type RecordingRun struct {
+	// Rendition is the rendition folder the recording writes.
+	Rendition string `json:"rendition"`
+	// Next is the first unused segment number: a run reserves a number
+	// here before it writes that segment, so no run ever reuses one.
+	Next int `json:"next"`
+	// Spooled are finished segments that no uploaded playlist names yet
+	// (they wait in a worker's spool, or their playlist does).
+	Spooled []RecordedSegment `json:"spooled,omitempty"`
+	// NextThumbnail is the number of the next sequential thumbnail.
+	NextThumbnail int `json:"nextThumbnail,omitempty"`
+}
+
+// RecordedSegment is one finished HLS segment, <Index>.ts.
+type RecordedSegment struct {
+	Index         int     `json:"index"`
+	Duration      float64 `json:"duration"`
+	Discontinuity bool    `json:"discontinuity,omitempty"`
 }
 
 // Ended reports whether the composition reached a final state.

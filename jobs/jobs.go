@@ -80,6 +80,10 @@ type Job struct {
 	CompositionARN string    `json:"compositionArn"`
 	StageARN       string    `json:"stageArn"`
 	SubmittedAt    time.Time `json:"submittedAt"`
+	// Kind is "" for a composition, KindParticipantRecording for an
+	// individual participant recording (see ParticipantRecordingJob).
+	Kind        string                `json:"kind,omitempty"`
+	Participant *ParticipantRecording `json:"participant,omitempty"`
 }
 
 // Config sizes the queue. Every process that opens the queue must use the

@@ -16,7 +16,7 @@ func TestClientInfo(t *testing.T) {
 		{"", "", "", "", ""},
 	} {
 		var p ivs.Participant
-		clientInfo{tc.ua}.fill(&p)
+		clientInfo{userAgent: tc.ua}.fill(&p)
 		if p.BrowserName != tc.browser || p.BrowserVersion != tc.version || p.OSName != tc.os || p.SDKVersion != tc.sdk {
 			t.Errorf("%q → browser %q %q os %q sdk %q", tc.ua, p.BrowserName, p.BrowserVersion, p.OSName, p.SDKVersion)
 		}
@@ -30,7 +30,7 @@ func FuzzClientInfo(f *testing.F) {
 	f.Add("Safari/Version/")
 	f.Fuzz(func(t *testing.T, ua string) {
 		var p ivs.Participant
-		clientInfo{ua}.fill(&p)
+		clientInfo{userAgent: ua}.fill(&p)
 		for _, v := range []string{p.BrowserName, p.BrowserVersion, p.OSName, p.SDKVersion} {
 			if len(v) > 32 {
 				t.Fatalf("field %q longer than 32 bytes", v)

@@ -221,7 +221,9 @@ func (t *forwardTrack) relay() {
 // requestKeyframe asks the publisher for a keyframe, at most every 200 ms
 // per track however many subscribers ask.
 func (t *forwardTrack) requestKeyframe() {
-	if t.remote.Kind() != webrtc.RTPCodecTypeVideo {
+	// A local publisher's track (RTMP ingest) has no RTCP path back to its
+	// encoder: subscribers wait for its next keyframe.
+	if t.remote == nil || t.remote.Kind() != webrtc.RTPCodecTypeVideo {
 		return
 	}
 	now := time.Now().UnixNano()
@@ -284,8 +286,11 @@ func (p *peer) close(reason string) {
 		p.s.forgetSession(p)
 		p.r.leave(p, reason)
 		close(p.done)
-		if err := p.pc.Close(); err != nil {
-			p.r.log.Debug("close peer connection", "participant", p.participantID, "error", err)
+		// A local publisher has no peer connection: its owner stops on done.
+		if p.pc != nil {
+			if err := p.pc.Close(); err != nil {
+				p.r.log.Debug("close peer connection", "participant", p.participantID, "error", err)
+			}
 		}
 		p.r.log.Info("peer left", "participant", p.participantID, "kind", p.kind, "reason", reason)
 		if p.kind == publishPeer {
@@ -296,10 +301,19 @@ func (p *peer) close(reason string) {
 	})
 }
 
-// clientInfo is what a participant's HTTP request says of its client.
-type clientInfo struct{ userAgent string }
+// clientInfo is what a participant's HTTP request says of its client, or
+// for a local publisher, its protocol and ingest configuration.
+type clientInfo struct {
+	userAgent string
+	protocol  string // "" for WHIP
+	ingestARN string
+}
 
 func (c clientInfo) fill(rec *ivs.Participant) {
+	if c.protocol != "" {
+		rec.Protocol = c.protocol
+		rec.IngestConfigurationARN = c.ingestARN
+	}
 	ua := c.userAgent
 	for _, b := range []struct{ token, name string }{
 		{"Edg/", "Edge"}, {"OPR/", "Opera"}, {"Firefox/", "Firefox"}, {"Chrome/", "Chrome"}, {"Safari/", "Safari"},

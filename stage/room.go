@@ -264,6 +264,10 @@ func (r *room) publishStarted(p *peer) {
 	r.saveParticipant(part)
 	r.recordLocked(p.participantID, "PUBLISH_STARTED", "", "")
 	r.broadcast(Message{Type: MsgTracksPublished, Participant: part.info()})
+	if hook := r.s.cfg.OnPublishStarted; hook != nil && !Hidden(p.participantID) {
+		stageID, sessionID, pid := r.stageID, r.sessionID, p.participantID
+		r.s.goTracked(func() { hook(r.s.ctx, stageID, sessionID, pid) })
+	}
 }
 
 // tracksChanged tells watchers that a publishing participant's tracks

@@ -62,7 +62,11 @@ type Config struct {
 	// TrackWait is how long a subscribe waits for a publisher's tracks to
 	// start flowing. Default 3 s.
 	TrackWait time.Duration
-	Logger    *slog.Logger
+	// OnPublishStarted, when set, is called on a goroutine of its own
+	// (that Close waits for) after each PUBLISH_STARTED event: individual
+	// participant recording starts there.
+	OnPublishStarted func(ctx context.Context, stageID, sessionID, participantID string)
+	Logger           *slog.Logger
 }
 
 func (c Config) withDefaults() Config {

@@ -37,10 +37,13 @@ type Config struct {
 
 // Store holds one table per resource type.
 type Store struct {
-	Stages                *Table[ivs.Stage]
-	Sessions              *Table[ivs.StageSession] // key <stage id>.<session id>
-	Participants          *Table[ivs.Participant]  // key <stage id>.<session id>.<participant id>
-	Events                *Table[ivs.Event]        // key <stage id>.<session id>.<participant id>.<seq>
+	Stages       *Table[ivs.Stage]
+	Sessions     *Table[ivs.StageSession] // key <stage id>.<session id>
+	Participants *Table[ivs.Participant]  // key <stage id>.<session id>.<participant id>
+	Events       *Table[ivs.Event]        // key <stage id>.<session id>.<participant id>.<seq>
+	// Recordings holds individual participant recordings, under
+	// <stage id>.<session id>.<participant id>: the latest one.
+	Recordings            *Table[ivs.ParticipantRecording]
 	EncoderConfigurations *Table[ivs.EncoderConfiguration]
 	StorageConfigurations *Table[ivs.StorageConfiguration]
 	IngestConfigurations  *Table[ivs.IngestConfiguration]
@@ -88,6 +91,7 @@ func Open(ctx context.Context, js jetstream.JetStream, cfg Config) (*Store, erro
 	s.Sessions = newTable[ivs.StageSession](open("sessions", 0))
 	s.Participants = newTable[ivs.Participant](open("participants", 0))
 	s.Events = newTable[ivs.Event](open("events", 0))
+	s.Recordings = newTable[ivs.ParticipantRecording](open("participant_recordings", 0))
 	s.EncoderConfigurations = newTable[ivs.EncoderConfiguration](open("encoder_configurations", 0))
 	s.StorageConfigurations = newTable[ivs.StorageConfiguration](open("storage_configurations", 0))
 	s.IngestConfigurations = newTable[ivs.IngestConfiguration](open("ingest_configurations", 0))
@@ -189,8 +193,9 @@ func (t *Table[T]) Update(ctx context.Context, key string, change func(*T) error
 }
 
 func isWrongRevision(err error) bool {
-	var apiErr *jetstream.APIError
-	return errors.As(err, &apiErr) && apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence
+	// Replicated (R3) buckets report a conflict with another code than
+	// single-node ones; ErrKeyRevisionMismatch matches both.
+	return errors.Is(err, jetstream.ErrKeyRevisionMismatch)
 }
 
 // Delete removes key, or returns ErrNotFound.

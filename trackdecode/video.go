@@ -44,6 +44,19 @@ type Video struct {
 	dec        *decoder
 	needKey    atomic.Bool
 	stats      counters
+	onAU       func(data []byte, rtpTS uint32, key bool) (decode bool)
+}
+
+// SetAccessUnitHandler hands fn every complete frame that Push would
+// decode, before decoding it: from a keyframe on, and after a loss again
+// from the next keyframe. H.264 comes in Annex B. fn reports whether to
+// decode the frame too: a recorder that remuxes H.264 decodes keyframes
+// only (for its size and thumbnails). data is valid only during the call.
+// Call it before the first Push.
+func (v *Video) SetAccessUnitHandler(fn func(data []byte, rtpTS uint32, key bool) (decode bool)) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	v.onAU = fn
 }
 
 // NewVideo returns a decoder for a track of the given codec, "video/VP8" or
@@ -195,6 +208,9 @@ func (v *Video) handle(s *media.Sample, onFrame func(*astiav.Frame, uint32)) {
 		return
 	}
 
+	if v.onAU != nil && !v.onAU(s.Data, s.PacketTimestamp, info.key) {
+		return
+	}
 	if err := v.dec.send(s.Data, int64(s.PacketTimestamp)); err != nil {
 		v.stats.inc(cDecodeErrors)
 		v.lose()

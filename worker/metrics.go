@@ -13,22 +13,29 @@ import (
 
 // metrics are the worker's Prometheus metrics; see Collectors.
 type metrics struct {
-	running  prometheus.Gauge
-	frames   prometheus.Counter
-	late     prometheus.Counter
-	render   prometheus.Histogram
-	encode   prometheus.Histogram
-	mu       sync.Mutex
-	fanouts  map[string]*sink.Fanout // running compositions' destinations, by composition id
-	queue    *jobs.Queue
-	destDesc *prometheus.Desc
-	failDesc *prometheus.Desc
-	lagDesc  *prometheus.Desc
+	running                prometheus.Gauge
+	frames                 prometheus.Counter
+	late                   prometheus.Counter
+	render                 prometheus.Histogram
+	encode                 prometheus.Histogram
+	spoolBytes, spoolLimit prometheus.GaugeFunc
+	mu                     sync.Mutex
+	fanouts                map[string]*sink.Fanout // running compositions' destinations, by composition id
+	queue                  *jobs.Queue
+	destDesc               *prometheus.Desc
+	failDesc               *prometheus.Desc
+	lagDesc                *prometheus.Desc
 }
 
-func newMetrics(q *jobs.Queue) *metrics {
+func newMetrics(q *jobs.Queue, sp *spool) *metrics {
 	buckets := prometheus.ExponentialBuckets(0.0005, 2, 12) // 0.5 ms .. 1 s
 	return &metrics{
+		spoolBytes: prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "stagehand_worker_spool_bytes",
+			Help: "Bytes of recorded segments waiting in the spool for the object store."},
+			func() float64 { return float64(sp.bytes.Load()) }),
+		spoolLimit: prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "stagehand_worker_spool_limit_bytes",
+			Help: "The spool's limit: past it, recordings fail rather than fill the disk."},
+			func() float64 { return float64(sp.limit) }),
 		running: prometheus.NewGauge(prometheus.GaugeOpts{Name: "stagehand_worker_compositions_running",
 			Help: "Compositions this worker runs."}),
 		frames: prometheus.NewCounter(prometheus.CounterOpts{Name: "stagehand_worker_frames_rendered_total",
@@ -53,7 +60,7 @@ func newMetrics(q *jobs.Queue) *metrics {
 // Collectors returns the worker's metrics, to register with a registry.
 func (w *Worker) Collectors() []prometheus.Collector {
 	m := w.metrics
-	return []prometheus.Collector{m.running, m.frames, m.late, m.render, m.encode, (*dynamic)(m)}
+	return []prometheus.Collector{m.running, m.frames, m.late, m.render, m.encode, m.spoolBytes, m.spoolLimit, (*dynamic)(m)}
 }
 
 // dynamic collects what is read at scrape time: destinations and the queue.

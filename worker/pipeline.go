@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/asticode/go-astiav"
@@ -15,6 +17,7 @@ import (
 	"github.com/stagehand-rt/stagehand/sink"
 	"github.com/stagehand-rt/stagehand/sink/hls"
 	"github.com/stagehand-rt/stagehand/sink/rtmp"
+	"github.com/stagehand-rt/stagehand/sink/thumbnail"
 	"github.com/stagehand-rt/stagehand/sink/upload"
 )
 
@@ -24,6 +27,23 @@ type output struct {
 	rtmp   string         // channel ingest URL, or
 	hlsDir string         // HLS recording directory: the bucket's prefix on disk, or the upload's spool
 	upload *upload.Config // the S3 upload of hlsDir, if any
+	// rendition and resume continue an earlier run's recording; an empty
+	// rendition is the default one.
+	rendition string
+	resume    *hls.Resume
+	hooks     *recordingHooks // the recording's bookkeeping, if any
+	// thumbs, when set, asks for JPEG thumbnails of the composite, numbered
+	// from firstThumb.
+	thumbs     *ivs.CompositionThumbnailConfiguration
+	firstThumb int
+}
+
+// recordingHooks connect a recording to the worker's bookkeeping (see ledger).
+type recordingHooks struct {
+	Admit       func(index int) error
+	OnSegment   func(hls.Segment) error
+	OnUploaded  func(upload.Uploaded)
+	OnThumbnail func(next int) // a sequential thumbnail was written
 }
 
 // pipelineConfig is one live composition's media settings.
@@ -34,6 +54,7 @@ type pipelineConfig struct {
 	StageARN       string
 	Outputs        []output
 	RTMPSCAFile    string
+	RTMPRetryFor   time.Duration
 	// Resumed: an earlier run recorded under the same prefix; this one
 	// writes its own rendition folder rather than over that run's files.
 	Resumed bool
@@ -55,7 +76,13 @@ type pipeline struct {
 	aparams    *astiav.CodecParameters
 	fanout     *sink.Fanout
 	uploaders  []*upload.Uploader
-	metrics    *metrics // may be nil
+	recorders  []*hls.Recorder
+	thumbs     []*thumbnail.Writer
+	final      []sink.Status // the destinations once closed
+	metrics    *metrics      // may be nil
+	// handoff, when set and true once the output clock stopped, leaves
+	// the recordings open for the worker that resumes the composition.
+	handoff func() bool
 }
 
 func newPipeline(ctx context.Context, cfg pipelineConfig) (_ *pipeline, err error) {
@@ -90,6 +117,9 @@ func newPipeline(ctx context.Context, cfg pipelineConfig) (_ *pipeline, err erro
 	if p.audioFrame, err = p.aenc.NewFrame(); err != nil {
 		return nil, err
 	}
+	// The outputs outlive ctx: a worker that shuts down still finishes
+	// its segments and uploads them (closeOutputs bounds the wait).
+	ctx = context.WithoutCancel(ctx)
 	dests, err := p.destinations(ctx)
 	if err != nil {
 		return nil, err
@@ -111,13 +141,19 @@ func (p *pipeline) destinations(ctx context.Context) ([]sink.Config, error) {
 			if err != nil {
 				return nil, fmt.Errorf("destination %s: %w", o.id, err)
 			}
-			dests = append(dests, sink.Config{Name: o.id, Writer: w})
+			dests = append(dests, sink.Config{Name: o.id, Writer: w, RetryFor: p.cfg.RTMPRetryFor})
 		case o.hlsDir != "":
 			var onFile func(string)
+			hooks := o.hooks
+			if hooks == nil {
+				hooks = &recordingHooks{}
+			}
 			if o.upload != nil {
 				// Segments and playlists wait in the spool until S3 has
 				// them: an object-store outage loses nothing.
-				up, err := upload.Start(ctx, *o.upload)
+				uc := *o.upload
+				uc.OnUploaded = hooks.OnUploaded
+				up, err := upload.Start(ctx, uc)
 				if err != nil {
 					return nil, fmt.Errorf("destination %s: %w", o.id, err)
 				}
@@ -125,8 +161,8 @@ func (p *pipeline) destinations(ctx context.Context) ([]sink.Config, error) {
 				onFile = up.Enqueue
 			}
 			r, err := hls.New(hls.Config{
-				OnFile: onFile,
-				Dir:    o.hlsDir, Rendition: p.rendition(),
+				OnFile: onFile, Resume: o.resume, Admit: hooks.Admit, OnSegment: hooks.OnSegment,
+				Dir: o.hlsDir, Rendition: cmpOr(o.rendition, newRendition(p.cfg.Video, p.cfg.Resumed)),
 				SegmentSeconds: p.cfg.SegmentSeconds, Framerate: p.cfg.Video.Framerate,
 				Bandwidth: p.cfg.Video.Bitrate + encoder.DefaultAudioBitrate, StageARN: p.cfg.StageARN,
 				Video: hls.Stream{Params: p.vparams, TimeBase: p.venc.TimeBase()},
@@ -135,6 +171,14 @@ func (p *pipeline) destinations(ctx context.Context) ([]sink.Config, error) {
 			if err != nil {
 				return nil, fmt.Errorf("destination %s: %w", o.id, err)
 			}
+			p.recorders = append(p.recorders, r)
+			if o.thumbs != nil {
+				th, err := p.thumbnails(o, onFile, hooks.OnThumbnail)
+				if err != nil {
+					return nil, fmt.Errorf("destination %s: %w", o.id, err)
+				}
+				p.thumbs = append(p.thumbs, th)
+			}
 			// Recordings must not lose packets: a deep queue absorbs disk stalls.
 			dests = append(dests, sink.Config{Name: o.id, Writer: r, QueueSize: 4096})
 		}
@@ -142,11 +186,39 @@ func (p *pipeline) destinations(ctx context.Context) ([]sink.Config, error) {
 	return dests, nil
 }
 
-// rendition names the HLS rendition folder: <height>p<fps>, with a random
-// suffix for a resumed run so that nothing recorded before is overwritten.
-func (p *pipeline) rendition() string {
-	r := fmt.Sprintf("%dp%d", p.cfg.Video.Height, p.cfg.Video.Framerate)
-	if p.cfg.Resumed {
+// thumbnails writes o's thumbnails of the composite, as IVS lays them out:
+// media/thumbnails/<rendition>/<n>.jpg and media/latest_thumbnail/<rendition>/thumb.jpg.
+func (p *pipeline) thumbnails(o output, onFile func(string), onSequential func(int)) (*thumbnail.Writer, error) {
+	rendition := cmpOr(o.rendition, newRendition(p.cfg.Video, p.cfg.Resumed))
+	tc := thumbnail.Config{Dir: o.hlsDir, Interval: time.Duration(max(1, o.thumbs.TargetIntervalSeconds)) * time.Second,
+		FirstIndex: o.firstThumb}
+	for _, s := range o.thumbs.Storage {
+		switch s {
+		case "SEQUENTIAL":
+			tc.SequentialDir = "media/thumbnails/" + rendition
+		case "LATEST":
+			tc.LatestDir = "media/latest_thumbnail/" + rendition
+		}
+	}
+	var th *thumbnail.Writer
+	tc.OnFile = func(rel string) {
+		if onFile != nil {
+			onFile(rel)
+		}
+		if onSequential != nil && tc.SequentialDir != "" && strings.HasPrefix(rel, tc.SequentialDir+"/") {
+			onSequential(th.Next() + 1) // Next counts the file after it is announced
+		}
+	}
+	th, err := thumbnail.New(tc)
+	return th, err
+}
+
+// newRendition names a new HLS rendition folder: <height>p<fps>, with a
+// random suffix for a resumed run that cannot continue the earlier
+// recording, so that nothing recorded before is overwritten.
+func newRendition(v encoder.VideoConfig, resumed bool) string {
+	r := fmt.Sprintf("%dp%d", v.Height, v.Framerate)
+	if resumed {
 		r += "-" + ivs.RandomString(8)
 	}
 	return r
@@ -193,6 +265,7 @@ func (p *pipeline) tick(ctx context.Context, onFirst func(), emitVideo, emitAudi
 			return k, fmt.Errorf("render: %w", err)
 		}
 		t1 := time.Now()
+		p.thumbnail(frame, time.Duration(k)*time.Second/time.Duration(fps))
 		if err := p.venc.Encode(frame, emitVideo); err != nil {
 			return k, err
 		}
@@ -221,19 +294,45 @@ func (p *pipeline) tick(ctx context.Context, onFirst func(), emitVideo, emitAudi
 	}
 }
 
+// thumbnail offers the composite at media time t to the thumbnail writers;
+// one that fails is dropped (the recording goes on without thumbnails).
+func (p *pipeline) thumbnail(frame *astiav.Frame, t time.Duration) {
+	for i, th := range p.thumbs {
+		if th == nil {
+			continue
+		}
+		if err := th.Offer(frame, t); err != nil {
+			slog.Warn("thumbnails stopped; the recording goes on", "component", "worker", "error", err)
+			th.Close()
+			p.thumbs[i] = nil
+		}
+	}
+}
+
 func (p *pipeline) finish(emitVideo, emitAudio func(*astiav.Packet) error) error {
+	if p.handoff != nil && p.handoff() {
+		for _, r := range p.recorders {
+			r.Handoff()
+		}
+	}
 	return errors.Join(p.venc.Flush(emitVideo), p.aenc.Flush(emitAudio), p.closeOutputs())
 }
 
 // closeOutputs closes the destinations, then waits for the uploads of what
 // they wrote. It runs once: at the end of run, or from close when run
-// never ran (an error between newPipeline and run).
+// never ran (an error between newPipeline and run). A destination that
+// failed is an error of the composition only when every one failed: the
+// others delivered, and its FAILED state says what became of it.
 func (p *pipeline) closeOutputs() error {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	var err error
 	if p.fanout != nil {
 		err = p.fanout.Close(ctx)
+		p.final = p.fanout.Status()
+		if !allFailed(p.final) {
+			err = nil
+		}
 		p.fanout = nil
 	}
 	for _, up := range p.uploaders {
@@ -243,8 +342,24 @@ func (p *pipeline) closeOutputs() error {
 	return err
 }
 
+// allFailed reports whether every destination is FAILED.
+func allFailed(st []sink.Status) bool {
+	for _, s := range st {
+		if s.State != sink.StateFailed {
+			return false
+		}
+	}
+	return len(st) > 0
+}
+
 func (p *pipeline) close() {
 	_ = p.closeOutputs()
+	for _, th := range p.thumbs {
+		if th != nil {
+			th.Close()
+		}
+	}
+	p.thumbs = nil
 	if p.comp != nil {
 		p.comp.Close()
 	}

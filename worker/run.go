@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"math"
 	"path/filepath"
+	"slices"
 	"sync"
 	"time"
 
@@ -17,6 +18,7 @@ import (
 	"github.com/stagehand-rt/stagehand/ivs"
 	"github.com/stagehand-rt/stagehand/jobs"
 	"github.com/stagehand-rt/stagehand/layout"
+	"github.com/stagehand-rt/stagehand/sink"
 	"github.com/stagehand-rt/stagehand/sink/upload"
 	"github.com/stagehand-rt/stagehand/stage"
 	"github.com/stagehand-rt/stagehand/stage/client"
@@ -29,6 +31,10 @@ var errStopRequested = errors.New("stop requested before the composition started
 
 // runJob runs the claimed composition to its end and settles the claim.
 func (w *Worker) runJob(ctx context.Context, c *jobs.Claim) {
+	if c.Job.Kind == jobs.KindParticipantRecording {
+		w.runParticipantJob(ctx, c)
+		return
+	}
 	arn := c.Job.CompositionARN
 	log := w.log.With("composition", arn)
 	settle := func(err error) {
@@ -44,19 +50,8 @@ func (w *Worker) runJob(ctx context.Context, c *jobs.Claim) {
 	// Capacity first: a composition that does not fit goes to another
 	// worker (or back to this one once there is room).
 	need := w.costOf(ctx, id)
-	if !w.budget.take(need) {
-		// Every return spends one of the job's bounded deliveries: after
-		// two, keep it and wait for room here, so it is never exhausted
-		// by a busy fleet.
-		if c.Attempt <= 2 {
-			log.Info("over capacity; returning the job", "cost", need, "attempt", c.Attempt)
-			settle(c.Return(ctx, 2*time.Second))
-			return
-		}
-		if !w.waitFor(ctx, c, need) {
-			settle(c.Return(context.WithoutCancel(ctx), 0))
-			return
-		}
+	if !w.reserve(ctx, c, need, log) {
+		return
 	}
 	defer w.budget.give(need)
 	comp, err := w.take(ctx, id)
@@ -80,6 +75,12 @@ func (w *Worker) runJob(ctx context.Context, c *jobs.Claim) {
 	runErr := w.compose(ctx, comp, log)
 	stopHeartbeat()
 	hb.Wait()
+	if errors.Is(runErr, errLostClaim) {
+		// The job was delivered again and its new worker runs it: this
+		// one lost its claim (it was cut off from NATS) and settles nothing.
+		log.Warn("another worker took the composition over; this run stopped")
+		return
+	}
 	if ctx.Err() != nil {
 		// The worker is shutting down, not the composition (an error now
 		// is most likely the shutdown's): another worker takes it over.
@@ -89,6 +90,30 @@ func (w *Worker) runJob(ctx context.Context, c *jobs.Claim) {
 	}
 	w.finish(context.WithoutCancel(ctx), id, runErr)
 	settle(c.Done(context.WithoutCancel(ctx)))
+}
+
+// reserve takes need of the capacity for claim c, or settles c: a job
+// that does not fit is returned for another worker; after two returns
+// (each spends one of its bounded deliveries) it is kept, heartbeating,
+// until room frees here, so that a busy fleet never exhausts it.
+func (w *Worker) reserve(ctx context.Context, c *jobs.Claim, need float64, log *slog.Logger) bool {
+	if w.budget.take(need) {
+		return true
+	}
+	var err error
+	switch {
+	case c.Attempt <= 2:
+		log.Info("over capacity; returning the job", "cost", need, "attempt", c.Attempt)
+		err = c.Return(ctx, 2*time.Second)
+	case w.waitFor(ctx, c, need):
+		return true
+	default:
+		err = c.Return(context.WithoutCancel(ctx), 0)
+	}
+	if err != nil {
+		log.Warn("settle job", "error", err)
+	}
+	return false
 }
 
 var errEnded = errors.New("composition already ended")
@@ -203,19 +228,24 @@ func (w *Worker) compose(ctx context.Context, comp ivs.Composition, log *slog.Lo
 	if err != nil {
 		return fmt.Errorf("watch stop signal: %w", err)
 	}
+	runCtx, cancelRun := context.WithCancelCause(ctx)
+	defer cancelRun(nil)
+	cancel := func() { cancelRun(nil) }
+	w.planRecordings(ctx, &cfg, comp, func() { cancelRun(errLostClaim) }, log)
 	p, err := newPipeline(ctx, cfg)
 	if err != nil {
 		return err
 	}
 	defer p.close()
 	p.metrics = w.metrics
+	// The parent context ends when the worker shuts down: the recordings
+	// stay open for the worker that resumes the composition.
+	p.handoff = func() bool { return ctx.Err() != nil || errors.Is(context.Cause(runCtx), errLostClaim) }
 	defer w.metrics.track(id, p.fanout)()
 	tok, err := w.subscribeToken(id, st)
 	if err != nil {
 		return err
 	}
-	runCtx, cancel := context.WithCancel(ctx)
-	defer cancel()
 	idle := newIdleTimer(w.cfg.IdleTimeout)
 	defer idle.stop()
 	go func() {
@@ -245,15 +275,116 @@ func (w *Worker) compose(ctx context.Context, comp ivs.Composition, log *slog.Lo
 			cancel()
 		}
 	})
-	_, err = p.run(runCtx, func() { w.activate(context.WithoutCancel(ctx), id) })
+	var states sync.WaitGroup
+	fanout := p.fanout
+	_, err = p.run(runCtx, func() {
+		w.activate(context.WithoutCancel(ctx), id)
+		states.Go(func() {
+			if w.syncDestinations(runCtx, id, fanout) {
+				cancelRun(errAllFailed)
+			}
+		})
+	})
 	cancel()
 	follow.Wait()
+	states.Wait()
+	switch cause := context.Cause(runCtx); {
+	case errors.Is(cause, errLostClaim):
+		return errLostClaim
+	case errors.Is(cause, errAllFailed):
+		return errors.Join(cause, err)
+	}
+	w.recordDestinations(context.WithoutCancel(ctx), id, p.final)
 	return errors.Join(followErr, err)
+}
+
+// errAllFailed ends a composition whose every destination FAILED: it has
+// nowhere left to deliver.
+var errAllFailed = errors.New("every destination failed")
+
+// planRecordings names each S3 output's rendition, continues the earlier
+// runs' recordings of a resumed composition, and connects the recordings to
+// their bookkeeping; lost is called if another worker takes them over.
+func (w *Worker) planRecordings(ctx context.Context, cfg *pipelineConfig, comp ivs.Composition, lost func(), log *slog.Logger) {
+	id, _ := compositionID(comp.ARN)
+	var once sync.Once
+	for i := range cfg.Outputs {
+		o := &cfg.Outputs[i]
+		if o.hlsDir == "" {
+			continue
+		}
+		if cfg.Resumed && comp.Run != nil {
+			run := comp.Run.Recordings[o.id]
+			if o.rendition, o.resume = w.resumePoint(ctx, run, *o, log); o.resume != nil {
+				o.firstThumb = run.NextThumbnail
+			}
+		}
+		if o.rendition == "" {
+			o.rendition = newRendition(cfg.Video, cfg.Resumed)
+		}
+		if o.resume != nil {
+			log.Info("continuing the recording", "destination", o.id, "rendition", o.rendition,
+				"segments", len(o.resume.Segments), "next", o.resume.Next)
+		}
+		l := &ledger{w: w, compID: id, destID: o.id, rendition: o.rendition, uploads: o.upload != nil,
+			lost: func() { once.Do(lost) }, log: log}
+		o.hooks = l.hooks(o.hlsDir)
+	}
+}
+
+// syncDestinations records the destinations' states (RECONNECTING, FAILED,
+// ACTIVE again) in the store as they change, until ctx ends or every
+// destination FAILED (then it reports true).
+func (w *Worker) syncDestinations(ctx context.Context, id string, f *sink.Fanout) bool {
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	var last []sink.Status
+	for {
+		select {
+		case <-ctx.Done():
+			return false
+		case <-t.C:
+		}
+		st := f.Status()
+		if !sameStates(st, last) {
+			w.recordDestinations(ctx, id, st)
+			last = st
+		}
+		if allFailed(st) {
+			return true
+		}
+	}
+}
+
+func sameStates(a, b []sink.Status) bool {
+	return slices.EqualFunc(a, b, func(x, y sink.Status) bool { return x.State == y.State })
+}
+
+// recordDestinations writes the destinations' states into the store; a
+// destination not yet started keeps its state, and STOPPED is finish's.
+func (w *Worker) recordDestinations(ctx context.Context, id string, st []sink.Status) {
+	_, err := w.store.Compositions.Update(ctx, id, func(cp *ivs.Composition) error {
+		if cp.Ended() {
+			return errEnded
+		}
+		for _, s := range st {
+			for i := range cp.Destinations {
+				if d := &cp.Destinations[i]; d.ID == s.Name && s.State != sink.StateStarting && s.State != sink.StateStopped {
+					d.State = string(s.State)
+				}
+			}
+		}
+		return nil
+	})
+	if err != nil && !errors.Is(err, errEnded) && ctx.Err() == nil {
+		w.log.Warn("record destination states", "composition", id, "error", err)
+	}
 }
 
 // pipelineConfig reads the encoder and storage configurations of comp.
 func (w *Worker) pipelineConfig(ctx context.Context, comp ivs.Composition) (pipelineConfig, error) {
-	cfg := pipelineConfig{Layout: comp.Layout.Config(), StageARN: comp.StageARN, RTMPSCAFile: w.cfg.RTMPSCAFile}
+	cfg := pipelineConfig{Layout: comp.Layout.Config(), StageARN: comp.StageARN, RTMPSCAFile: w.cfg.RTMPSCAFile,
+		RTMPRetryFor: w.cfg.RTMPRetryFor}
 	encARN := ""
 	for _, d := range comp.Destinations {
 		o := output{id: d.ID}
@@ -275,12 +406,17 @@ func (w *Worker) pipelineConfig(ctx context.Context, comp ivs.Composition) (pipe
 			}
 			prefix := d.Detail.S3.RecordingPrefix
 			if w.cfg.S3 != nil {
-				o.hlsDir = filepath.Join(w.cfg.SpoolDir, filepath.FromSlash(prefix))
+				// <spool>/<bucket>/<key>: a restarted worker knows where
+				// what it left belongs (recoverSpool).
+				o.hlsDir = filepath.Join(w.cfg.SpoolDir, sc.S3.BucketName, filepath.FromSlash(prefix))
 				o.upload = &upload.Config{Client: upload.NewClient(*w.cfg.S3), Bucket: sc.S3.BucketName, Prefix: prefix, Dir: o.hlsDir}
 			} else {
 				o.hlsDir = filepath.Join(w.cfg.BucketsDir, sc.S3.BucketName, filepath.FromSlash(prefix))
 			}
 			cfg.SegmentSeconds = c.S3.RecordingConfiguration.HLSConfiguration.TargetSegmentDurationSeconds
+			if len(c.S3.ThumbnailConfigurations) > 0 {
+				o.thumbs = &c.S3.ThumbnailConfigurations[0]
+			}
 			if len(c.S3.EncoderConfigurationARNs) > 0 {
 				encARN = cmpOr(encARN, c.S3.EncoderConfigurationARNs[0])
 			}
@@ -295,6 +431,7 @@ func (w *Worker) pipelineConfig(ctx context.Context, comp ivs.Composition) (pipe
 		cfg.Video = encoder.VideoConfig{Width: ec.Video.Width, Height: ec.Video.Height,
 			Framerate: int(math.Round(ec.Video.Framerate)), Bitrate: ec.Video.Bitrate}
 	}
+	cfg.Video = cfg.Video.WithDefaults()
 	return cfg, nil
 }
 

@@ -21,6 +21,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+
 	"github.com/stagehand-rt/stagehand/encoder"
 	"github.com/stagehand-rt/stagehand/ivs"
 	"github.com/stagehand-rt/stagehand/jobs"
@@ -56,7 +58,18 @@ type Config struct {
 	IdleTimeout time.Duration
 	// Heartbeat is how often a running job's claim is renewed; default 3 s.
 	Heartbeat time.Duration
-	Logger    *slog.Logger
+	// SpoolLimit bounds the bytes of segments waiting in SpoolDir for the
+	// object store; a recording that would pass it fails. Default 8 GiB.
+	SpoolLimit int64
+	// RTMPRetryFor is how long a channel destination that lost its RTMP(S)
+	// server reconnects before it is FAILED (the recordings go on).
+	// Default 60 s.
+	RTMPRetryFor time.Duration
+	// ResumeReadTimeout bounds how long a resumed composition retries
+	// reading its recording's playlist from the object store before it
+	// records into a new rendition folder instead. Default 20 s.
+	ResumeReadTimeout time.Duration
+	Logger            *slog.Logger
 }
 
 func (c Config) withDefaults() Config {
@@ -73,6 +86,15 @@ func (c Config) withDefaults() Config {
 	if c.Heartbeat <= 0 {
 		c.Heartbeat = 3 * time.Second
 	}
+	if c.SpoolLimit <= 0 {
+		c.SpoolLimit = DefaultSpoolLimit
+	}
+	if c.RTMPRetryFor <= 0 {
+		c.RTMPRetryFor = DefaultRTMPRetryFor
+	}
+	if c.ResumeReadTimeout <= 0 {
+		c.ResumeReadTimeout = 20 * time.Second
+	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
@@ -83,6 +105,10 @@ func (c Config) withDefaults() Config {
 // publisher of its stage.
 const DefaultIdleTimeout = 10 * time.Minute
 
+// DefaultRTMPRetryFor is how long a channel destination reconnects before
+// it is FAILED.
+const DefaultRTMPRetryFor = 60 * time.Second
+
 // Worker claims and runs compositions.
 type Worker struct {
 	cfg     Config
@@ -92,6 +118,14 @@ type Worker struct {
 	log     *slog.Logger
 	budget  *budget
 	metrics *metrics
+	spool   *spool
+
+	drainOnce sync.Once
+	draining  chan struct{} // closed by Drain
+
+	// recS3 is the S3 client of participant recordings (participant.go).
+	recS3Once sync.Once
+	recS3     *s3.Client
 }
 
 // New creates a worker; signer mints its subscribe tokens.
@@ -103,25 +137,42 @@ func New(cfg Config, st *store.Store, q *jobs.Queue, signer *token.Signer) (*Wor
 	if cfg.S3 != nil && cfg.SpoolDir == "" {
 		return nil, errors.New("worker: uploads to S3 need a SpoolDir")
 	}
-	return &Worker{cfg: cfg, store: st, queue: q, signer: signer, budget: newBudget(float64(cfg.Capacity)), metrics: newMetrics(q),
-		log: cfg.Logger.With("component", "worker", "worker", cfg.ID)}, nil
+	w := &Worker{cfg: cfg, store: st, queue: q, signer: signer, budget: newBudget(float64(cfg.Capacity)),
+		log: cfg.Logger.With("component", "worker", "worker", cfg.ID), draining: make(chan struct{})}
+	w.spool = &spool{limit: cfg.SpoolLimit, log: w.log}
+	w.metrics = newMetrics(q, w.spool)
+	return w, nil
 }
 
-// Run claims jobs while it has capacity, until ctx ends; running
-// compositions then end too and their jobs go back to the queue for
-// another worker. Run returns when they have.
+// Run claims jobs while it has capacity, until ctx ends or Drain is
+// called. When ctx ends, running compositions are handed off: each
+// finishes its current segment, uploads what it recorded, and goes back to
+// the queue, where another worker resumes it within seconds. After Drain,
+// they run to their end. Run returns when none is left. It also uploads
+// what an earlier process left in the spool.
 func (w *Worker) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	defer wg.Wait()
+	wg.Go(func() { w.recoverSpool(ctx) })
+	claimCtx, stopClaiming := context.WithCancel(ctx)
+	defer stopClaiming()
+	wg.Go(func() {
+		select {
+		case <-w.draining:
+			w.log.Info("draining: claiming no more compositions; running ones go on")
+			stopClaiming()
+		case <-claimCtx.Done():
+		}
+	})
 	for {
 		// Claim only with room for at least the smallest composition; a
 		// claimed one that does not fit goes back to the queue (runJob).
-		if !w.budget.waitRoom(ctx, minCost) {
+		if !w.budget.waitRoom(claimCtx, minCost) {
 			return nil
 		}
-		claim, err := w.queue.Claim(ctx)
+		claim, err := w.queue.Claim(claimCtx)
 		if err != nil {
-			if ctx.Err() != nil {
+			if claimCtx.Err() != nil {
 				return nil
 			}
 			w.log.Warn("claim", "error", err)
@@ -139,6 +190,11 @@ func (w *Worker) Run(ctx context.Context) error {
 		}()
 	}
 }
+
+// Drain makes Run claim nothing more and return once the running
+// compositions have ended. Cancelling Run's context meanwhile hands the
+// remaining ones off. It is safe to call more than once.
+func (w *Worker) Drain() { w.drainOnce.Do(func() { close(w.draining) }) }
 
 // Capacity is counted in 1080p30 composites: a composition costs its
 // encoder's pixels per second relative to 1920x1080 at 30 fps (at least a

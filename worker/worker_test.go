@@ -519,67 +519,30 @@ func TestPlaceholder(t *testing.T) {
 	}
 }
 
-// TestResumeKeepsEarlierRecording: a composition handed back by a worker
-// that shut down is resumed by another, which records into its own
-// rendition folder: nothing of the first run is overwritten.
-func TestResumeKeepsEarlierRecording(t *testing.T) {
-	env := stagetest.Start(t, stagetest.Options{})
-	st := env.CreateStage(t, "resume")
-	publish(t, env, st, "one", "orange")
-	buckets := t.TempDir()
-	startWorker := func() (stop func()) { return runWorker(t, env, worker.Config{BucketsDir: buckets}) }
-	stopFirst := startWorker()
-	enc := encoderConfig(t, env, 320, 180, 300_000)
-	sc := storageConfig(t, env, "resume")
-	out, err := env.API.StartComposition(env.Ctx, &ivsrealtime.StartCompositionInput{StageArn: st.Arn,
-		Destinations: []types.DestinationConfiguration{{S3: &types.S3DestinationConfiguration{
-			StorageConfigurationArn: sc, EncoderConfigurationArns: []string{*enc},
-			RecordingConfiguration: &types.RecordingConfiguration{HlsConfiguration: &types.CompositionRecordingHlsConfiguration{TargetSegmentDurationSeconds: aws.Int32(2)}}}}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	active, _ := waitState(t, env, out.Composition.Arn, types.CompositionStateActive, 15*time.Second)
-	hlsDir := filepath.Join(buckets, "resume", filepath.FromSlash(*active.Destinations[0].Detail.S3.RecordingPrefix), "media", "hls")
-	time.Sleep(5 * time.Second)
-	stopFirst() // hands the job back
-	first, _ := filepath.Glob(filepath.Join(hlsDir, "180p30", "*.ts"))
-	if len(first) < 2 {
-		t.Fatalf("the first run left %d segments", len(first))
-	}
-	sizes := map[string]int64{}
-	for _, f := range first {
-		fi, _ := os.Stat(f)
-		sizes[f] = fi.Size()
-	}
-	startWorker()
-	var resumed []string
-	for deadline := time.Now().Add(20 * time.Second); len(resumed) == 0; time.Sleep(200 * time.Millisecond) {
-		resumed, _ = filepath.Glob(filepath.Join(hlsDir, "180p30-*", "*.ts"))
-		if time.Now().After(deadline) {
-			t.Fatal("no resumed recording")
-		}
-	}
-	if _, err := env.API.StopComposition(env.Ctx, &ivsrealtime.StopCompositionInput{Arn: out.Composition.Arn}); err != nil {
-		t.Fatal(err)
-	}
-	waitState(t, env, out.Composition.Arn, types.CompositionStateStopped, 10*time.Second)
-	for f, size := range sizes {
-		if fi, err := os.Stat(f); err != nil || fi.Size() != size {
-			t.Errorf("first run's %s changed or vanished (%v)", f, err)
-		}
-	}
-	pls, _ := filepath.Glob(filepath.Join(hlsDir, "180p30-*", "playlist.m3u8"))
-	if len(pls) != 1 {
-		t.Fatalf("resumed playlists: %v", pls)
-	}
-	if b, _ := os.ReadFile(pls[0]); !strings.Contains(string(b), "#EXT-X-ENDLIST") {
-		t.Errorf("resumed playlist not closed:\n%s", b)
-	}
-}
-
 // runWorker runs a worker on env until the test ends; cfg gets the
 // loopback ICE address when it names none.
 func runWorker(t *testing.T, env *stagetest.Env, cfg worker.Config) (stop func()) {
+	t.Helper()
+	_, stop = startWorker(t, env, cfg)
+	return stop
+}
+
+// runWorkerHandle is runWorker that returns the worker.
+func runWorkerHandle(t *testing.T, env *stagetest.Env, cfg worker.Config) *worker.Worker {
+	t.Helper()
+	w, _ := startWorker(t, env, cfg)
+	return w
+}
+
+func startWorker(t *testing.T, env *stagetest.Env, cfg worker.Config) (*worker.Worker, func()) {
+	t.Helper()
+	w, stop, _ := startWorkerDone(t, env, cfg)
+	return w, stop
+}
+
+// startWorkerDone is startWorker that also returns a channel closed when
+// Run returned.
+func startWorkerDone(t *testing.T, env *stagetest.Env, cfg worker.Config) (*worker.Worker, func(), <-chan struct{}) {
 	t.Helper()
 	signer, err := api.LoadSigner(env.Ctx, env.Store, ivs.Namespace{Region: stagetest.Region, Account: stagetest.Account})
 	if err != nil {
@@ -593,12 +556,13 @@ func runWorker(t *testing.T, env *stagetest.Env, cfg worker.Config) (stop func()
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(env.Ctx)
+	done := make(chan struct{})
 	var wg sync.WaitGroup
-	wg.Go(func() { _ = w.Run(ctx) })
+	wg.Go(func() { defer close(done); _ = w.Run(ctx) })
 	var once sync.Once
-	stop = func() { once.Do(func() { cancel(); wg.Wait() }) }
+	stop := func() { once.Do(func() { cancel(); wg.Wait() }) }
 	t.Cleanup(stop)
-	return stop
+	return w, stop, done
 }
 
 // encoderConfig creates an encoder configuration through the API.

@@ -26,6 +26,8 @@ Usage:
   stagehand serve [flags]            run the IVS Real-Time API and the stage (embedded NATS JetStream store)
   stagehand publish --token T        join a stage over WHIP with a test pattern and a tone
   stagehand worker --nats-url URL    run compositions for a deployment (serve --no-worker, fleets)
+  stagehand nats --routes URLS       run one node of a fleet's NATS JetStream cluster
+  stagehand health URL               exit 0 if URL answers 2xx (container health checks)
   stagehand layout preview [flags]   draw a layout with labelled tiles into a PNG
   stagehand compose [flags]          compose media files to RTMP(S), S3 and/or local HLS
   stagehand version                  print the version
@@ -70,6 +72,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return runPublish(ctx, args[1:], stdout, stderr)
 	case "worker":
 		return runWorker(ctx, args[1:], stdout, stderr)
+	case "nats":
+		return runNATS(ctx, args[1:], stdout, stderr)
+	case "health":
+		return runHealth(ctx, args[1:], stdout)
 	case "version":
 		fmt.Fprintln(stdout, "stagehand", version)
 		return nil

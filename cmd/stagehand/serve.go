@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -20,6 +21,7 @@ import (
 	"github.com/stagehand-rt/stagehand/internal/natsserver"
 	"github.com/stagehand-rt/stagehand/ivs"
 	"github.com/stagehand-rt/stagehand/jobs"
+	"github.com/stagehand-rt/stagehand/recording"
 	"github.com/stagehand-rt/stagehand/stage"
 	"github.com/stagehand-rt/stagehand/stage/web"
 	"github.com/stagehand-rt/stagehand/store"
@@ -51,6 +53,7 @@ type serveConfig struct {
 	StageURL  string   // its public base URL; default http://<StageAddr>
 	ICEIPs    []string // addresses ICE offers; default 127.0.0.1 for a loopback stage, else all
 	Worker    workerFlags
+	Ingest    ingestFlags
 	NoWorker  bool // run no embedded worker (workers run as `stagehand worker`)
 	Demo      bool // start a demo stage, participants and composition
 	RTMPURL   string
@@ -78,6 +81,7 @@ func parseServeFlags(args []string, stderr io.Writer) (serveConfig, error) {
 	fs.StringVar(&c.StageAddr, "stage-addr", "127.0.0.1:8691", "address of the stage server: WHIP, WHEP, the events WebSocket and the web page (host:port)")
 	fs.StringVar(&c.StageURL, "stage-url", "", "public base URL of the stage server as participants reach it (default http://<stage-addr>)")
 	c.Worker.register(fs)
+	c.Ingest.register(fs)
 	fs.BoolVar(&c.Demo, "demo", false, "start a demo: a stage with two synthetic participants and a composition recording them into the local bucket")
 	fs.BoolVar(&c.NoWorker, "no-worker", false, "run no embedded composition worker (run `stagehand worker` processes instead)")
 	fs.Func("ice-ip", "local `IP` the stage offers in ICE candidates (repeatable; default 127.0.0.1 when --stage-addr is loopback, else every interface)", func(v string) error {
@@ -146,6 +150,7 @@ func (c *serveConfig) validate() error {
 		c.ICEIPs = []string{ip.String()}
 	}
 	errs = append(errs, c.Worker.validate()...)
+	errs = append(errs, c.Ingest.validate()...)
 	if c.StageURL != "" && !strings.HasPrefix(c.StageURL, "http://") && !strings.HasPrefix(c.StageURL, "https://") {
 		errs = append(errs, fmt.Errorf("--stage-url %q: want an http:// or https:// URL", c.StageURL))
 	}
@@ -220,7 +225,8 @@ func serve(ctx context.Context, cfg serveConfig, stdout, stderr io.Writer) error
 	if err != nil {
 		return err
 	}
-	sfu, err := stage.New(stage.Config{ICEIPs: cfg.ICEIPs, Logger: log}, verifier, st, nc)
+	sfu, err := stage.New(stage.Config{ICEIPs: cfg.ICEIPs, Logger: log,
+		OnPublishStarted: recording.NewDispatcher(st, queue, log).Hook()}, verifier, st, nc)
 	if err != nil {
 		return err
 	}
@@ -230,6 +236,17 @@ func serve(ctx context.Context, cfg serveConfig, stdout, stderr io.Writer) error
 	if _, err := sfu.EndStaleSessions(openCtx); err != nil {
 		return err
 	}
+	// Jobs that ran out of attempts (their workers died) end FAILED.
+	reapCtx, stopReaping := context.WithCancel(ctx)
+	var reaper sync.WaitGroup
+	reaper.Go(func() { worker.Reap(reapCtx, st, queue, 30*time.Second, log) })
+	defer reaper.Wait()
+	defer stopReaping()
+	stopIngest, err := startIngest(openCtx, cfg, st, sfu, stdout, log)
+	if err != nil {
+		return err
+	}
+	defer stopIngest()
 	reg := newRegistry()
 	stopWorker, err := startWorker(ctx, cfg, st, queue, ns, reg, log)
 	if err != nil {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"net"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -47,6 +48,13 @@ func startServeOutput(t *testing.T, args ...string) (url string, stop func(), ou
 	cfg, err := parseServeFlags(args, &bytes.Buffer{})
 	if err != nil {
 		t.Fatal(err)
+	}
+	// Serves run at once in tests: no fixed ingest ports.
+	if !slices.Contains(args, "--rtmp-addr") {
+		cfg.Ingest.RTMPAddr = "127.0.0.1:0"
+	}
+	if !slices.Contains(args, "--rtmps-addr") {
+		cfg.Ingest.RTMPSAddr = "127.0.0.1:0"
 	}
 	addr := make(chan string, 1)
 	cfg.onListen = func(a string) { addr <- a }

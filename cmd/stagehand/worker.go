@@ -10,7 +10,10 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/signal"
 	"strings"
+	"sync"
+	"syscall"
 	"time"
 
 	"github.com/stagehand-rt/stagehand/api"
@@ -31,6 +34,9 @@ type workerConfig struct {
 	Worker      workerFlags
 	MetricsAddr string
 	LogLevel    slog.Level
+	// Drain is how long a worker told to stop lets its compositions run
+	// before it hands them off.
+	Drain time.Duration
 }
 
 func parseWorkerFlags(args []string, stderr io.Writer) (workerConfig, error) {
@@ -59,6 +65,7 @@ func parseWorkerFlags(args []string, stderr io.Writer) (workerConfig, error) {
 	})
 	c.Worker.register(fs)
 	fs.StringVar(&c.MetricsAddr, "metrics-addr", "127.0.0.1:9091", "where GET /metrics serves Prometheus metrics (empty: nowhere)")
+	fs.DurationVar(&c.Drain, "drain-timeout", 0, "on SIGTERM, let running compositions go on this long before handing them off to other workers (0: hand off at once)")
 	verbose := fs.Bool("v", false, "debug logging")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "Usage: stagehand worker --nats-url URL [flags]\n\nRuns compositions queued by the API of the deployment on that NATS JetStream.")
@@ -113,11 +120,49 @@ func runWorker(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		defer stop()
 	}
 	fmt.Fprintf(stdout, "stagehand: worker on %s, recordings in %s\n", cfg.NATSURL, cfg.DataDir)
-	if err := w.Run(ctx); err != nil {
+	// ctx ends on SIGTERM or SIGINT: drain, then hand off what still runs.
+	var drain sync.WaitGroup
+	defer drain.Wait()
+	runCtx, handOff := context.WithCancel(context.WithoutCancel(ctx))
+	defer handOff() // before drain.Wait
+	drain.Go(func() { drainOnSignal(ctx, runCtx, w, cfg.Drain, handOff, log) })
+	if err := w.Run(runCtx); err != nil {
 		return err
 	}
+	handOff()
 	fmt.Fprintln(stdout, "stagehand: worker stopped")
 	return nil
+}
+
+// drainOnSignal drains w once ctx ends, then hands its compositions off
+// after timeout or at a second signal; it returns when run ends.
+func drainOnSignal(ctx, run context.Context, w *worker.Worker, timeout time.Duration, handOff func(), log *slog.Logger) {
+	select {
+	case <-ctx.Done():
+	case <-run.Done():
+		return
+	}
+	w.Drain()
+	if timeout <= 0 {
+		log.Info("stopping: handing running compositions off to other workers")
+		handOff()
+		return
+	}
+	again := make(chan os.Signal, 1)
+	signal.Notify(again, os.Interrupt, syscall.SIGTERM)
+	defer signal.Stop(again)
+	log.Info("stopping: running compositions go on, then are handed off; signal again to hand them off now", "drainTimeout", timeout)
+	t := time.NewTimer(timeout)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		log.Info("drain timeout: handing running compositions off")
+	case <-again:
+		log.Info("second signal: handing running compositions off")
+	case <-run.Done():
+		return
+	}
+	handOff()
 }
 
 // serveMetrics serves the worker's /metrics on addr until stop.

@@ -6,6 +6,8 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/stagehand-rt/stagehand/sink/upload"
@@ -15,10 +17,12 @@ import (
 // workerFlags are the composition worker's settings, the same in
 // `stagehand serve` and `stagehand worker`.
 type workerFlags struct {
-	S3       upload.ClientConfig // no Endpoint and no keys: the local buckets
-	Idle     time.Duration       // 0: never
-	Capacity int                 // 0: by CPU count
-	CAFile   string              // verifies RTMPS channels
+	S3        upload.ClientConfig // no Endpoint and no keys: the local buckets
+	Idle      time.Duration       // 0: never
+	Capacity  int                 // 0: by CPU count
+	CAFile    string              // verifies RTMPS channels
+	Spool     byteSize            // bound of the upload spool
+	RTMPRetry time.Duration       // reconnecting before a channel is FAILED
 }
 
 func (w *workerFlags) register(fs *flag.FlagSet) {
@@ -29,6 +33,33 @@ func (w *workerFlags) register(fs *flag.FlagSet) {
 	fs.DurationVar(&w.Idle, "idle-timeout", worker.DefaultIdleTimeout, "stop a composition whose stage has had no publisher this long (0: never)")
 	fs.StringVar(&w.CAFile, "rtmps-ca-file", "", "CA bundle that verifies RTMPS channel servers (default: the system's)")
 	fs.IntVar(&w.Capacity, "capacity", 0, "capacity in 1080p30 composites (a 720p30 one counts 0.44; default: one per two CPUs)")
+	w.Spool = worker.DefaultSpoolLimit
+	fs.Var(&w.Spool, "spool-limit", "bound of the segments waiting for the object store (e.g. 500MiB, 8GiB); past it a recording fails")
+	fs.DurationVar(&w.RTMPRetry, "rtmp-retry-for", worker.DefaultRTMPRetryFor, "how long a channel destination reconnects before it is FAILED (recordings go on)")
+}
+
+// byteSize is a flag value in bytes, with an optional KiB/MiB/GiB suffix.
+type byteSize int64
+
+func (b *byteSize) String() string { return strconv.FormatInt(int64(*b), 10) }
+
+func (b *byteSize) Set(v string) error {
+	mult := int64(1)
+	for _, u := range []struct {
+		suffix string
+		mult   int64
+	}{{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}, {"B", 1}} {
+		if n, ok := strings.CutSuffix(v, u.suffix); ok {
+			v, mult = n, u.mult
+			break
+		}
+	}
+	n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+	if err != nil || n <= 0 {
+		return errors.New("want a positive size such as 500MiB or 8GiB")
+	}
+	*b = byteSize(n * mult)
+	return nil
 }
 
 func (w *workerFlags) validate() []error {
@@ -48,7 +79,8 @@ func (w *workerFlags) validate() []error {
 // without one they record into <dataDir>/buckets.
 func (w *workerFlags) config(dataDir string, channels map[string]string, iceIPs []string, log *slog.Logger) worker.Config {
 	c := worker.Config{Capacity: w.Capacity, BucketsDir: filepath.Join(dataDir, "buckets"),
-		Channels: channels, ICEIPs: iceIPs, IdleTimeout: w.Idle, RTMPSCAFile: w.CAFile, Logger: log}
+		Channels: channels, ICEIPs: iceIPs, IdleTimeout: w.Idle, RTMPSCAFile: w.CAFile, Logger: log,
+		SpoolLimit: int64(w.Spool), RTMPRetryFor: w.RTMPRetry}
 	if w.Idle == 0 {
 		c.IdleTimeout = -1
 	}

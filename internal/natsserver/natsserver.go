@@ -1,13 +1,14 @@
 // Package natsserver runs an embedded NATS server with JetStream: the
-// default store and job queue of `stagehand serve`, and the server that
-// tests run against. It listens on loopback only and keeps JetStream's file
-// store under the directory it is given.
+// default store and job queue of `stagehand serve`, the server that tests
+// run against, and a node of a JetStream cluster (`stagehand nats`). It
+// keeps JetStream's file store under the directory it is given.
 package natsserver
 
 import (
 	"errors"
 	"fmt"
 	"net"
+	"net/url"
 	"strconv"
 	"time"
 
@@ -21,7 +22,26 @@ type Config struct {
 	// StoreDir holds JetStream's file store; it survives restarts.
 	StoreDir string
 	// Name identifies the server in logs and cluster views. Default "stagehand".
+	// Every node of a cluster needs its own.
 	Name string
+	// Cluster, when set, makes the server a node of a JetStream cluster.
+	Cluster *ClusterConfig
+	// MonitorAddr, when set, serves NATS's HTTP monitoring (/healthz,
+	// /jsz) on host:port, for health checks.
+	MonitorAddr string
+}
+
+// ClusterConfig joins the server to a cluster of nodes that route to each
+// other. JetStream replicates streams and buckets across them (R3 on three
+// nodes) and keeps serving while a majority is up.
+type ClusterConfig struct {
+	// Name of the cluster, the same on every node.
+	Name string
+	// Addr is the host:port other nodes route to.
+	Addr string
+	// Routes are the nats-route://host:port URLs of the other nodes (this
+	// node's own is ignored by the server).
+	Routes []string
 }
 
 // Server is a running embedded NATS server.
@@ -62,7 +82,22 @@ func Start(cfg Config) (*Server, error) {
 		StoreDir:   cfg.StoreDir,
 		NoSigs:     true,
 		NoLog:      true,
-		// No HTTP monitoring, no cluster, no leafnodes: loopback client port only.
+		// No leafnodes; HTTP monitoring only when asked for.
+	}
+	if cfg.Cluster != nil {
+		if err := cluster(opts, *cfg.Cluster); err != nil {
+			return nil, err
+		}
+	}
+	if cfg.MonitorAddr != "" {
+		h, p, err := net.SplitHostPort(cfg.MonitorAddr)
+		if err != nil {
+			return nil, fmt.Errorf("natsserver: monitor address %q: %w", cfg.MonitorAddr, err)
+		}
+		if opts.HTTPPort, err = strconv.Atoi(p); err != nil {
+			return nil, fmt.Errorf("natsserver: monitor port %q: %w", p, err)
+		}
+		opts.HTTPHost = h
 	}
 	ns, err := server.NewServer(opts)
 	if err != nil {
@@ -77,6 +112,31 @@ func Start(cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("natsserver: not ready on %s after 10s", cfg.Addr)
 	}
 	return &Server{ns: ns}, nil
+}
+
+func cluster(opts *server.Options, c ClusterConfig) error {
+	host, portStr, err := net.SplitHostPort(c.Addr)
+	if err != nil {
+		return fmt.Errorf("natsserver: cluster address %q: %w", c.Addr, err)
+	}
+	port, err := strconv.Atoi(portStr)
+	if err != nil {
+		return fmt.Errorf("natsserver: cluster port %q: %w", portStr, err)
+	}
+	if c.Name == "" {
+		return errors.New("natsserver: a cluster needs a name")
+	}
+	// Explicit routes are retried forever at a steady pace: a restarted
+	// node rejoins within a second.
+	opts.Cluster = server.ClusterOpts{Name: c.Name, Host: host, Port: port}
+	for _, r := range c.Routes {
+		u, err := url.Parse(r)
+		if err != nil || u.Host == "" {
+			return fmt.Errorf("natsserver: route %q: want nats-route://host:port", r)
+		}
+		opts.Routes = append(opts.Routes, u)
+	}
+	return nil
 }
 
 // startError reports why the address could not be used, when that is why.

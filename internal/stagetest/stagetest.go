@@ -24,6 +24,7 @@ import (
 	"github.com/stagehand-rt/stagehand/internal/natsserver"
 	"github.com/stagehand-rt/stagehand/ivs"
 	"github.com/stagehand-rt/stagehand/jobs"
+	"github.com/stagehand-rt/stagehand/recording"
 	"github.com/stagehand-rt/stagehand/stage"
 	"github.com/stagehand-rt/stagehand/store"
 )
@@ -54,6 +55,8 @@ type Options struct {
 	Web   http.Handler
 	// Channels are the IVS channels compositions may send to (ARN → URL).
 	Channels map[string]string
+	// Jobs sizes the job queue (AckWait, MaxDeliver).
+	Jobs jobs.Config
 }
 
 // Start brings everything up; t.Cleanup stops it.
@@ -76,7 +79,7 @@ func Start(t testing.TB, o Options) *Env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	q, err := jobs.Open(ctx, js, jobs.Config{})
+	q, err := jobs.Open(ctx, js, o.Jobs)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -105,6 +108,9 @@ func Start(t testing.TB, o Options) *Env {
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = logger
+	}
+	if cfg.OnPublishStarted == nil {
+		cfg.OnPublishStarted = recording.NewDispatcher(st, q, logger).Hook()
 	}
 	sfu, err := stage.New(cfg, verifier, st, nc)
 	if err != nil {

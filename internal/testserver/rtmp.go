@@ -16,7 +16,7 @@ type RTMP struct {
 	CAFile    string // verifies the RTMPS certificate
 	RecordDir string // <stream key>-<unix time>.flv per publish
 	dir       string
-	nginx     *process
+	nginx     *Process
 	t         testing.TB
 }
 

@@ -16,7 +16,7 @@ type S3 struct {
 	SecretKey string
 	Root      string // the directory behind it: <Root>/<bucket>/<key>
 	port      int
-	proc      *process
+	proc      *Process
 	bin       string
 	t         testing.TB
 }

@@ -19,6 +19,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -64,12 +65,12 @@ func lookPath(t testing.TB, names ...string) string {
 }
 
 // process is a server process that ends with the test.
-type process struct {
+type Process struct {
 	cmd *exec.Cmd
 	log string
 }
 
-func start(t testing.TB, logPath string, name string, args ...string) *process {
+func start(t testing.TB, logPath string, name string, args ...string) *Process {
 	t.Helper()
 	logf, err := os.Create(logPath)
 	if err != nil {
@@ -82,13 +83,13 @@ func start(t testing.TB, logPath string, name string, args ...string) *process {
 		t.Fatalf("start %s: %v", name, err)
 	}
 	logf.Close()
-	p := &process{cmd: cmd, log: logPath}
+	p := &Process{cmd: cmd, log: logPath}
 	t.Cleanup(p.stop)
 	return p
 }
 
 // stop kills the process and reaps it; safe to call twice.
-func (p *process) stop() {
+func (p *Process) stop() {
 	if p.cmd.ProcessState != nil {
 		return
 	}
@@ -143,3 +144,38 @@ func writeFile(t testing.TB, path, body string) {
 
 // Sprintf is fmt.Sprintf; kept here so configs read as templates.
 var sprintf = fmt.Sprintf
+
+// StartProcess runs a command as a server the test owns: its output goes
+// to logPath, and it is killed when the test ends.
+func StartProcess(t testing.TB, logPath, name string, args ...string) *Process {
+	t.Helper()
+	return start(t, logPath, name, args...)
+}
+
+// Kill sends SIGKILL (a crash) and reaps the process.
+func (p *Process) Kill() { p.stop() }
+
+// Terminate sends SIGTERM and waits up to within for the process to exit;
+// it reports whether it did, and kills it if not.
+func (p *Process) Terminate(within time.Duration) bool {
+	if p.cmd.ProcessState != nil {
+		return true
+	}
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	done := make(chan struct{})
+	go func() { _ = p.cmd.Wait(); close(done) }()
+	select {
+	case <-done:
+		return true
+	case <-time.After(within):
+		_ = p.cmd.Process.Kill()
+		<-done
+		return false
+	}
+}
+
+// Pid is the process id.
+func (p *Process) Pid() int { return p.cmd.Process.Pid }
+
+// LogPath is where its output goes.
+func (p *Process) LogPath() string { return p.log }

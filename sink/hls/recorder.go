@@ -12,15 +12,25 @@
 // playlist; Close finishes the last segment and ends the playlist with
 // EXT-X-ENDLIST. The directory doubles as the spool an object-store uploader
 // reads from: a file is complete once it has its final name.
+//
+// A recording can span several runs (a composition moved to another worker):
+// a run started with Config.Resume keeps the earlier segments in the
+// playlist and continues after an EXT-X-DISCONTINUITY with the next unused
+// segment number, and a run that is handed off (Handoff) finishes its last
+// segment without ending the playlist.
 package hls
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"math"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/asticode/go-astiav"
@@ -56,6 +66,38 @@ type Config struct {
 	OnFile func(rel string)
 	// StageARN goes into the recording's event objects.
 	StageARN string
+	// Resume continues an earlier run's recording of the same rendition.
+	Resume *Resume
+	// OnSegment, when set, is told of every finished segment before the
+	// playlist names it. An error fails the recording: it is how a run
+	// learns that another one took the recording over.
+	OnSegment func(Segment) error
+	// Admit, when set, is asked before segment index is opened. An error
+	// fails the recording (the spool is full, say).
+	Admit func(index int) error
+}
+
+// ErrDetached, wrapped in an OnSegment or Admit error, says that another
+// run took the recording over: this run writes nothing more, and Close
+// leaves the recording's files to that run.
+var ErrDetached = errors.New("hls: the recording was taken over by another run")
+
+// Segment is one finished media segment of a recording, <Index>.ts.
+type Segment struct {
+	Index    int     `json:"index"`
+	Duration float64 `json:"duration"`
+	// Discontinuity: the segment starts a new run (EXT-X-DISCONTINUITY).
+	Discontinuity bool `json:"discontinuity,omitempty"`
+}
+
+// Resume is where an earlier run of a recording stopped.
+type Resume struct {
+	// Segments are the earlier runs' segments, in playlist order.
+	Segments []Segment
+	// Next is the first segment number this run uses. It must exceed every
+	// number an earlier run used, including segments not in Segments (a
+	// run that died with segments not yet in the playlist).
+	Next int
 }
 
 // Validate checks the configuration before anything is written.
@@ -79,13 +121,16 @@ type Recorder struct {
 	mediaDir string
 	playlist *m3u8.MediaPlaylist
 
-	mux     *astiav.FormatContext // the open segment; nil between segments
-	streams []*astiav.Stream      // of mux: video, then audio
-	pkt     *astiav.Packet        // reused for every write
-	index   int                   // number of the open segment
-	start   float64               // video time at which the open segment began, seconds
-	last    float64               // video time of the end of the last video packet written, seconds
-	closed  bool
+	mux      *astiav.FormatContext // the open segment; nil between segments
+	streams  []*astiav.Stream      // of mux: video, then audio
+	pkt      *astiav.Packet        // reused for every write
+	index    int                   // number of the open (or next) segment
+	written  int                   // segments this run finished
+	start    float64               // video time at which the open segment began, seconds
+	last     float64               // video time of the end of the last video packet written, seconds
+	closed   bool
+	handoff  atomic.Bool // Close leaves the recording open for the next run
+	detached bool        // another run owns the recording (ErrDetached)
 
 	startedAt time.Time
 	duration  float64 // seconds in finished segments
@@ -116,15 +161,45 @@ func New(cfg Config) (*Recorder, error) {
 	p.SetVersion(3)
 	r.playlist = p
 	r.startedAt = time.Now()
+	if err := r.resume(); err != nil {
+		return nil, err
+	}
 	if err := r.writeMultivariant(); err != nil {
 		return nil, err
 	}
-	if err := r.writeEvent(eventStartedFile, r.event(StatusStarted, "", false)); err != nil {
-		return nil, err
+	if cfg.Resume == nil {
+		if err := r.writeEvent(eventStartedFile, r.event(StatusStarted, "", false)); err != nil {
+			return nil, err
+		}
 	}
 	r.pkt = astiav.AllocPacket()
 	return r, nil
 }
+
+// resume puts the earlier runs' segments in the playlist.
+func (r *Recorder) resume() error {
+	res := r.cfg.Resume
+	if res == nil {
+		return nil
+	}
+	for _, sg := range res.Segments {
+		if err := r.playlist.Append(fmt.Sprintf("%d.ts", sg.Index), sg.Duration, ""); err != nil {
+			return fmt.Errorf("hls: resume playlist: %w", err)
+		}
+		if sg.Discontinuity {
+			_ = r.playlist.SetDiscontinuity()
+		}
+		r.duration += sg.Duration
+		r.index = max(r.index, sg.Index+1)
+	}
+	r.index = max(r.index, res.Next)
+	return nil
+}
+
+// Handoff makes Close finish the last segment but leave the recording open
+// (no EXT-X-ENDLIST, no recording-ended event) for the run that resumes
+// it. It may be called from any goroutine.
+func (r *Recorder) Handoff() { r.handoff.Store(true) }
 
 func (r *Recorder) writeMultivariant() error {
 	vp := r.cfg.Video.Params
@@ -169,12 +244,18 @@ func (r *Recorder) Write(_ context.Context, p *astiav.Packet, stream int) error 
 	if err != nil && r.failure == nil {
 		r.failure = err // the recording is incomplete: it will end with failure
 	}
+	if errors.Is(err, ErrDetached) {
+		r.detached = true
+	}
 	return err
 }
 
 func (r *Recorder) write(p *astiav.Packet, stream int) error {
 	if r.closed {
 		return errors.New("hls: write after close")
+	}
+	if r.detached {
+		return ErrDetached
 	}
 	src := r.cfg.Video.TimeBase
 	if stream == 1 {
@@ -194,8 +275,8 @@ func (r *Recorder) write(p *astiav.Packet, stream int) error {
 			}
 		}
 		if r.mux == nil {
-			if !key && r.index == 0 {
-				return nil // a recording starts on a keyframe
+			if !key && r.written == 0 {
+				return nil // a run starts on a keyframe
 			}
 			if err := r.openSegment(t); err != nil {
 				return err
@@ -225,6 +306,11 @@ func (r *Recorder) segmentPath(n int) string {
 
 // openSegment starts segment r.index in a partial file.
 func (r *Recorder) openSegment(start float64) error {
+	if r.cfg.Admit != nil {
+		if err := r.cfg.Admit(r.index); err != nil {
+			return fmt.Errorf("hls: segment %d: %w", r.index, err)
+		}
+	}
 	path := r.segmentPath(r.index) + ".part"
 	fc, err := astiav.AllocOutputFormatContext(nil, "mpegts", path)
 	if err != nil {
@@ -268,13 +354,34 @@ func (r *Recorder) finishSegment(end float64) error {
 	if err := os.Rename(final+".part", final); err != nil {
 		return fmt.Errorf("hls: %w", err)
 	}
+	sg := Segment{Index: r.index, Duration: end - r.start, Discontinuity: r.written == 0 && r.cfg.Resume != nil}
+	if r.cfg.OnSegment != nil {
+		if err := r.cfg.OnSegment(sg); err != nil {
+			return fmt.Errorf("hls: segment %d: %w", r.index, err)
+		}
+	}
 	r.announce(r.rel(filepath.Base(final)))
-	r.duration += end - r.start
-	if err := r.playlist.Append(filepath.Base(final), end-r.start, ""); err != nil {
+	r.duration += sg.Duration
+	if err := r.playlist.Append(filepath.Base(final), sg.Duration, ""); err != nil {
 		return fmt.Errorf("hls: playlist: %w", err)
 	}
+	if sg.Discontinuity {
+		_ = r.playlist.SetDiscontinuity()
+	}
 	r.index++
+	r.written++
 	return r.writePlaylist()
+}
+
+// abandonSegment drops the open segment of a detached run.
+func (r *Recorder) abandonSegment() {
+	if r.mux == nil {
+		return
+	}
+	_ = r.mux.Pb().Close()
+	r.mux.Free()
+	r.mux = nil
+	_ = os.Remove(r.segmentPath(r.index) + ".part")
 }
 
 func (r *Recorder) writePlaylist() error {
@@ -294,9 +401,16 @@ func (r *Recorder) Close(context.Context) error {
 	}
 	r.closed = true
 	defer r.pkt.Free()
+	if r.detached {
+		r.abandonSegment()
+		return nil
+	}
 	var err error
 	if r.mux != nil {
 		err = r.finishSegment(r.last)
+	}
+	if errors.Is(err, ErrDetached) || (r.handoff.Load() && err == nil) {
+		return nil // the next run ends the playlist
 	}
 	r.playlist.MediaType = m3u8.VOD
 	r.playlist.Close()
@@ -310,8 +424,29 @@ func (r *Recorder) Close(context.Context) error {
 	return r.writeEvent(eventEndedFile, r.event(StatusEnded, "", true))
 }
 
-// Segments is the number of complete segments.
-func (r *Recorder) Segments() int { return r.index }
+// Segments is the number of segments this run finished.
+func (r *Recorder) Segments() int { return r.written }
+
+// ReadPlaylist reads the segments of a media playlist this package wrote.
+func ReadPlaylist(data []byte) ([]Segment, error) {
+	pl, kind, err := m3u8.Decode(*bytes.NewBuffer(data), true)
+	if err != nil {
+		return nil, fmt.Errorf("hls: read playlist: %w", err)
+	}
+	mp, ok := pl.(*m3u8.MediaPlaylist)
+	if !ok || kind != m3u8.MEDIA {
+		return nil, errors.New("hls: read playlist: not a media playlist")
+	}
+	out := make([]Segment, 0, mp.Count())
+	for _, s := range mp.Segments[:mp.Count()] {
+		n, err := strconv.Atoi(strings.TrimSuffix(s.URI, ".ts"))
+		if err != nil || !strings.HasSuffix(s.URI, ".ts") {
+			return nil, fmt.Errorf("hls: read playlist: segment %q is not <n>.ts", s.URI)
+		}
+		out = append(out, Segment{Index: n, Duration: s.Duration, Discontinuity: s.Discontinuity})
+	}
+	return out, nil
+}
 
 // avcCodecString is the RFC 6381 codec string of an H.264 stream, read from
 // the SPS in its extradata (Annex B or avcC): "avc1.PPCCLL".

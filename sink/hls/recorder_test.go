@@ -17,17 +17,24 @@ import (
 )
 
 // record encodes seconds of a moving picture and a tone, and records them.
-func record(t *testing.T, dir string, seconds float64, segment int) *Recorder {
+func record(t *testing.T, dir string, seconds float64, segment int, opts ...func(*Config, *Recorder)) *Recorder {
 	t.Helper()
 	m := testmedia.New(t, testmedia.Options{Seconds: seconds, KeyframeInterval: segment * 30})
-	rec, err := New(Config{
+	cfg := Config{
 		Dir: dir, Rendition: "180p30-TestRendition", SegmentSeconds: segment, Framerate: 30, Bandwidth: 700_000,
 		StageARN: "arn:aws:ivs:us-east-1:123456789012:stage/abcdABCDefgh",
 		Video:    Stream{Params: m.Video, TimeBase: m.VideoTimeBase},
 		Audio:    &Stream{Params: m.Audio, TimeBase: m.AudioTimeBase},
-	})
+	}
+	for _, o := range opts {
+		o(&cfg, nil)
+	}
+	rec, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
+	}
+	for _, o := range opts {
+		o(nil, rec)
 	}
 	m.Run(t, func(p *astiav.Packet, stream int) {
 		if err := rec.Write(context.Background(), p, stream); err != nil {

@@ -1,8 +1,8 @@
 // Package upload copies a recording's finished files from its local spool
 // directory to an S3 bucket, in the order they were finished, retrying with
 // backoff until the object store takes them: an outage of the store delays
-// a recording, it does not lose it. Segments are deleted from the spool once
-// stored; playlists stay, since the recorder rewrites them.
+// a recording, it does not lose it. Files are deleted from the spool once
+// stored, except those the recorder rewrites (playlists, latest thumbnail).
 //
 // Order matters for players reading the bucket while it is written: a
 // segment is stored before the playlist that names it, because the recorder
@@ -10,9 +10,11 @@
 package upload
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"mime"
 	"os"
@@ -25,6 +27,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 )
 
 // ClientConfig reaches an S3 or S3-compatible store.
@@ -60,6 +63,18 @@ type Config struct {
 	Dir    string // the local spool: the recording's files, relative paths = keys under Prefix
 	// Backoff is the first delay after a failed upload, doubled up to MaxBackoff; defaults 500 ms and 30 s.
 	Backoff, MaxBackoff time.Duration
+	// OnUploaded, when set, is told of every file stored, from the
+	// uploader's goroutine.
+	OnUploaded func(Uploaded)
+}
+
+// Uploaded is a file the object store took.
+type Uploaded struct {
+	Rel  string // path relative to Dir, with slashes
+	Size int64
+	// Playlist is the content stored, for a playlist (.m3u8): the
+	// recorder rewrites playlists, so the file may already say more.
+	Playlist []byte
 }
 
 // Stats counts what the uploader did.
@@ -106,7 +121,7 @@ func Start(ctx context.Context, cfg Config) (*Uploader, error) {
 func (u *Uploader) Enqueue(rel string) {
 	u.mu.Lock()
 	defer u.mu.Unlock()
-	if strings.HasSuffix(rel, ".m3u8") {
+	if rewritten(rel) {
 		// Skip index 0, which may be in flight with older content.
 		for _, p := range u.pending[min(1, len(u.pending)):] {
 			if p == rel {
@@ -159,12 +174,15 @@ func (u *Uploader) uploadWithRetry(ctx context.Context, rel string) bool {
 	delay := u.cfg.Backoff
 	failing := false
 	for {
-		n, err := u.upload(ctx, rel)
+		up, err := u.upload(ctx, rel)
 		if err == nil {
 			u.mu.Lock()
 			u.stats.Uploaded++
-			u.stats.Bytes += uint64(n)
+			u.stats.Bytes += uint64(up.Size)
 			u.mu.Unlock()
+			if u.cfg.OnUploaded != nil {
+				u.cfg.OnUploaded(up)
+			}
 			if failing {
 				slog.Info("object store reachable again; uploads resumed", "component", "upload", "bucket", u.cfg.Bucket, "key", u.key(rel))
 			}
@@ -199,33 +217,72 @@ func (u *Uploader) key(rel string) string {
 }
 
 // upload stores one file and removes it from the spool if it is a segment.
-func (u *Uploader) upload(ctx context.Context, rel string) (int64, error) {
+// Playlists are read whole first, so that what was stored is known.
+func (u *Uploader) upload(ctx context.Context, rel string) (Uploaded, error) {
 	local := filepath.Join(u.cfg.Dir, filepath.FromSlash(rel))
-	f, err := os.Open(local)
-	if err != nil {
-		return 0, err
+	up := Uploaded{Rel: rel}
+	var body io.ReadSeeker
+	if strings.HasSuffix(rel, ".m3u8") {
+		b, err := os.ReadFile(local)
+		if err != nil {
+			return up, err
+		}
+		up.Playlist, up.Size, body = b, int64(len(b)), bytes.NewReader(b)
+	} else {
+		f, err := os.Open(local)
+		if err != nil {
+			return up, err
+		}
+		defer f.Close()
+		info, err := f.Stat()
+		if err != nil {
+			return up, err
+		}
+		up.Size, body = info.Size(), f
 	}
-	defer f.Close()
-	info, err := f.Stat()
-	if err != nil {
-		return 0, err
-	}
-	_, err = u.cfg.Client.PutObject(ctx, &s3.PutObjectInput{
+	_, err := u.cfg.Client.PutObject(ctx, &s3.PutObjectInput{
 		Bucket:        aws.String(u.cfg.Bucket),
 		Key:           aws.String(u.key(rel)),
-		Body:          f,
-		ContentLength: aws.Int64(info.Size()),
+		Body:          body,
+		ContentLength: aws.Int64(up.Size),
 		ContentType:   aws.String(contentType(rel)),
 	})
 	if err != nil {
-		return 0, fmt.Errorf("put s3://%s/%s: %w", u.cfg.Bucket, u.key(rel), err)
+		return up, fmt.Errorf("put s3://%s/%s: %w", u.cfg.Bucket, u.key(rel), err)
 	}
-	if strings.HasSuffix(rel, ".ts") {
+	if !rewritten(rel) {
 		if err := os.Remove(local); err != nil {
-			slog.Warn("cannot remove uploaded segment from the spool", "component", "upload", "file", local, "error", err)
+			slog.Warn("cannot remove an uploaded file from the spool", "component", "upload", "file", local, "error", err)
 		}
 	}
-	return info.Size(), nil
+	return up, nil
+}
+
+// rewritten reports whether the recorder rewrites the file (playlists, the
+// latest thumbnail): it stays in the spool, and is queued once at a time.
+// Every other file is written once and leaves the spool when stored.
+func rewritten(rel string) bool {
+	return strings.HasSuffix(rel, ".m3u8") || path.Base(rel) == "thumb.jpg"
+}
+
+// ErrNoObject is Get's error for a key the bucket does not hold.
+var ErrNoObject = errors.New("upload: no such object")
+
+// Get reads one object whole.
+func Get(ctx context.Context, client *s3.Client, bucket, key string) ([]byte, error) {
+	out, err := client.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(bucket), Key: aws.String(key)})
+	if err != nil {
+		if _, ok := errors.AsType[*types.NoSuchKey](err); ok {
+			return nil, fmt.Errorf("s3://%s/%s: %w", bucket, key, ErrNoObject)
+		}
+		return nil, fmt.Errorf("get s3://%s/%s: %w", bucket, key, err)
+	}
+	defer out.Body.Close()
+	b, err := io.ReadAll(out.Body)
+	if err != nil {
+		return nil, fmt.Errorf("get s3://%s/%s: %w", bucket, key, err)
+	}
+	return b, nil
 }
 
 func contentType(name string) string {

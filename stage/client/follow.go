@@ -26,6 +26,9 @@ type FollowOptions struct {
 	// participant id and should read it until it ends (the publisher left,
 	// or Follow returned); sub can request keyframes.
 	OnTrack func(id string, tr *webrtc.TrackRemote, sub *Subscription)
+	// Filter, when set, limits the subscriptions (and OnParticipants) to
+	// the participants it accepts: a participant recording follows one.
+	Filter func(participantID string) bool
 	// Logger defaults to slog.Default.
 	Logger *slog.Logger
 }
@@ -140,6 +143,9 @@ func (f *follower) snapshotIDs() map[string]bool {
 // publish subscribes to p, again when its tracks changed (a track that
 // started late is only carried by a new subscription).
 func (f *follower) publish(p stage.ParticipantInfo) {
+	if f.o.Filter != nil && !f.o.Filter(p.ParticipantID) {
+		return
+	}
 	f.mu.Lock()
 	old, had := f.infos[p.ParticipantID]
 	f.infos[p.ParticipantID] = p

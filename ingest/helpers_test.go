@@ -1,0 +1,239 @@
+package ingest_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/exec"
+	"runtime/pprof"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/asticode/go-astiav"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ivsrealtime"
+	"github.com/aws/aws-sdk-go-v2/service/ivsrealtime/types"
+
+	"github.com/stagehand-rt/stagehand/ingest"
+	"github.com/stagehand-rt/stagehand/internal/stagetest"
+)
+
+func TestMain(m *testing.M) {
+	astiav.SetLogLevel(astiav.LogLevelError)
+	os.Exit(m.Run())
+}
+
+// syncBuffer collects log lines written from many goroutines.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// startIngest runs an ingest server for env on loopback ports, logging to
+// logs; it is closed when the test ends.
+func startIngest(t *testing.T, env *stagetest.Env, logs *syncBuffer) *ingest.Server {
+	t.Helper()
+	tlsCfg, _, _, err := ingest.SelfSigned("127.0.0.1", "localhost")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := ingest.New(ingest.Config{RTMPAddr: "127.0.0.1:0", RTMPSAddr: "127.0.0.1:0", TLS: tlsCfg,
+		Logger: newLogger(logs)}, env.Store, env.Stage)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Start(env.Ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+// createIngest creates an ingest configuration through the API.
+func createIngest(t *testing.T, env *stagetest.Env, stageARN string, proto types.IngestProtocol, insecure bool, user string, attrs map[string]string) types.IngestConfiguration {
+	t.Helper()
+	out, err := env.API.CreateIngestConfiguration(env.Ctx, &ivsrealtime.CreateIngestConfigurationInput{
+		StageArn: aws.String(stageARN), IngestProtocol: proto, InsecureIngest: insecure,
+		UserId: aws.String(user), Attributes: attrs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return *out.IngestConfiguration
+}
+
+func ingestState(t *testing.T, env *stagetest.Env, arn *string) types.IngestConfigurationState {
+	t.Helper()
+	out, err := env.API.GetIngestConfiguration(env.Ctx, &ivsrealtime.GetIngestConfigurationInput{Arn: arn})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out.IngestConfiguration.State
+}
+
+// ffmpeg is a Debian ffmpeg publishing a test pattern.
+type ffmpeg struct {
+	cmd     *exec.Cmd
+	stderr  syncBuffer
+	started time.Time
+	done    chan error
+}
+
+// publishArgs are the inputs and codecs of a publish: a solid colour at
+// 320x240, 30 fps, and a 440 Hz tone, for secs seconds in real time,
+// encoded with codecs (default: H.264 baseline with a keyframe every
+// second, and AAC).
+func publishArgs(colour string, secs int, codecs ...string) []string {
+	d := strconv.Itoa(secs)
+	if len(codecs) == 0 {
+		codecs = []string{"-c:v", "libx264", "-profile:v", "baseline", "-preset", "ultrafast", "-tune", "zerolatency", "-g", "30",
+			"-pix_fmt", "yuv420p", "-c:a", "aac", "-b:a", "96k"}
+	}
+	return append([]string{"-re", "-f", "lavfi", "-i", "color=c=" + colour + ":s=320x240:r=30:d=" + d,
+		"-f", "lavfi", "-i", "sine=f=440:r=44100:d=" + d}, codecs...)
+}
+
+// startFFmpeg runs ffmpeg with args, then -f flv url; the test ends it.
+func startFFmpeg(t *testing.T, url string, args ...string) *ffmpeg {
+	t.Helper()
+	all := append([]string{"-hide_banner", "-loglevel", "error", "-nostdin"}, args...)
+	all = append(all, "-f", "flv", url)
+	f := &ffmpeg{cmd: exec.Command("ffmpeg", all...), done: make(chan error, 1)}
+	f.cmd.Stderr = &f.stderr
+	f.started = time.Now()
+	if err := f.cmd.Start(); err != nil {
+		t.Fatalf("ffmpeg: %v", err)
+	}
+	go func() { f.done <- f.cmd.Wait() }()
+	t.Cleanup(func() {
+		_ = f.cmd.Process.Kill()
+		<-f.done
+	})
+	return f
+}
+
+// wait waits for ffmpeg to exit and returns its error.
+func (f *ffmpeg) wait(t *testing.T, within time.Duration) error {
+	t.Helper()
+	select {
+	case err := <-f.done:
+		f.done <- err // for Cleanup
+		return err
+	case <-time.After(within):
+		t.Fatalf("ffmpeg still running after %v; stderr:\n%s", within, f.stderr.String())
+		return nil
+	}
+}
+
+// waitFor polls cond every 50 ms until it holds or within passes; logs,
+// if given, are shown on failure.
+func waitFor(t *testing.T, within time.Duration, what string, cond func() bool, logs ...fmt.Stringer) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("no %s within %v; logs:\n%v", what, within, logs)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// events lists the names (and error codes) of a participant's events in
+// the stage's sessions, oldest first.
+func events(t *testing.T, env *stagetest.Env, stageARN, pid string) []string {
+	t.Helper()
+	ss, err := env.API.ListStageSessions(env.Ctx, &ivsrealtime.ListStageSessionsInput{StageArn: aws.String(stageARN)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for i := len(ss.StageSessions) - 1; i >= 0; i-- {
+		out, err := env.API.ListParticipantEvents(env.Ctx, &ivsrealtime.ListParticipantEventsInput{
+			StageArn: aws.String(stageARN), SessionId: ss.StageSessions[i].SessionId, ParticipantId: aws.String(pid)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range out.Events {
+			n := string(e.Name)
+			if e.ErrorCode != "" {
+				n += ":" + string(e.ErrorCode)
+			}
+			names = append(names, n)
+		}
+	}
+	return names
+}
+
+// noIngestGoroutines fails if a goroutine of package ingest is left.
+func noIngestGoroutines(t *testing.T) {
+	t.Helper()
+	var dump string
+	for range 50 {
+		var b bytes.Buffer
+		_ = pprof.Lookup("goroutine").WriteTo(&b, 1)
+		dump = b.String()
+		if !strings.Contains(dump, "stagehand/ingest.") {
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Errorf("ingest goroutines left after Close:\n%s", dump)
+}
+
+// probe reports a media file's first video stream size and duration.
+func probe(t *testing.T, path string) (w, h int, dur float64) {
+	t.Helper()
+	out, err := exec.Command("ffprobe", "-v", "error", "-select_streams", "v:0", "-show_entries", "stream=width,height:format=duration", "-of", "json", path).Output()
+	if err != nil {
+		t.Fatalf("ffprobe %s: %v", path, err)
+	}
+	var r struct {
+		Streams []struct{ Width, Height int } `json:"streams"`
+		Format  struct{ Duration string }     `json:"format"`
+	}
+	if err := json.Unmarshal(out, &r); err != nil || len(r.Streams) == 0 {
+		t.Fatalf("ffprobe output %s: %v", out, err)
+	}
+	dur, _ = strconv.ParseFloat(r.Format.Duration, 64)
+	return r.Streams[0].Width, r.Streams[0].Height, dur
+}
+
+// centre returns the RGB pixel in the middle of the frame at second at.
+func centre(t *testing.T, path string, at float64, w, h int) [3]byte {
+	t.Helper()
+	var stderr bytes.Buffer
+	cmd := exec.Command("ffmpeg", "-v", "error", "-ss", strconv.FormatFloat(at, 'f', 2, 64), "-i", path, "-frames:v", "1", "-f", "rawvideo", "-pix_fmt", "rgb24", "-")
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil || len(out) != w*h*3 {
+		t.Fatalf("ffmpeg frame at %.1f s: %v, %d bytes\n%s", at, err, len(out), stderr.String())
+	}
+	i := (h/2*w + w/2) * 3
+	return [3]byte{out[i], out[i+1], out[i+2]}
+}
+
+// ctx bounds a step of a test.
+func ctx(t *testing.T, d time.Duration) context.Context {
+	c, cancel := context.WithTimeout(context.Background(), d)
+	t.Cleanup(cancel)
+	return c
+}
+
+func newLogger(logs *syncBuffer) *slog.Logger { return slog.New(slog.NewTextHandler(logs, nil)) }

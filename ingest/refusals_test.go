@@ -1,0 +1,186 @@
+package ingest_test
+
+import (
+	"crypto/rand"
+	"fmt"
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ivsrealtime"
+	"github.com/aws/aws-sdk-go-v2/service/ivsrealtime/types"
+
+	"github.com/stagehand-rt/stagehand/ingest"
+	"github.com/stagehand-rt/stagehand/internal/stagetest"
+)
+
+// TestRefusals: what the ingest refuses, and how it shows. A refusal
+// before the participant joins leaves no participant and no session; one
+// on bad media (after the join) is recorded as the IVS error event
+// between JOINED and LEFT. Every refusal is logged with its reason, and
+// the configuration is INACTIVE afterwards.
+func TestRefusals(t *testing.T) {
+	env := stagetest.Start(t, stagetest.Options{})
+	logs := &syncBuffer{}
+	srv := startIngest(t, env, logs)
+	rtmps := func(key string) string { return fmt.Sprintf("rtmps://%s/app/%s", srv.RTMPSAddr(), key) }
+	rtmp := func(key string) string { return fmt.Sprintf("rtmp://%s/app/%s", srv.RTMPAddr(), key) }
+	for _, tc := range []struct {
+		name     string
+		proto    types.IngestProtocol
+		detached bool                    // the configuration has no stage
+		url      func(key string) string // where ffmpeg publishes
+		codecs   []string                // ffmpeg's codec options; default H.264 + AAC
+		log      string                  // in the refusal's log line
+		event    string                  // the error event; "" for none (no participant)
+	}{
+		{name: "wrong secret", url: func(k string) string { return rtmps(k[:strings.LastIndexByte(k, '_')+1] + "wrong") }, log: "unknown stream key"},
+		{name: "not a stream key", url: func(string) string { return rtmps("live") }, log: "unknown stream key"},
+		{name: "no stage", detached: true, url: rtmps, log: "attached to no stage"},
+		{name: "plain RTMP on an RTMPS configuration", url: rtmp, log: "plain RTMP refused"},
+		{name: "Sorenson video", url: rtmps, codecs: []string{"-c:v", "flv1", "-c:a", "aac"}, log: "unsupported video codec", event: "PUBLISH_ERROR:INVALID_VIDEO_CODEC"},
+		{name: "PCM audio", url: rtmps, codecs: []string{"-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-c:a", "pcm_s16le"}, log: "send AAC", event: "PUBLISH_ERROR:INVALID_AUDIO_CODEC"},
+		{name: "B-frames", url: rtmps, codecs: []string{"-c:v", "libx264", "-profile:v", "main", "-preset", "ultrafast", "-bf", "2", "-pix_fmt", "yuv420p", "-c:a", "aac"}, log: "B-frames", event: "PUBLISH_ERROR:B_FRAME_PRESENT"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			st := env.CreateStage(t, "refusals")
+			stageARN := *st.Arn
+			if tc.detached {
+				stageARN = ""
+			}
+			ic := createIngest(t, env, stageARN, types.IngestProtocolRtmps, false, "enc", nil)
+			before := len(logs.String())
+			ff := startFFmpeg(t, tc.url(*ic.StreamKey), append(publishArgs("blue", 4, tc.codecs...), "-tls_verify", "0")...)
+			if err := ff.wait(t, 20*time.Second); err == nil {
+				t.Errorf("ffmpeg succeeded; want it refused")
+			}
+			waitFor(t, 5*time.Second, "refusal log line", func() bool {
+				return strings.Contains(logs.String()[before:], "ingest refused")
+			}, logs)
+			line := refusalLine(logs.String()[before:])
+			if !strings.Contains(line, tc.log) {
+				t.Errorf("refusal logged as %q; want it to say %q", line, tc.log)
+			}
+			if strings.Contains(line, (*ic.StreamKey)[strings.LastIndexByte(*ic.StreamKey, '_')+1:]) {
+				t.Errorf("the stream key's secret is logged: %q", line)
+			}
+			if s := ingestState(t, env, ic.Arn); s != types.IngestConfigurationStateInactive {
+				t.Errorf("state after the refusal = %s, want INACTIVE", s)
+			}
+			got := events(t, env, *st.Arn, *ic.ParticipantId)
+			if tc.event == "" {
+				if len(got) != 0 {
+					t.Errorf("events = %v; want none (no participant)", got)
+				}
+				return
+			}
+			waitFor(t, 5*time.Second, "LEFT", func() bool {
+				got = events(t, env, *st.Arn, *ic.ParticipantId)
+				return len(got) > 0 && got[len(got)-1] == "LEFT"
+			})
+			if got[0] != "JOINED" || !strings.Contains(strings.Join(got, " "), tc.event) {
+				t.Errorf("events = %v; want JOINED … %s … LEFT", got, tc.event)
+			}
+		})
+	}
+}
+
+func refusalLine(logs string) string {
+	for _, l := range strings.Split(logs, "\n") {
+		if strings.Contains(l, "ingest refused") {
+			return l
+		}
+	}
+	return ""
+}
+
+// TestSecondPublisherRefused: while one publisher streams with a key, a
+// second one with the same key is refused (REUSE_OF_STREAM_KEY) and the
+// first goes on.
+func TestSecondPublisherRefused(t *testing.T) {
+	env := stagetest.Start(t, stagetest.Options{})
+	logs := &syncBuffer{}
+	srv := startIngest(t, env, logs)
+	st := env.CreateStage(t, "twice")
+	ic := createIngest(t, env, *st.Arn, types.IngestProtocolRtmps, false, "first", nil)
+	url := fmt.Sprintf("rtmps://%s/app/%s", srv.RTMPSAddr(), *ic.StreamKey)
+	first := startFFmpeg(t, url, append(publishArgs("green", 6), "-tls_verify", "0")...)
+	waitFor(t, 10*time.Second, "ACTIVE", func() bool { return ingestState(t, env, ic.Arn) == types.IngestConfigurationStateActive }, logs)
+	second := startFFmpeg(t, url, append(publishArgs("blue", 2), "-tls_verify", "0")...)
+	if err := second.wait(t, 15*time.Second); err == nil {
+		t.Errorf("the second publisher succeeded; want it refused")
+	}
+	if s := ingestState(t, env, ic.Arn); s != types.IngestConfigurationStateActive {
+		t.Errorf("state after the refusal = %s; want the first publisher ACTIVE", s)
+	}
+	if err := first.wait(t, 15*time.Second); err != nil {
+		t.Errorf("the first publisher: %v\n%s", err, first.stderr.String())
+	}
+	if l := refusalLine(logs.String()); !strings.Contains(l, "REUSE_OF_STREAM_KEY") {
+		t.Errorf("refusal logged as %q", l)
+	}
+	waitFor(t, 5*time.Second, "LEFT", func() bool {
+		got := events(t, env, *st.Arn, *ic.ParticipantId)
+		return len(got) > 0 && got[len(got)-1] == "LEFT"
+	})
+	want := "JOINED PUBLISH_STARTED JOIN_ERROR:REUSE_OF_STREAM_KEY PUBLISH_STOPPED LEFT"
+	if got := strings.Join(events(t, env, *st.Arn, *ic.ParticipantId), " "); got != want {
+		t.Errorf("events = %s; want %s", got, want)
+	}
+}
+
+// TestGarbageAndDisconnect: bytes that are no RTMP, and a connection that
+// stops mid-handshake, leave the server serving; DisconnectParticipant
+// ends a publish (the configuration detaches, as in IVS); Close ends
+// everything and leaves no goroutine of the package.
+func TestGarbageAndDisconnect(t *testing.T) {
+	env := stagetest.Start(t, stagetest.Options{})
+	logs := &syncBuffer{}
+	tlsCfg, _, _, err := ingest.SelfSigned("127.0.0.1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := ingest.New(ingest.Config{RTMPAddr: "127.0.0.1:0", RTMPSAddr: "127.0.0.1:0", TLS: tlsCfg,
+		HandshakeTimeout: time.Second, Logger: newLogger(logs)}, env.Store, env.Stage)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Start(env.Ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	for _, addr := range []net.Addr{srv.RTMPAddr(), srv.RTMPSAddr()} {
+		junk := make([]byte, 5000)
+		_, _ = rand.Read(junk)
+		for _, b := range [][]byte{junk, {3}, nil} { // garbage; a handshake begun; silence
+			c, err := net.Dial("tcp", addr.String())
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, _ = c.Write(b)
+			defer c.Close()
+		}
+	}
+	st := env.CreateStage(t, "kick")
+	ic := createIngest(t, env, *st.Arn, types.IngestProtocolRtmp, true, "enc", nil)
+	ff := startFFmpeg(t, fmt.Sprintf("rtmp://%s/app/%s", srv.RTMPAddr(), *ic.StreamKey), publishArgs("white", 20)...)
+	waitFor(t, 10*time.Second, "ACTIVE", func() bool { return ingestState(t, env, ic.Arn) == types.IngestConfigurationStateActive })
+	if _, err := env.API.DisconnectParticipant(env.Ctx, &ivsrealtime.DisconnectParticipantInput{StageArn: st.Arn, ParticipantId: ic.ParticipantId}); err != nil {
+		t.Fatal(err)
+	}
+	if err := ff.wait(t, 10*time.Second); err == nil {
+		t.Errorf("ffmpeg went on after DisconnectParticipant")
+	}
+	waitFor(t, 5*time.Second, "INACTIVE", func() bool { return ingestState(t, env, ic.Arn) == types.IngestConfigurationStateInactive })
+	out, err := env.API.GetIngestConfiguration(env.Ctx, &ivsrealtime.GetIngestConfigurationInput{Arn: ic.Arn})
+	if err != nil || aws.ToString(out.IngestConfiguration.StageArn) != "" {
+		t.Errorf("after DisconnectParticipant the configuration's stage is %q (%v); want detached", aws.ToString(out.IngestConfiguration.StageArn), err)
+	}
+	if !strings.Contains(logs.String(), "RTMP handshake") {
+		t.Errorf("garbage not logged:\n%s", logs)
+	}
+	srv.Close()
+	noIngestGoroutines(t)
+}

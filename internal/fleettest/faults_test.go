@@ -1,0 +1,267 @@
+//go:build faults
+
+package fleettest
+
+import (
+	"context"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ivsrealtime"
+	"github.com/aws/aws-sdk-go-v2/service/ivsrealtime/types"
+
+	"github.com/stagehand-rt/stagehand/ivs"
+)
+
+// TestFaults runs one composition (S3 recording + RTMP channel) on a fleet
+// of three workers over a 3-node NATS cluster and injects, in turn: a
+// worker SIGKILLed mid-composition, a worker SIGTERMed (handoff), an
+// object-store outage during which the running worker is SIGKILLed with
+// segments in its spool (it restarts later on the same data directory),
+// and a NATS node SIGKILLed. After each fault the composition must run
+// again within 15 s; in the end the one HLS playlist holds every segment
+// ever listed or spooled, each stored, with one EXT-X-DISCONTINUITY per
+// resume, and the RTMP channel got one stream per run.
+func TestFaults(t *testing.T) {
+	f := startFleet(t, 3)
+	var fig figures
+	ctx := context.Background()
+	st, err := f.api.CreateStage(ctx, &ivsrealtime.CreateStageInput{Name: aws.String("fleet")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.publish(st.Stage.Arn, "alice", "orange")
+	enc, err := f.api.CreateEncoderConfiguration(ctx, &ivsrealtime.CreateEncoderConfigurationInput{
+		Video: &types.Video{Width: aws.Int32(320), Height: aws.Int32(180), Framerate: aws.Float32(30), Bitrate: aws.Int32(300_000)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc, err := f.api.CreateStorageConfiguration(ctx, &ivsrealtime.CreateStorageConfigurationInput{
+		S3: &types.S3StorageConfiguration{BucketName: aws.String(bucket)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := f.api.StartComposition(ctx, &ivsrealtime.StartCompositionInput{StageArn: st.Stage.Arn,
+		Destinations: []types.DestinationConfiguration{
+			{S3: &types.S3DestinationConfiguration{StorageConfigurationArn: sc.StorageConfiguration.Arn,
+				EncoderConfigurationArns: []string{*enc.EncoderConfiguration.Arn},
+				RecordingConfiguration:   &types.RecordingConfiguration{HlsConfiguration: &types.CompositionRecordingHlsConfiguration{TargetSegmentDurationSeconds: aws.Int32(2)}}}},
+			{Channel: &types.ChannelDestinationConfiguration{ChannelArn: aws.String(channel), EncoderConfigurationArn: enc.EncoderConfiguration.Arn}},
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	arn := out.Composition.Arn
+	id := (*arn)[strings.LastIndex(*arn, "/")+1:]
+	started := time.Now()
+	comp := waitActive(t, f, arn, 30*time.Second)
+	fig.add("StartComposition → ACTIVE: %s", time.Since(started).Round(10*time.Millisecond))
+	prefix := *comp.Destinations[0].Detail.S3.RecordingPrefix
+	const rendition = "180p30"
+
+	// seen collects every segment the object store's playlist listed, and
+	// every segment a killed worker left in its spool: all must be in the
+	// final playlist.
+	seen := map[int]bool{}
+	observe := func() int {
+		segs, _ := f.storedPlaylist(prefix, rendition)
+		for _, s := range segs {
+			seen[s.Index] = true
+		}
+		return len(segs)
+	}
+	waitSegments := func(n int, within time.Duration) {
+		t.Helper()
+		deadline := time.Now().Add(within)
+		for observe() < n {
+			if time.Now().After(deadline) {
+				t.Fatalf("fewer than %d segments stored after %s", n, within)
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+	}
+	resumes := 0
+	waitSegments(3, 30*time.Second)
+
+	t.Run("worker SIGKILL", func(t *testing.T) {
+		w, c := f.runner(id)
+		next := recording(c).Next
+		w.proc.Kill()
+		killed := time.Now()
+		_, took := f.waitResumed(id, w, next, 30*time.Second)
+		resumes++
+		fig.add("worker SIGKILL: resumed on another worker %s after the kill (target < 15 s)", took.Round(10*time.Millisecond))
+		if took > 15*time.Second {
+			t.Errorf("resumed after %s, want < 15 s", took)
+		}
+		n := observe()
+		waitSegments(n+2, 20*time.Second)
+		_ = killed
+	})
+
+	t.Run("worker SIGTERM", func(t *testing.T) {
+		w, c := f.runner(id)
+		next := recording(c).Next
+		start := time.Now()
+		if !w.proc.Terminate(30 * time.Second) {
+			t.Error("the worker did not exit within 30 s of SIGTERM")
+		}
+		exited := time.Since(start)
+		if left, _ := filepath.Glob(filepath.Join(w.dir, "spool", "*", "*", "*", "*", "*", "media", "hls", "*", "*.ts")); len(left) > 0 {
+			t.Errorf("the worker exited with %d segments not uploaded: %v", len(left), left)
+		}
+		_, took := f.waitResumed(id, w, next, 30*time.Second)
+		resumes++
+		fig.add("worker SIGTERM: exited in %s, composition resumed %s after the signal", exited.Round(10*time.Millisecond), took.Round(10*time.Millisecond))
+		n := observe()
+		waitSegments(n+2, 20*time.Second)
+		f.startWorker("") // keep three
+	})
+
+	t.Run("object store outage and a worker SIGKILLed while spooling", func(t *testing.T) {
+		f.s3srv.Stop()
+		w, _ := f.runner(id)
+		var c = recordingOf(f, id)
+		deadline := time.Now().Add(30 * time.Second)
+		for len(c.Spooled) < 2 {
+			if time.Now().After(deadline) {
+				t.Fatalf("no segments spooled 30 s into the outage: %+v", c)
+			}
+			time.Sleep(200 * time.Millisecond)
+			c = recordingOf(f, id)
+		}
+		for _, s := range c.Spooled {
+			seen[s.Index] = true
+		}
+		w.proc.Kill()
+		f.s3srv.Start()
+		_, took := f.waitResumed(id, w, c.Next, 40*time.Second)
+		resumes++
+		restarted := f.startWorker(w.name) // same data directory: uploads what it spooled
+		_ = restarted
+		fig.add("object store down + worker SIGKILL with %d segments spooled: resumed %s after the kill", len(c.Spooled), took.Round(10*time.Millisecond))
+		// The spooled segments reach the store once the worker is back.
+		deadline = time.Now().Add(60 * time.Second)
+		for {
+			stored := f.storedSegments(prefix, rendition)
+			missing := 0
+			for _, s := range c.Spooled {
+				if !stored[s.Index] {
+					missing++
+				}
+			}
+			if missing == 0 {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%d spooled segments not uploaded 60 s after the restart", missing)
+			}
+			time.Sleep(500 * time.Millisecond)
+		}
+	})
+
+	t.Run("NATS node SIGKILL", func(t *testing.T) {
+		w, c := f.runner(id)
+		before := recording(c).Next
+		n := f.nats[1]
+		n.proc.Kill()
+		apiErrors, calls := 0, 0
+		for end := time.Now().Add(10 * time.Second); time.Now().Before(end); time.Sleep(100 * time.Millisecond) {
+			calls++
+			cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+			if _, err := f.api.GetComposition(cctx, &ivsrealtime.GetCompositionInput{Arn: arn}); err != nil {
+				apiErrors++
+				t.Logf("GetComposition during the node loss: %v", err)
+			}
+			cancel()
+		}
+		w2, c2 := f.runner(id)
+		if w2 != w {
+			t.Errorf("the composition moved to another worker when a NATS node died")
+		}
+		if recording(c2).Next < before+3 {
+			t.Errorf("the recording went from segment %d to %d in 10 s without a NATS node", before, recording(c2).Next)
+		}
+		fig.add("NATS node SIGKILL (1 of 3): %d of %d API calls failed over 10 s; composition kept running on its worker (%d segments meanwhile)",
+			apiErrors, calls, recording(c2).Next-before)
+		if apiErrors > 0 {
+			t.Errorf("%d API calls failed while one of three NATS nodes was down", apiErrors)
+		}
+		f.startNode(n, f.routes())
+	})
+
+	// The end: stop, then check the one recording.
+	if _, err := f.api.StopComposition(ctx, &ivsrealtime.StopCompositionInput{Arn: arn}); err != nil {
+		t.Fatal(err)
+	}
+	waitState(t, f, arn, types.CompositionStateStopped, 60*time.Second)
+	segs, text := f.storedPlaylist(prefix, rendition)
+	stored := f.storedSegments(prefix, rendition)
+	listed := map[int]bool{}
+	lost, discontinuities := 0, 0
+	for i, s := range segs {
+		if i > 0 && s.Index <= segs[i-1].Index {
+			t.Errorf("segment numbers not increasing: %d after %d", s.Index, segs[i-1].Index)
+		}
+		listed[s.Index] = true
+		if !stored[s.Index] {
+			lost++
+			t.Errorf("segment %d.ts listed but not stored", s.Index)
+		}
+		if s.Discontinuity {
+			discontinuities++
+		}
+	}
+	var missing []int
+	for n := range seen {
+		if !listed[n] {
+			missing = append(missing, n)
+		}
+	}
+	slices.Sort(missing)
+	lost += len(missing)
+	if len(missing) > 0 {
+		t.Errorf("segments listed or spooled during the run but not in the final playlist: %v", missing)
+	}
+	if discontinuities != resumes {
+		t.Errorf("%d discontinuities for %d resumes:\n%s", discontinuities, resumes, text)
+	}
+	if !strings.Contains(text, "#EXT-X-ENDLIST") {
+		t.Errorf("final playlist not ended:\n%s", text)
+	}
+	streams := len(f.rtmp.Recordings("fleet"))
+	if streams < 1+resumes {
+		t.Errorf("the RTMP channel got %d streams, want one per run (%d)", streams, 1+resumes)
+	}
+	fig.add("faults injected: 4; compositions resumed: %d; RTMP streams: %d (one per run)", resumes, streams)
+	fig.add("recording: %d segments in one playlist, %d discontinuities, segments lost: %d", len(segs), discontinuities, lost)
+	fig.print(t)
+}
+
+func recordingOf(f *fleet, id string) ivs.RecordingRun {
+	_, c := f.runner(id)
+	return recording(c)
+}
+
+func waitActive(t *testing.T, f *fleet, arn *string, within time.Duration) *types.Composition {
+	return waitState(t, f, arn, types.CompositionStateActive, within)
+}
+
+func waitState(t *testing.T, f *fleet, arn *string, want types.CompositionState, within time.Duration) *types.Composition {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for {
+		out, err := f.api.GetComposition(context.Background(), &ivsrealtime.GetCompositionInput{Arn: arn})
+		if err == nil && out.Composition.State == want {
+			return out.Composition
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("composition not %s after %s (%v)", want, within, err)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}

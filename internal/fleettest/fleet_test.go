@@ -1,0 +1,265 @@
+//go:build faults
+
+package fleettest
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/ivsrealtime"
+	"github.com/aws/aws-sdk-go-v2/service/ivsrealtime/types"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/stagehand-rt/stagehand/internal/testserver"
+	"github.com/stagehand-rt/stagehand/ivs"
+	"github.com/stagehand-rt/stagehand/sink/hls"
+	"github.com/stagehand-rt/stagehand/sink/upload"
+	"github.com/stagehand-rt/stagehand/store"
+)
+
+const (
+	accessKey = "AKIAFLEETTEST"
+	secretKey = "fleet-test-secret"
+	channel   = "arn:aws:ivs:us-east-1:123456789012:channel/fleetFLEET12"
+	bucket    = "fleet"
+)
+
+// fleet is the deployment under test.
+type fleet struct {
+	t        *testing.T
+	bin, dir string
+	nats     []*node
+	natsURL  string
+	serve    *testserver.Process
+	api      *ivsrealtime.Client
+	s3srv    *testserver.S3
+	s3c      *s3.Client
+	rtmp     *testserver.RTMP
+	store    *store.Store
+	workers  map[int]*workerProc // by pid
+	nextW    int
+}
+
+type node struct {
+	name, addr, clusterAddr, dir string
+	proc                         *testserver.Process
+}
+
+type workerProc struct {
+	name, dir string
+	proc      *testserver.Process
+}
+
+func build(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "stagehand")
+	cmd := exec.Command("go", "build", "-o", bin, "./cmd/stagehand")
+	cmd.Dir = "../.."
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("build: %v\n%s", err, out)
+	}
+	return bin
+}
+
+func startFleet(t *testing.T, workers int) *fleet {
+	f := &fleet{t: t, bin: build(t), dir: t.TempDir(), workers: map[int]*workerProc{}}
+	var urls, routes []string
+	for i := range 3 {
+		n := &node{name: fmt.Sprintf("n%d", i+1), addr: addr(t), clusterAddr: addr(t), dir: filepath.Join(f.dir, fmt.Sprintf("nats%d", i+1))}
+		f.nats = append(f.nats, n)
+		urls = append(urls, "nats://"+n.addr)
+		routes = append(routes, "nats-route://"+n.clusterAddr)
+	}
+	f.natsURL = strings.Join(urls, ",")
+	for _, n := range f.nats {
+		f.startNode(n, routes)
+	}
+	f.s3srv = testserver.StartS3(t)
+	f.s3c = upload.NewClient(upload.ClientConfig{Endpoint: f.s3srv.Endpoint, AccessKey: f.s3srv.AccessKey, SecretKey: f.s3srv.SecretKey, PathStyle: true})
+	if _, err := f.s3c.CreateBucket(context.Background(), &s3.CreateBucketInput{Bucket: aws.String(bucket)}); err != nil {
+		t.Fatal(err)
+	}
+	f.rtmp = testserver.StartRTMP(t)
+	apiAddr, stageAddr := addr(t), addr(t)
+	f.serve = f.run("serve", "serve", "--no-worker", "--nats-url", f.natsURL, "--replicas", "3",
+		"--api-addr", apiAddr, "--stage-addr", stageAddr, "--ice-ip", "127.0.0.1", "--data-dir", filepath.Join(f.dir, "serve"),
+		"--access-key-id", accessKey, "--secret-access-key", secretKey, "--channel", channel+"="+f.rtmp.URL("fleet"))
+	f.api = ivsrealtime.New(ivsrealtime.Options{Region: "us-east-1", BaseEndpoint: aws.String("http://" + apiAddr),
+		Credentials: credentials.NewStaticCredentialsProvider(accessKey, secretKey, "")})
+	// serve answers once the cluster elected its JetStream leader and the
+	// buckets and streams exist.
+	ready := time.Now()
+	for {
+		if _, err := f.api.ListStages(context.Background(), &ivsrealtime.ListStagesInput{}); err == nil {
+			break
+		}
+		if time.Since(ready) > 90*time.Second {
+			t.Fatalf("the API did not answer within 90 s; see %s", f.serve.LogPath())
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+	nc, err := nats.Connect(f.natsURL, nats.MaxReconnects(-1), nats.ReconnectWait(500*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	js, _ := jetstream.New(nc)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if f.store, err = store.Open(ctx, js, store.Config{Replicas: 3}); err != nil {
+		t.Fatal(err)
+	}
+	for range workers {
+		f.startWorker("")
+	}
+	return f
+}
+
+func addr(t *testing.T) string { return "127.0.0.1:" + strconv.Itoa(testserver.FreePort(t)) }
+
+func (f *fleet) run(name string, args ...string) *testserver.Process {
+	p := testserver.StartProcess(f.t, filepath.Join(f.dir, name+"-"+strconv.FormatInt(time.Now().UnixNano(), 36)+".log"), f.bin, args...)
+	f.t.Cleanup(func() {
+		if f.t.Failed() {
+			b, _ := os.ReadFile(p.LogPath())
+			lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+			f.t.Logf("last lines of %s (%s):\n%s", name, strings.Join(args[:1], " "), strings.Join(lines[max(0, len(lines)-15):], "\n"))
+		}
+	})
+	return p
+}
+
+func (f *fleet) startNode(n *node, routes []string) {
+	n.proc = f.run(n.name, "nats", "--name", n.name, "--addr", n.addr, "--cluster-addr", n.clusterAddr,
+		"--routes", strings.Join(routes, ","), "--store-dir", n.dir)
+}
+
+func (f *fleet) routes() []string {
+	var r []string
+	for _, n := range f.nats {
+		r = append(r, "nats-route://"+n.clusterAddr)
+	}
+	return r
+}
+
+// startWorker starts a worker; name reuses that worker's data directory
+// (a restart on the same volume).
+func (f *fleet) startWorker(name string) *workerProc {
+	if name == "" {
+		f.nextW++
+		name = fmt.Sprintf("w%d", f.nextW)
+	}
+	w := &workerProc{name: name, dir: filepath.Join(f.dir, name)}
+	w.proc = f.run(name, "worker", "--nats-url", f.natsURL, "--replicas", "3", "--data-dir", w.dir,
+		"--s3-endpoint", f.s3srv.Endpoint, "--s3-access-key-id", f.s3srv.AccessKey, "--s3-secret-access-key", f.s3srv.SecretKey,
+		"--channel", channel+"="+f.rtmp.URL("fleet"), "--ice-ip", "127.0.0.1", "--metrics-addr", "", "--idle-timeout", "0")
+	f.workers[w.proc.Pid()] = w
+	return w
+}
+
+// runner is the worker process running composition id.
+func (f *fleet) runner(id string) (*workerProc, ivs.Composition) {
+	c, err := f.store.Compositions.Get(context.Background(), id)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	if c.Run == nil {
+		return nil, c
+	}
+	pid, _ := strconv.Atoi(c.Run.Worker[strings.LastIndex(c.Run.Worker, ":")+1:])
+	return f.workers[pid], c
+}
+
+func recording(c ivs.Composition) ivs.RecordingRun {
+	if c.Run == nil {
+		return ivs.RecordingRun{}
+	}
+	for _, r := range c.Run.Recordings {
+		return *r
+	}
+	return ivs.RecordingRun{}
+}
+
+// waitResumed waits until a worker other than from records again: it
+// reserved a segment number past next.
+func (f *fleet) waitResumed(id string, from *workerProc, next int, within time.Duration) (*workerProc, time.Duration) {
+	start := time.Now()
+	for time.Since(start) < within {
+		w, c := f.runner(id)
+		if w != nil && w != from && recording(c).Next > next {
+			return w, time.Since(start)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	f.t.Fatalf("composition %s not resumed within %s", id, within)
+	return nil, 0
+}
+
+// storedPlaylist reads the recording's playlist from the object store.
+func (f *fleet) storedPlaylist(prefix, rendition string) ([]hls.Segment, string) {
+	b, err := upload.Get(context.Background(), f.s3c, bucket, prefix+"/media/hls/"+rendition+"/playlist.m3u8")
+	if err != nil {
+		return nil, ""
+	}
+	segs, err := hls.ReadPlaylist(b)
+	if err != nil {
+		f.t.Fatalf("stored playlist: %v\n%s", err, b)
+	}
+	return segs, string(b)
+}
+
+func (f *fleet) storedSegments(prefix, rendition string) map[int]bool {
+	out := map[int]bool{}
+	list, err := f.s3c.ListObjectsV2(context.Background(), &s3.ListObjectsV2Input{Bucket: aws.String(bucket),
+		Prefix: aws.String(prefix + "/media/hls/" + rendition + "/")})
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	for _, o := range list.Contents {
+		name := (*o.Key)[strings.LastIndex(*o.Key, "/")+1:]
+		if n, err := strconv.Atoi(strings.TrimSuffix(name, ".ts")); err == nil && strings.HasSuffix(name, ".ts") {
+			out[n] = true
+		}
+	}
+	return out
+}
+
+func (f *fleet) publish(stageARN *string, name, colour string) {
+	tok, err := f.api.CreateParticipantToken(context.Background(), &ivsrealtime.CreateParticipantTokenInput{StageArn: stageARN,
+		UserId: aws.String(name), Capabilities: []types.ParticipantTokenCapability{types.ParticipantTokenCapabilityPublish}})
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	f.run("publish-"+name, "publish", "--token", *tok.ParticipantToken.Token, "--color", colour, "--size", "320x180",
+		"--bitrate", "300000", "--ice-ip", "127.0.0.1")
+}
+
+// figures are what the fault tests measured, printed at the end.
+type figures struct {
+	rows []string
+}
+
+func (fg *figures) add(format string, args ...any) {
+	fg.rows = append(fg.rows, fmt.Sprintf(format, args...))
+}
+
+func (fg *figures) print(t *testing.T) {
+	var b strings.Builder
+	b.WriteString("\nfault figures\n")
+	for _, r := range fg.rows {
+		b.WriteString("  " + r + "\n")
+	}
+	t.Log(b.String())
+	fmt.Fprint(os.Stdout, b.String())
+}
