@@ -3,8 +3,11 @@ package api
 import (
 	"context"
 	"encoding/json"
+	"slices"
+	"strings"
 
 	"github.com/stagehand-rt/stagehand/ivs"
+	"github.com/stagehand-rt/stagehand/store"
 )
 
 // DisconnectSubject is the NATS subject on which the API tells stages to
@@ -129,11 +132,43 @@ func (s *Server) listStageSessions(ctx context.Context, in *listStageSessionsInp
 	if e := v.err(); e != nil {
 		return nil, e
 	}
-	items, next, e := listPage(ctx, s, s.store.Sessions, stageID+".", p, nil, identity[ivs.StageSession])
-	if e != nil {
-		return nil, e
+	all, _, err := s.store.Sessions.Page(ctx, stageID+".", "", -1, nil)
+	if err != nil {
+		return nil, s.storeError(err, "listing")
 	}
+	items, next := newestFirst(all, p)
 	return &listStageSessionsOutput{items, next}, nil
+}
+
+// newestFirst is one page of a stage's sessions, the latest first, as IVS
+// lists them (list-stage-sessions --max-results 1 is the current one). The
+// token is the last session's id.
+func newestFirst(all []store.Item[ivs.StageSession], p page) ([]ivs.StageSession, string) {
+	slices.SortFunc(all, func(a, b store.Item[ivs.StageSession]) int {
+		if c := b.Value.StartTime.Compare(a.Value.StartTime); c != 0 {
+			return c
+		}
+		return strings.Compare(a.Value.SessionID, b.Value.SessionID)
+	})
+	start := 0
+	if p.after != "" {
+		start = len(all) // a token for a session no longer listed: the end
+		for i, it := range all {
+			if it.Value.SessionID == p.after {
+				start = i + 1
+				break
+			}
+		}
+	}
+	end := min(len(all), start+p.limit)
+	out := make([]ivs.StageSession, 0, end-start)
+	for _, it := range all[start:end] {
+		out = append(out, it.Value)
+	}
+	if end == len(all) || len(out) == 0 {
+		return out, ""
+	}
+	return out, nextToken(out[len(out)-1].SessionID, true)
 }
 
 type getParticipantInput struct {

@@ -5,6 +5,8 @@ import (
 	"fmt"
 
 	"github.com/asticode/go-astiav"
+
+	"github.com/stagehand-rt/stagehand/internal/avframe"
 )
 
 // Audio encodes 48 kHz stereo planar-float PCM to AAC-LC with FFmpeg's
@@ -63,6 +65,11 @@ func (a *Audio) NewFrame() (*astiav.Frame, error) {
 	if err := f.AllocBuffer(0); err != nil {
 		f.Free()
 		return nil, fmt.Errorf("audio frame: %w", err)
+	}
+	// Silence, not whatever the allocator left: a NaN there makes the AAC
+	// encoder refuse the frame.
+	for ch := range 2 {
+		clear(avframe.AudioPlane(f, ch))
 	}
 	return f, nil
 }

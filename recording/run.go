@@ -137,18 +137,16 @@ func (s *session) open(ctx context.Context) error {
 // run follows the participant and waits out the reconnect window.
 func (s *session) run(ctx context.Context) error {
 	fctx, cancel := context.WithCancel(ctx)
-	var follow sync.WaitGroup
-	var followErr error
-	follow.Go(func() {
-		followErr = s.d.Follow(fctx, ivs.Stage{ARN: s.rec.StageARN}, s.rec.ParticipantID, s.participants, s.track)
-		if followErr != nil {
-			cancel()
-		}
-	})
+	followed := make(chan error, 1) // Follow's end, read once
+	go func() {
+		followed <- s.d.Follow(fctx, ivs.Stage{ARN: s.rec.StageARN}, s.rec.ParticipantID, s.participants, s.track)
+	}()
 	defer func() {
 		close(s.done)
 		cancel()
-		follow.Wait()
+		if followed != nil {
+			<-followed
+		}
 		if err := s.endMedia(); err != nil {
 			s.log.Warn("end of the last run", "error", err)
 		}
@@ -159,9 +157,10 @@ func (s *session) run(ctx context.Context) error {
 	publishes := s.rec.Publishes
 	for {
 		select {
-		case <-fctx.Done():
-			if followErr != nil {
-				return fmt.Errorf("following the stage: %w", followErr)
+		case err := <-followed:
+			followed = nil
+			if err != nil && ctx.Err() == nil {
+				return fmt.Errorf("following the stage: %w", err)
 			}
 			return nil
 		case on := <-s.changes:
