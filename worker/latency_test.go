@@ -57,6 +57,8 @@ func TestLatency(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	active := make(chan time.Time, 1)
+	go func() { active <- waitActive(env, out.Composition.Arn) }()
 	var first time.Time
 	var lat []time.Duration
 	deadline := time.After(time.Duration(seconds) * time.Second)
@@ -82,13 +84,27 @@ loop:
 	if first.IsZero() {
 		t.Fatal("no frame came out of the RTMP stream")
 	}
-	t.Logf("StartComposition → first RTMP frame decoded: %v", first.Sub(started).Round(time.Millisecond))
+	t.Logf("StartComposition → first RTMP frame decoded: %v (composition ACTIVE after %v)", first.Sub(started).Round(time.Millisecond),
+		(<-active).Sub(started).Round(time.Millisecond))
 	if len(lat) == 0 {
 		t.Fatal("no flash came through")
 	}
 	slices.Sort(lat)
 	t.Logf("RTP in → RTMP out, %d flashes: p50 %v, p95 %v, max %v", len(lat),
 		pct(lat, 50).Round(time.Millisecond), pct(lat, 95).Round(time.Millisecond), lat[len(lat)-1].Round(time.Millisecond))
+}
+
+// waitActive polls GetComposition until the composition is ACTIVE (the
+// worker claimed it and its pipeline started) and returns when it saw it.
+func waitActive(env *stagetest.Env, arn *string) time.Time {
+	for range 500 {
+		out, err := env.API.GetComposition(env.Ctx, &ivsrealtime.GetCompositionInput{Arn: arn})
+		if err == nil && out.Composition.State == types.CompositionStateActive {
+			return time.Now()
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	return time.Time{}
 }
 
 func pct(d []time.Duration, p int) time.Duration { return d[min(len(d)-1, len(d)*p/100)] }
@@ -175,7 +191,7 @@ func startRTMPListener(t *testing.T) (string, <-chan outFrame) {
 	const w, h = 32, 18
 	ctx, cancel := context.WithCancel(context.Background())
 	cmd := exec.CommandContext(ctx, "ffmpeg", "-nostdin", "-loglevel", "error", "-fflags", "nobuffer", "-flags", "low_delay",
-		"-threads", "1", "-listen", "1", "-i", url, "-an", "-vf", fmt.Sprintf("scale=%d:%d", w, h),
+		"-probesize", "32", "-analyzeduration", "0", "-threads", "1", "-listen", "1", "-i", url, "-an", "-vf", fmt.Sprintf("scale=%d:%d", w, h), "-fps_mode", "passthrough",
 		"-pix_fmt", "gray", "-f", "rawvideo", "-flush_packets", "1", "-")
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
