@@ -1,23 +1,27 @@
 package worker_test
 
 import (
-	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
 	"os"
-	"os/exec"
 	"slices"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/asticode/go-astiav"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ivsrealtime"
 	"github.com/aws/aws-sdk-go-v2/service/ivsrealtime/types"
+	"github.com/bluenviron/gortmplib"
+	"github.com/bluenviron/gortmplib/pkg/message"
+	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h264"
 	"github.com/pion/webrtc/v4/pkg/media"
 
+	"github.com/stagehand-rt/stagehand/internal/avframe"
 	"github.com/stagehand-rt/stagehand/internal/stagetest"
 	"github.com/stagehand-rt/stagehand/stage/client"
 	"github.com/stagehand-rt/stagehand/synth"
@@ -29,12 +33,12 @@ import (
 //
 //   - added latency: a synth publisher flashes its picture white for one
 //     frame every second; the time from writing that frame to its WebRTC
-//     track (RTP out over loopback, so RTP in at the worker) to the flash
-//     coming out of the RTMP stream, decoded by an FFmpeg RTMP listener;
-//   - StartComposition → the first frame out of the RTMP stream.
+//     track (RTP out over loopback, so RTP in at the worker) to the RTMP
+//     message carrying the flash arriving at an RTMP server in this test;
+//   - StartComposition → the first video message of the RTMP stream.
 //
-// Both include the receiver's demuxing and decoding of one frame, so they
-// are upper bounds of what the worker adds.
+// Loopback and the RTMP server's reading are included; the receiver's
+// decoding is not (messages are stamped as they arrive).
 func TestLatency(t *testing.T) {
 	if os.Getenv("STAGEHAND_LATENCY") == "" {
 		t.Skip("a measurement: set STAGEHAND_LATENCY=1 (make bench-latency)")
@@ -84,7 +88,7 @@ loop:
 	if first.IsZero() {
 		t.Fatal("no frame came out of the RTMP stream")
 	}
-	t.Logf("StartComposition → first RTMP frame decoded: %v (composition ACTIVE after %v)", first.Sub(started).Round(time.Millisecond),
+	t.Logf("StartComposition → first RTMP video message: %v (composition ACTIVE after %v)", first.Sub(started).Round(time.Millisecond),
 		(<-active).Sub(started).Round(time.Millisecond))
 	if len(lat) == 0 {
 		t.Fatal("no flash came through")
@@ -173,58 +177,147 @@ func publishFlashes(t *testing.T, env *stagetest.Env, st types.Stage) *flashLog 
 }
 
 type outFrame struct {
-	at     time.Time
+	at     time.Time // when the RTMP message carrying it arrived
 	bright bool
 }
 
-// startRTMPListener runs FFmpeg as an RTMP server that decodes what it
-// receives into tiny grey frames on a pipe, each stamped when it arrives.
+// startRTMPListener is an RTMP server (gortmplib) for one publisher: every
+// H.264 access unit is stamped when its message arrives, before anything
+// else is done with it, then decoded (FFmpeg's H.264 decoder) to tell the
+// flashes. So the figures are RTP in → RTMP packet out, loopback included,
+// with nothing of the receiver's own buffering or decoding.
 func startRTMPListener(t *testing.T) (string, <-chan outFrame) {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	port := l.Addr().(*net.TCPAddr).Port
-	l.Close()
-	url := fmt.Sprintf("rtmp://127.0.0.1:%d/live/latency", port)
-	const w, h = 32, 18
-	ctx, cancel := context.WithCancel(context.Background())
-	cmd := exec.CommandContext(ctx, "ffmpeg", "-nostdin", "-loglevel", "error", "-fflags", "nobuffer", "-flags", "low_delay",
-		"-probesize", "32", "-analyzeduration", "0", "-threads", "1", "-listen", "1", "-i", url, "-an", "-vf", fmt.Sprintf("scale=%d:%d", w, h), "-fps_mode", "passthrough",
-		"-pix_fmt", "gray", "-f", "rawvideo", "-flush_packets", "1", "-")
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd.Stderr = os.Stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
+	url := fmt.Sprintf("rtmp://%s/live/latency", l.Addr())
 	frames := make(chan outFrame, 1024)
 	var wg sync.WaitGroup
 	wg.Go(func() {
-		r := bufio.NewReaderSize(stdout, w*h)
-		buf := make([]byte, w*h)
-		for {
-			if _, err := io.ReadFull(r, buf); err != nil {
-				return
-			}
-			sum := 0
-			for _, b := range buf {
-				sum += int(b)
-			}
-			select {
-			case frames <- outFrame{at: time.Now(), bright: sum/len(buf) > 128}:
-			default:
-			}
+		nc, err := l.Accept()
+		if err != nil {
+			return
+		}
+		defer nc.Close()
+		if err := receiveRTMP(nc, frames); err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) {
+			t.Logf("RTMP listener: %v", err)
 		}
 	})
 	t.Cleanup(func() {
-		cancel()
-		_ = cmd.Wait()
+		l.Close()
 		wg.Wait()
 	})
-	time.Sleep(300 * time.Millisecond) // listening
 	return url, frames
+}
+
+func receiveRTMP(nc net.Conn, frames chan<- outFrame) error {
+	sc := &gortmplib.ServerConn{RW: nc}
+	if err := sc.Initialize(); err != nil {
+		return err
+	}
+	if err := sc.AcceptConn(); err != nil {
+		return err
+	}
+	if err := sc.AcceptAction(); err != nil {
+		return err
+	}
+	dec, err := newFlashDecoder()
+	if err != nil {
+		return err
+	}
+	defer dec.close()
+	var params [][]byte // SPS and PPS
+	for {
+		msg, err := sc.Read()
+		if err != nil {
+			return err
+		}
+		at := time.Now()
+		v, ok := msg.(*message.Video)
+		if !ok || v.Codec != message.CodecH264 {
+			continue
+		}
+		switch v.Type {
+		case message.VideoTypeConfig:
+			params = params[:0]
+			for _, ps := range v.AVCConfig.SequenceParameterSets {
+				params = append(params, ps.NALUnit)
+			}
+			for _, ps := range v.AVCConfig.PictureParameterSets {
+				params = append(params, ps.NALUnit)
+			}
+		case message.VideoTypeAU:
+			bright, decoded, err := dec.decode(params, v.AU)
+			if err != nil {
+				return err
+			}
+			if decoded {
+				select {
+				case frames <- outFrame{at: at, bright: bright}:
+				default:
+				}
+			}
+		}
+	}
+}
+
+// flashDecoder decodes H.264 access units and tells a bright picture.
+type flashDecoder struct {
+	cc    *astiav.CodecContext
+	pkt   *astiav.Packet
+	frame *astiav.Frame
+}
+
+func newFlashDecoder() (*flashDecoder, error) {
+	codec := astiav.FindDecoder(astiav.CodecIDH264)
+	if codec == nil {
+		return nil, errors.New("no H.264 decoder")
+	}
+	d := &flashDecoder{cc: astiav.AllocCodecContext(codec), pkt: astiav.AllocPacket(), frame: astiav.AllocFrame()}
+	d.cc.SetFlags(d.cc.Flags().Add(astiav.CodecContextFlagLowDelay))
+	if err := d.cc.Open(codec, nil); err != nil {
+		d.close()
+		return nil, err
+	}
+	return d, nil
+}
+
+// decode decodes one AVCC access unit (parameter sets first, in Annex B).
+func (d *flashDecoder) decode(params [][]byte, au []byte) (bright, decoded bool, err error) {
+	var avcc h264.AVCC
+	if err := avcc.Unmarshal(au); err != nil {
+		return false, false, nil // not one of ours: skip it
+	}
+	annexB, err := h264.AnnexB(append(slices.Clone(params), avcc...)).Marshal()
+	if err != nil {
+		return false, false, err
+	}
+	if err := d.pkt.FromData(annexB); err != nil {
+		return false, false, err
+	}
+	defer d.pkt.Unref()
+	if err := d.cc.SendPacket(d.pkt); err != nil {
+		return false, false, nil // a broken unit: skip it
+	}
+	if err := d.cc.ReceiveFrame(d.frame); err != nil {
+		return false, false, nil
+	}
+	defer d.frame.Unref()
+	luma, stride := avframe.VideoPlane(d.frame, 0)
+	sum, n := 0, 0
+	for y := 0; y < d.frame.Height(); y += 8 {
+		for x := 0; x < d.frame.Width(); x += 8 {
+			sum += int(luma[y*stride+x])
+			n++
+		}
+	}
+	return n > 0 && sum/n > 128, true, nil
+}
+
+func (d *flashDecoder) close() {
+	d.frame.Free()
+	d.pkt.Free()
+	d.cc.Free()
 }
