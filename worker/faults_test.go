@@ -129,6 +129,30 @@ func TestSpoolLimit(t *testing.T) {
 	if got := gauge(t, w.Collectors(), "stagehand_worker_spool_bytes"); got != 0 {
 		t.Errorf("spool metric %.0f bytes after the uploads, want 0", got)
 	}
+	// The segments waited out the outage in the spool: the upload delay
+	// says how far behind the bucket was.
+	n, sum := histogram(t, w.Collectors(), "stagehand_worker_upload_delay_seconds")
+	if n < uint64(len(segs)) || sum < 1 {
+		t.Errorf("upload delay: %d observations summing to %.2f s; want at least %d segments, delayed by the outage", n, sum, len(segs))
+	}
+}
+
+func histogram(t *testing.T, cs []prometheus.Collector, name string) (count uint64, sum float64) {
+	t.Helper()
+	reg := prometheus.NewPedanticRegistry()
+	reg.MustRegister(cs...)
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() == name {
+			h := mf.GetMetric()[0].GetHistogram()
+			return h.GetSampleCount(), h.GetSampleSum()
+		}
+	}
+	t.Fatalf("no metric %s", name)
+	return 0, 0
 }
 
 func gauge(t *testing.T, cs []prometheus.Collector, name string) float64 {

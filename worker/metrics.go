@@ -18,6 +18,7 @@ type metrics struct {
 	late                   prometheus.Counter
 	render                 prometheus.Histogram
 	encode                 prometheus.Histogram
+	uploadDelay            prometheus.Histogram
 	spoolBytes, spoolLimit prometheus.GaugeFunc
 	mu                     sync.Mutex
 	fanouts                map[string]*sink.Fanout // running compositions' destinations, by composition id
@@ -46,6 +47,9 @@ func newMetrics(q *jobs.Queue, sp *spool) *metrics {
 			Help: "Time to render one composite frame.", Buckets: buckets}),
 		encode: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "stagehand_worker_encode_seconds",
 			Help: "Time to encode one composite frame (and its audio).", Buckets: buckets}),
+		uploadDelay: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "stagehand_worker_upload_delay_seconds",
+			Help:    "Time from a recorded file being finished to its being stored in S3, retries included: how far the bucket is behind.",
+			Buckets: prometheus.ExponentialBuckets(0.05, 2, 12)}), // 50 ms .. 100 s
 		fanouts: map[string]*sink.Fanout{},
 		queue:   q,
 		destDesc: prometheus.NewDesc("stagehand_worker_destination_bytes_total",
@@ -60,7 +64,7 @@ func newMetrics(q *jobs.Queue, sp *spool) *metrics {
 // Collectors returns the worker's metrics, to register with a registry.
 func (w *Worker) Collectors() []prometheus.Collector {
 	m := w.metrics
-	return []prometheus.Collector{m.running, m.frames, m.late, m.render, m.encode, m.spoolBytes, m.spoolLimit, (*dynamic)(m)}
+	return []prometheus.Collector{m.running, m.frames, m.late, m.render, m.encode, m.uploadDelay, m.spoolBytes, m.spoolLimit, (*dynamic)(m)}
 }
 
 // dynamic collects what is read at scrape time: destinations and the queue.

@@ -65,7 +65,8 @@ func (w *Worker) recordingOutput(ctx context.Context, bucket, prefix string) (re
 		return recording.Output{}, err
 	}
 	// The uploads outlive a worker shutdown long enough to store the end.
-	up, err := upload.Start(context.WithoutCancel(ctx), upload.Config{Client: w.recordingS3(), Bucket: bucket, Prefix: prefix, Dir: dir})
+	up, err := upload.Start(context.WithoutCancel(ctx), upload.Config{Client: w.recordingS3(), Bucket: bucket, Prefix: prefix, Dir: dir,
+		OnUploaded: func(u upload.Uploaded) { w.metrics.uploadDelay.Observe(u.Delay.Seconds()) }})
 	if err != nil {
 		return recording.Output{}, err
 	}

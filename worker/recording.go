@@ -116,6 +116,7 @@ func (l *ledger) segment(s hls.Segment, size int64) error {
 
 // uploaded forgets the spooled segments an uploaded playlist names.
 func (l *ledger) uploaded(up upload.Uploaded) {
+	l.w.metrics.uploadDelay.Observe(up.Delay.Seconds())
 	if strings.HasSuffix(up.Rel, ".ts") {
 		l.w.spool.done(up.Size)
 		return

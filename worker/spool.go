@@ -73,7 +73,10 @@ func (w *Worker) recoverSpool(ctx context.Context) {
 	for bucket, rels := range byBucket {
 		wg.Go(func() {
 			up, err := upload.Start(ctx, upload.Config{Client: client, Bucket: bucket, Dir: filepath.Join(w.cfg.SpoolDir, bucket),
-				OnUploaded: func(u upload.Uploaded) { w.spool.done(u.Size) }})
+				OnUploaded: func(u upload.Uploaded) {
+					w.spool.done(u.Size)
+					w.metrics.uploadDelay.Observe(u.Delay.Seconds())
+				}})
 			if err != nil {
 				w.log.Error("recover spool", "bucket", bucket, "error", err)
 				return

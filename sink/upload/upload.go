@@ -75,6 +75,9 @@ type Uploaded struct {
 	// Playlist is the content stored, for a playlist (.m3u8): the
 	// recorder rewrites playlists, so the file may already say more.
 	Playlist []byte
+	// Delay is how long the file waited from Enqueue until it was stored,
+	// queueing and retries included: how far the bucket is behind.
+	Delay time.Duration
 }
 
 // Stats counts what the uploader did.
@@ -91,7 +94,7 @@ type Uploader struct {
 	cfg     Config
 	mu      sync.Mutex
 	wake    chan struct{} // signalled when work arrives or Close begins
-	pending []string      // relative paths, in finishing order
+	pending []queued      // in finishing order
 	closing bool
 	stats   Stats
 	done    chan struct{}
@@ -124,13 +127,19 @@ func (u *Uploader) Enqueue(rel string) {
 	if rewritten(rel) {
 		// Skip index 0, which may be in flight with older content.
 		for _, p := range u.pending[min(1, len(u.pending)):] {
-			if p == rel {
+			if p.rel == rel {
 				return
 			}
 		}
 	}
-	u.pending = append(u.pending, rel)
+	u.pending = append(u.pending, queued{rel, time.Now()})
 	u.signal()
+}
+
+// queued is a file waiting for upload.
+type queued struct {
+	rel string // relative to Dir, with slashes
+	at  time.Time
 }
 
 func (u *Uploader) signal() {
@@ -144,12 +153,13 @@ func (u *Uploader) run(ctx context.Context) {
 	defer close(u.done)
 	for {
 		u.mu.Lock()
-		next, closing := "", u.closing
+		var next queued
+		closing := u.closing
 		if len(u.pending) > 0 {
 			next = u.pending[0]
 		}
 		u.mu.Unlock()
-		if next == "" {
+		if next.rel == "" {
 			if closing {
 				return
 			}
@@ -170,12 +180,14 @@ func (u *Uploader) run(ctx context.Context) {
 }
 
 // uploadWithRetry stores one file, retrying until it succeeds or ctx ends.
-func (u *Uploader) uploadWithRetry(ctx context.Context, rel string) bool {
+func (u *Uploader) uploadWithRetry(ctx context.Context, q queued) bool {
+	rel := q.rel
 	delay := u.cfg.Backoff
 	failing := false
 	for {
 		up, err := u.upload(ctx, rel)
 		if err == nil {
+			up.Delay = time.Since(q.at)
 			u.mu.Lock()
 			u.stats.Uploaded++
 			u.stats.Bytes += uint64(up.Size)

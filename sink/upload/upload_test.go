@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"context"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -62,11 +64,19 @@ func TestRecordingSurvivesObjectStoreOutage(t *testing.T) {
 		t.Fatal(err)
 	}
 	spool := t.TempDir()
-	up, err := upload.Start(ctx, upload.Config{Client: client, Bucket: "recordings", Prefix: prefix, Dir: spool, Backoff: 50 * time.Millisecond, MaxBackoff: 200 * time.Millisecond})
+	var mu sync.Mutex
+	delays := map[string]time.Duration{}
+	up, err := upload.Start(ctx, upload.Config{Client: client, Bucket: "recordings", Prefix: prefix, Dir: spool, Backoff: 50 * time.Millisecond, MaxBackoff: 200 * time.Millisecond,
+		OnUploaded: func(u upload.Uploaded) {
+			mu.Lock()
+			delays[u.Rel] = max(delays[u.Rel], u.Delay)
+			mu.Unlock()
+		}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	m := testmedia.New(t, testmedia.Options{Seconds: 8, KeyframeInterval: 60})
+	var stopped, restarted time.Time
 	rec, err := hls.New(hls.Config{Dir: spool, Rendition: "180p30-Enc123456789", SegmentSeconds: 2, Framerate: 30, Bandwidth: 600_000,
 		Video: hls.Stream{Params: m.Video, TimeBase: m.VideoTimeBase}, Audio: &hls.Stream{Params: m.Audio, TimeBase: m.AudioTimeBase},
 		OnFile: up.Enqueue})
@@ -82,8 +92,10 @@ func TestRecordingSurvivesObjectStoreOutage(t *testing.T) {
 		switch i {
 		case 50:
 			srv.Stop()
+			stopped = time.Now()
 		case 170:
 			srv.Start()
+			restarted = time.Now()
 		}
 	})
 	if err := rec.Close(ctx); err != nil {
@@ -98,6 +110,17 @@ func TestRecordingSurvivesObjectStoreOutage(t *testing.T) {
 	if st.Failures == 0 {
 		t.Errorf("no upload failed: the outage did not overlap the recording (%+v)", st)
 	}
+	// Delay tells how far the bucket fell behind: the segment finished
+	// first in the outage waited for most of it.
+	outage := restarted.Sub(stopped)
+	mu.Lock()
+	longest := slices.Max(slices.Collect(maps.Values(delays)))
+	d0 := delays["media/hls/180p30-Enc123456789/0.ts"]
+	mu.Unlock()
+	if longest < outage/2 || longest > outage+10*time.Second {
+		t.Errorf("longest upload delay %v for an outage of %v", longest, outage)
+	}
+	t.Logf("outage %v: longest upload delay %v; segment 0 %v", outage.Round(time.Millisecond), longest.Round(time.Millisecond), d0.Round(time.Millisecond))
 	keys := listKeys(t, client, "recordings")
 	media := prefix + "/media/hls/180p30-Enc123456789/"
 	want := []string{prefix + "/media/hls/multivariant.m3u8", media + "playlist.m3u8", prefix + "/events/recording-started.json", prefix + "/events/recording-ended.json"}
