@@ -49,9 +49,15 @@ type Deps struct {
 // delivered again): nothing to do.
 var ErrEnded = errors.New("participant recording already ended")
 
+// ErrInterrupted reports a recording ended by its worker shutting down
+// while the participant was still publishing: it is complete and STOPPED,
+// and the rest of the publish wants a new recording (Dispatcher.PublishStarted).
+var ErrInterrupted = errors.New("participant recording ended by the worker's shutdown while the participant publishes")
+
 // Run records the participant of the recording under key until it stops
 // publishing and the reconnect window passes, or ctx ends (the worker
-// shuts down: the recording ends there). The recording's states go to the
+// shuts down: the recording ends there, and Run returns ErrInterrupted if
+// the participant still publishes). The recording's states go to the
 // store: ACTIVE once media is written, STOPPING while the last files are
 // stored, then STOPPED, or FAILED with the reason.
 func Run(ctx context.Context, d Deps, key string) (err error) {
@@ -70,7 +76,12 @@ func Run(ctx context.Context, d Deps, key string) (err error) {
 	}
 	log := d.Log.With("component", "recording", "participant", rec.ParticipantID, "prefix", rec.Prefix)
 	s := &session{d: d, key: key, rec: rec, log: log, changes: make(chan bool, 64), done: make(chan struct{})}
-	defer func() { s.finish(context.WithoutCancel(ctx), err) }()
+	defer func() {
+		s.finish(context.WithoutCancel(ctx), err)
+		if err == nil && ctx.Err() != nil && s.publishing() {
+			err = ErrInterrupted
+		}
+	}()
 	if err := s.open(ctx); err != nil {
 		return err
 	}

@@ -3,9 +3,11 @@ package worker
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"sync"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/pion/webrtc/v4"
@@ -24,7 +26,9 @@ const participantCost = minCost
 
 // runParticipantJob runs an individual participant recording (package
 // recording) to its end and settles the claim. A worker that shuts down
-// ends the recording there rather than handing it on: the job is done.
+// ends the recording there rather than handing it on (the job is done)
+// and, if the participant still publishes, queues a new recording for
+// another worker.
 func (w *Worker) runParticipantJob(ctx context.Context, c *jobs.Claim) {
 	log := w.log.With("job", c.Job.CompositionARN)
 	p := c.Job.Participant
@@ -45,12 +49,36 @@ func (w *Worker) runParticipantJob(ctx context.Context, c *jobs.Claim) {
 		Follow: w.followParticipant, Log: w.log}, p.Key())
 	stopHeartbeat()
 	hb.Wait()
-	if err != nil && !errors.Is(err, recording.ErrEnded) {
+	switch {
+	case errors.Is(err, recording.ErrInterrupted):
+		w.continueRecording(context.WithoutCancel(ctx), *p, log)
+	case err != nil && !errors.Is(err, recording.ErrEnded):
 		log.Warn("participant recording", "error", err)
 	}
 	if err := c.Done(context.WithoutCancel(ctx)); err != nil {
 		log.Warn("settle job", "error", err)
 	}
+}
+
+// continueRecording starts a new recording of a participant whose
+// recording this worker ended by shutting down while they still publish,
+// so that another worker records the rest: without it nothing would until
+// they published again.
+func (w *Worker) continueRecording(ctx context.Context, p jobs.ParticipantRecording, log *slog.Logger) {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	st, err := w.store.Stages.Get(ctx, p.StageID)
+	if err != nil || st.ActiveSessionID == "" {
+		log.Warn("participant recording not continued: the stage has no session", "participant", p.ParticipantID, "error", err)
+		return
+	}
+	rec, err := recording.NewDispatcher(w.store, w.queue, w.log).PublishStarted(ctx, p.StageID, st.ActiveSessionID, p.ParticipantID)
+	if err != nil {
+		log.Error("participant recording not continued after the shutdown", "participant", p.ParticipantID, "error", err)
+		return
+	}
+	log.Info("worker shutting down: the participant still publishes; a new recording continues on another worker",
+		"participant", p.ParticipantID, "prefix", rec.Prefix)
 }
 
 // recordingOutput is where a recording's files go: the local object store,

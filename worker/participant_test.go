@@ -61,9 +61,11 @@ func recPublisher(t *testing.T, env *stagetest.Env, st types.Stage, tok types.Pa
 
 // recordingEnv is a stage recording its participants into versitygw.
 type recordingEnv struct {
-	env   *stagetest.Env
-	s3    *testserver.S3
-	stage types.Stage
+	env        *stagetest.Env
+	s3         *testserver.S3
+	stage      types.Stage
+	cfg        worker.Config // of the worker running, to start another
+	stopWorker func()
 }
 
 func startRecordingEnv(t *testing.T, rec *types.AutoParticipantRecordingConfiguration) *recordingEnv {
@@ -79,8 +81,9 @@ func startRecordingEnv(t *testing.T, rec *types.AutoParticipantRecordingConfigur
 	if err != nil {
 		t.Fatal(err)
 	}
-	runWorker(t, env, worker.Config{S3: &clientCfg, SpoolDir: t.TempDir(), Heartbeat: time.Second})
-	return &recordingEnv{env: env, s3: s3srv, stage: *out.Stage}
+	cfg := worker.Config{S3: &clientCfg, SpoolDir: t.TempDir(), Heartbeat: time.Second}
+	stop := runWorker(t, env, cfg)
+	return &recordingEnv{env: env, s3: s3srv, stage: *out.Stage, cfg: cfg, stopWorker: stop}
 }
 
 // participant reads GetParticipant in the stage's session.
@@ -278,6 +281,50 @@ func checkThumbnail(t *testing.T, colour, path string, w, h int) {
 			break
 		}
 	}
+}
+
+// TestParticipantRecordingWorkerShutdown: the worker recording a
+// participant shuts down while they publish. Its recording ends complete
+// (STOPPED, ENDLIST, recording-ended), and another worker records the
+// rest of the publish in a new recording, without the participant doing
+// anything.
+func TestParticipantRecordingWorkerShutdown(t *testing.T) {
+	r := startRecordingEnv(t, &types.AutoParticipantRecordingConfiguration{
+		HlsConfiguration: &types.ParticipantRecordingHlsConfiguration{TargetSegmentDurationSeconds: aws.Int32(2)},
+		ThumbnailConfiguration: &types.ParticipantThumbnailConfiguration{RecordingMode: types.ThumbnailRecordingModeInterval,
+			TargetIntervalSeconds: aws.Int32(2), Storage: []types.ThumbnailStorageType{types.ThumbnailStorageTypeSequential, types.ThumbnailStorageTypeLatest}},
+	})
+	tok := r.env.Token(t, *r.stage.Arn, "lime", nil)
+	pid := *tok.ParticipantId
+	leave := recPublisher(t, r.env, r.stage, tok, "lime", synth.H264)
+	first, _ := r.waitRecording(t, pid, types.ParticipantRecordingStateActive, 20*time.Second)
+	time.Sleep(5 * time.Second)
+	cfg := r.cfg
+	cfg.SpoolDir = t.TempDir()
+	runWorker(t, r.env, cfg) // the worker that takes over
+	stopped := time.Now()
+	r.stopWorker()
+	var next *types.Participant
+	deadline := time.Now().Add(20 * time.Second)
+	for next == nil && time.Now().Before(deadline) {
+		if p := r.participant(t, pid); *p.RecordingS3Prefix != *first.RecordingS3Prefix && p.RecordingState == types.ParticipantRecordingStateActive {
+			next = p
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if next == nil {
+		t.Fatalf("no new recording ACTIVE 20 s after the worker stopped; participant %+v", r.participant(t, pid))
+	}
+	t.Logf("worker stopped: the next recording ACTIVE after %v under %s", time.Since(stopped).Round(time.Millisecond), *next.RecordingS3Prefix)
+	// The first recording is complete on its own.
+	checkRecording(t, r, "lime", *first.RecordingS3Prefix, 320, 180, 5)
+	time.Sleep(4 * time.Second)
+	leave()
+	last, _ := r.waitRecording(t, pid, types.ParticipantRecordingStateStopped, 30*time.Second)
+	if *last.RecordingS3Prefix != *next.RecordingS3Prefix {
+		t.Errorf("the participant shows %s, want the continuing recording %s", *last.RecordingS3Prefix, *next.RecordingS3Prefix)
+	}
+	checkRecording(t, r, "lime", *next.RecordingS3Prefix, 320, 180, 4)
 }
 
 // TestParticipantReconnect: a publisher that drops and rejoins within
