@@ -130,8 +130,14 @@ func (m *Mixer) Push(id string, f *astiav.Frame) error {
 
 // sampleReader returns a function reading sample i of channel c as float.
 func sampleReader(f *astiav.Frame, channels int) (func(c, i int) float32, error) {
-	p0 := avframe.AudioPlane(f, 0)
-	plane := func(c int) []byte { return avframe.AudioPlane(f, c) }
+	// The planes are looked up once per frame: a cgo call per sample cost
+	// more than the mixing.
+	var planes [8][]byte
+	for c := range min(channels, len(planes)) {
+		planes[c] = avframe.AudioPlane(f, c)
+	}
+	p0 := planes[0]
+	plane := func(c int) []byte { return planes[c] }
 	switch f.SampleFormat() {
 	case astiav.SampleFormatFltp:
 		return func(c, i int) float32 { return math.Float32frombits(le32(plane(c)[4*i:])) }, nil
