@@ -51,6 +51,7 @@ test: lint
 	$(GO) test -run '^$$' -fuzz '^FuzzVerify$$' -fuzztime 10s ./token
 	$(GO) test -run '^$$' -fuzz '^FuzzVerify$$' -fuzztime 10s ./api/sigv4
 	$(GO) test -run '^$$' -fuzz '^FuzzVideoPush$$' -fuzztime 10s -fuzzminimizetime 2s ./trackdecode
+	$(GO) test -run '^$$' -fuzz '^FuzzMessages$$' -fuzztime 10s -fuzzminimizetime 2s ./ingest
 	$(MAKE) --no-print-directory test-faults
 
 # The fleet as processes on loopback (3 NATS nodes, serve, 3 workers, S3,
@@ -70,6 +71,8 @@ fuzz: deps
 	$(GO) test -run '^$$' -fuzz '^FuzzClientInfo$$' -fuzztime 1m ./stage
 	$(GO) test -run '^$$' -fuzz '^FuzzAcceptedMedia$$' -fuzztime 1m ./stage
 	$(GO) test -run '^$$' -fuzz '^FuzzOffer$$' -fuzztime 2m -fuzzminimizetime 2s ./stage
+	$(GO) test -run '^$$' -fuzz '^FuzzMessages$$' -fuzztime 2m -fuzzminimizetime 2s ./ingest
+	$(GO) test -run '^$$' -fuzz '^FuzzAnnexB$$' -fuzztime 1m ./ingest
 
 # Stagehand against the FFmpeg CLI, side by side, and against the codec
 # floor: prints the table (benchmarks/README.md). BENCH_PAIRS=1

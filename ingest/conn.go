@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"path"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"time"
@@ -51,6 +52,7 @@ type publisher struct {
 	id      string // the ingest configuration's
 	stageID string
 	local   *stage.Local
+	publish func(...*webrtcTrack) error // local.Publish; a test's own in fuzzing
 
 	avc          *avcConfig
 	asc          []byte // AAC AudioSpecificConfig
@@ -75,6 +77,14 @@ func (s *Server) handle(nc net.Conn, secure bool) {
 	p := &publisher{s: s, nc: nc, secure: secure, connected: time.Now()}
 	p.log = s.log.With("remote", nc.RemoteAddr().String(), "protocol", p.protocol())
 	defer p.free()
+	defer func() {
+		// A bug reached by one publisher's bytes (here or in the RTMP
+		// library) ends that connection, not the server with the API.
+		if v := recover(); v != nil {
+			p.log.Error("ingest connection panicked; dropped", "ingest", p.id, "participant", p.cfg.ParticipantID,
+				"panic", v, "stack", string(debug.Stack()))
+		}
+	}()
 	err := p.run(s.ctx)
 	var r *refusal
 	switch {
@@ -123,6 +133,7 @@ func (p *publisher) run(ctx context.Context) error {
 		_ = p.sc.RejectAction()
 		return &refusal{msg: "the stage refused the participant: " + err.Error()}
 	}
+	p.publish = p.local.Publish
 	reason := "the RTMP publisher stopped"
 	defer func() { p.local.Leave(reason) }()
 	if err := p.sc.AcceptAction(); err != nil {
@@ -288,6 +299,9 @@ func (p *publisher) onAudio(m *message.Audio) error {
 	}
 	switch m.AACType {
 	case message.AudioAACTypeConfig:
+		if m.AACConfig == nil {
+			return p.refuse("PUBLISH_ERROR", "INVALID_INPUT", "empty AAC sequence header (no AudioSpecificConfig)")
+		}
 		asc, err := m.AACConfig.Marshal()
 		if err != nil {
 			return p.refuse("PUBLISH_ERROR", "INVALID_INPUT", "bad AAC sequence header: "+err.Error())
@@ -328,7 +342,7 @@ func (p *publisher) start() error {
 	if err != nil {
 		return err
 	}
-	if err := p.local.Publish(tracks...); err != nil {
+	if err := p.publish(tracks...); err != nil {
 		return err
 	}
 	p.started = true

@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"fmt"
 	"net"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -11,6 +12,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ivsrealtime"
 	"github.com/aws/aws-sdk-go-v2/service/ivsrealtime/types"
+	"github.com/bluenviron/gortmplib"
+	"github.com/bluenviron/gortmplib/pkg/message"
 
 	"github.com/stagehand-rt/stagehand/ingest"
 	"github.com/stagehand-rt/stagehand/internal/stagetest"
@@ -183,4 +186,68 @@ func TestGarbageAndDisconnect(t *testing.T) {
 	}
 	srv.Close()
 	noIngestGoroutines(t)
+}
+
+// TestMalformedMedia: a publisher with a valid key whose media is
+// malformed — an empty AAC sequence header (which once panicked the
+// server), H.264 frames before the AVC sequence header — has its
+// connection ended with the reason logged, and the server goes on: the
+// same key publishes right after.
+func TestMalformedMedia(t *testing.T) {
+	env := stagetest.Start(t, stagetest.Options{})
+	logs := &syncBuffer{}
+	srv := startIngest(t, env, logs)
+	st := env.CreateStage(t, "malformed")
+	ic := createIngest(t, env, *st.Arn, types.IngestProtocolRtmp, true, "enc", nil)
+	u, err := url.Parse(fmt.Sprintf("rtmp://%s/app/%s", srv.RTMPAddr(), *ic.StreamKey))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name string
+		msg  message.Message
+		log  string // in the connection's last log line
+	}{
+		{"empty AAC sequence header", &message.Audio{ChunkStreamID: message.AudioChunkStreamID, MessageStreamID: 1,
+			Codec: message.CodecMPEG4Audio, Rate: message.AudioRate44100, Depth: message.AudioDepth16, IsStereo: true,
+			AACType: message.AudioAACTypeConfig}, "empty AAC sequence header"},
+		{"H.264 before its sequence header", &message.Video{ChunkStreamID: message.VideoChunkStreamID, MessageStreamID: 1,
+			Codec: message.CodecH264, IsKeyFrame: true, Type: message.VideoTypeAU, AU: []byte{0, 0, 0, 2, 0x65, 0x88}}, "before any H.264 sequence header"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			before := len(logs.String())
+			c := &gortmplib.Client{URL: u, Publish: true}
+			if err := c.Initialize(ctx(t, 10*time.Second)); err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			if err := c.Write(tc.msg); err != nil {
+				t.Fatal(err)
+			}
+			_ = c.NetConn().SetReadDeadline(time.Now().Add(10 * time.Second))
+			for {
+				if _, err := c.Read(); err != nil {
+					break // the server closed the connection
+				}
+			}
+			waitFor(t, 5*time.Second, "the connection's end logged", func() bool {
+				l := logs.String()[before:]
+				return strings.Contains(l, "ingest refused") || strings.Contains(l, "RTMP connection ended")
+			}, logs)
+			if l := logs.String()[before:]; !strings.Contains(l, tc.log) || strings.Contains(l, "panicked") {
+				t.Errorf("logged:\n%s\nwant the reason %q", l, tc.log)
+			}
+			waitFor(t, 5*time.Second, "INACTIVE", func() bool { return ingestState(t, env, ic.Arn) == types.IngestConfigurationStateInactive })
+		})
+	}
+	ff := startFFmpeg(t, u.String(), publishArgs("white", 3)...)
+	waitFor(t, 10*time.Second, "ACTIVE after the malformed publishers", func() bool {
+		return ingestState(t, env, ic.Arn) == types.IngestConfigurationStateActive
+	}, logs)
+	if err := ff.wait(t, 20*time.Second); err != nil {
+		t.Errorf("ffmpeg after the malformed publishers: %v\n%s", err, ff.stderr.String())
+	}
+	if got := strings.Join(events(t, env, *st.Arn, *ic.ParticipantId), " "); !strings.Contains(got, "PUBLISH_ERROR:INVALID_INPUT") {
+		t.Errorf("events = %s; want the empty AAC header's PUBLISH_ERROR:INVALID_INPUT", got)
+	}
 }
