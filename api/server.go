@@ -77,14 +77,15 @@ type Jobs interface {
 
 // Server answers the IVS Real-Time API.
 type Server struct {
-	cfg    Config
-	store  *store.Store
-	jobs   Jobs
-	nc     *nats.Conn
-	signer *token.Signer
-	auth   *sigv4.Verifier
-	log    *slog.Logger
-	ops    map[string]operation
+	cfg     Config
+	store   *store.Store
+	jobs    Jobs
+	nc      *nats.Conn
+	signer  *token.Signer
+	auth    *sigv4.Verifier
+	log     *slog.Logger
+	ops     map[string]operation
+	metrics *metrics
 }
 
 // operation handles one decoded request body.
@@ -107,7 +108,7 @@ func New(ctx context.Context, cfg Config, st *store.Store, q Jobs, nc *nats.Conn
 		return nil, fmt.Errorf("api: token signing key: %w", err)
 	}
 	s := &Server{cfg: cfg, store: st, jobs: q, nc: nc, signer: signer,
-		log: cfg.Logger.With("component", "api")}
+		log: cfg.Logger.With("component", "api"), metrics: newMetrics()}
 	s.auth = &sigv4.Verifier{Service: "ivs", Region: cfg.Namespace.Region, Lookup: s.secret, Now: cfg.Now}
 	s.ops = s.operations()
 	return s, nil
@@ -136,7 +137,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	} else if rec.status >= 400 {
 		level = slog.LevelInfo
 	}
-	attrs := []any{"op", op, "status", rec.status, "ms", time.Since(start).Milliseconds()}
+	took := time.Since(start)
+	s.observe(op, errResp, took.Seconds())
+	attrs := []any{"op", op, "status", rec.status, "ms", took.Milliseconds()}
 	if errResp != nil {
 		attrs = append(attrs, "error", errResp.Code, "message", errResp.Message)
 	}

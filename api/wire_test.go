@@ -14,6 +14,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ivsrealtime/types"
 	"github.com/nats-io/nats.go"
 
+	"github.com/stagehand-rt/stagehand/internal/promtest"
 	"github.com/stagehand-rt/stagehand/ivs"
 )
 
@@ -65,6 +66,24 @@ func TestAuthentication(t *testing.T) {
 	if err != nil || len(list.Stages) != 0 {
 		t.Fatalf("an unsigned request changed something: %+v %v", list, err)
 	}
+	// Each refusal is counted under its operation and code.
+	for _, m := range []struct {
+		op, code string
+		want     float64
+	}{
+		{"ListStages", "InvalidSignatureException", 1},
+		{"ListStages", "UnrecognizedClientException", 1},
+		{"CreateStage", "MissingAuthenticationTokenException", 1},
+		{"ListStages", "OK", 1},
+		{"CreateStage", "OK", 0},
+	} {
+		if got := promtest.Value(t, e.srv.Collectors(), "stagehand_api_requests_total", "operation", m.op, "code", m.code); got != m.want {
+			t.Errorf("stagehand_api_requests_total{operation=%s,code=%s} = %v, want %v", m.op, m.code, got, m.want)
+		}
+	}
+	if got := promtest.Value(t, e.srv.Collectors(), "stagehand_api_request_seconds", "operation", "ListStages"); got != 3 {
+		t.Errorf("stagehand_api_request_seconds{operation=ListStages} has %v observations, want 3", got)
+	}
 }
 
 func post(t *testing.T, u, body string) (*http.Response, []byte) {
@@ -102,6 +121,23 @@ func TestErrorShape(t *testing.T) {
 		}
 		if resp.StatusCode != tc.status || resp.Header.Get("x-amzn-ErrorType") != tc.code || got["message"] == "" || got["message"] != got["exceptionMessage"] {
 			t.Errorf("%s %s: %d %s %s", tc.path, tc.body, resp.StatusCode, resp.Header.Get("x-amzn-ErrorType"), body)
+		}
+	}
+	// Paths that are no operation share one series: a scanner cannot
+	// mint a series per path.
+	post(t, e.url+"/AnotherMadeUpPath", `{}`)
+	for _, m := range []struct {
+		op, code string
+		want     float64
+	}{
+		{"GetStage", "ValidationException", 3},
+		{"GetStage", "ResourceNotFoundException", 1},
+		{"unknown", "UnknownOperationException", 2},
+		{"NoSuchOperation", "UnknownOperationException", 0},
+		{"TagResource", "ResourceNotFoundException", 1},
+	} {
+		if got := promtest.Value(t, e.srv.Collectors(), "stagehand_api_requests_total", "operation", m.op, "code", m.code); got != m.want {
+			t.Errorf("stagehand_api_requests_total{operation=%s,code=%s} = %v, want %v", m.op, m.code, got, m.want)
 		}
 	}
 	// ServiceQuotaExceededException is modeled as 402: the SDK types it.

@@ -62,6 +62,7 @@ type publisher struct {
 	audio        *audioSender
 	videoSent    int
 	badFrames    int
+	counted      uint64 // received bytes already in the metric
 }
 
 func (p *publisher) protocol() string {
@@ -81,19 +82,28 @@ func (s *Server) handle(nc net.Conn, secure bool) {
 		// A bug reached by one publisher's bytes (here or in the RTMP
 		// library) ends that connection, not the server with the API.
 		if v := recover(); v != nil {
+			s.metrics.connections.WithLabelValues(outcomePanic).Inc()
 			p.log.Error("ingest connection panicked; dropped", "ingest", p.id, "participant", p.cfg.ParticipantID,
 				"panic", v, "stack", string(debug.Stack()))
 		}
 	}()
 	err := p.run(s.ctx)
+	p.countBytes()
+	if p.started {
+		s.metrics.publishing.Dec()
+	}
 	var r *refusal
 	switch {
 	case errors.As(err, &r):
+		s.metrics.connections.WithLabelValues(outcomeRefused).Inc()
+		s.metrics.refusals.WithLabelValues(r.code).Inc()
 		p.log.Info("ingest refused", "ingest", p.id, "participant", p.cfg.ParticipantID, "code", r.code, "reason", r.msg)
 	case err == nil, errors.Is(err, errUnpublished):
+		s.metrics.connections.WithLabelValues(outcomeEnded).Inc()
 		p.log.Info("RTMP publish ended", "ingest", p.id, "participant", p.cfg.ParticipantID,
 			"duration", time.Since(p.connected).Round(time.Millisecond), "video_frames", p.videoSent, "bad_frames", p.badFrames)
 	default:
+		s.metrics.connections.WithLabelValues(outcomeFailed).Inc()
 		p.log.Info("RTMP connection ended", "ingest", p.id, "participant", p.cfg.ParticipantID,
 			"duration", time.Since(p.connected).Round(time.Millisecond), "video_frames", p.videoSent, "error", err)
 	}
@@ -110,7 +120,7 @@ func (p *publisher) run(ctx context.Context) error {
 	}
 	if !p.sc.Publish {
 		_ = p.sc.RejectAction()
-		return &refusal{msg: "play refused: the ingest takes publishers only (subscribe over WHEP)"}
+		return &refusal{code: "PLAY_REFUSED", msg: "play refused: the ingest takes publishers only (subscribe over WHEP)"}
 	}
 	if err := p.authorize(ctx, path.Base(p.sc.URL.Path)); err != nil {
 		_ = p.sc.RejectAction()
@@ -131,7 +141,7 @@ func (p *publisher) run(ctx context.Context) error {
 	})
 	if err != nil {
 		_ = p.sc.RejectAction()
-		return &refusal{msg: "the stage refused the participant: " + err.Error()}
+		return &refusal{code: "STAGE_REFUSED", msg: "the stage refused the participant: " + err.Error()}
 	}
 	p.publish = p.local.Publish
 	reason := "the RTMP publisher stopped"
@@ -158,14 +168,14 @@ func (p *publisher) authorize(ctx context.Context, key string) error {
 	defer cancel()
 	c, id, err := p.s.lookup(lctx, key)
 	if errors.Is(err, errUnknownKey) {
-		return &refusal{msg: fmt.Sprintf("unknown stream key %q (app %q)", redact(key), strings.Trim(path.Dir(p.sc.URL.Path), "/"))}
+		return &refusal{code: "UNKNOWN_STREAM_KEY", msg: fmt.Sprintf("unknown stream key %q (app %q)", redact(key), strings.Trim(path.Dir(p.sc.URL.Path), "/"))}
 	}
 	if err != nil {
 		return err
 	}
 	p.cfg, p.id = c, id
 	if c.StageARN == "" {
-		return &refusal{msg: "ingest configuration " + c.ARN + " is attached to no stage (update-ingest-configuration --stage-arn)"}
+		return &refusal{code: "NO_STAGE", msg: "ingest configuration " + c.ARN + " is attached to no stage (update-ingest-configuration --stage-arn)"}
 	}
 	a, err := ivs.ParseARN(c.StageARN)
 	if err != nil {
@@ -209,6 +219,7 @@ func (p *publisher) readMedia() error {
 	for {
 		_ = p.nc.SetDeadline(time.Now().Add(p.s.cfg.ReadTimeout))
 		msg, err := p.sc.Read()
+		p.countBytes()
 		if err != nil {
 			return p.readError(err)
 		}
@@ -284,6 +295,7 @@ func (p *publisher) onVideo(m *message.Video) error {
 		}
 		if sent {
 			p.videoSent++
+			p.s.metrics.videoFrames.Inc()
 		}
 	}
 	return nil
@@ -346,6 +358,7 @@ func (p *publisher) start() error {
 		return err
 	}
 	p.started = true
+	p.s.metrics.publishing.Inc()
 	p.log.Info("RTMP publishing", "ingest", p.id, "stage", p.stageID, "participant", p.cfg.ParticipantID,
 		"audio", p.audio != nil, "after", time.Since(p.connected).Round(time.Millisecond))
 	return nil
@@ -375,9 +388,21 @@ func (p *publisher) openTracks() ([]*webrtcTrack, error) {
 // bad counts a frame that could not be forwarded; the stream goes on.
 func (p *publisher) bad(kind string, err error) {
 	p.badFrames++
+	p.s.metrics.badFrames.WithLabelValues(kind).Inc()
 	if p.badFrames == 1 || p.badFrames%100 == 0 {
 		p.log.Warn("malformed frame skipped", "ingest", p.id, "kind", kind, "count", p.badFrames, "error", err)
 	}
+}
+
+// countBytes adds what the connection received since the last call to
+// the metric.
+func (p *publisher) countBytes() {
+	if p.sc == nil {
+		return
+	}
+	n := p.sc.BytesReceived()
+	p.s.metrics.bytes.Add(float64(n - p.counted))
+	p.counted = n
 }
 
 // free releases the codecs; the connection is closed by the server.

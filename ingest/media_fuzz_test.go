@@ -28,7 +28,7 @@ func FuzzMessages(f *testing.F) {
 	f.Add(chunkStream(f, asc, aus[:4]))
 	f.Add(chunkStream(f, asc, aus[:1])[:90])
 	f.Add(chunkStream(f, nil, nil))
-	s := &Server{cfg: Config{}.withDefaults(), log: slog.New(slog.DiscardHandler)}
+	s := &Server{cfg: Config{}.withDefaults(), log: slog.New(slog.DiscardHandler), metrics: newMetrics()}
 	f.Fuzz(func(t *testing.T, b []byte) {
 		p := &publisher{s: s, log: s.log, connected: time.Now(),
 			publish: func(tracks ...*webrtcTrack) error {
@@ -62,7 +62,7 @@ func TestMessagesSeed(t *testing.T) {
 	asc, aus := aacFixture(t, 48000, 2, 1)
 	aus = append(aus[:3:3], []byte{0xff, 0x00, 0x13}, aus[3])
 	published := 0
-	p := &publisher{s: &Server{cfg: Config{}.withDefaults()}, log: slog.New(slog.DiscardHandler),
+	p := &publisher{s: &Server{cfg: Config{}.withDefaults(), metrics: newMetrics()}, log: slog.New(slog.DiscardHandler),
 		publish: func(tracks ...*webrtcTrack) error { published = len(tracks); return nil }}
 	defer p.free()
 	r := message.NewReader(bytes.NewReader(chunkStream(t, asc, aus)), bytecounter.NewReader(bytes.NewReader(nil)), nil)

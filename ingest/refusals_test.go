@@ -16,6 +16,7 @@ import (
 	"github.com/bluenviron/gortmplib/pkg/message"
 
 	"github.com/stagehand-rt/stagehand/ingest"
+	"github.com/stagehand-rt/stagehand/internal/promtest"
 	"github.com/stagehand-rt/stagehand/internal/stagetest"
 )
 
@@ -240,12 +241,42 @@ func TestMalformedMedia(t *testing.T) {
 			waitFor(t, 5*time.Second, "INACTIVE", func() bool { return ingestState(t, env, ic.Arn) == types.IngestConfigurationStateInactive })
 		})
 	}
+	metric := func(name string, labels ...string) float64 {
+		return promtest.Value(t, srv.Collectors(), name, labels...)
+	}
 	ff := startFFmpeg(t, u.String(), publishArgs("white", 3)...)
 	waitFor(t, 10*time.Second, "ACTIVE after the malformed publishers", func() bool {
 		return ingestState(t, env, ic.Arn) == types.IngestConfigurationStateActive
 	}, logs)
+	waitFor(t, 5*time.Second, "a publisher in the metrics", func() bool { return metric("stagehand_ingest_publishers") == 1 })
 	if err := ff.wait(t, 20*time.Second); err != nil {
 		t.Errorf("ffmpeg after the malformed publishers: %v\n%s", err, ff.stderr.String())
+	}
+	waitFor(t, 5*time.Second, "the publish's end in the metrics", func() bool {
+		return metric("stagehand_ingest_connections_total", "outcome", "ended") == 1
+	})
+	for _, m := range []struct {
+		name   string
+		labels []string
+		want   float64
+	}{
+		{"stagehand_ingest_publishers", nil, 0},
+		{"stagehand_ingest_connections_total", []string{"outcome", "refused"}, 2},
+		{"stagehand_ingest_connections_total", []string{"outcome", "panic"}, 0},
+		{"stagehand_ingest_refusals_total", []string{"code", "INVALID_INPUT"}, 1},
+		{"stagehand_ingest_refusals_total", []string{"code", "INVALID_VIDEO_CODEC"}, 1},
+		{"stagehand_ingest_bad_frames_total", []string{"kind", "video"}, 0},
+	} {
+		if got := metric(m.name, m.labels...); got != m.want {
+			t.Errorf("%s%v = %v, want %v", m.name, m.labels, got, m.want)
+		}
+	}
+	// 3 s at 30 fps, and the bytes of four connections.
+	if got := metric("stagehand_ingest_video_frames_total"); got < 80 || got > 95 {
+		t.Errorf("stagehand_ingest_video_frames_total = %v, want about 90", got)
+	}
+	if got := metric("stagehand_ingest_received_bytes_total"); got < 50_000 {
+		t.Errorf("stagehand_ingest_received_bytes_total = %v, want the publish's bytes", got)
 	}
 	if got := strings.Join(events(t, env, *st.Arn, *ic.ParticipantId), " "); !strings.Contains(got, "PUBLISH_ERROR:INVALID_INPUT") {
 		t.Errorf("events = %s; want the empty AAC header's PUBLISH_ERROR:INVALID_INPUT", got)

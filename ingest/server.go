@@ -77,10 +77,11 @@ func (c Config) Validate() error {
 
 // Server accepts RTMP(S) publishers into stages.
 type Server struct {
-	cfg   Config
-	store *store.Store
-	stage *stage.Server
-	log   *slog.Logger
+	cfg     Config
+	store   *store.Store
+	stage   *stage.Server
+	log     *slog.Logger
+	metrics *metrics
 
 	ctx    context.Context // cancelled by Close
 	cancel context.CancelFunc
@@ -100,7 +101,7 @@ func New(cfg Config, st *store.Store, sfu *stage.Server) (*Server, error) {
 		return nil, err
 	}
 	cfg = cfg.withDefaults()
-	return &Server{cfg: cfg, store: st, stage: sfu, log: cfg.Logger.With("component", "ingest"),
+	return &Server{cfg: cfg, store: st, stage: sfu, log: cfg.Logger.With("component", "ingest"), metrics: newMetrics(),
 		active: map[string]struct{}{}, conns: map[net.Conn]struct{}{}}, nil
 }
 

@@ -30,8 +30,10 @@ import (
 	"github.com/pion/rtp/codecs"
 	"github.com/pion/webrtc/v4"
 	"github.com/pion/webrtc/v4/pkg/media"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/stagehand-rt/stagehand/api"
+	"github.com/stagehand-rt/stagehand/internal/promtest"
 	"github.com/stagehand-rt/stagehand/internal/stagetest"
 	"github.com/stagehand-rt/stagehand/ivs"
 	"github.com/stagehand-rt/stagehand/stage"
@@ -287,6 +289,7 @@ func TestPublishSubscribeLifecycle(t *testing.T) {
 		t.Fatal("the subscription outlived its publisher")
 	}
 	eventually(t, "session end", func() bool { return activeSession(t, env, st) == "" })
+	checkStageMetrics(t, env, 0, 0, 0, 0, 0)
 	ss, err := env.API.GetStageSession(env.Ctx, &ivsrealtime.GetStageSessionInput{StageArn: st.Arn, SessionId: aws.String(session)})
 	if err != nil {
 		t.Fatal(err)
@@ -345,6 +348,40 @@ func TestManyPublishers(t *testing.T) {
 	}
 	if len(out.Participants) != n {
 		t.Errorf("%d published participants, want %d", len(out.Participants), n)
+	}
+	checkStageMetrics(t, env, 1, 2*n, n, n, n)
+}
+
+// checkStageMetrics waits up to 5 s for the stage server's occupancy
+// metrics to read as given (peers leave a moment after their events).
+func checkStageMetrics(t *testing.T, env *stagetest.Env, rooms, joined, publishing, publishPeers, subscribePeers int) {
+	t.Helper()
+	cs := []prometheus.Collector{env.Stage.Collector()}
+	want := []struct {
+		name   string
+		labels []string
+		want   int
+	}{
+		{"stagehand_stage_rooms", nil, rooms},
+		{"stagehand_stage_participants", []string{"state", "joined"}, joined},
+		{"stagehand_stage_participants", []string{"state", "publishing"}, publishing},
+		{"stagehand_stage_peers", []string{"kind", "publish"}, publishPeers},
+		{"stagehand_stage_peers", []string{"kind", "subscribe"}, subscribePeers},
+	}
+	var wrong []string
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		wrong = wrong[:0]
+		for _, m := range want {
+			if got := promtest.Value(t, cs, m.name, m.labels...); got != float64(m.want) {
+				wrong = append(wrong, fmt.Sprintf("%s%v = %v, want %d", m.name, m.labels, got, m.want))
+			}
+		}
+		if len(wrong) == 0 || time.Now().After(deadline) {
+			break
+		}
+	}
+	for _, w := range wrong {
+		t.Error(w)
 	}
 }
 

@@ -27,7 +27,12 @@ func TestServeDemo(t *testing.T) {
 		}
 	}
 	time.Sleep(5 * time.Second)
-	// The worker's metrics, on the API port.
+	// An unsigned API request, refused and counted.
+	if resp, err := http.Post(url+"/ListStages", "application/json", strings.NewReader("{}")); err == nil {
+		resp.Body.Close()
+	}
+	// The metrics of the worker, the API, the stage and the ingest, on the
+	// API port.
 	resp, err := http.Get(url + "/metrics")
 	if err != nil {
 		t.Fatal(err)
@@ -40,6 +45,13 @@ func TestServeDemo(t *testing.T) {
 		regexp.MustCompile(`(?m)^stagehand_worker_render_seconds_count [1-9]`),
 		regexp.MustCompile(`(?m)^stagehand_worker_destination_bytes_total\{composition="\w+",destination="\w+",state="ACTIVE"\} [1-9]`),
 		regexp.MustCompile(`(?m)^stagehand_jobs_waiting 0$`),
+		regexp.MustCompile(`(?m)^stagehand_api_requests_total\{code="MissingAuthenticationTokenException",operation="ListStages"\} 1$`),
+		regexp.MustCompile(`(?m)^stagehand_api_requests_total\{code="OK",operation="StartComposition"\} 1$`),
+		regexp.MustCompile(`(?m)^stagehand_stage_rooms 1$`),
+		// alice and bob publish; the composition subscribes to each.
+		regexp.MustCompile(`(?m)^stagehand_stage_participants\{state="publishing"\} 2$`),
+		regexp.MustCompile(`(?m)^stagehand_stage_peers\{kind="subscribe"\} 2$`),
+		regexp.MustCompile(`(?m)^stagehand_ingest_publishers 0$`),
 	} {
 		if !want.Match(body) {
 			t.Errorf("/metrics has no line matching %s", want)

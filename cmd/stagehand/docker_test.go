@@ -9,8 +9,14 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"gopkg.in/yaml.v3"
 
+	"github.com/stagehand-rt/stagehand/api"
+	"github.com/stagehand-rt/stagehand/ingest"
+	"github.com/stagehand-rt/stagehand/internal/natsserver"
+	"github.com/stagehand-rt/stagehand/ivs"
+	"github.com/stagehand-rt/stagehand/stage"
 	"github.com/stagehand-rt/stagehand/worker"
 )
 
@@ -107,6 +113,7 @@ func TestDashboardQueriesExistingMetrics(t *testing.T) {
 	for _, mf := range mfs {
 		known = append(known, mf.GetName())
 	}
+	known = append(known, serveMetricNames(t)...)
 	name := regexp.MustCompile(`\b(stagehand_[a-z_]+|process_[a-z_]+)`)
 	for _, p := range d.Panels {
 		for _, tg := range p.Targets {
@@ -118,4 +125,47 @@ func TestDashboardQueriesExistingMetrics(t *testing.T) {
 			}
 		}
 	}
+}
+
+// serveMetricNames are the names of the metrics serve adds to the
+// worker's: the API's, the stage's and the ingest's, as their collectors
+// describe them (a vector without series yet gathers nothing).
+func serveMetricNames(t *testing.T) []string {
+	ctx := t.Context()
+	ns, err := natsserver.Start(natsserver.Config{StoreDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ns.Shutdown()
+	dep, err := openDeployment(ctx, ns.ClientURL(), "dashboard-test", 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dep.close()
+	a, err := api.New(ctx, api.Config{Namespace: ivs.Namespace{Region: "us-east-1", Account: "123456789012"},
+		Credentials: map[string]string{"AKIATEST": "secret"}}, dep.store, dep.queue, dep.nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	in, err := ingest.New(ingest.Config{RTMPAddr: "127.0.0.1:0"}, dep.store, nil) // never started
+	if err != nil {
+		t.Fatal(err)
+	}
+	cs := append(append(a.Collectors(), in.Collectors()...), (&stage.Server{}).Collector())
+	descs := make(chan *prometheus.Desc, 64)
+	for _, c := range cs {
+		c.Describe(descs)
+	}
+	close(descs)
+	fq := regexp.MustCompile(`fqName: "([^"]+)"`)
+	var names []string
+	for d := range descs {
+		if m := fq.FindStringSubmatch(d.String()); m != nil {
+			names = append(names, m[1])
+		}
+	}
+	if len(names) < 10 {
+		t.Fatalf("serve's collectors describe %d metrics: %v", len(names), names)
+	}
+	return names
 }

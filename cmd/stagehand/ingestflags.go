@@ -6,6 +6,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/prometheus/client_golang/prometheus"
 	"io"
 	"log/slog"
 	"net"
@@ -75,7 +76,7 @@ func (f *ingestFlags) tlsConfig(dev bool, dataDir string, stdout io.Writer) (*tl
 }
 
 // startIngest runs the RTMP(S) ingest until the returned stop is called.
-func startIngest(ctx context.Context, cfg serveConfig, st *store.Store, sfu *stage.Server, stdout io.Writer, log *slog.Logger) (stop func(), err error) {
+func startIngest(ctx context.Context, cfg serveConfig, st *store.Store, sfu *stage.Server, reg *prometheus.Registry, stdout io.Writer, log *slog.Logger) (stop func(), err error) {
 	f := cfg.Ingest
 	tlsCfg, err := f.tlsConfig(cfg.Dev, cfg.DataDir, stdout)
 	if err != nil {
@@ -92,6 +93,7 @@ func startIngest(ctx context.Context, cfg serveConfig, st *store.Store, sfu *sta
 	if err != nil {
 		return nil, err
 	}
+	reg.MustRegister(srv.Collectors()...)
 	// This process is the deployment's only ingest: configurations left
 	// ACTIVE are from a run that died.
 	if _, err := srv.ResetStale(ctx); err != nil {

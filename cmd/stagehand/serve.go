@@ -242,12 +242,14 @@ func serve(ctx context.Context, cfg serveConfig, stdout, stderr io.Writer) error
 	reaper.Go(func() { worker.Reap(reapCtx, st, queue, 30*time.Second, log) })
 	defer reaper.Wait()
 	defer stopReaping()
-	stopIngest, err := startIngest(openCtx, cfg, st, sfu, stdout, log)
+	reg := newRegistry()
+	reg.MustRegister(srv.Collectors()...)
+	reg.MustRegister(sfu.Collector())
+	stopIngest, err := startIngest(openCtx, cfg, st, sfu, reg, stdout, log)
 	if err != nil {
 		return err
 	}
 	defer stopIngest()
-	reg := newRegistry()
 	stopWorker, err := startWorker(ctx, cfg, st, queue, ns, reg, log)
 	if err != nil {
 		return err

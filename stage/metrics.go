@@ -1,0 +1,60 @@
+package stage
+
+import "github.com/prometheus/client_golang/prometheus"
+
+var (
+	roomsDesc = prometheus.NewDesc("stagehand_stage_rooms",
+		"Stages with a session running on this server.", nil, nil)
+	participantsDesc = prometheus.NewDesc("stagehand_stage_participants",
+		"Participants connected to this server's stages, by state: joined (all of them, compositions' subscribers included) and publishing.", []string{"state"}, nil)
+	peersDesc = prometheus.NewDesc("stagehand_stage_peers",
+		"Peer connections on this server's stages, by kind: publish (WHIP and RTMP ingest) and subscribe.", []string{"kind"}, nil)
+)
+
+// Collector reports the stages' occupancy, read when scraped.
+func (s *Server) Collector() prometheus.Collector { return stageCollector{s} }
+
+type stageCollector struct{ s *Server }
+
+func (c stageCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- roomsDesc
+	ch <- participantsDesc
+	ch <- peersDesc
+}
+
+func (c stageCollector) Collect(ch chan<- prometheus.Metric) {
+	c.s.mu.Lock()
+	rooms := make([]*room, 0, len(c.s.rooms))
+	for _, r := range c.s.rooms {
+		rooms = append(rooms, r)
+	}
+	c.s.mu.Unlock()
+	var live, joined, publishing int
+	peers := map[peerKind]int{publishPeer: 0, subscribePeer: 0}
+	for _, r := range rooms {
+		r.mu.Lock()
+		if r.sessionID != "" {
+			live++
+		}
+		// A room keeps those who left (DISCONNECTED) for its session.
+		for _, p := range r.participants {
+			if len(p.peers) == 0 {
+				continue
+			}
+			joined++
+			if p.pub != nil {
+				publishing++
+			}
+			for pe := range p.peers {
+				peers[pe.kind]++
+			}
+		}
+		r.mu.Unlock()
+	}
+	ch <- prometheus.MustNewConstMetric(roomsDesc, prometheus.GaugeValue, float64(live))
+	ch <- prometheus.MustNewConstMetric(participantsDesc, prometheus.GaugeValue, float64(joined), "joined")
+	ch <- prometheus.MustNewConstMetric(participantsDesc, prometheus.GaugeValue, float64(publishing), "publishing")
+	for k, n := range peers {
+		ch <- prometheus.MustNewConstMetric(peersDesc, prometheus.GaugeValue, float64(n), k.String())
+	}
+}
