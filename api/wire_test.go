@@ -67,22 +67,30 @@ func TestAuthentication(t *testing.T) {
 		t.Fatalf("an unsigned request changed something: %+v %v", list, err)
 	}
 	// Each refusal is counted under its operation and code.
-	for _, m := range []struct {
-		op, code string
-		want     float64
-	}{
+	checkRequests(t, e.srv, []requestCount{
 		{"ListStages", "InvalidSignatureException", 1},
 		{"ListStages", "UnrecognizedClientException", 1},
 		{"CreateStage", "MissingAuthenticationTokenException", 1},
 		{"ListStages", "OK", 1},
 		{"CreateStage", "OK", 0},
-	} {
-		if got := promtest.Value(t, e.srv.Collectors(), "stagehand_api_requests_total", "operation", m.op, "code", m.code); got != m.want {
-			t.Errorf("stagehand_api_requests_total{operation=%s,code=%s} = %v, want %v", m.op, m.code, got, m.want)
-		}
-	}
+	})
 	if got := promtest.Value(t, e.srv.Collectors(), "stagehand_api_request_seconds", "operation", "ListStages"); got != 3 {
 		t.Errorf("stagehand_api_request_seconds{operation=ListStages} has %v observations, want 3", got)
+	}
+}
+
+// requestCount is the value stagehand_api_requests_total should have.
+type requestCount struct {
+	op, code string
+	want     float64
+}
+
+func checkRequests(t *testing.T, srv *Server, want []requestCount) {
+	t.Helper()
+	for _, m := range want {
+		if got := promtest.Value(t, srv.Collectors(), "stagehand_api_requests_total", "operation", m.op, "code", m.code); got != m.want {
+			t.Errorf("stagehand_api_requests_total{operation=%s,code=%s} = %v, want %v", m.op, m.code, got, m.want)
+		}
 	}
 }
 
@@ -126,20 +134,13 @@ func TestErrorShape(t *testing.T) {
 	// Paths that are no operation share one series: a scanner cannot
 	// mint a series per path.
 	post(t, e.url+"/AnotherMadeUpPath", `{}`)
-	for _, m := range []struct {
-		op, code string
-		want     float64
-	}{
+	checkRequests(t, e.srv, []requestCount{
 		{"GetStage", "ValidationException", 3},
 		{"GetStage", "ResourceNotFoundException", 1},
 		{"unknown", "UnknownOperationException", 2},
 		{"NoSuchOperation", "UnknownOperationException", 0},
 		{"TagResource", "ResourceNotFoundException", 1},
-	} {
-		if got := promtest.Value(t, e.srv.Collectors(), "stagehand_api_requests_total", "operation", m.op, "code", m.code); got != m.want {
-			t.Errorf("stagehand_api_requests_total{operation=%s,code=%s} = %v, want %v", m.op, m.code, got, m.want)
-		}
-	}
+	})
 	// ServiceQuotaExceededException is modeled as 402: the SDK types it.
 	if quotaExceeded("x").Status != http.StatusPaymentRequired {
 		t.Error("quota error is not 402")

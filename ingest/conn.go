@@ -87,11 +87,13 @@ func (s *Server) handle(nc net.Conn, secure bool) {
 				"panic", v, "stack", string(debug.Stack()))
 		}
 	}()
+	defer func() { // after a panic too
+		p.countBytes()
+		if p.started {
+			s.metrics.publishing.Dec()
+		}
+	}()
 	err := p.run(s.ctx)
-	p.countBytes()
-	if p.started {
-		s.metrics.publishing.Dec()
-	}
 	var r *refusal
 	switch {
 	case errors.As(err, &r):
