@@ -49,14 +49,8 @@ func decodeTrack(in engine.Inputs, pid string, tr *webrtc.TrackRemote, sub *clie
 			return
 		}
 		defer dec.Close()
-		onFrame := func(f *astiav.Frame, _ uint32) { _ = in.Audio(pid, f) }
-		for {
-			pkt, _, err := tr.ReadRTP()
-			if err != nil {
-				return
-			}
-			_ = dec.Push(pkt, onFrame)
-		}
+		dec.Run(tr, func(f *astiav.Frame, _ uint32) { _ = in.Audio(pid, f) })
+		return
 	}
 	dec, err := trackdecode.NewVideo(tr.Codec().MimeType)
 	if err != nil {
@@ -64,15 +58,5 @@ func decodeTrack(in engine.Inputs, pid string, tr *webrtc.TrackRemote, sub *clie
 		return
 	}
 	defer dec.Close()
-	onFrame := func(f *astiav.Frame, _ uint32) { _ = in.Video(pid, f) }
-	for {
-		pkt, _, err := tr.ReadRTP()
-		if err != nil {
-			return
-		}
-		_ = dec.Push(pkt, onFrame)
-		if dec.NeedsKeyframe() {
-			_ = sub.RequestKeyframe(tr)
-		}
-	}
+	dec.Run(tr, func(f *astiav.Frame, _ uint32) { _ = in.Video(pid, f) }, func() { _ = sub.RequestKeyframe(tr) })
 }
