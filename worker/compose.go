@@ -168,7 +168,7 @@ func (r *run) outcome(err error) error {
 	case errors.Is(cause, errLostClaim):
 		return errLostClaim
 	case errors.Is(cause, errAllFailed):
-		return errors.Join(cause, err)
+		return errors.Join(cause, err, engine.Failures(r.eng.Status()))
 	}
 	final := r.eng.Status()
 	r.w.recordDestinations(context.WithoutCancel(r.parent), r.id, final)
