@@ -13,6 +13,7 @@ import (
 // audio streams, read in file order and decoded to frames.
 type input struct {
 	path       string
+	log        *slog.Logger
 	fc         *astiav.FormatContext
 	pkt        *astiav.Packet
 	frame      *astiav.Frame // reused for every decoded frame
@@ -35,8 +36,8 @@ type decoder struct {
 	drained  bool
 }
 
-func openInput(path string) (*input, error) {
-	in := &input{path: path, fc: astiav.AllocFormatContext()}
+func openInput(path string, log *slog.Logger) (*input, error) {
+	in := &input{path: path, log: log, fc: astiav.AllocFormatContext()}
 	if in.fc == nil {
 		return nil, errors.New("allocate format context")
 	}
@@ -111,7 +112,7 @@ func (in *input) next() (video bool, t float64, ok bool, err error) {
 				d.drained = true
 			case !errors.Is(err, astiav.ErrEagain):
 				// A damaged frame: skip it, the decoder recovers at the next one.
-				slog.Debug("undecodable frame skipped", "component", "compose", "input", in.path, "error", err)
+				in.log.Debug("undecodable frame skipped", "input", in.path, "error", err)
 			}
 		}
 		if in.readingEOF {
@@ -128,7 +129,7 @@ func (in *input) feed() {
 		err := in.fc.ReadFrame(in.pkt)
 		if err != nil && !errors.Is(err, astiav.ErrEof) && in.readErrors < maxReadErrors {
 			if in.readErrors == 0 {
-				slog.Warn("damaged input; skipping to readable data", "component", "compose", "input", in.path, "error", err)
+				in.log.Warn("damaged input; skipping to readable data", "input", in.path, "error", err)
 			}
 			in.readErrors++
 			continue

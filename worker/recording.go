@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/stagehand-rt/stagehand/engine"
 	"github.com/stagehand-rt/stagehand/ivs"
 	"github.com/stagehand-rt/stagehand/sink/hls"
 	"github.com/stagehand-rt/stagehand/sink/upload"
@@ -138,8 +139,8 @@ func (l *ledger) uploaded(up upload.Uploaded) {
 }
 
 // hooks connect an S3 output's recorder and uploader to the ledger.
-func (l *ledger) hooks(dir string) *recordingHooks {
-	return &recordingHooks{
+func (l *ledger) hooks(dir string) engine.Hooks {
+	return engine.Hooks{
 		Admit: l.admit,
 		OnSegment: func(s hls.Segment) error {
 			var size int64
@@ -159,24 +160,25 @@ func playlistDir(rendition string) string { return "media/hls/" + rendition }
 
 func playlistKey(rendition string) string { return playlistDir(rendition) + "/playlist.m3u8" }
 
-// resumePoint is where output o's recording continues: the rendition and
+// resumePoint is where destination dest's recording rec continues: the rendition and
 // segments of the earlier runs (nil Resume: a fresh recording). When the
 // earlier playlist cannot be read, the run records into a new rendition
 // folder beside it, so nothing is overwritten.
-func (w *Worker) resumePoint(ctx context.Context, run *ivs.RecordingRun, o output, log *slog.Logger) (string, *hls.Resume) {
+func (w *Worker) resumePoint(ctx context.Context, run *ivs.RecordingRun, dest string, rec *engine.Recording,
+	log *slog.Logger) (string, *hls.Resume) {
 	if run == nil || run.Rendition == "" {
 		return "", nil
 	}
-	data, err := w.readPlaylist(ctx, o, playlistKey(run.Rendition))
+	data, err := w.readPlaylist(ctx, rec, playlistKey(run.Rendition))
 	if err != nil {
 		log.Warn("cannot read the recording's playlist; recording into a new rendition folder",
-			"destination", o.id, "rendition", run.Rendition, "error", err)
+			"destination", dest, "rendition", run.Rendition, "error", err)
 		return "", nil
 	}
 	var segs []hls.Segment
 	if data != nil {
 		if segs, err = hls.ReadPlaylist(data); err != nil {
-			log.Warn("unreadable playlist; recording into a new rendition folder", "destination", o.id, "error", err)
+			log.Warn("unreadable playlist; recording into a new rendition folder", "destination", dest, "error", err)
 			return "", nil
 		}
 	}
@@ -198,12 +200,12 @@ func merge(segs []hls.Segment, spooled []ivs.RecordedSegment) []hls.Segment {
 	return segs
 }
 
-// readPlaylist reads the stored playlist of o at rel; nil when there is
+// readPlaylist reads rec's stored playlist at rel; nil when there is
 // none yet. The object store is retried for a while: an outage at resume
 // time should not split the recording.
-func (w *Worker) readPlaylist(ctx context.Context, o output, rel string) ([]byte, error) {
-	if o.upload == nil {
-		b, err := os.ReadFile(filepath.Join(o.hlsDir, filepath.FromSlash(rel)))
+func (w *Worker) readPlaylist(ctx context.Context, rec *engine.Recording, rel string) ([]byte, error) {
+	if rec.Upload == nil {
+		b, err := os.ReadFile(filepath.Join(rec.Dir, filepath.FromSlash(rel)))
 		if errors.Is(err, os.ErrNotExist) {
 			return nil, nil
 		}
@@ -211,9 +213,9 @@ func (w *Worker) readPlaylist(ctx context.Context, o output, rel string) ([]byte
 	}
 	ctx, cancel := context.WithTimeout(ctx, w.cfg.ResumeReadTimeout)
 	defer cancel()
-	key := path.Join(o.upload.Prefix, rel)
+	key := path.Join(rec.Upload.Prefix, rel)
 	for {
-		b, err := upload.Get(ctx, o.upload.Client, o.upload.Bucket, key)
+		b, err := upload.Get(ctx, rec.Upload.Client, rec.Upload.Bucket, key)
 		switch {
 		case err == nil:
 			return b, nil

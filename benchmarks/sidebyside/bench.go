@@ -18,9 +18,17 @@ const (
 	cFFmpegBL  = "ffmpeg-same-scaler" // the CLI with Stagehand's scaler (area): like for like
 	cDecode    = "decode"
 	cEncode    = "encode"
+	cBaseline  = "baseline" // another stagehand binary, when one is given
 )
 
-var contenders = []string{cStagehand, cFFmpeg, cFFmpegBL, cDecode, cEncode}
+// contenders are the runs of every pair.
+func (s settings) contenders() []string {
+	cs := []string{cStagehand, cFFmpeg, cFFmpegBL, cDecode, cEncode}
+	if s.baseline != "" {
+		cs = append(cs, cBaseline)
+	}
+	return cs
+}
 
 // composite is one layout's runs.
 type composite struct {
@@ -85,6 +93,7 @@ func runComposite(ctx context.Context, s settings, n int, encPath string) (*comp
 	fmt.Fprintf(os.Stderr, "%d-up: %d pairs of %d s", n, s.pairs, s.seconds)
 	for p := 0; p < s.pairs; p++ {
 		// Rotate the order so that no contender always runs first or last.
+		contenders := s.contenders()
 		for k := range contenders {
 			name := contenders[(p+k)%len(contenders)]
 			smp, err := c.runOne(ctx, s, name, encPath)
@@ -104,6 +113,8 @@ func (c *composite) runOne(ctx context.Context, s settings, name, encPath string
 	switch name {
 	case cStagehand:
 		return run(ctx, nil, s.stagehand, stagehandArgs(c.inputs, encPath, dir)...)
+	case cBaseline:
+		return run(ctx, nil, s.baseline, stagehandArgs(c.inputs, encPath, dir)...)
 	case cFFmpeg, cFFmpegBL:
 		scaler := ""
 		if name == cFFmpegBL {

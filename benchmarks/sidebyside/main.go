@@ -29,6 +29,7 @@ type settings struct {
 	pairs, seconds, concurrent int
 	layouts                    []int
 	dir, stagehand             string
+	baseline                   string // another stagehand binary run in every pair, e.g. the previous commit's
 	printOnly                  bool
 }
 
@@ -56,11 +57,14 @@ func parseSettings(args []string) (settings, error) {
 	layouts := fs.String("layouts", envStr("BENCH_LAYOUTS", "4,9"), "participant counts to compose, comma-separated")
 	dir := fs.String("dir", envStr("BENCH_DIR", "out/bench"), "working directory: cached inputs and outputs")
 	bin := fs.String("stagehand", envStr("STAGEHAND", "bin/stagehand"), "the stagehand binary")
+	baseline := fs.String("baseline", envStr("STAGEHAND_BASELINE", ""),
+		"another stagehand binary (the previous commit's, say) to run in every pair; the summary compares the two")
 	printOnly := fs.Bool("print", false, "print the commands every contender runs, and run nothing")
 	if err := fs.Parse(args); err != nil {
 		return settings{}, err
 	}
-	s := settings{pairs: *pairs, seconds: *seconds, concurrent: *concurrent, dir: *dir, stagehand: *bin, printOnly: *printOnly}
+	s := settings{pairs: *pairs, seconds: *seconds, concurrent: *concurrent, dir: *dir, stagehand: *bin,
+		baseline: *baseline, printOnly: *printOnly}
 	for _, f := range strings.Split(*layouts, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(f))
 		if err != nil || n < 1 || n > 12 {
@@ -71,15 +75,26 @@ func parseSettings(args []string) (settings, error) {
 	if s.pairs < 1 || s.seconds < 1 {
 		return s, errors.New("pairs and seconds must be at least 1")
 	}
-	abs, err := filepath.Abs(s.stagehand)
-	if err != nil {
-		return s, err
-	}
-	s.stagehand = abs
-	if _, err := os.Stat(s.stagehand); err != nil {
+	var err error
+	if s.stagehand, err = binary(s.stagehand); err != nil {
 		return s, fmt.Errorf("stagehand binary: %w (run make build)", err)
 	}
+	if s.baseline != "" {
+		if s.baseline, err = binary(s.baseline); err != nil {
+			return s, fmt.Errorf("baseline binary: %w", err)
+		}
+	}
 	return s, nil
+}
+
+// binary is the absolute path of an existing file.
+func binary(path string) (string, error) {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return "", err
+	}
+	_, err = os.Stat(abs)
+	return abs, err
 }
 
 func envInt(k string, def int) int {

@@ -97,6 +97,9 @@ func printSummary(s settings, cs []*composite, conc []sample) {
 			median(c.rss(s, cStagehand)), median(c.rss(s, cFFmpeg)))
 	}
 	fmt.Println()
+	if s.baseline != "" {
+		printBaseline(s, cs)
+	}
 	if len(conc) > 0 {
 		speeds := make([]string, len(conc))
 		ok := true
@@ -108,6 +111,19 @@ func printSummary(s settings, cs []*composite, conc []sample) {
 		fmt.Printf("%d concurrent 1080p30 4-up composites, as fast as they go: speeds %s (realtime needs ≥ 1.00x each) %s\n\n",
 			len(conc), strings.Join(speeds, ", "), mark(ok))
 	}
+}
+
+// printBaseline compares Stagehand with the baseline binary, pair by pair.
+func printBaseline(s settings, cs []*composite) {
+	fmt.Printf("Against the baseline binary %s (medians of %d pairs):\n\n", s.baseline, s.pairs)
+	fmt.Println("| composite | Stagehand CPU-s/s | baseline CPU-s/s | Stagehand/baseline | wall s Stagehand / baseline |")
+	fmt.Println("| --- | ---: | ---: | ---: | ---: |")
+	for _, c := range cs {
+		fmt.Printf("| 1080p30 %d-up | %.3f | %.3f | %.3f | %.2f / %.2f |\n", c.n,
+			median(c.cpu(s, cStagehand)), median(c.cpu(s, cBaseline)), median(c.ratio(s, cBaseline)),
+			median(c.wall(s, cStagehand)), median(c.wall(s, cBaseline)))
+	}
+	fmt.Println()
 }
 
 func mark(met bool) string {

@@ -1,0 +1,164 @@
+package worker
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/stagehand-rt/stagehand/encoder"
+	"github.com/stagehand-rt/stagehand/ivs"
+	"github.com/stagehand-rt/stagehand/jobs"
+	"github.com/stagehand-rt/stagehand/store"
+)
+
+var errStopRequested = errors.New("stop requested before the composition started")
+
+// runJob runs the claimed composition to its end and settles the claim.
+func (w *Worker) runJob(ctx context.Context, c *jobs.Claim) {
+	if c.Job.Kind == jobs.KindParticipantRecording {
+		w.runParticipantJob(ctx, c)
+		return
+	}
+	arn := c.Job.CompositionARN
+	log := w.log.With("composition", arn)
+	settle := func(err error) {
+		if err != nil {
+			log.Warn("settle job", "error", err)
+		}
+	}
+	id, err := compositionID(arn)
+	if err != nil {
+		settle(c.GiveUp(ctx, err.Error()))
+		return
+	}
+	// Capacity first: a composition that does not fit goes to another
+	// worker (or back to this one once there is room).
+	need := w.costOf(ctx, id)
+	if !w.reserve(ctx, c, need, log) {
+		return
+	}
+	defer w.budget.give(need)
+	comp, err := w.take(ctx, id)
+	switch {
+	case errors.Is(err, store.ErrNotFound), errors.Is(err, errEnded):
+		settle(c.Done(ctx))
+		return
+	case errors.Is(err, errStopRequested):
+		w.finish(ctx, id, nil)
+		settle(c.Done(ctx))
+		return
+	case err != nil:
+		log.Warn("take composition; returning the job", "error", err)
+		settle(c.Return(ctx, 2*time.Second))
+		return
+	}
+	hbCtx, stopHeartbeat := context.WithCancel(ctx)
+	var hb sync.WaitGroup
+	hb.Go(func() { w.heartbeat(hbCtx, c) })
+	log.Info("composition starting")
+	runErr := w.compose(ctx, comp, log)
+	stopHeartbeat()
+	hb.Wait()
+	if errors.Is(runErr, errLostClaim) {
+		// The job was delivered again and its new worker runs it: this
+		// one lost its claim (it was cut off from NATS) and settles nothing.
+		log.Warn("another worker took the composition over; this run stopped")
+		return
+	}
+	if ctx.Err() != nil {
+		// The worker is shutting down, not the composition (an error now
+		// is most likely the shutdown's): another worker takes it over.
+		log.Info("worker stopping; handing the composition back", "error", runErr)
+		settle(c.Return(context.WithoutCancel(ctx), 0))
+		return
+	}
+	w.finish(context.WithoutCancel(ctx), id, runErr)
+	settle(c.Done(context.WithoutCancel(ctx)))
+}
+
+// reserve takes need of the capacity for claim c, or settles c: a job
+// that does not fit is returned for another worker; after two returns
+// (each spends one of its bounded deliveries) it is kept, heartbeating,
+// until room frees here, so that a busy fleet never exhausts it.
+func (w *Worker) reserve(ctx context.Context, c *jobs.Claim, need float64, log *slog.Logger) bool {
+	if w.budget.take(need) {
+		return true
+	}
+	var err error
+	switch {
+	case c.Attempt <= 2:
+		log.Info("over capacity; returning the job", "cost", need, "attempt", c.Attempt)
+		err = c.Return(ctx, 2*time.Second)
+	case w.waitFor(ctx, c, need):
+		return true
+	default:
+		err = c.Return(context.WithoutCancel(ctx), 0)
+	}
+	if err != nil {
+		log.Warn("settle job", "error", err)
+	}
+	return false
+}
+
+var errEnded = errors.New("composition already ended")
+
+// costOf is the capacity composition id needs (see cost); the default
+// encoder's when its configuration cannot be read now.
+func (w *Worker) costOf(ctx context.Context, id string) float64 {
+	comp, err := w.store.Compositions.Get(ctx, id)
+	if err != nil {
+		return cost(encoder.VideoConfig{})
+	}
+	cfg, err := w.settings(ctx, comp)
+	if err != nil {
+		return cost(encoder.VideoConfig{})
+	}
+	return cost(cfg.Video)
+}
+
+// take marks the composition as this worker's.
+func (w *Worker) take(ctx context.Context, id string) (ivs.Composition, error) {
+	return w.store.Compositions.Update(ctx, id, func(cp *ivs.Composition) error {
+		if cp.Ended() {
+			return errEnded
+		}
+		if cp.Run == nil {
+			cp.Run = &ivs.CompositionRun{}
+		}
+		if cp.Run.StopRequested && cp.State == ivs.CompositionStarting {
+			return errStopRequested
+		}
+		cp.Run.Worker = w.cfg.ID
+		return nil
+	})
+}
+
+// waitFor holds claim c, heartbeating, until need fits; false when ctx ends.
+func (w *Worker) waitFor(ctx context.Context, c *jobs.Claim, need float64) bool {
+	hbCtx, stop := context.WithCancel(ctx)
+	var hb sync.WaitGroup
+	hb.Go(func() { w.heartbeat(hbCtx, c) })
+	defer hb.Wait()
+	defer stop()
+	for w.budget.waitRoom(ctx, need) {
+		if w.budget.take(need) {
+			return true
+		}
+	}
+	return false
+}
+
+func (w *Worker) heartbeat(ctx context.Context, c *jobs.Claim) {
+	t := time.NewTicker(w.cfg.Heartbeat)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			c.Heartbeat(ctx)
+		}
+	}
+}
