@@ -24,6 +24,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ivsrealtime/types"
 
 	"github.com/stagehand-rt/stagehand/ivs"
+	"github.com/stagehand-rt/stagehand/stagesignal"
 	"github.com/stagehand-rt/stagehand/store"
 )
 
@@ -1356,7 +1357,7 @@ func (r *cliReplay) prepareDisconnect(x *cliRun) error {
 	if err != nil {
 		return err
 	}
-	sub, err := r.e.nc.SubscribeSync(DisconnectSubject(a.ID))
+	sub, err := r.e.nc.SubscribeSync(stagesignal.DisconnectSubject(a.ID))
 	if err != nil {
 		return err
 	}
@@ -1368,7 +1369,7 @@ func (r *cliReplay) prepareDisconnect(x *cliRun) error {
 			x.errorf("no disconnect message reached the stage server: %v", err)
 			return
 		}
-		var d Disconnect
+		var d stagesignal.Disconnect
 		if err := json.Unmarshal(msg.Data, &d); err != nil || d.ParticipantID != pid {
 			x.errorf("disconnect message %s, want participant %s", msg.Data, pid)
 		}

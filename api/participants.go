@@ -7,25 +7,19 @@ import (
 	"strings"
 
 	"github.com/stagehand-rt/stagehand/ivs"
+	"github.com/stagehand-rt/stagehand/stagesignal"
 	"github.com/stagehand-rt/stagehand/store"
+	"github.com/stagehand-rt/stagehand/token/tokenstore"
 )
 
-// DisconnectSubject is the NATS subject on which the API tells stages to
-// drop a participant ("*" drops everyone). Stage servers subscribe to it.
-func DisconnectSubject(stageID string) string { return "stagehand.stage." + stageID + ".disconnect" }
-
-// Disconnect is the message sent on DisconnectSubject.
-type Disconnect struct {
-	ParticipantID string `json:"participantId"`
-	Reason        string `json:"reason"`
-}
-
+// signalDisconnect tells the stage's servers to drop the participant
+// (stagesignal.Everyone: everyone).
 func (s *Server) signalDisconnect(stageID, participantID, reason string) {
 	if s.nc == nil {
 		return
 	}
-	b, _ := json.Marshal(Disconnect{participantID, reason})
-	if err := s.nc.Publish(DisconnectSubject(stageID), b); err != nil {
+	b, _ := json.Marshal(stagesignal.Disconnect{ParticipantID: participantID, Reason: reason})
+	if err := s.nc.Publish(stagesignal.DisconnectSubject(stageID), b); err != nil {
 		s.log.Warn("signal disconnect", "stage", stageID, "participant", participantID, "error", err)
 	}
 }
@@ -54,7 +48,7 @@ func (s *Server) disconnectParticipant(ctx context.Context, in *disconnectPartic
 	}
 	pid := *in.ParticipantID
 	// IVS revokes the participant for good: its token cannot join again.
-	if err := s.store.Revocations.Put(ctx, a.ID+"."+pid, s.now()); err != nil {
+	if err := s.store.Revocations.Put(ctx, tokenstore.RevocationKey(a.ID, pid), s.now()); err != nil {
 		return nil, s.storeError(err, "revocation")
 	}
 	// A participant publishing through an ingest configuration detaches it.

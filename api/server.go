@@ -8,6 +8,9 @@
 // operation's output or an AWS error (HTTP status, x-amzn-ErrorType, and a
 // body carrying both message and exceptionMessage). Resources live in
 // package store; StartComposition hands the work to package jobs.
+// Participant tokens are signed with the key package tokenstore keeps, and
+// DisconnectParticipant and DeleteStage reach the stage servers as
+// stagesignal messages on NATS.
 package api
 
 import (
@@ -30,6 +33,7 @@ import (
 	"github.com/stagehand-rt/stagehand/jobs"
 	"github.com/stagehand-rt/stagehand/store"
 	"github.com/stagehand-rt/stagehand/token"
+	"github.com/stagehand-rt/stagehand/token/tokenstore"
 )
 
 // maxBody bounds a request body; the largest IVS request is far smaller.
@@ -103,7 +107,7 @@ func New(ctx context.Context, cfg Config, st *store.Store, q Jobs, nc *nats.Conn
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	signer, err := loadSigner(ctx, st, cfg.Namespace)
+	signer, err := tokenstore.LoadSigner(ctx, st, cfg.Namespace)
 	if err != nil {
 		return nil, fmt.Errorf("api: token signing key: %w", err)
 	}

@@ -2,16 +2,12 @@ package api
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"time"
 
 	"github.com/stagehand-rt/stagehand/ivs"
+	"github.com/stagehand-rt/stagehand/stagesignal"
 	"github.com/stagehand-rt/stagehand/store"
 	"github.com/stagehand-rt/stagehand/token"
 )
@@ -266,7 +262,7 @@ func (s *Server) deleteStage(ctx context.Context, in *arnInput) (*empty, *Error)
 			return nil, s.storeError(err, it.Value.ARN)
 		}
 	}
-	s.signalDisconnect(a.ID, "*", "stage deleted")
+	s.signalDisconnect(a.ID, stagesignal.Everyone, "stage deleted")
 	if err := s.store.Stages.Delete(ctx, a.ID); err != nil {
 		return nil, s.storeError(err, arn)
 	}
@@ -343,49 +339,3 @@ func (s *Server) issueToken(st ivs.Stage, in *tokenConfigurationInput) (ivs.Part
 	return ivs.ParticipantToken{ParticipantID: c.ParticipantID, Token: tok, UserID: c.UserID,
 		Attributes: c.Attributes, Duration: duration, Capabilities: caps, ExpirationTime: c.ExpiresAt}, nil
 }
-
-// signingKeyName is the store key of the server's token-signing key. It is
-// kept in the store so every API server of a fleet signs with the same key.
-const signingKeyName = "token-signing-key"
-
-// loadSigner reads the server's P-384 token key from the store, creating it
-// on first start.
-func loadSigner(ctx context.Context, st *store.Store, ns ivs.Namespace) (*token.Signer, error) {
-	key, err := st.Secrets.Get(ctx, signingKeyName)
-	if errors.Is(err, store.ErrNotFound) {
-		priv, gerr := ecdsa.GenerateKey(elliptic.P384(), rand.Reader)
-		if gerr != nil {
-			return nil, gerr
-		}
-		der, merr := x509.MarshalPKCS8PrivateKey(priv)
-		if merr != nil {
-			return nil, merr
-		}
-		pemKey := string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}))
-		if cerr := st.Secrets.Create(ctx, signingKeyName, pemKey); cerr != nil && !errors.Is(cerr, store.ErrExists) {
-			return nil, cerr
-		}
-		// Another server may have won the race: use whatever is stored.
-		key, err = st.Secrets.Get(ctx, signingKeyName)
-	}
-	if err != nil {
-		return nil, err
-	}
-	block, _ := pem.Decode([]byte(key))
-	if block == nil {
-		return nil, errors.New("stored key is not PEM")
-	}
-	parsed, err := x509.ParsePKCS8PrivateKey(block.Bytes)
-	if err != nil {
-		return nil, err
-	}
-	priv, ok := parsed.(*ecdsa.PrivateKey)
-	if !ok {
-		return nil, errors.New("stored key is not an ECDSA key")
-	}
-	return token.NewSigner(priv, ServerKeyID(ns))
-}
-
-// ServerKeyID is the kid of tokens the server issues. It never collides
-// with an imported key, whose ids are 12 characters long.
-func ServerKeyID(ns ivs.Namespace) string { return ns.ARN(ivs.TypePublicKey, "stagehand") }

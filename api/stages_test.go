@@ -15,6 +15,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ivsrealtime/types"
 
 	"github.com/stagehand-rt/stagehand/token"
+	"github.com/stagehand-rt/stagehand/token/tokenstore"
 )
 
 // keys verifies tokens against the server's own key.
@@ -191,7 +192,7 @@ func TestTokenVerifier(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	v, err := NewTokenVerifier(e.ctx, e.store, e.srv.cfg.Namespace)
+	v, err := tokenstore.NewVerifier(e.ctx, e.store, e.srv.cfg.Namespace)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -220,7 +221,7 @@ func TestTokenVerifier(t *testing.T) {
 	if _, err := c.DisconnectParticipant(e.ctx, &rt.DisconnectParticipantInput{StageArn: st.Stage.Arn, ParticipantId: issued.ParticipantToken.ParticipantId}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := v.Verify(e.ctx, *issued.ParticipantToken.Token); !errors.Is(err, ErrRevoked) {
+	if _, err := v.Verify(e.ctx, *issued.ParticipantToken.Token); !errors.Is(err, tokenstore.ErrRevoked) {
 		t.Fatalf("revoked token: %v", err)
 	}
 	// Deleting the public key invalidates tokens it signed.

@@ -16,6 +16,7 @@ import (
 
 	"github.com/stagehand-rt/stagehand/internal/promtest"
 	"github.com/stagehand-rt/stagehand/ivs"
+	"github.com/stagehand-rt/stagehand/stagesignal"
 )
 
 func TestTags(t *testing.T) {
@@ -220,7 +221,7 @@ func TestParticipantsAndSessions(t *testing.T) {
 	}
 
 	// DisconnectParticipant revokes and tells the stage server.
-	sub, err := e.nc.SubscribeSync(DisconnectSubject(stageID))
+	sub, err := e.nc.SubscribeSync(stagesignal.DisconnectSubject(stageID))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -231,7 +232,7 @@ func TestParticipantsAndSessions(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var d Disconnect
+	var d stagesignal.Disconnect
 	if json.Unmarshal(msg.Data, &d); d.ParticipantID != "alice1234567" || d.Reason != "rude" {
 		t.Fatalf("disconnect message %s", msg.Data)
 	}

@@ -1,6 +1,9 @@
-// Package compositor owns the frame buffer of a composition: the I420 canvas
-// the encoder reads, the latest decoded frame of each participant, and the
-// drawing of those frames into the tiles the layout package computes.
+// Package compositor owns the picture and the sound of a composition. The
+// Compositor holds the I420 canvas the encoder reads and the latest decoded
+// frame of each participant, and draws those frames into the tiles the
+// layout package computes; the Mixer sums the participants' audio into
+// 48 kHz stereo. Preview draws a layout with labelled stand-ins for the
+// participants, through the same Compositor (stagehand layout preview).
 //
 // Drawing scales each participant's frame with libswscale straight into its
 // tile of the canvas (the crop of COVER is a pointer offset into the source,
@@ -12,9 +15,12 @@
 // goroutines the compositor owns (Config.Workers), which Close ends. In
 // steady state a render allocates nothing.
 //
-// The compositor does not own a clock, decoders or an encoder: callers feed
-// frames (UpdateFrame) from their decoders and call Render on their output
-// clock.
+// The mixer queues a bounded stretch of each participant's audio, fills
+// what a participant has not delivered with silence and soft-clips the sum.
+//
+// The package does not own a clock, decoders or an encoder: callers feed
+// frames (UpdateFrame, Mixer.Push) from their decoders and call Render and
+// Mixer.Mix on their output clock.
 package compositor
 
 import (

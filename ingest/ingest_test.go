@@ -18,11 +18,11 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ivsrealtime/types"
 	"github.com/pion/webrtc/v4"
 
-	"github.com/stagehand-rt/stagehand/api"
 	"github.com/stagehand-rt/stagehand/internal/avframe"
 	"github.com/stagehand-rt/stagehand/internal/stagetest"
 	"github.com/stagehand-rt/stagehand/ivs"
 	"github.com/stagehand-rt/stagehand/stage/client"
+	"github.com/stagehand-rt/stagehand/token/tokenstore"
 	"github.com/stagehand-rt/stagehand/trackdecode"
 	"github.com/stagehand-rt/stagehand/worker"
 )
@@ -295,7 +295,7 @@ func stopComposition(t *testing.T, env *stagetest.Env, arn *string, buckets stri
 // runWorker runs a composition worker on env until the test ends.
 func runWorker(t *testing.T, env *stagetest.Env, cfg worker.Config) {
 	t.Helper()
-	signer, err := api.LoadSigner(env.Ctx, env.Store, ivs.Namespace{Region: stagetest.Region, Account: stagetest.Account})
+	signer, err := tokenstore.LoadSigner(env.Ctx, env.Store, ivs.Namespace{Region: stagetest.Region, Account: stagetest.Account})
 	if err != nil {
 		t.Fatal(err)
 	}

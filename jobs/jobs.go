@@ -1,10 +1,14 @@
-// Package jobs owns the start-composition job queue and the stop signals
-// of compositions, both in NATS JetStream. It does not own the state of a
-// composition: that lives in package store, and workers record there what
-// became of each job.
+// Package jobs owns the queue of work for the composition workers and the
+// stop signals of compositions, both in NATS JetStream. A Job starts a
+// composition, or records one participant on their own
+// (KindParticipantRecording). It does not own the state of that work: it
+// lives in package store, and workers record there what became of each job.
 //
 // The API submits a Job when it accepts StartComposition and signals a stop
-// when it accepts StopComposition. Workers, run as a fleet, share one
+// when it accepts StopComposition; package recording submits a participant
+// recording when a participant starts publishing on a stage that records
+// them. ReapExhausted hands over jobs that ran out of attempts, and Stats
+// reads the queue's depth for metrics. Workers, run as a fleet, share one
 // durable pull consumer: each claims a job only when it has spare capacity,
 // heartbeats while the composition runs, and settles the claim at the end
 // (Done), hands it to another worker (Return) or gives up on it (GiveUp).

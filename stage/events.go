@@ -4,14 +4,13 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/coder/websocket"
 	"github.com/coder/websocket/wsjson"
 	"github.com/nats-io/nats.go"
 
-	"github.com/stagehand-rt/stagehand/api"
+	"github.com/stagehand-rt/stagehand/stagesignal"
 )
 
 // watcherQueue bounds the messages waiting for one slow watcher; a watcher
@@ -116,17 +115,17 @@ func (s *Server) pushEvents(ctx context.Context, conn *websocket.Conn, wt *watch
 // onDisconnect handles the API's DisconnectParticipant and DeleteStage
 // signals for stages this server hosts.
 func (s *Server) onDisconnect(msg *nats.Msg) {
-	parts := strings.Split(msg.Subject, ".")
-	if len(parts) != 4 {
+	stageID, ok := stagesignal.DisconnectStage(msg.Subject)
+	if !ok {
 		return
 	}
-	var d api.Disconnect
+	var d stagesignal.Disconnect
 	if err := json.Unmarshal(msg.Data, &d); err != nil || d.ParticipantID == "" {
 		s.log.Warn("bad disconnect signal", "subject", msg.Subject)
 		return
 	}
 	s.mu.Lock()
-	rm := s.rooms[parts[2]]
+	rm := s.rooms[stageID]
 	s.mu.Unlock()
 	if rm == nil {
 		return
@@ -135,7 +134,7 @@ func (s *Server) onDisconnect(msg *nats.Msg) {
 	if d.Reason != "" {
 		reason += ": " + d.Reason
 	}
-	if d.ParticipantID == "*" {
+	if d.ParticipantID == stagesignal.Everyone {
 		reason = "the stage was deleted"
 	}
 	s.goTracked(func() { rm.disconnect(d.ParticipantID, reason) })

@@ -14,8 +14,8 @@ import (
 
 	"github.com/pion/webrtc/v4"
 
-	"github.com/stagehand-rt/stagehand/api"
 	"github.com/stagehand-rt/stagehand/token"
+	"github.com/stagehand-rt/stagehand/token/tokenstore"
 )
 
 // maxOfferBytes bounds an SDP offer; browsers' offers are a few KB.
@@ -87,12 +87,10 @@ func (s *Server) authorize(r *http.Request) (token.Claims, error) {
 	switch {
 	case err == nil:
 		return c, nil
-	case errors.Is(err, api.ErrRevoked):
+	case errors.Is(err, tokenstore.ErrRevoked), errors.Is(err, tokenstore.ErrForeignStage):
 		return c, &httpError{403, "participant token refused: " + err.Error()}
 	case isTokenError(err):
 		return c, &httpError{401, "participant token refused: " + err.Error()}
-	case strings.Contains(err.Error(), "not a stage of this server"):
-		return c, &httpError{403, "participant token refused: " + err.Error()}
 	default:
 		return c, fmt.Errorf("verify token: %w", err)
 	}

@@ -18,6 +18,10 @@
 //
 // A stage lives on one stage server at a time: rooms are in memory, so two
 // stage servers must not serve the same stage.
+//
+// The stage imports no control-plane package: tokens are checked by the
+// Verifier it is given, and the API's disconnect signals arrive as
+// stagesignal messages on NATS.
 package stage
 
 import (
@@ -34,12 +38,14 @@ import (
 	"github.com/pion/interceptor"
 	"github.com/pion/webrtc/v4"
 
-	"github.com/stagehand-rt/stagehand/api"
+	"github.com/stagehand-rt/stagehand/stagesignal"
 	"github.com/stagehand-rt/stagehand/store"
 	"github.com/stagehand-rt/stagehand/token"
 )
 
-// Verifier checks participant tokens; api.TokenVerifier is the one used.
+// Verifier checks participant tokens; tokenstore.Verifier is the one used.
+// Besides the token package's reasons, it refuses with
+// tokenstore.ErrRevoked and tokenstore.ErrForeignStage.
 type Verifier interface {
 	Verify(ctx context.Context, tok string) (token.Claims, error)
 }
@@ -122,7 +128,7 @@ type Server struct {
 
 // disconnectSubjects is what the server subscribes to for the API's
 // DisconnectParticipant and DeleteStage signals: every stage's.
-var disconnectSubjects = api.DisconnectSubject("*")
+var disconnectSubjects = stagesignal.DisconnectSubject(stagesignal.Everyone)
 
 // New creates a stage server. nc may be nil (no DisconnectParticipant
 // signals, as in unit tests).

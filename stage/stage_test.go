@@ -32,13 +32,13 @@ import (
 	"github.com/pion/webrtc/v4/pkg/media"
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/stagehand-rt/stagehand/api"
 	"github.com/stagehand-rt/stagehand/internal/promtest"
 	"github.com/stagehand-rt/stagehand/internal/stagetest"
 	"github.com/stagehand-rt/stagehand/ivs"
 	"github.com/stagehand-rt/stagehand/stage"
 	"github.com/stagehand-rt/stagehand/stage/client"
 	"github.com/stagehand-rt/stagehand/token"
+	"github.com/stagehand-rt/stagehand/token/tokenstore"
 )
 
 var loopback = client.Options{ICEIPs: []string{"127.0.0.1"}}
@@ -666,7 +666,7 @@ func TestEndStaleSessions(t *testing.T) {
 	})
 	// A second stage server on the same store finds the session open but
 	// not its own: as after a crash of the first.
-	v, err := api.NewTokenVerifier(env.Ctx, env.Store, ivs.Namespace{Region: stagetest.Region, Account: stagetest.Account})
+	v, err := tokenstore.NewVerifier(env.Ctx, env.Store, ivs.Namespace{Region: stagetest.Region, Account: stagetest.Account})
 	if err != nil {
 		t.Fatal(err)
 	}

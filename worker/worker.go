@@ -1,14 +1,18 @@
-// Package worker runs compositions: it claims start-composition jobs from
-// the queue within its capacity, joins the composition's stage as a
-// subscriber (stage/client.Follow), decodes every publisher
-// (trackdecode), composes them with the IVS layout, encodes with the
-// encoder configuration and fans out to the destinations, and records the
-// composition's states in the store (STARTING → ACTIVE → STOPPED, or
-// FAILED with a reason).
+// Package worker runs the queue's jobs within its capacity. For a
+// composition it joins the stage as a subscriber (stage/client.Follow),
+// decodes every publisher (trackdecode), composes them with the IVS layout
+// on an output clock, encodes with the encoder configuration and fans out
+// to the destinations, and records the composition's states in the store
+// (STARTING → ACTIVE → STOPPED, or FAILED with a reason). For a
+// participant recording it runs recording.Run, which records that one
+// participant.
 //
 // Destinations: a channel goes to the RTMP(S) URL configured for its ARN;
-// an S3 destination is recorded as HLS into <BucketsDir>/<bucket>/<recording
-// prefix>/ (the embedded default's local object store, keys as in S3).
+// an S3 destination is recorded as HLS with thumbnails into
+// <BucketsDir>/<bucket>/<recording prefix>/ (a local object store, keys as
+// in S3) or, with Config.S3, uploaded to S3 through a bounded spool. A
+// worker that resumes a composition another left continues its recording.
+// Reap fails the jobs that ran out of attempts.
 package worker
 
 import (

@@ -20,13 +20,13 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ivsrealtime/types"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
-	"github.com/stagehand-rt/stagehand/api"
 	"github.com/stagehand-rt/stagehand/internal/stagetest"
 	"github.com/stagehand-rt/stagehand/internal/testserver"
 	"github.com/stagehand-rt/stagehand/ivs"
 	"github.com/stagehand-rt/stagehand/sink/upload"
 	"github.com/stagehand-rt/stagehand/stage/client"
 	"github.com/stagehand-rt/stagehand/synth"
+	"github.com/stagehand-rt/stagehand/token/tokenstore"
 	"github.com/stagehand-rt/stagehand/worker"
 )
 
@@ -544,7 +544,7 @@ func startWorker(t *testing.T, env *stagetest.Env, cfg worker.Config) (*worker.W
 // Run returned.
 func startWorkerDone(t *testing.T, env *stagetest.Env, cfg worker.Config) (*worker.Worker, func(), <-chan struct{}) {
 	t.Helper()
-	signer, err := api.LoadSigner(env.Ctx, env.Store, ivs.Namespace{Region: stagetest.Region, Account: stagetest.Account})
+	signer, err := tokenstore.LoadSigner(env.Ctx, env.Store, ivs.Namespace{Region: stagetest.Region, Account: stagetest.Account})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -25,6 +25,7 @@ import (
 	"github.com/stagehand-rt/stagehand/stage"
 	"github.com/stagehand-rt/stagehand/stage/web"
 	"github.com/stagehand-rt/stagehand/store"
+	"github.com/stagehand-rt/stagehand/token/tokenstore"
 	"github.com/stagehand-rt/stagehand/worker"
 )
 
@@ -221,7 +222,7 @@ func serve(ctx context.Context, cfg serveConfig, stdout, stderr io.Writer) error
 	if err != nil {
 		return err
 	}
-	verifier, err := api.NewTokenVerifier(openCtx, st, ns)
+	verifier, err := tokenstore.NewVerifier(openCtx, st, ns)
 	if err != nil {
 		return err
 	}
@@ -287,7 +288,7 @@ func startWorker(ctx context.Context, cfg serveConfig, st *store.Store, q *jobs.
 	if cfg.NoWorker {
 		return func() {}, nil
 	}
-	signer, err := api.LoadSigner(ctx, st, ns)
+	signer, err := tokenstore.LoadSigner(ctx, st, ns)
 	if err != nil {
 		return nil, err
 	}

@@ -16,8 +16,8 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/stagehand-rt/stagehand/api"
 	"github.com/stagehand-rt/stagehand/ivs"
+	"github.com/stagehand-rt/stagehand/token/tokenstore"
 	"github.com/stagehand-rt/stagehand/worker"
 )
 
@@ -104,7 +104,7 @@ func runWorker(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	st, q := dep.store, dep.queue
 	openCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	signer, err := api.LoadSigner(openCtx, st, ivs.Namespace{Region: cfg.Region, Account: cfg.AccountID})
+	signer, err := tokenstore.LoadSigner(openCtx, st, ivs.Namespace{Region: cfg.Region, Account: cfg.AccountID})
 	if err != nil {
 		return err
 	}

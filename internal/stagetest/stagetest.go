@@ -27,6 +27,7 @@ import (
 	"github.com/stagehand-rt/stagehand/recording"
 	"github.com/stagehand-rt/stagehand/stage"
 	"github.com/stagehand-rt/stagehand/store"
+	"github.com/stagehand-rt/stagehand/token/tokenstore"
 )
 
 // Credentials and namespace of the test API.
@@ -98,7 +99,7 @@ func Start(t testing.TB, o Options) *Env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	verifier, err := api.NewTokenVerifier(ctx, st, ns2)
+	verifier, err := tokenstore.NewVerifier(ctx, st, ns2)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package api
+package tokenstore
 
 import (
 	"context"
@@ -12,13 +12,23 @@ import (
 	"github.com/stagehand-rt/stagehand/token"
 )
 
-// ErrRevoked is a token whose participant DisconnectParticipant revoked.
-var ErrRevoked = errors.New("participant was disconnected from this stage and may not join again")
+// Reasons a well-formed, validly signed token is still refused; test with
+// errors.Is.
+var (
+	// ErrRevoked is a token whose participant DisconnectParticipant revoked.
+	ErrRevoked = errors.New("participant was disconnected from this stage and may not join again")
+	// ErrForeignStage is a token for a stage of another account or region.
+	ErrForeignStage = errors.New("not a stage of this server")
+)
 
-// TokenVerifier checks participant tokens as a stage must before letting
+// RevocationKey is the store.Revocations key under which a participant
+// DisconnectParticipant revoked is kept.
+func RevocationKey(stageID, participantID string) string { return stageID + "." + participantID }
+
+// Verifier checks participant tokens as a stage must before letting
 // anyone in: signed by the server or by a public key imported with
 // ImportPublicKey (and not deleted since), unexpired, and not revoked.
-type TokenVerifier struct {
+type Verifier struct {
 	store  *store.Store
 	ns     ivs.Namespace
 	server *ecdsa.PublicKey
@@ -26,26 +36,26 @@ type TokenVerifier struct {
 	now    func() time.Time
 }
 
-// NewTokenVerifier reads the server's signing key from the store.
-func NewTokenVerifier(ctx context.Context, st *store.Store, ns ivs.Namespace) (*TokenVerifier, error) {
-	signer, err := loadSigner(ctx, st, ns)
+// NewVerifier reads the server's signing key from the store.
+func NewVerifier(ctx context.Context, st *store.Store, ns ivs.Namespace) (*Verifier, error) {
+	signer, err := LoadSigner(ctx, st, ns)
 	if err != nil {
 		return nil, fmt.Errorf("token verifier: %w", err)
 	}
-	return &TokenVerifier{store: st, ns: ns, server: signer.PublicKey(), kid: signer.KeyID(), now: time.Now}, nil
+	return &Verifier{store: st, ns: ns, server: signer.PublicKey(), kid: signer.KeyID(), now: time.Now}, nil
 }
 
 // Verify returns the token's claims, or why it may not be used.
-func (v *TokenVerifier) Verify(ctx context.Context, tok string) (token.Claims, error) {
+func (v *Verifier) Verify(ctx context.Context, tok string) (token.Claims, error) {
 	c, err := token.Verify(tok, keyLookup{ctx, v}, v.now())
 	if err != nil {
 		return c, err
 	}
 	stage, err := ivs.ParseARN(c.StageARN)
 	if err != nil || !v.ns.Owns(stage, ivs.TypeStage) {
-		return c, fmt.Errorf("token is for %q, not a stage of this server", c.StageARN)
+		return c, fmt.Errorf("token is for %q, %w", c.StageARN, ErrForeignStage)
 	}
-	if _, err := v.store.Revocations.Get(ctx, stage.ID+"."+c.ParticipantID); err == nil {
+	if _, err := v.store.Revocations.Get(ctx, RevocationKey(stage.ID, c.ParticipantID)); err == nil {
 		return c, ErrRevoked
 	} else if !errors.Is(err, store.ErrNotFound) {
 		return c, err
@@ -55,7 +65,7 @@ func (v *TokenVerifier) Verify(ctx context.Context, tok string) (token.Claims, e
 
 type keyLookup struct {
 	ctx context.Context
-	v   *TokenVerifier
+	v   *Verifier
 }
 
 // Key finds the public key a token's kid names.
@@ -76,11 +86,4 @@ func (k keyLookup) Key(kid string) (*ecdsa.PublicKey, bool) {
 		return nil, false
 	}
 	return pub, true
-}
-
-// LoadSigner returns the server's token-signing key from the store,
-// creating it on first use: composition workers sign their own
-// subscribe tokens with it.
-func LoadSigner(ctx context.Context, st *store.Store, ns ivs.Namespace) (*token.Signer, error) {
-	return loadSigner(ctx, st, ns)
 }
