@@ -54,6 +54,10 @@ var rules = []rule{
 	{from: []string{"compositor", "encoder", "sink/...", "trackdecode", "synth"},
 		not: []string{"stage/...", "ingest", "recording", "jobs", "store", "compose"},
 		why: "the media core knows nothing of stages, jobs or resources: the worker and compose feed it"},
+	{from: []string{"engine"}, not: []string{"stage/...", "ingest", "recording", "jobs", "store", "ivs", "compose"},
+		why: "the composition engine composes what it is fed: files (compose) and stages (worker) feed it from above"},
+	{from: []string{"compositor", "encoder", "sink/...", "trackdecode", "synth"}, not: []string{"engine"},
+		why: "the engine is built on the media core, not the other way round"},
 	{from: []string{"encoder"}, not: []string{"compositor"}, why: "compositor → encoder"},
 	{from: []string{"sink/..."}, not: []string{"compositor", "encoder"}, why: "encoder → sink"},
 }
