@@ -522,9 +522,12 @@ func TestDisconnectParticipant(t *testing.T) {
 	if !errors.As(err, &se) || se.Status != 403 || !strings.Contains(se.Message, "disconnected") {
 		t.Errorf("rejoin with a revoked token: %v, want 403", err)
 	}
-	if got := events(t, env, st, session, *keep.ParticipantId); !slices.Equal(got, []string{"JOINED", "PUBLISH_STARTED"}) {
-		t.Errorf("the other participant's events = %v", got)
-	}
+	// The keeper's PUBLISH_STARTED is recorded once its media flows, which
+	// on a loaded machine may be after all this: wait for it, then check
+	// that the disconnect added nothing to its events.
+	eventually(t, "keeper JOINED and PUBLISH_STARTED, nothing else", func() bool {
+		return slices.Equal(events(t, env, st, session, *keep.ParticipantId), []string{"JOINED", "PUBLISH_STARTED"})
+	})
 }
 
 // TestNoGoroutineLeft: a stage server that had publishers, subscribers
