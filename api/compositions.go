@@ -103,7 +103,7 @@ func (s *Server) startComposition(ctx context.Context, in *startCompositionInput
 		s.forgetToken(ctx, in.IdempotencyToken)
 		return nil, s.storeError(err, c.ARN)
 	}
-	if err := s.jobs.Submit(ctx, jobs.Job{CompositionARN: c.ARN, StageARN: c.StageARN, SubmittedAt: now}); err != nil {
+	if err := s.jobs.Submit(ctx, jobs.Job{Name: c.ARN, StageARN: c.StageARN, SubmittedAt: now}); err != nil {
 		// Nothing may remain of a request that failed.
 		s.log.Error("submit composition job", "composition", c.ARN, "error", err)
 		_ = s.store.Compositions.Delete(ctx, id)

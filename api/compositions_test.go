@@ -81,7 +81,7 @@ func TestStartComposition(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if claim.Job.CompositionARN != *c.Arn || claim.Job.StageARN != f.stage {
+	if claim.Job.Name != *c.Arn || claim.Job.StageARN != f.stage {
 		t.Fatalf("job %+v", claim.Job)
 	}
 	_ = claim.Done(ctx)

@@ -120,7 +120,7 @@ func (q *Queue) newClaim(msg jetstream.Msg) (*Claim, error) {
 	if err := json.Unmarshal(msg.Data(), &job); err != nil {
 		return nil, fmt.Errorf("decode: %w", err)
 	}
-	if job.CompositionARN == "" {
+	if job.Name == "" {
 		return nil, errors.New("no compositionArn")
 	}
 	return &Claim{Job: job, Attempt: int(md.NumDelivered), q: q, msg: msg}, nil
@@ -162,9 +162,9 @@ func (c *Claim) Heartbeat(ctx context.Context) {
 			return
 		case err != nil && !failing:
 			logger().Warn("heartbeat failed; the job is redelivered if this lasts past AckWait",
-				"composition", c.Job.CompositionARN, "error", err)
+				"composition", c.Job.Name, "error", err)
 		case err == nil && failing:
-			logger().Info("heartbeat recovered", "composition", c.Job.CompositionARN)
+			logger().Info("heartbeat recovered", "composition", c.Job.Name)
 		}
 		failing = err != nil
 	}
@@ -175,7 +175,7 @@ func (c *Claim) Heartbeat(ctx context.Context) {
 // Done waits for the server to confirm.
 func (c *Claim) Done(ctx context.Context) error {
 	if err := c.msg.DoubleAck(ctx); err != nil {
-		return fmt.Errorf("jobs: done %s: %w", c.Job.CompositionARN, err)
+		return fmt.Errorf("jobs: done %s: %w", c.Job.Name, err)
 	}
 	return nil
 }
@@ -185,10 +185,10 @@ func (c *Claim) Done(ctx context.Context) error {
 // unless this was the last attempt.
 func (c *Claim) Return(ctx context.Context, delay time.Duration) error {
 	if err := c.msg.NakWithDelay(delay); err != nil {
-		return fmt.Errorf("jobs: return %s: %w", c.Job.CompositionARN, err)
+		return fmt.Errorf("jobs: return %s: %w", c.Job.Name, err)
 	}
 	if err := c.q.flush(ctx); err != nil {
-		return fmt.Errorf("jobs: return %s: %w", c.Job.CompositionARN, err)
+		return fmt.Errorf("jobs: return %s: %w", c.Job.Name, err)
 	}
 	return nil
 }
@@ -198,12 +198,12 @@ func (c *Claim) Return(ctx context.Context, delay time.Duration) error {
 // the log.
 func (c *Claim) GiveUp(ctx context.Context, reason string) error {
 	if err := c.msg.TermWithReason(reason); err != nil {
-		return fmt.Errorf("jobs: give up %s: %w", c.Job.CompositionARN, err)
+		return fmt.Errorf("jobs: give up %s: %w", c.Job.Name, err)
 	}
 	if err := c.q.flush(ctx); err != nil {
-		return fmt.Errorf("jobs: give up %s: %w", c.Job.CompositionARN, err)
+		return fmt.Errorf("jobs: give up %s: %w", c.Job.Name, err)
 	}
-	logger().Warn("gave up a job", "composition", c.Job.CompositionARN, "attempt", c.Attempt, "reason", reason)
+	logger().Warn("gave up a job", "composition", c.Job.Name, "attempt", c.Attempt, "reason", reason)
 	return nil
 }
 

@@ -79,16 +79,31 @@ const (
 	DefaultStopTTL         = 7 * 24 * time.Hour
 )
 
-// Job asks a worker to start one composition.
+// Job asks a worker to run one composition or one participant recording.
 type Job struct {
-	CompositionARN string    `json:"compositionArn"`
-	StageARN       string    `json:"stageArn"`
-	SubmittedAt    time.Time `json:"submittedAt"`
-	// Kind is "" for a composition, KindParticipantRecording for an
-	// individual participant recording (see ParticipantRecordingJob).
-	Kind        string                `json:"kind,omitempty"`
+	// Name identifies the work: the composition's ARN, or a participant
+	// recording's name (see ParticipantRecordingJob). It keys the job's
+	// subject, duplicate detection and stop signal. On the wire it keeps
+	// the name it had when every job was a composition, so that jobs queued
+	// by an earlier version are still read.
+	Name        string    `json:"compositionArn"`
+	StageARN    string    `json:"stageArn"`
+	SubmittedAt time.Time `json:"submittedAt"`
+	Kind        Kind      `json:"kind,omitempty"`
+	// Participant names the recording of a KindParticipantRecording job.
 	Participant *ParticipantRecording `json:"participant,omitempty"`
 }
+
+// Kind says what a job runs.
+type Kind string
+
+// Kinds of job.
+const (
+	KindComposition Kind = "" // a composition (StartComposition)
+	// KindParticipantRecording records one participant of a stage on its
+	// own (the stage's autoParticipantRecordingConfiguration).
+	KindParticipantRecording Kind = "participant-recording"
+)
 
 // Config sizes the queue. Every process that opens the queue must use the
 // same Config: Open updates the stream and consumer to the one it is given.
@@ -257,11 +272,11 @@ func openStops(ctx context.Context, js jetstream.JetStream, cfg Config) (jetstre
 	return kv, nil
 }
 
-// Submit queues job. A retried Submit of the same CompositionARN within
+// Submit queues job. A retried Submit of the same Name within
 // DuplicateWindow is acknowledged and not queued again. A zero SubmittedAt
 // is set to now.
 func (q *Queue) Submit(ctx context.Context, job Job) error {
-	if job.CompositionARN == "" {
+	if job.Name == "" {
 		return errors.New("jobs: submit: empty composition ARN")
 	}
 	if job.SubmittedAt.IsZero() {
@@ -269,12 +284,12 @@ func (q *Queue) Submit(ctx context.Context, job Job) error {
 	}
 	b, err := json.Marshal(job)
 	if err != nil {
-		return fmt.Errorf("jobs: submit %s: encode: %w", job.CompositionARN, err)
+		return fmt.Errorf("jobs: submit %s: encode: %w", job.Name, err)
 	}
-	_, err = q.js.Publish(ctx, subject(job.CompositionARN), b,
-		jetstream.WithMsgID(job.CompositionARN), jetstream.WithExpectStream(StreamName))
+	_, err = q.js.Publish(ctx, subject(job.Name), b,
+		jetstream.WithMsgID(job.Name), jetstream.WithExpectStream(StreamName))
 	if err != nil {
-		return fmt.Errorf("jobs: submit %s: %w", job.CompositionARN, err)
+		return fmt.Errorf("jobs: submit %s: %w", job.Name, err)
 	}
 	return nil
 }

@@ -66,7 +66,7 @@ func compositionARN(i int) string {
 
 func submit(t *testing.T, q *Queue, arn string) {
 	t.Helper()
-	err := q.Submit(testContext(t, 5*time.Second), Job{CompositionARN: arn, StageARN: "arn:aws:ivs:us-east-1:123456789012:stage/s1"})
+	err := q.Submit(testContext(t, 5*time.Second), Job{Name: arn, StageARN: "arn:aws:ivs:us-east-1:123456789012:stage/s1"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -86,7 +86,7 @@ func noClaim(t *testing.T, q *Queue, d time.Duration) {
 	t.Helper()
 	c, err := q.Claim(testContext(t, d))
 	if err == nil {
-		t.Fatalf("claimed %s (attempt %d), want nothing", c.Job.CompositionARN, c.Attempt)
+		t.Fatalf("claimed %s (attempt %d), want nothing", c.Job.Name, c.Attempt)
 	}
 	if !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("claim: %v, want deadline exceeded", err)
@@ -124,7 +124,7 @@ func TestSubmitClaimDone(t *testing.T) {
 	waitStats(t, w.q, Stats{Waiting: 1, Stored: 1})
 
 	c := claim(t, w.q, 5*time.Second)
-	if c.Job.CompositionARN != arn || c.Job.StageARN == "" || c.Job.SubmittedAt.IsZero() {
+	if c.Job.Name != arn || c.Job.StageARN == "" || c.Job.SubmittedAt.IsZero() {
 		t.Fatalf("claimed %+v", c.Job)
 	}
 	if c.Attempt != 1 || c.LastAttempt() {
@@ -181,7 +181,7 @@ func TestTwoWorkersClaimEachJobOnce(t *testing.T) {
 					return
 				}
 				mu.Lock()
-				claimed[c.Job.CompositionARN]++
+				claimed[c.Job.Name]++
 				held = append(held, c)
 				perWorker[i]++
 				mu.Unlock()
@@ -233,8 +233,8 @@ func TestHeartbeatHoldsClaimAndLapseRedelivers(t *testing.T) {
 	if took := time.Since(start); took > 2*testConfig.AckWait {
 		t.Errorf("redelivered after %v, want within about AckWait (%v)", took, testConfig.AckWait)
 	}
-	if c2.Job.CompositionARN != arn || c2.Attempt != 2 {
-		t.Fatalf("redelivered %s attempt %d, want %s attempt 2", c2.Job.CompositionARN, c2.Attempt, arn)
+	if c2.Job.Name != arn || c2.Attempt != 2 {
+		t.Fatalf("redelivered %s attempt %d, want %s attempt 2", c2.Job.Name, c2.Attempt, arn)
 	}
 	if err := c2.Done(testContext(t, 5*time.Second)); err != nil {
 		t.Fatal(err)
@@ -304,7 +304,7 @@ func TestMaxDeliverBoundsAttempts(t *testing.T) {
 	waitStats(t, w.q, Stats{Stored: 1})
 	var reaped []string
 	n, err := w.q.ReapExhausted(testContext(t, 5*time.Second), func(_ context.Context, j Job) error {
-		reaped = append(reaped, j.CompositionARN)
+		reaped = append(reaped, j.Name)
 		return nil
 	})
 	if err != nil || n != 1 || len(reaped) != 1 || reaped[0] != arn {
@@ -332,8 +332,8 @@ func TestReapJobWhoseLastWorkerDied(t *testing.T) {
 	a.nc.Close() // the worker dies on the last attempt
 	submit(t, b.q, live)
 	running := claim(t, b.q, 5*time.Second)
-	if running.Job.CompositionARN != live {
-		t.Fatalf("claimed %s, want %s", running.Job.CompositionARN, live)
+	if running.Job.Name != live {
+		t.Fatalf("claimed %s, want %s", running.Job.Name, live)
 	}
 	hbCtx, stopHeartbeat := context.WithCancel(context.Background())
 	defer stopHeartbeat()
@@ -346,7 +346,7 @@ func TestReapJobWhoseLastWorkerDied(t *testing.T) {
 	deadline := time.Now().Add(cfg.AckWait)
 	for len(reaped) == 0 && time.Now().Before(deadline) {
 		_, err := b.q.ReapExhausted(testContext(t, 5*time.Second), func(_ context.Context, j Job) error {
-			reaped = append(reaped, j.CompositionARN)
+			reaped = append(reaped, j.Name)
 			return nil
 		})
 		if err != nil {
@@ -448,8 +448,8 @@ func TestMalformedMessageGivenUp(t *testing.T) {
 	submit(t, w.q, arn)
 
 	c := claim(t, w.q, 5*time.Second)
-	if c.Job.CompositionARN != arn {
-		t.Fatalf("claimed %s, want %s", c.Job.CompositionARN, arn)
+	if c.Job.Name != arn {
+		t.Fatalf("claimed %s, want %s", c.Job.Name, arn)
 	}
 	if err := c.Done(ctx); err != nil {
 		t.Fatal(err)
@@ -582,7 +582,7 @@ func TestNoGoroutineLeak(t *testing.T) {
 
 func exerciseEverything(t *testing.T, ctx context.Context, q *Queue) {
 	arn := compositionARN(1)
-	if err := q.Submit(ctx, Job{CompositionARN: arn}); err != nil {
+	if err := q.Submit(ctx, Job{Name: arn}); err != nil {
 		t.Fatal(err)
 	}
 	c, err := q.Claim(ctx)

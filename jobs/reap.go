@@ -132,13 +132,13 @@ func (q *Queue) reapOne(ctx context.Context, m jetstream.Msg, handle func(contex
 		return false, fmt.Errorf("jobs: reap: get job %d: %w", adv.StreamSeq, err)
 	}
 	var job Job
-	if err := json.Unmarshal(raw.Data, &job); err != nil || job.CompositionARN == "" {
+	if err := json.Unmarshal(raw.Data, &job); err != nil || job.Name == "" {
 		logger().Warn("deleting a malformed exhausted job", "sequence", raw.Sequence, "subject", raw.Subject, "error", err)
 	} else {
 		if err := handle(ctx, job); err != nil {
-			return false, fmt.Errorf("jobs: reap %s: %w", job.CompositionARN, err)
+			return false, fmt.Errorf("jobs: reap %s: %w", job.Name, err)
 		}
-		logger().Warn("reaped a job that ran out of attempts", "composition", job.CompositionARN)
+		logger().Warn("reaped a job that ran out of attempts", "composition", job.Name)
 	}
 	if err := q.deleteJob(ctx, raw.Sequence); err != nil {
 		return false, err

@@ -21,7 +21,7 @@ func (w *Worker) runJob(ctx context.Context, c *jobs.Claim) {
 		w.runParticipantJob(ctx, c)
 		return
 	}
-	arn := c.Job.CompositionARN
+	arn := c.Job.Name
 	log := w.log.With("composition", arn)
 	settle := func(err error) {
 		if err != nil {

@@ -30,7 +30,7 @@ const participantCost = minCost
 // and, if the participant still publishes, queues a new recording for
 // another worker.
 func (w *Worker) runParticipantJob(ctx context.Context, c *jobs.Claim) {
-	log := w.log.With("job", c.Job.CompositionARN)
+	log := w.log.With("job", c.Job.Name)
 	p := c.Job.Participant
 	if p == nil {
 		if err := c.GiveUp(ctx, "participant-recording job without its participant"); err != nil {

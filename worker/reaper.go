@@ -54,8 +54,8 @@ func failExhausted(ctx context.Context, st *store.Store, j jobs.Job, log *slog.L
 		})
 	} else {
 		var id string
-		if id, err = compositionID(j.CompositionARN); err != nil {
-			log.Warn("exhausted job names no composition", "job", j.CompositionARN)
+		if id, err = compositionID(j.Name); err != nil {
+			log.Warn("exhausted job names no composition", "job", j.Name)
 			return nil
 		}
 		_, err = st.Compositions.Update(ctx, id, func(cp *ivs.Composition) error {
@@ -79,8 +79,8 @@ func failExhausted(ctx context.Context, st *store.Store, j jobs.Job, log *slog.L
 		return nil
 	}
 	if err != nil {
-		return fmt.Errorf("fail %s: %w", j.CompositionARN, err)
+		return fmt.Errorf("fail %s: %w", j.Name, err)
 	}
-	log.Warn("job ran out of attempts; FAILED", "job", j.CompositionARN)
+	log.Warn("job ran out of attempts; FAILED", "job", j.Name)
 	return nil
 }
