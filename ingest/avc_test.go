@@ -29,12 +29,10 @@ func avcc(n int, nalus ...[]byte) []byte {
 	return b
 }
 
-// annex writes NAL units as an Annex B stream.
+// annex writes NAL units as an Annex B stream. Marshal has no error to
+// return.
 func annex(nalus ...[]byte) []byte {
-	b, err := h264.AnnexB(nalus).Marshal()
-	if err != nil {
-		panic(err)
-	}
+	b, _ := h264.AnnexB(nalus).Marshal()
 	return b
 }
 

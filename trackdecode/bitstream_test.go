@@ -21,12 +21,10 @@ func testSlice(header byte, n int) []byte {
 	return s
 }
 
-// annexB writes NAL units as an Annex-B access unit.
+// annexB writes NAL units as an Annex-B access unit. Marshal has no error to
+// return.
 func annexB(nalus ...[]byte) []byte {
-	b, err := h264.AnnexB(nalus).Marshal()
-	if err != nil {
-		panic(err)
-	}
+	b, _ := h264.AnnexB(nalus).Marshal()
 	return b
 }
 
