@@ -5,14 +5,7 @@ import (
 	"fmt"
 
 	"github.com/abema/go-mp4"
-)
-
-// H.264 NAL unit types the conversion looks at.
-const (
-	naluIDR = 5
-	naluSPS = 7
-	naluPPS = 8
-	naluAUD = 9
+	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h264"
 )
 
 // avcConfig is what an FLV AVC sequence header (AVCDecoderConfiguration
@@ -69,12 +62,12 @@ func (c *avcConfig) annexB(dst, au []byte) (_ []byte, idr bool, err error) {
 		if nalu == nil {
 			break
 		}
-		switch nalu[0] & 0x1f {
-		case naluIDR:
+		switch naluType(nalu) {
+		case h264.NALUTypeIDR:
 			idr = true
-		case naluSPS:
+		case h264.NALUTypeSPS:
 			hasSPS = true
-		case naluPPS:
+		case h264.NALUTypePPS:
 			hasPPS = true
 		}
 		rest = next
@@ -92,7 +85,7 @@ func (c *avcConfig) annexB(dst, au []byte) (_ []byte, idr bool, err error) {
 	}
 	for rest := au; len(rest) > 0; {
 		nalu, next, _ := c.next(rest) // checked above
-		if nalu != nil && nalu[0]&0x1f != naluAUD {
+		if nalu != nil && naluType(nalu) != h264.NALUTypeAccessUnitDelimiter {
 			dst = append(append(dst, startCode...), nalu...)
 		}
 		rest = next
@@ -104,6 +97,12 @@ func (c *avcConfig) annexB(dst, au []byte) (_ []byte, idr bool, err error) {
 }
 
 // next splits the first NAL unit off b. Empty NAL units are skipped.
+//
+// It stands in for h264.AVCC.Unmarshal, which reads 4-byte lengths only
+// (the sequence header may say 1 or 2) and refuses access units of more
+// than h264.MaxNALUsPerAccessUnit (50) NAL units, which an encoder cutting
+// small slices exceeds. And splitting in place allocates nothing, where
+// Unmarshal and AnnexB.Marshal allocate for every access unit.
 func (c *avcConfig) next(b []byte) (nalu, rest []byte, err error) {
 	for len(b) > 0 {
 		if len(b) < c.lengthSize {
@@ -123,3 +122,6 @@ func (c *avcConfig) next(b []byte) (nalu, rest []byte, err error) {
 	}
 	return nil, nil, nil
 }
+
+// naluType reads the type from a NAL unit's header byte.
+func naluType(nalu []byte) h264.NALUType { return h264.NALUType(nalu[0] & 0x1f) }

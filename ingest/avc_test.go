@@ -2,8 +2,10 @@ package ingest
 
 import (
 	"bytes"
+	"slices"
 	"testing"
 
+	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h264"
 	"github.com/pion/rtp/codecs"
 )
 
@@ -27,15 +29,15 @@ func avcc(n int, nalus ...[]byte) []byte {
 	return b
 }
 
+// annex writes NAL units as an Annex B stream. Marshal has no error to
+// return.
 func annex(nalus ...[]byte) []byte {
-	var b []byte
-	for _, u := range nalus {
-		b = append(append(b, 0, 0, 0, 1), u...)
-	}
+	b, _ := h264.AnnexB(nalus).Marshal()
 	return b
 }
 
 func TestAnnexB(t *testing.T) {
+	many := slices.Repeat([][]byte{testIDR}, 60)
 	for _, tc := range []struct {
 		name    string
 		size    int
@@ -52,6 +54,8 @@ func TestAnnexB(t *testing.T) {
 		{"1-byte lengths", 1, avcc(1, testP, testP), annex(testP, testP), false, false},
 		{"empty NAL units skipped", 4, append(avcc(4, nil), avcc(4, testP)...), annex(testP), false, false},
 		{"only an AUD", 4, avcc(4, testAUD), nil, false, false},
+		// More than h264.MaxNALUsPerAccessUnit: what small slices make.
+		{"60 slices", 4, avcc(4, many...), annex(append([][]byte{testSPS, testPPS}, many...)...), true, false},
 		{"empty", 4, nil, nil, false, false},
 		{"length past the end", 4, []byte{0, 0, 0, 9, 0x65, 1}, nil, false, true},
 		{"truncated length", 4, []byte{0, 0}, nil, false, true},
@@ -103,12 +107,37 @@ func FuzzAnnexB(f *testing.F) {
 	})
 }
 
-// hasSPS reports whether an Annex B stream made by annexB has an SPS.
+// hasSPS reports whether an Annex B stream made by annexB has an SPS. (Not
+// h264.AnnexB.Unmarshal: it refuses more than 50 NAL units.)
 func hasSPS(b []byte) bool {
 	for _, u := range bytes.Split(b, []byte{0, 0, 0, 1}) {
-		if len(u) > 0 && u[0]&0x1f == naluSPS {
+		if len(u) > 0 && naluType(u) == h264.NALUTypeSPS {
 			return true
 		}
 	}
 	return false
+}
+
+// BenchmarkAnnexB converts RTMP access units as videoSender does, into
+// one reused buffer: a keyframe of a 40 kB IDR slice, then 4 kB P frames.
+func BenchmarkAnnexB(b *testing.B) {
+	slice := func(header byte, n int) []byte {
+		s := bytes.Repeat([]byte{0x5a}, n)
+		s[0] = header
+		return s
+	}
+	key, p := avcc(4, testAUD, slice(0x65, 40_000)), avcc(4, testAUD, slice(0x41, 4_000))
+	c := &avcConfig{lengthSize: 4, sps: [][]byte{testSPS}, pps: [][]byte{testPPS}}
+	var buf []byte
+	b.ReportAllocs()
+	for i := range b.N {
+		au := p
+		if i%60 == 0 {
+			au = key
+		}
+		var err error
+		if buf, _, err = c.annexB(buf[:0], au); err != nil {
+			b.Fatal(err)
+		}
+	}
 }

@@ -1,7 +1,6 @@
 package synth
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -15,6 +14,8 @@ import (
 	"time"
 
 	"github.com/asticode/go-astiav"
+	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h264"
+	"github.com/bluenviron/mediacommon/v2/pkg/codecs/vp8"
 	"github.com/pion/webrtc/v4/pkg/media"
 
 	"github.com/stagehand-rt/stagehand/internal/avframe"
@@ -52,32 +53,46 @@ func totalDuration(ss []media.Sample) time.Duration {
 // bit, or an IDR slice in the H.264 access unit.
 func isKeyframe(codec string, data []byte) bool {
 	if codec == VP8 {
-		return len(data) > 0 && data[0]&1 == 0
+		return vp8.IsRandomAccess(data)
 	}
-	return nalTypes(data)[5]
+	var au h264.AnnexB
+	return au.Unmarshal(data) == nil && h264.IsRandomAccess(au)
 }
 
-// sps returns the first SPS NAL unit of an Annex-B access unit, header
-// byte included.
-func sps(au []byte) []byte {
-	for i := 0; i+4 < len(au); i++ {
-		if au[i] == 0 && au[i+1] == 0 && au[i+2] == 1 && au[i+3]&0x1f == 7 {
-			return au[i+3:]
-		}
-	}
-	return nil
-}
-
-// nalTypes lists the NAL unit types of an Annex-B access unit.
-func nalTypes(au []byte) map[byte]bool {
-	types := map[byte]bool{}
-	for i := 0; i+3 < len(au); i++ {
-		if au[i] == 0 && au[i+1] == 0 && au[i+2] == 1 {
-			types[au[i+3]&0x1f] = true
-			i += 3
-		}
+// nalTypes lists the NAL unit types of an access unit.
+func nalTypes(au h264.AnnexB) map[h264.NALUType]bool {
+	types := map[h264.NALUType]bool{}
+	for _, nalu := range au {
+		types[h264.NALUType(nalu[0]&0x1f)] = true
 	}
 	return types
+}
+
+// checkH264 checks an access unit as WebRTC receivers need it: Annex-B,
+// parameter sets before an IDR slice, and the SPS constrained baseline.
+func checkH264(t *testing.T, i int, data []byte) {
+	t.Helper()
+	var au h264.AnnexB
+	if err := au.Unmarshal(data); err != nil {
+		t.Fatalf("sample %d is not Annex-B: %v", i, err)
+	}
+	types := nalTypes(au)
+	if types[h264.NALUTypeIDR] && (!types[h264.NALUTypeSPS] || !types[h264.NALUTypePPS]) {
+		t.Errorf("keyframe %d lacks SPS/PPS: NAL types %v", i, types)
+	}
+	for _, nalu := range au {
+		if h264.NALUType(nalu[0]&0x1f) != h264.NALUTypeSPS {
+			continue
+		}
+		// profile_idc 66 with constraint_set1: constrained baseline, which
+		// every WebRTC H.264 decoder takes.
+		var sps h264.SPS
+		if err := sps.Unmarshal(nalu); err != nil {
+			t.Errorf("SPS in sample %d: %v", i, err)
+		} else if sps.ProfileIdc != 66 || !sps.ConstraintSet1Flag {
+			t.Errorf("SPS in sample %d: profile_idc %d, constraint_set1 %v; want constrained baseline (66 with constraint_set1)", i, sps.ProfileIdc, sps.ConstraintSet1Flag)
+		}
+	}
 }
 
 // decodedVideo is what decoding the samples gave back.
@@ -302,18 +317,7 @@ func TestGenerate(t *testing.T) {
 					keys = append(keys, i)
 				}
 				if cfg.VideoCodec == H264 {
-					types := nalTypes(vs.Data)
-					if !bytes.HasPrefix(vs.Data, []byte{0, 0, 0, 1}) && !bytes.HasPrefix(vs.Data, []byte{0, 0, 1}) {
-						t.Fatalf("sample %d does not start with an Annex-B start code", i)
-					}
-					if types[5] && (!types[7] || !types[8]) {
-						t.Errorf("keyframe %d lacks SPS/PPS: NAL types %v", i, types)
-					}
-					// profile_idc 66 with constraint_set1: constrained baseline,
-					// which every WebRTC H.264 decoder takes.
-					if p := sps(vs.Data); p != nil && (len(p) < 3 || p[1] != 66 || p[2]&0x40 == 0) {
-						t.Errorf("SPS in sample %d starts %x, want constrained baseline (42 with constraint_set1)", i, p[:min(len(p), 4)])
-					}
+					checkH264(t, i, vs.Data)
 				}
 			}
 			if want := []int{0, 2 * cfg.FPS}; !equal(keys, want) {

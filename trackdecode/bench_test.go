@@ -106,3 +106,21 @@ func run(b *testing.B, l *looper, frame func(i int)) {
 		frame(warm + i)
 	}
 }
+
+// BenchmarkInspectH264 inspects H.264 access units as the depacketizer
+// assembles them: a keyframe (SPS, PPS, a 40 kB IDR slice) and 4 kB P
+// frames. It runs once per frame.
+func BenchmarkInspectH264(b *testing.B) {
+	key := annexB(testSPS, testPPS, testSlice(0x65, 40_000))
+	p := annexB(testSlice(0x41, 4_000))
+	b.ReportAllocs()
+	for i := range b.N {
+		au := p
+		if i%60 == 0 {
+			au = key
+		}
+		if info := inspectH264(au); info.broken || info.padding {
+			b.Fatalf("inspect: %+v", info)
+		}
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 
+	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h264"
 	"github.com/pion/rtp/codecs"
 )
 
@@ -23,7 +24,7 @@ var vp8Padding = []byte{0x10}
 
 // h264Padding stands in for padding-only H.264 packets: an empty filler
 // data NAL unit.
-var h264Padding = []byte{0x0c, 0x80}
+var h264Padding = []byte{byte(h264.NALUTypeFillerData), 0x80}
 
 // fillerMagic ends the data of a frame that had a hole filled (see
 // intakeConfig.filler). Sixteen bytes a real frame ends with by chance once
@@ -35,7 +36,7 @@ var vp8Filler = append([]byte{0x10}, fillerMagic...)
 
 // h264Filler is a filler data NAL unit carrying the magic; it ends in
 // fillerMagic and the RBSP stop bit.
-var h264Filler = append(append([]byte{0x0c}, fillerMagic...), 0x80)
+var h264Filler = append(append([]byte{byte(h264.NALUTypeFillerData)}, fillerMagic...), 0x80)
 
 // vp8Checker reports whether codecs.VP8Packet would parse a payload. It
 // reuses one VP8Packet, so checking allocates nothing.
@@ -95,7 +96,7 @@ func inspectVP8(b []byte, startsFrame bool) frameInfo {
 type h264Depacketizer struct{ codecs.H264Packet }
 
 func (d *h264Depacketizer) Unmarshal(payload []byte) ([]byte, error) {
-	if len(payload) < 2 || payload[0]&0x1f != 28 || payload[1]&0x80 != 0 {
+	if len(payload) < 2 || naluType(payload[0]) != h264.NALUTypeFUA || payload[1]&0x80 != 0 {
 		d.H264Packet = codecs.H264Packet{}
 	}
 	return d.H264Packet.Unmarshal(payload)
@@ -107,10 +108,10 @@ func validH264(payload []byte) bool {
 	if len(payload) == 0 {
 		return false
 	}
-	switch t := payload[0] & 0x1f; {
-	case t >= 1 && t <= 23:
+	switch t := naluType(payload[0]); {
+	case t >= h264.NALUTypeNonIDR && t <= h264.NALUTypeReserved23:
 		return true
-	case t == 24: // STAP-A
+	case t == h264.NALUTypeSTAPA:
 		for off := 1; len(payload)-off >= 2; {
 			size := int(binary.BigEndian.Uint16(payload[off:]))
 			off += 2
@@ -120,15 +121,23 @@ func validH264(payload []byte) bool {
 			off += size
 		}
 		return true
-	case t == 28: // FU-A
+	case t == h264.NALUTypeFUA:
 		return len(payload) >= 2
 	}
 	return false
 }
 
+// naluType reads the type from a NAL unit header byte.
+func naluType(header byte) h264.NALUType { return h264.NALUType(header & 0x1f) }
+
 var annexBStart = []byte{0, 0, 1}
 
 // nextNAL returns the first NAL unit of an Annex-B stream and the rest.
+// It stands in for h264.AnnexB.Unmarshal, which refuses access units of
+// more than h264.MaxNALUsPerAccessUnit (50) NAL units: an encoder that cuts
+// slices to fit RTP packets (x264's slice-max-size, for one) sends more in
+// a large keyframe, which would be dropped as broken. And it allocates
+// nothing, where Unmarshal allocates once per frame.
 func nextNAL(b []byte) (nal, rest []byte, ok bool) {
 	i := bytes.Index(b, annexBStart)
 	if i < 0 {
@@ -158,11 +167,11 @@ func inspectH264(b []byte) frameInfo {
 		if nal[0]&0x80 != 0 { // forbidden_zero_bit
 			return frameInfo{broken: true}
 		}
-		t := nal[0] & 0x1f
-		if t != 12 {
+		t := naluType(nal[0])
+		if t != h264.NALUTypeFillerData {
 			filler = false
 		}
-		if t != 1 && t != 5 {
+		if t != h264.NALUTypeNonIDR && t != h264.NALUTypeIDR {
 			continue
 		}
 		if !vcl {
@@ -174,7 +183,7 @@ func inspectH264(b []byte) frameInfo {
 				return frameInfo{broken: true}
 			}
 		}
-		if t == 5 {
+		if t == h264.NALUTypeIDR {
 			info.key = true
 		}
 	}
