@@ -44,10 +44,11 @@
 package layout
 
 import (
-	"fmt"
 	"math"
 	"sort"
 	"strconv"
+
+	"github.com/stagehand-rt/stagehand/internal/validation"
 )
 
 // MaxTiles is the most participants a layout places: IVS allows 12
@@ -146,7 +147,7 @@ func Compute(canvas Size, participants []Participant, cfg Config) (Layout, error
 		return Layout{}, err
 	}
 	if canvas.W < 2 || canvas.H < 2 || canvas.W%2 != 0 || canvas.H%2 != 0 {
-		return Layout{}, &ValidationError{"canvas", fmt.Sprintf("%dx%d: width and height must be even and at least 2", canvas.W, canvas.H)}
+		return Layout{}, validation.Errorf("canvas", "%dx%d: width and height must be even and at least 2", canvas.W, canvas.H)
 	}
 	cfg = cfg.WithDefaults()
 	if cfg.PiP != nil {
@@ -224,7 +225,7 @@ func placeRegion(l *Layout, ps []Participant, region Rect, featured int, others 
 		if len(others) > 0 {
 			featArea, gridArea = splitFeatured(region, l.Gap)
 			if featArea.W < 2 || featArea.H < 2 || gridArea.W < 2 || gridArea.H < 2 {
-				return &ValidationError{gapField, fmt.Sprintf("gap %d leaves no room for the featured slot in %dx%d", l.Gap, region.W, region.H)}
+				return validation.Errorf(gapField, "gap %d leaves no room for the featured slot in %dx%d", l.Gap, region.W, region.H)
 			}
 		}
 		l.Tiles = append(l.Tiles, makeTile(ps, featured, SlotFeatured, featArea, featuredFill, 0))
@@ -235,7 +236,7 @@ func placeRegion(l *Layout, ps []Participant, region Rect, featured int, others 
 	ratio, auto := tileShape(ps, others, aspect)
 	rects, ok := gridRects(gridArea, len(others), l.Gap, ratio, auto)
 	if !ok {
-		return &ValidationError{gapField, fmt.Sprintf("gap %d leaves no room for %d tiles in %dx%d", l.Gap, len(others), gridArea.W, gridArea.H)}
+		return validation.Errorf(gapField, "gap %d leaves no room for %d tiles in %dx%d", l.Gap, len(others), gridArea.W, gridArea.H)
 	}
 	for k, r := range rects {
 		l.Tiles = append(l.Tiles, makeTile(ps, others[k], SlotGrid, r, tileFill, 0))

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/stagehand-rt/stagehand/internal/validation"
 )
 
 // Codecs and defaults.
@@ -54,13 +56,9 @@ type Config struct {
 	VideoBitrate int    // bits per second, 50,000..10,000,000; default 1,000,000
 }
 
-// ValidationError names the setting that is refused and why.
-type ValidationError struct {
-	Field  string
-	Reason string
-}
-
-func (e *ValidationError) Error() string { return "synth: " + e.Field + ": " + e.Reason }
+// ValidationError names the setting that is refused and why; Validate
+// wraps each in "synth: ".
+type ValidationError = validation.Error
 
 // WithDefaults fills zero fields with the defaults.
 func (c Config) WithDefaults() Config {
@@ -94,7 +92,7 @@ func (c Config) Validate() error {
 	c = c.WithDefaults()
 	var errs []error
 	bad := func(field, format string, args ...any) {
-		errs = append(errs, &ValidationError{field, fmt.Sprintf(format, args...)})
+		errs = append(errs, fmt.Errorf("synth: %w", validation.Errorf(field, format, args...)))
 	}
 	side := func(field string, v, max int) {
 		switch {
