@@ -245,7 +245,7 @@ func (c *Compositor) Render() (*astiav.Frame, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.closed {
-		return nil, errors.New("render: compositor closed")
+		return nil, errors.New("compositor closed")
 	}
 	if err := makeWritable(c.canvas); err != nil {
 		return nil, err
@@ -280,7 +280,7 @@ func (c *Compositor) relayout() error {
 	}
 	g, err := layout.Compute(c.cfg.Canvas, c.participants, c.cfg.Layout)
 	if err != nil {
-		return fmt.Errorf("layout: %w", err)
+		return fmt.Errorf("compute layout: %w", err)
 	}
 	c.geometry, c.dirty = g, false
 	c.stats.Relayouts++
