@@ -20,6 +20,7 @@ package compositor
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"runtime"
 	"slices"
 	"sync"
@@ -41,6 +42,9 @@ type Config struct {
 	// Workers is how many goroutines, the rendering one included, scale a
 	// render's tiles in parallel; 0 picks DefaultWorkers, 1 draws serially.
 	Workers int
+	// Logger receives tiles that cannot be drawn, with component=compositor
+	// added; default slog.Default(). Pass one carrying the composition's id.
+	Logger *slog.Logger
 }
 
 // DefaultWorkers scales tiles on as many goroutines as Go runs at once, up
@@ -98,6 +102,7 @@ type drawn struct {
 type Compositor struct {
 	mu          sync.Mutex
 	cfg         Config
+	log         *slog.Logger
 	placeholder Color
 	canvas      *astiav.Frame
 
@@ -128,8 +133,12 @@ func New(cfg Config) (*Compositor, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("compositor config: %w", err)
 	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
 	c := &Compositor{
 		cfg:         cfg,
+		log:         cfg.Logger.With("component", "compositor"),
 		placeholder: PlaceholderGray,
 		sources:     map[string]*source{},
 		dirty:       true,

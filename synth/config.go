@@ -3,6 +3,7 @@ package synth
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -54,6 +55,9 @@ type Config struct {
 	SyncMarks    bool
 	VideoCodec   string // VP8 (default) or H264
 	VideoBitrate int    // bits per second, 50,000..10,000,000; default 1,000,000
+	// Logger receives falling behind and drawing without text, with
+	// component=synth added; default slog.Default().
+	Logger *slog.Logger
 }
 
 // ValidationError names the setting that is refused and why; Validate
@@ -82,6 +86,9 @@ func (c Config) WithDefaults() Config {
 	}
 	if c.VideoBitrate == 0 {
 		c.VideoBitrate = DefaultVideoBitrate
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
 	}
 	return c
 }
