@@ -30,7 +30,8 @@ func (s *Server) Handler(extra http.Handler) http.Handler {
 	mux.HandleFunc("POST /whep/{participantId}", s.handleSubscribe)
 	mux.HandleFunc("DELETE /session/{id}", s.handleDelete)
 	mux.HandleFunc("PATCH /session/{id}", func(w http.ResponseWriter, _ *http.Request) {
-		writeError(w, refusal.New(http.StatusMethodNotAllowed, "trickle ICE is not supported: send every candidate in the offer"))
+		writeError(w, refusal.New(http.StatusMethodNotAllowed,
+			"trickle ICE is not supported: send every candidate in the offer"))
 	})
 	mux.HandleFunc("GET /events", s.handleEvents)
 	mux.HandleFunc("OPTIONS /", func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusNoContent) })
@@ -69,7 +70,8 @@ func writeError(w http.ResponseWriter, err error) {
 func (s *Server) authorize(r *http.Request) (token.Claims, error) {
 	tok := bearer(r)
 	if tok == "" {
-		return token.Claims{}, refusal.New(http.StatusUnauthorized, "missing participant token: send Authorization: Bearer <token>")
+		return token.Claims{}, refusal.New(http.StatusUnauthorized,
+			"missing participant token: send Authorization: Bearer <token>")
 	}
 	c, err := s.verifier.Verify(r.Context(), tok)
 	switch {
@@ -109,7 +111,8 @@ func bearer(r *http.Request) string {
 func readOffer(r *http.Request) (string, error) {
 	mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	if mt != "application/sdp" {
-		return "", refusal.Newf(http.StatusUnsupportedMediaType, "Content-Type is %q; a WHIP/WHEP offer is application/sdp", mt)
+		return "", refusal.Newf(http.StatusUnsupportedMediaType,
+			"Content-Type is %q; a WHIP/WHEP offer is application/sdp", mt)
 	}
 	b, err := io.ReadAll(io.LimitReader(r.Body, maxOfferBytes+1))
 	if err != nil {
@@ -155,7 +158,8 @@ func (s *Server) publish(w http.ResponseWriter, r *http.Request) error {
 		p.expected = audio + video
 		if p.expected == 0 {
 			rm.recordError(c.ParticipantID, "PUBLISH_ERROR", "INVALID_VIDEO_CODEC")
-			err = refusal.New(http.StatusBadRequest, "the offer has no audio or video this stage accepts (Opus; VP8 or H.264 constrained baseline)")
+			err = refusal.New(http.StatusBadRequest,
+				"the offer has no audio or video this stage accepts (Opus; VP8 or H.264 constrained baseline)")
 		}
 	}
 	return s.admitPeer(w, r, rm, p, c, answer, err)
@@ -201,7 +205,8 @@ func (s *Server) subscribe(w http.ResponseWriter, r *http.Request) error {
 	}
 	tracks := pub.snapshotTracks()
 	if len(tracks) == 0 {
-		return refusal.Newf(http.StatusNotFound, "participant %q has left or has sent no media yet; subscribe on its tracks-published event", target)
+		return refusal.Newf(http.StatusNotFound,
+			"participant %q has left or has sent no media yet; subscribe on its tracks-published event", target)
 	}
 	p, err := s.newPeerConn(rm, subscribePeer, c.ParticipantID)
 	if err != nil {

@@ -105,13 +105,16 @@ var errRoomGone = errors.New("stage room closed")
 
 func (r *room) admit(c token.Claims, p *peer, part *participant) *refusal.Error {
 	if p.kind == publishPeer && !c.Publish {
-		return &refusal.Error{Status: http.StatusForbidden, Code: "INSUFFICIENT_CAPABILITIES", Message: "the token does not allow publishing (no PUBLISH capability)"}
+		return &refusal.Error{Status: http.StatusForbidden, Code: "INSUFFICIENT_CAPABILITIES",
+			Message: "the token does not allow publishing (no PUBLISH capability)"}
 	}
 	if p.kind == subscribePeer && !c.Subscribe {
-		return &refusal.Error{Status: http.StatusForbidden, Code: "INSUFFICIENT_CAPABILITIES", Message: "the token does not allow subscribing (no SUBSCRIBE capability)"}
+		return &refusal.Error{Status: http.StatusForbidden, Code: "INSUFFICIENT_CAPABILITIES",
+			Message: "the token does not allow subscribing (no SUBSCRIBE capability)"}
 	}
 	if part == nil && r.connected() >= r.s.cfg.MaxParticipants {
-		return &refusal.Error{Status: http.StatusServiceUnavailable, Code: "QUOTA_EXCEEDED", Message: fmt.Sprintf("the stage has its maximum of %d participants", r.s.cfg.MaxParticipants)}
+		return &refusal.Error{Status: http.StatusServiceUnavailable, Code: "QUOTA_EXCEEDED",
+			Message: fmt.Sprintf("the stage has its maximum of %d participants", r.s.cfg.MaxParticipants)}
 	}
 	if p.kind != publishPeer {
 		return nil
@@ -120,7 +123,8 @@ func (r *room) admit(c token.Claims, p *peer, part *participant) *refusal.Error 
 		return refusal.New(http.StatusConflict, "this participant is already publishing; DELETE its WHIP session first")
 	}
 	if r.publishers() >= r.s.cfg.MaxPublishers {
-		return &refusal.Error{Status: http.StatusServiceUnavailable, Code: "QUOTA_EXCEEDED", Message: fmt.Sprintf("the stage has its maximum of %d publishers", r.s.cfg.MaxPublishers)}
+		return &refusal.Error{Status: http.StatusServiceUnavailable, Code: "QUOTA_EXCEEDED",
+			Message: fmt.Sprintf("the stage has its maximum of %d publishers", r.s.cfg.MaxPublishers)}
 	}
 	return nil
 }
