@@ -131,7 +131,8 @@ func (c *Compositor) flush() {
 			c.stats.TileErrors++
 			if !j.src.failed {
 				c.log.Warn("cannot draw participant's frame; showing a placeholder",
-					"participant", t.ID, "width", j.src.size.W, "height", j.src.size.H, "format", j.src.frame.PixelFormat().String(), "error", j.err)
+					"participant", t.ID, "width", j.src.size.W, "height", j.src.size.H,
+					"format", j.src.frame.PixelFormat().String(), "error", j.err)
 			}
 			j.src.failed = true
 		default:

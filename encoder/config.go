@@ -38,7 +38,8 @@ const (
 )
 
 // presets are libx264's presets, fastest first.
-var presets = []string{"ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow", "placebo"}
+var presets = []string{"ultrafast", "superfast", "veryfast", "faster", "fast",
+	"medium", "slow", "slower", "veryslow", "placebo"}
 
 // VideoConfig is an IVS encoder configuration's video settings plus what the
 // pipeline decides (preset, keyframe cadence). Zero fields take defaults.
@@ -101,7 +102,8 @@ func (c VideoConfig) Validate() error {
 	side("video.width", c.Width)
 	side("video.height", c.Height)
 	if c.Width*c.Height > MaxPixels {
-		errs = append(errs, validation.Errorf("video", "%dx%d is %d pixels; at most %d (1920x1080 or 1080x1920)", c.Width, c.Height, c.Width*c.Height, MaxPixels))
+		errs = append(errs, validation.Errorf("video", "%dx%d is %d pixels; at most %d (1920x1080 or 1080x1920)",
+			c.Width, c.Height, c.Width*c.Height, MaxPixels))
 	}
 	if c.Framerate < 1 || c.Framerate > MaxFramerate {
 		errs = append(errs, validation.Errorf("video.framerate", "%d is outside 1..%d", c.Framerate, MaxFramerate))

@@ -26,6 +26,7 @@ func (p ParticipantRecording) Key() string {
 // CompositionARN is a name, not an ARN: it only has to be unique, as it
 // keys the job's subject, duplicate detection and stop signal.
 func ParticipantRecordingJob(stageARN string, p ParticipantRecording) Job {
-	name := stageARN + "/participant-recording/" + p.SessionID + "/" + p.ParticipantID + "/" + strconv.FormatInt(p.StartMS, 10)
+	name := stageARN + "/participant-recording/" + p.SessionID + "/" + p.ParticipantID + "/" +
+		strconv.FormatInt(p.StartMS, 10)
 	return Job{CompositionARN: name, StageARN: stageARN, Kind: KindParticipantRecording, Participant: &p}
 }

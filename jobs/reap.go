@@ -100,7 +100,8 @@ func (q *Queue) ReapExhausted(ctx context.Context, handle func(context.Context, 
 
 // reapBatch reaps the batch's advisories until one fails; the ones after
 // it are handed back for the next sweep.
-func (q *Queue) reapBatch(ctx context.Context, batch jetstream.MessageBatch, handle func(context.Context, Job) error) (got, reaped int, err error) {
+func (q *Queue) reapBatch(ctx context.Context, batch jetstream.MessageBatch,
+	handle func(context.Context, Job) error) (got, reaped int, err error) {
 	for m := range batch.Messages() {
 		got++
 		if err != nil {

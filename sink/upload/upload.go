@@ -342,7 +342,8 @@ func (u *Uploader) Close(ctx context.Context) error {
 	}
 	u.cancel()
 	if s := u.Stats(); s.Pending > 0 {
-		return fmt.Errorf("upload: %d files not uploaded to s3://%s/%s, kept in %s: %s", s.Pending, u.cfg.Bucket, u.cfg.Prefix, u.cfg.Dir, s.LastError)
+		return fmt.Errorf("upload: %d files not uploaded to s3://%s/%s, kept in %s: %s",
+			s.Pending, u.cfg.Bucket, u.cfg.Prefix, u.cfg.Dir, s.LastError)
 	}
 	return nil
 }
