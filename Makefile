@@ -3,8 +3,8 @@ GO       ?= go
 BIN      := bin/stagehand
 OUT      := out
 FUZZTIME ?= 20s
-STATICCHECK_VERSION := v0.8.2
-STATICCHECK := $(shell go env GOPATH)/bin/staticcheck
+GOLANGCI_LINT_VERSION := v2.15.0
+GOLANGCI_LINT := $(shell go env GOPATH)/bin/golangci-lint
 
 .PHONY: all deps test-deps build run test test-faults vet lint fuzz bench bench-go bench-latency clean
 
@@ -38,10 +38,13 @@ vet: deps
 	$(GO) vet -tags faults ./internal/fleettest
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { echo "gofmt needed:"; gofmt -l $$(git ls-files '*.go'); exit 1; }
 
+# golangci-lint with .golangci.yml (staticcheck included); installs the
+# pinned version unless $(GOPATH)/bin already has it.
 lint: test-deps vet
-	@test -x $(STATICCHECK) || GOFLAGS= $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
-	$(STATICCHECK) ./...
-	$(STATICCHECK) -tags faults ./internal/fleettest
+	@$(GOLANGCI_LINT) version 2>/dev/null | grep -q 'version $(GOLANGCI_LINT_VERSION:v%=%) ' || \
+		GOFLAGS= $(GO) install github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$(GOLANGCI_LINT_VERSION)
+	$(GOLANGCI_LINT) run ./...
+	$(GOLANGCI_LINT) run --build-tags faults ./internal/fleettest
 
 # Every test, under the race detector, then a short fuzz run of the layout engine.
 test: lint

@@ -45,6 +45,7 @@ func BenchmarkRenderWorkers(b *testing.B) {
 }
 
 func benchRender(b *testing.B, cfg layout.Config, n int, mode string, workers int) {
+	b.Helper()
 	c := newTestCompositor(b, Config{Canvas: layout.Size{W: 1920, H: 1080}, Layout: cfg, RedrawAll: mode == "redraw-all", Workers: workers})
 	frames := [2]*astiav.Frame{patternFrame(b, 0), patternFrame(b, 1)}
 	ids := make([]string, n)
@@ -94,6 +95,7 @@ func processCPU() time.Duration {
 // patternFrame is a 720p frame with colour bars and a phase-shifted
 // gradient, so that scaling works on real content.
 func patternFrame(b *testing.B, phase int) *astiav.Frame {
+	b.Helper()
 	f := newTestFrame(b, layout.Size{W: 1280, H: 720}, Black)
 	bars := []Color{White, yellow, {0, 200, 200}, green, purple, red, blue}
 	w := 1280 / len(bars) &^ 1

@@ -101,7 +101,8 @@ func newScaler(k scalerKey) (*scaler, error) {
 	ctx := C.sws_getContext(C.int(k.srcW), C.int(k.srcH), C.enum_AVPixelFormat(k.srcFmt),
 		C.int(k.dstW), C.int(k.dstH), C.enum_AVPixelFormat(k.dstFmt), scaleFlags, nil, nil, nil)
 	if ctx == nil {
-		return nil, fmt.Errorf("swscale context %dx%d %s -> %dx%d %s: unsupported", k.srcW, k.srcH, k.srcFmt, k.dstW, k.dstH, k.dstFmt)
+		return nil, fmt.Errorf("swscale context %dx%d %s -> %dx%d %s: unsupported",
+			k.srcW, k.srcH, k.srcFmt, k.dstW, k.dstH, k.dstFmt)
 	}
 	return &scaler{ctx: ctx, key: k}, nil
 }
@@ -133,8 +134,8 @@ func (s *scaler) scaleInto(src *astiav.Frame, crop layout.Rect, dst *astiav.Fram
 	if len(save) > 0 {
 		p = (*C.uint8_t)(unsafe.Pointer(&save[0]))
 	}
-	if r := C.scale_rect(s.ctx, cFrame(src), C.int(crop.X), C.int(crop.Y), C.int(crop.H), cFrame(dst), C.int(dx), C.int(dy),
-		C.int(w), C.int(h), C.int(overrun(w)), C.int(overrun(w/2)), p); r <= 0 {
+	if r := C.scale_rect(s.ctx, cFrame(src), C.int(crop.X), C.int(crop.Y), C.int(crop.H),
+		cFrame(dst), C.int(dx), C.int(dy), C.int(w), C.int(h), C.int(overrun(w)), C.int(overrun(w/2)), p); r <= 0 {
 		return fmt.Errorf("swscale into %dx%d+%d+%d: %w", w, h, dx, dy, astiavError(int(r)))
 	}
 	return nil

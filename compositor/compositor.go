@@ -26,6 +26,7 @@ package compositor
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"runtime"
 	"slices"
 	"sync"
@@ -47,6 +48,9 @@ type Config struct {
 	// Workers is how many goroutines, the rendering one included, scale a
 	// render's tiles in parallel; 0 picks DefaultWorkers, 1 draws serially.
 	Workers int
+	// Logger receives tiles that cannot be drawn, with component=compositor
+	// added; default slog.Default(). Pass one carrying the composition's id.
+	Logger *slog.Logger
 }
 
 // DefaultWorkers scales tiles on as many goroutines as Go runs at once, up
@@ -104,6 +108,7 @@ type drawn struct {
 type Compositor struct {
 	mu          sync.Mutex
 	cfg         Config
+	log         *slog.Logger
 	placeholder Color
 	canvas      *astiav.Frame
 
@@ -134,8 +139,12 @@ func New(cfg Config) (*Compositor, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("compositor config: %w", err)
 	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
 	c := &Compositor{
 		cfg:         cfg,
+		log:         cfg.Logger.With("component", "compositor"),
 		placeholder: PlaceholderGray,
 		sources:     map[string]*source{},
 		dirty:       true,
@@ -251,7 +260,7 @@ func (c *Compositor) Render() (*astiav.Frame, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.closed {
-		return nil, errors.New("render: compositor closed")
+		return nil, errors.New("compositor closed")
 	}
 	if err := makeWritable(c.canvas); err != nil {
 		return nil, err
@@ -286,7 +295,7 @@ func (c *Compositor) relayout() error {
 	}
 	g, err := layout.Compute(c.cfg.Canvas, c.participants, c.cfg.Layout)
 	if err != nil {
-		return fmt.Errorf("layout: %w", err)
+		return fmt.Errorf("compute layout: %w", err)
 	}
 	c.geometry, c.dirty = g, false
 	c.stats.Relayouts++

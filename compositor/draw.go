@@ -77,7 +77,8 @@ func ToImage(f *astiav.Frame) (*image.RGBA, error) {
 	if err := rgba.AllocBuffer(0); err != nil {
 		return nil, fmt.Errorf("allocate rgba frame: %w", err)
 	}
-	sc, err := newScaler(scalerKey{srcW: w, srcH: h, srcFmt: f.PixelFormat(), dstW: w, dstH: h, dstFmt: astiav.PixelFormatRgba})
+	sc, err := newScaler(scalerKey{srcW: w, srcH: h, srcFmt: f.PixelFormat(),
+		dstW: w, dstH: h, dstFmt: astiav.PixelFormatRgba})
 	if err != nil {
 		return nil, err
 	}

@@ -178,7 +178,8 @@ func (m *Mixer) Dropped() uint64 {
 // allocated) with the next NbSamples of every source, summed.
 func (m *Mixer) Mix(dst *astiav.Frame) error {
 	if dst.SampleFormat() != astiav.SampleFormatFltp || dst.ChannelLayout().NbChannels() != 2 {
-		return fmt.Errorf("mix into %s with %d channels: want fltp stereo", dst.SampleFormat(), dst.ChannelLayout().NbChannels())
+		return fmt.Errorf("mix into %s with %d channels: want fltp stereo",
+			dst.SampleFormat(), dst.ChannelLayout().NbChannels())
 	}
 	n := dst.NbSamples()
 	out := [2][]byte{avframe.AudioPlane(dst, 0), avframe.AudioPlane(dst, 1)}

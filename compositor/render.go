@@ -2,7 +2,6 @@ package compositor
 
 import (
 	"fmt"
-	"log/slog"
 
 	"github.com/asticode/go-astiav"
 
@@ -131,8 +130,9 @@ func (c *Compositor) flush() {
 			// down: it shows the placeholder; say why, once per frame size.
 			c.stats.TileErrors++
 			if !j.src.failed {
-				slog.Warn("cannot draw participant's frame; showing a placeholder", "component", "compositor",
-					"participant", t.ID, "width", j.src.size.W, "height", j.src.size.H, "format", j.src.frame.PixelFormat().String(), "error", j.err)
+				c.log.Warn("cannot draw participant's frame; showing a placeholder",
+					"participant", t.ID, "width", j.src.size.W, "height", j.src.size.H,
+					"format", j.src.frame.PixelFormat().String(), "error", j.err)
 			}
 			j.src.failed = true
 		default:

@@ -84,7 +84,8 @@ func (a *Audio) CodecParameters(cp *astiav.CodecParameters) error {
 // encoded so far.
 func (a *Audio) Encode(f *astiav.Frame, emit func(*astiav.Packet) error) error {
 	if f.SampleFormat() != astiav.SampleFormatFltp || f.SampleRate() != AudioSampleRate {
-		return fmt.Errorf("encode audio: frame is %s at %d Hz, want fltp at %d Hz", f.SampleFormat(), f.SampleRate(), AudioSampleRate)
+		return fmt.Errorf("encode audio: frame is %s at %d Hz, want fltp at %d Hz",
+			f.SampleFormat(), f.SampleRate(), AudioSampleRate)
 	}
 	f.SetPts(a.next)
 	a.next += int64(f.NbSamples())

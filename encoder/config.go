@@ -15,8 +15,9 @@ package encoder
 
 import (
 	"errors"
-	"fmt"
 	"slices"
+
+	"github.com/stagehand-rt/stagehand/internal/validation"
 )
 
 // IVS encoder-configuration limits and defaults.
@@ -37,7 +38,8 @@ const (
 )
 
 // presets are libx264's presets, fastest first.
-var presets = []string{"ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow", "placebo"}
+var presets = []string{"ultrafast", "superfast", "veryfast", "faster", "fast",
+	"medium", "slow", "slower", "veryslow", "placebo"}
 
 // VideoConfig is an IVS encoder configuration's video settings plus what the
 // pipeline decides (preset, keyframe cadence). Zero fields take defaults.
@@ -59,12 +61,7 @@ type AudioConfig struct {
 }
 
 // ValidationError names the setting an encoder refuses and why.
-type ValidationError struct {
-	Field  string
-	Reason string
-}
-
-func (e *ValidationError) Error() string { return e.Field + ": " + e.Reason }
+type ValidationError = validation.Error
 
 // WithDefaults fills zero fields with IVS's defaults.
 func (c VideoConfig) WithDefaults() VideoConfig {
@@ -97,27 +94,28 @@ func (c VideoConfig) Validate() error {
 	side := func(field string, v int) {
 		switch {
 		case v < 2 || v > MaxSide:
-			errs = append(errs, &ValidationError{field, fmt.Sprintf("%d is outside 2..%d", v, MaxSide)})
+			errs = append(errs, validation.Errorf(field, "%d is outside 2..%d", v, MaxSide))
 		case v%2 != 0:
-			errs = append(errs, &ValidationError{field, fmt.Sprintf("%d is odd; H.264 4:2:0 needs even sizes", v)})
+			errs = append(errs, validation.Errorf(field, "%d is odd; H.264 4:2:0 needs even sizes", v))
 		}
 	}
 	side("video.width", c.Width)
 	side("video.height", c.Height)
 	if c.Width*c.Height > MaxPixels {
-		errs = append(errs, &ValidationError{"video", fmt.Sprintf("%dx%d is %d pixels; at most %d (1920x1080 or 1080x1920)", c.Width, c.Height, c.Width*c.Height, MaxPixels)})
+		errs = append(errs, validation.Errorf("video", "%dx%d is %d pixels; at most %d (1920x1080 or 1080x1920)",
+			c.Width, c.Height, c.Width*c.Height, MaxPixels))
 	}
 	if c.Framerate < 1 || c.Framerate > MaxFramerate {
-		errs = append(errs, &ValidationError{"video.framerate", fmt.Sprintf("%d is outside 1..%d", c.Framerate, MaxFramerate)})
+		errs = append(errs, validation.Errorf("video.framerate", "%d is outside 1..%d", c.Framerate, MaxFramerate))
 	}
 	if c.Bitrate < 1 || c.Bitrate > MaxBitrate {
-		errs = append(errs, &ValidationError{"video.bitrate", fmt.Sprintf("%d is outside 1..%d", c.Bitrate, MaxBitrate)})
+		errs = append(errs, validation.Errorf("video.bitrate", "%d is outside 1..%d", c.Bitrate, MaxBitrate))
 	}
 	if !slices.Contains(presets, c.Preset) {
-		errs = append(errs, &ValidationError{"preset", fmt.Sprintf("unknown libx264 preset %q; valid presets are %v", c.Preset, presets)})
+		errs = append(errs, validation.Errorf("preset", "unknown libx264 preset %q; valid presets are %v", c.Preset, presets))
 	}
 	if c.KeyframeInterval < 1 {
-		errs = append(errs, &ValidationError{"keyframeInterval", fmt.Sprintf("%d frames; must be at least 1", c.KeyframeInterval)})
+		errs = append(errs, validation.Errorf("keyframeInterval", "%d frames; must be at least 1", c.KeyframeInterval))
 	}
 	return errors.Join(errs...)
 }
@@ -125,7 +123,7 @@ func (c VideoConfig) Validate() error {
 // Validate checks the audio settings.
 func (c AudioConfig) Validate() error {
 	if b := c.withDefaults().Bitrate; b < 16_000 || b > 512_000 {
-		return &ValidationError{"audio.bitrate", fmt.Sprintf("%d is outside 16000..512000", b)}
+		return validation.Errorf("audio.bitrate", "%d is outside 16000..512000", b)
 	}
 	return nil
 }

@@ -22,7 +22,7 @@ func newAVCConfig(r *mp4.AVCDecoderConfiguration) (*avcConfig, error) {
 	c := &avcConfig{lengthSize: int(r.LengthSizeMinusOne) + 1}
 	if c.lengthSize == 3 {
 		// ISO 14496-15 allows 1, 2 and 4 bytes only.
-		return nil, fmt.Errorf("the AVC sequence header has a NAL length size of 3 bytes")
+		return nil, errors.New("the AVC sequence header has a NAL length size of 3 bytes")
 	}
 	for _, ps := range r.SequenceParameterSets {
 		if len(ps.NALUnit) > 0 {

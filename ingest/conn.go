@@ -35,7 +35,8 @@ func (r *refusal) Error() string { return r.msg }
 
 var (
 	errUnpublished  = errors.New("the publisher unpublished")
-	errDisconnected = errors.New("the stage ended the participant (DisconnectParticipant, stage deleted or server closing)")
+	errDisconnected = errors.New(
+		"the stage ended the participant (DisconnectParticipant, stage deleted or server closing)")
 )
 
 // publisher is one RTMP(S) connection, from handshake to leaving the
@@ -132,7 +133,8 @@ func (p *publisher) run(ctx context.Context) error {
 	if err != nil {
 		_ = p.sc.RejectAction()
 		if errors.Is(err, errKeyInUse) {
-			return p.refuse("JOIN_ERROR", "REUSE_OF_STREAM_KEY", "the stream key is already publishing; stop the other publisher first")
+			return p.refuse("JOIN_ERROR", "REUSE_OF_STREAM_KEY",
+				"the stream key is already publishing; stop the other publisher first")
 		}
 		return err
 	}
@@ -170,14 +172,16 @@ func (p *publisher) authorize(ctx context.Context, key string) error {
 	defer cancel()
 	c, id, err := p.s.lookup(lctx, key)
 	if errors.Is(err, errUnknownKey) {
-		return &refusal{code: "UNKNOWN_STREAM_KEY", msg: fmt.Sprintf("unknown stream key %q (app %q)", redact(key), strings.Trim(path.Dir(p.sc.URL.Path), "/"))}
+		app := strings.Trim(path.Dir(p.sc.URL.Path), "/")
+		return &refusal{code: "UNKNOWN_STREAM_KEY", msg: fmt.Sprintf("unknown stream key %q (app %q)", redact(key), app)}
 	}
 	if err != nil {
 		return err
 	}
 	p.cfg, p.id = c, id
 	if c.StageARN == "" {
-		return &refusal{code: "NO_STAGE", msg: "ingest configuration " + c.ARN + " is attached to no stage (update-ingest-configuration --stage-arn)"}
+		return &refusal{code: "NO_STAGE",
+			msg: "ingest configuration " + c.ARN + " is attached to no stage (update-ingest-configuration --stage-arn)"}
 	}
 	a, err := ivs.ParseARN(c.StageARN)
 	if err != nil {
@@ -185,7 +189,8 @@ func (p *publisher) authorize(ctx context.Context, key string) error {
 	}
 	p.stageID = a.ID
 	if !p.secure && !c.InsecureIngest {
-		return p.refuse("JOIN_ERROR", "INVALID_PROTOCOL", "plain RTMP refused: ingest configuration "+c.ARN+" takes RTMPS only (create it with insecureIngest for RTMP)")
+		return p.refuse("JOIN_ERROR", "INVALID_PROTOCOL",
+			"plain RTMP refused: ingest configuration "+c.ARN+" takes RTMPS only (create it with insecureIngest for RTMP)")
 	}
 	return nil
 }
@@ -257,9 +262,12 @@ func (p *publisher) onMessage(msg message.Message) error {
 		return p.onAudio(m)
 	case *message.VideoExSequenceStart, *message.VideoExCodedFrames, *message.VideoExFramesX,
 		*message.VideoExMultitrack, *message.VideoExMetadata:
-		return p.refuse("PUBLISH_ERROR", "INVALID_VIDEO_CODEC", "Enhanced RTMP video (HEVC, AV1, VP9, multitrack) is not supported: send H.264")
-	case *message.AudioExSequenceStart, *message.AudioExCodedFrames, *message.AudioExMultitrack, *message.AudioExMultichannelConfig:
-		return p.refuse("PUBLISH_ERROR", "INVALID_AUDIO_CODEC", "Enhanced RTMP audio (Opus, FLAC, AC-3, multitrack) is not supported: send AAC")
+		return p.refuse("PUBLISH_ERROR", "INVALID_VIDEO_CODEC",
+			"Enhanced RTMP video (HEVC, AV1, VP9, multitrack) is not supported: send H.264")
+	case *message.AudioExSequenceStart, *message.AudioExCodedFrames, *message.AudioExMultitrack,
+		*message.AudioExMultichannelConfig:
+		return p.refuse("PUBLISH_ERROR", "INVALID_AUDIO_CODEC",
+			"Enhanced RTMP audio (Opus, FLAC, AC-3, multitrack) is not supported: send AAC")
 	case *message.CommandAMF0:
 		switch m.Name {
 		case "deleteStream", "FCUnpublish", "closeStream":
@@ -286,7 +294,8 @@ func (p *publisher) onVideo(m *message.Video) error {
 	case message.VideoTypeAU:
 		if m.PTSDelta != 0 {
 			// WebRTC has no B-frames; IVS refuses them too.
-			return p.refuse("PUBLISH_ERROR", "B_FRAME_PRESENT", "the H.264 stream has B-frames (composition time offsets): encode without B-frames (e.g. -bf 0 or baseline profile)")
+			return p.refuse("PUBLISH_ERROR", "B_FRAME_PRESENT", "the H.264 stream has B-frames (composition time offsets): "+
+				"encode without B-frames (e.g. -bf 0 or baseline profile)")
 		}
 		if err := p.start(); err != nil {
 			return err

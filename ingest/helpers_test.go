@@ -124,7 +124,9 @@ func startFFmpeg(t *testing.T, url string, args ...string) *ffmpeg {
 	go func() { f.done <- f.cmd.Wait() }()
 	t.Cleanup(func() {
 		_ = f.cmd.Process.Kill()
-		<-f.done
+		if err := <-f.done; err != nil {
+			t.Logf("ffmpeg: %v", err) // killed, usually
+		}
 	})
 	return f
 }
@@ -231,6 +233,7 @@ func centre(t *testing.T, path string, at float64, w, h int) [3]byte {
 
 // ctx bounds a step of a test.
 func ctx(t *testing.T, d time.Duration) context.Context {
+	t.Helper()
 	c, cancel := context.WithTimeout(context.Background(), d)
 	t.Cleanup(cancel)
 	return c

@@ -73,6 +73,7 @@ func (r *received) rms() float64 {
 
 // decode decodes every track of a subscription until it ends.
 func (r *received) decode(t *testing.T, wg *sync.WaitGroup) func(*webrtc.TrackRemote, *webrtc.RTPReceiver) {
+	t.Helper()
 	return func(tr *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
 		wg.Add(1)
 		defer wg.Done()

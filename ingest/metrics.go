@@ -28,7 +28,8 @@ func newMetrics() *metrics {
 		connections: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "stagehand_ingest_connections_total",
 			Help: "RTMP(S) connections ended, by outcome: ended, refused, failed, panic."}, []string{"outcome"}),
 		refusals: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "stagehand_ingest_refusals_total",
-			Help: "Refused RTMP(S) publishes, by code (IVS error code, or UNKNOWN_STREAM_KEY, NO_STAGE, PLAY_REFUSED, STAGE_REFUSED)."}, []string{"code"}),
+			Help: "Refused RTMP(S) publishes, by code (IVS error code, or UNKNOWN_STREAM_KEY, NO_STAGE, " +
+				"PLAY_REFUSED, STAGE_REFUSED)."}, []string{"code"}),
 		bytes: prometheus.NewCounter(prometheus.CounterOpts{Name: "stagehand_ingest_received_bytes_total",
 			Help: "Bytes received from RTMP(S) publishers, handshakes included."}),
 		videoFrames: prometheus.NewCounter(prometheus.CounterOpts{Name: "stagehand_ingest_video_frames_total",

@@ -144,9 +144,11 @@ func (s *Server) Start(ctx context.Context) error {
 	return nil
 }
 
-// RTMPAddr is where plain RTMP listens (nil when off); RTMPSAddr the same
-// for RTMPS. Tests listen on port 0 and ask.
-func (s *Server) RTMPAddr() net.Addr  { return addr(s.rtmp) }
+// RTMPAddr is where plain RTMP listens (nil when off). Tests listen on
+// port 0 and ask.
+func (s *Server) RTMPAddr() net.Addr { return addr(s.rtmp) }
+
+// RTMPSAddr is where RTMPS listens (nil when off).
 func (s *Server) RTMPSAddr() net.Addr { return addr(s.rtmps) }
 
 func addr(ln net.Listener) net.Addr {

@@ -50,7 +50,7 @@ func (q *Queue) Claim(ctx context.Context) (*Claim, error) {
 		}
 		c, err := q.newClaim(msg)
 		if err != nil {
-			discard(msg, err)
+			q.discard(msg, err)
 			continue
 		}
 		if err := ctx.Err(); err != nil {
@@ -128,8 +128,8 @@ func (q *Queue) newClaim(msg jetstream.Msg) (*Claim, error) {
 
 // discard gives up a message that is not a job, so it does not block the
 // queue or come back.
-func discard(msg jetstream.Msg, cause error) {
-	log := logger().With("subject", msg.Subject(), "error", cause)
+func (q *Queue) discard(msg jetstream.Msg, cause error) {
+	log := q.log.With("subject", msg.Subject(), "error", cause)
 	if err := msg.TermWithReason("malformed job: " + cause.Error()); err != nil {
 		log.Error("cannot give up a malformed job; it will be redelivered", "termError", err)
 		return
@@ -161,10 +161,10 @@ func (c *Claim) Heartbeat(ctx context.Context) {
 		case errors.Is(err, jetstream.ErrMsgAlreadyAckd):
 			return
 		case err != nil && !failing:
-			logger().Warn("heartbeat failed; the job is redelivered if this lasts past AckWait",
-				"composition", c.Job.Name, "error", err)
+			c.q.log.Warn("heartbeat failed; the job is redelivered if this lasts past AckWait",
+				"job", c.Job.Name, "error", err)
 		case err == nil && failing:
-			logger().Info("heartbeat recovered", "composition", c.Job.Name)
+			c.q.log.Info("heartbeat recovered", "job", c.Job.Name)
 		}
 		failing = err != nil
 	}
@@ -203,7 +203,7 @@ func (c *Claim) GiveUp(ctx context.Context, reason string) error {
 	if err := c.q.flush(ctx); err != nil {
 		return fmt.Errorf("jobs: give up %s: %w", c.Job.Name, err)
 	}
-	logger().Warn("gave up a job", "composition", c.Job.Name, "attempt", c.Attempt, "reason", reason)
+	c.q.log.Warn("gave up a job", "job", c.Job.Name, "attempt", c.Attempt, "reason", reason)
 	return nil
 }
 

@@ -126,6 +126,10 @@ type Config struct {
 	// StopTTL is how long a stop signal is kept. It must outlast the time
 	// a job can wait in the queue. Default 7 days.
 	StopTTL time.Duration
+	// Logger receives heartbeats that fail, malformed and reaped jobs,
+	// with component=jobs added; default slog.Default(). Local to this
+	// process: it need not match other processes' Config.
+	Logger *slog.Logger
 }
 
 func (c Config) withDefaults() Config {
@@ -147,6 +151,9 @@ func (c Config) withDefaults() Config {
 	if c.StopTTL <= 0 {
 		c.StopTTL = DefaultStopTTL
 	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
 	return c
 }
 
@@ -160,6 +167,7 @@ type Queue struct {
 	cons   jetstream.Consumer
 	stops  jetstream.KeyValue
 	reaper jetstream.Consumer
+	log    *slog.Logger
 }
 
 // Token is how a composition ARN appears in subjects and KV keys: its
@@ -172,14 +180,12 @@ func subject(compositionARN string) string {
 	return SubjectPrefix + "." + Token(compositionARN)
 }
 
-func logger() *slog.Logger { return slog.Default().With("component", "jobs") }
-
 // Open creates or updates the job stream, the workers' consumer, the stop
 // bucket and the record of exhausted jobs, and returns the queue. It is
 // idempotent and safe to call from many processes at once.
 func Open(ctx context.Context, js jetstream.JetStream, cfg Config) (*Queue, error) {
 	cfg = cfg.withDefaults()
-	q := &Queue{cfg: cfg, js: js, nc: js.Conn()}
+	q := &Queue{cfg: cfg, js: js, nc: js.Conn(), log: cfg.Logger.With("component", "jobs")}
 	var err error
 	if q.stream, err = openStream(ctx, js, cfg); err != nil {
 		return nil, err

@@ -55,6 +55,7 @@ func newWorker(t *testing.T, s *natsserver.Server, cfg Config) *worker {
 }
 
 func testContext(t *testing.T, d time.Duration) context.Context {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), d)
 	t.Cleanup(cancel)
 	return ctx
@@ -581,6 +582,7 @@ func TestNoGoroutineLeak(t *testing.T) {
 }
 
 func exerciseEverything(t *testing.T, ctx context.Context, q *Queue) {
+	t.Helper()
 	arn := compositionARN(1)
 	if err := q.Submit(ctx, Job{Name: arn}); err != nil {
 		t.Fatal(err)

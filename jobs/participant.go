@@ -21,6 +21,7 @@ func (p ParticipantRecording) Key() string {
 // ParticipantRecordingJob is the job of one participant recording; its Name
 // is unique to the recording.
 func ParticipantRecordingJob(stageARN string, p ParticipantRecording) Job {
-	name := stageARN + "/participant-recording/" + p.SessionID + "/" + p.ParticipantID + "/" + strconv.FormatInt(p.StartMS, 10)
+	name := stageARN + "/participant-recording/" + p.SessionID + "/" + p.ParticipantID + "/" +
+		strconv.FormatInt(p.StartMS, 10)
 	return Job{Name: name, StageARN: stageARN, Kind: KindParticipantRecording, Participant: &p}
 }

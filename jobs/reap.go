@@ -100,7 +100,8 @@ func (q *Queue) ReapExhausted(ctx context.Context, handle func(context.Context, 
 
 // reapBatch reaps the batch's advisories until one fails; the ones after
 // it are handed back for the next sweep.
-func (q *Queue) reapBatch(ctx context.Context, batch jetstream.MessageBatch, handle func(context.Context, Job) error) (got, reaped int, err error) {
+func (q *Queue) reapBatch(ctx context.Context, batch jetstream.MessageBatch,
+	handle func(context.Context, Job) error) (got, reaped int, err error) {
 	for m := range batch.Messages() {
 		got++
 		if err != nil {
@@ -121,7 +122,7 @@ func (q *Queue) reapBatch(ctx context.Context, batch jetstream.MessageBatch, han
 func (q *Queue) reapOne(ctx context.Context, m jetstream.Msg, handle func(context.Context, Job) error) (bool, error) {
 	var adv advisory
 	if err := json.Unmarshal(m.Data(), &adv); err != nil || adv.Stream != StreamName || adv.StreamSeq == 0 {
-		logger().Warn("dropping a malformed max-deliveries advisory", "data", string(m.Data()), "error", err)
+		q.log.Warn("dropping a malformed max-deliveries advisory", "data", string(m.Data()), "error", err)
 		return false, settle(ctx, m)
 	}
 	raw, err := q.stream.GetMsg(ctx, adv.StreamSeq)
@@ -133,12 +134,12 @@ func (q *Queue) reapOne(ctx context.Context, m jetstream.Msg, handle func(contex
 	}
 	var job Job
 	if err := json.Unmarshal(raw.Data, &job); err != nil || job.Name == "" {
-		logger().Warn("deleting a malformed exhausted job", "sequence", raw.Sequence, "subject", raw.Subject, "error", err)
+		q.log.Warn("deleting a malformed exhausted job", "sequence", raw.Sequence, "subject", raw.Subject, "error", err)
 	} else {
 		if err := handle(ctx, job); err != nil {
 			return false, fmt.Errorf("jobs: reap %s: %w", job.Name, err)
 		}
-		logger().Warn("reaped a job that ran out of attempts", "composition", job.Name)
+		q.log.Warn("reaped a job that ran out of attempts", "job", job.Name)
 	}
 	if err := q.deleteJob(ctx, raw.Sequence); err != nil {
 		return false, err

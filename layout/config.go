@@ -2,8 +2,9 @@ package layout
 
 import (
 	"errors"
-	"fmt"
 	"regexp"
+
+	"github.com/stagehand-rt/stagehand/internal/validation"
 )
 
 // FillMode says how a participant's video fits its tile.
@@ -91,12 +92,7 @@ type PipConfig struct {
 
 // ValidationError is a configuration the layout engine refuses. Field names
 // the offending member with its IVS path, e.g. "layout.grid.gridGap".
-type ValidationError struct {
-	Field  string
-	Reason string
-}
-
-func (e *ValidationError) Error() string { return e.Field + ": " + e.Reason }
+type ValidationError = validation.Error
 
 // attributeKey is IVS's pattern for attribute names (featured, pip, order).
 var attributeKey = regexp.MustCompile(`^[a-zA-Z0-9-_]*$`)
@@ -104,7 +100,7 @@ var attributeKey = regexp.MustCompile(`^[a-zA-Z0-9-_]*$`)
 // Validate checks everything that does not depend on the canvas size.
 func (c Config) Validate() error {
 	if c.Grid != nil && c.PiP != nil {
-		return &ValidationError{"layout", "exactly one of grid or pip may be set"}
+		return &ValidationError{Field: "layout", Reason: "exactly one of grid or pip may be set"}
 	}
 	if c.PiP != nil {
 		return c.PiP.validate("layout.pip")
@@ -142,24 +138,24 @@ func (p *PipConfig) validate(path string) error {
 
 func validateAttribute(field, v string) error {
 	if len(v) > 128 {
-		return &ValidationError{field, fmt.Sprintf("length %d exceeds 128", len(v))}
+		return validation.Errorf(field, "length %d exceeds 128", len(v))
 	}
 	if !attributeKey.MatchString(v) {
-		return &ValidationError{field, fmt.Sprintf("%q does not match [a-zA-Z0-9-_]*", v)}
+		return validation.Errorf(field, "%q does not match [a-zA-Z0-9-_]*", v)
 	}
 	return nil
 }
 
 func validateNonNegative(field string, v *int) error {
 	if v != nil && *v < 0 {
-		return &ValidationError{field, fmt.Sprintf("%d is negative; minimum is 0", *v)}
+		return validation.Errorf(field, "%d is negative; minimum is 0", *v)
 	}
 	return nil
 }
 
 func validatePositive(field string, v *int) error {
 	if v != nil && *v < 1 {
-		return &ValidationError{field, fmt.Sprintf("%d is below the minimum of 1", *v)}
+		return validation.Errorf(field, "%d is below the minimum of 1", *v)
 	}
 	return nil
 }
@@ -173,7 +169,7 @@ func validateEnum(field, v string, allowed ...string) error {
 			return nil
 		}
 	}
-	return &ValidationError{field, fmt.Sprintf("unknown value %q; valid values are %v", v, allowed)}
+	return validation.Errorf(field, "unknown value %q; valid values are %v", v, allowed)
 }
 
 // WithDefaults returns a copy with every absent member set to its IVS

@@ -44,10 +44,11 @@
 package layout
 
 import (
-	"fmt"
 	"math"
 	"sort"
 	"strconv"
+
+	"github.com/stagehand-rt/stagehand/internal/validation"
 )
 
 // MaxTiles is the most participants a layout places: IVS allows 12
@@ -112,7 +113,7 @@ type Tile struct {
 	Slot        Slot
 	Tile        Rect     // the tile on the canvas; the part Video does not cover shows the background
 	Video       Rect     // where the picture lands on the canvas: Tile, or a letterboxed part of it with CONTAIN
-	Crop        Rect     // the part of the source frame shown: the whole frame, or a centred crop with COVER; empty when the video size is unknown
+	Crop        Rect     // the source frame's part shown: all of it, or a centred COVER crop; empty if its size is unknown
 	Fill        FillMode // the resolved fill mode
 	Z           int      // drawing order: higher is drawn later, on top
 	Placeholder bool     // the participant's video is stopped: draw a placeholder instead of a frame
@@ -146,7 +147,8 @@ func Compute(canvas Size, participants []Participant, cfg Config) (Layout, error
 		return Layout{}, err
 	}
 	if canvas.W < 2 || canvas.H < 2 || canvas.W%2 != 0 || canvas.H%2 != 0 {
-		return Layout{}, &ValidationError{"canvas", fmt.Sprintf("%dx%d: width and height must be even and at least 2", canvas.W, canvas.H)}
+		return Layout{}, validation.Errorf("canvas", "%dx%d: width and height must be even and at least 2",
+			canvas.W, canvas.H)
 	}
 	cfg = cfg.WithDefaults()
 	if cfg.PiP != nil {
@@ -210,21 +212,24 @@ func computeGrid(canvas Size, ps []Participant, g *GridConfig) (Layout, error) {
 	if g.VideoFillMode != FillUnset {
 		tileFill, featuredFill = g.VideoFillMode, g.VideoFillMode
 	}
-	err := placeRegion(&l, ps, Rect{0, 0, canvas.W, canvas.H}, featured, others, g.VideoAspectRatio, tileFill, featuredFill, "layout.grid.gridGap")
+	err := placeRegion(&l, ps, Rect{0, 0, canvas.W, canvas.H}, featured, others, g.VideoAspectRatio,
+		tileFill, featuredFill, "layout.grid.gridGap")
 	return l, err
 }
 
 // placeRegion lays out an optional featured participant and a grid of others
 // in region, appending their tiles at Z 0. gapField names the gridGap member
 // in a ValidationError when the gap leaves no room.
-func placeRegion(l *Layout, ps []Participant, region Rect, featured int, others []int, aspect AspectRatio, tileFill, featuredFill FillMode, gapField string) error {
+func placeRegion(l *Layout, ps []Participant, region Rect, featured int, others []int, aspect AspectRatio,
+	tileFill, featuredFill FillMode, gapField string) error {
 	gridArea := region
 	if featured >= 0 {
 		featArea := region
 		if len(others) > 0 {
 			featArea, gridArea = splitFeatured(region, l.Gap)
 			if featArea.W < 2 || featArea.H < 2 || gridArea.W < 2 || gridArea.H < 2 {
-				return &ValidationError{gapField, fmt.Sprintf("gap %d leaves no room for the featured slot in %dx%d", l.Gap, region.W, region.H)}
+				return validation.Errorf(gapField, "gap %d leaves no room for the featured slot in %dx%d",
+					l.Gap, region.W, region.H)
 			}
 		}
 		l.Tiles = append(l.Tiles, makeTile(ps, featured, SlotFeatured, featArea, featuredFill, 0))
@@ -235,7 +240,8 @@ func placeRegion(l *Layout, ps []Participant, region Rect, featured int, others 
 	ratio, auto := tileShape(ps, others, aspect)
 	rects, ok := gridRects(gridArea, len(others), l.Gap, ratio, auto)
 	if !ok {
-		return &ValidationError{gapField, fmt.Sprintf("gap %d leaves no room for %d tiles in %dx%d", l.Gap, len(others), gridArea.W, gridArea.H)}
+		return validation.Errorf(gapField, "gap %d leaves no room for %d tiles in %dx%d",
+			l.Gap, len(others), gridArea.W, gridArea.H)
 	}
 	for k, r := range rects {
 		l.Tiles = append(l.Tiles, makeTile(ps, others[k], SlotGrid, r, tileFill, 0))

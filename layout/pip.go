@@ -1,6 +1,6 @@
 package layout
 
-import "fmt"
+import "github.com/stagehand-rt/stagehand/internal/validation"
 
 func computePip(canvas Size, ps []Participant, p *PipConfig) (Layout, error) {
 	l := Layout{Canvas: canvas, Gap: EffectiveGap(*p.GridGap)}
@@ -16,7 +16,8 @@ func computePip(canvas Size, ps []Participant, p *PipConfig) (Layout, error) {
 	}
 	featured, others := pick(ps, background, p.FeaturedParticipantAttribute)
 	full := Rect{0, 0, canvas.W, canvas.H}
-	if err := placeRegion(&l, ps, full, featured, others, AspectAuto, p.VideoFillMode, p.VideoFillMode, "layout.pip.gridGap"); err != nil {
+	if err := placeRegion(&l, ps, full, featured, others, AspectAuto, p.VideoFillMode, p.VideoFillMode,
+		"layout.pip.gridGap"); err != nil {
 		return Layout{}, err
 	}
 	if pip < 0 {
@@ -49,7 +50,8 @@ func pipWindow(canvas Size, video Size, p *PipConfig, largest bool) (Rect, error
 	// Odd sizes and offsets round up to even: I420 chroma is subsampled 2x2.
 	off := *p.PipOffset
 	if off >= min(canvas.W, canvas.H) {
-		return Rect{}, &ValidationError{"layout.pip.pipOffset", fmt.Sprintf("%d leaves no room for the PiP window on the %dx%d canvas", off, canvas.W, canvas.H)}
+		return Rect{}, validation.Errorf("layout.pip.pipOffset", "%d leaves no room for the PiP window on the %dx%d canvas",
+			off, canvas.W, canvas.H)
 	}
 	off += off & 1
 	availW, availH := canvas.W-off, canvas.H-off
@@ -71,7 +73,8 @@ func pipWindow(canvas Size, video Size, p *PipConfig, largest bool) (Rect, error
 	// check, and rounding math.MaxInt up cannot overflow.
 	w, h = max(2, w), max(2, h)
 	if w > availW || h > availH {
-		return Rect{}, &ValidationError{"layout.pip", fmt.Sprintf("PiP window %dx%d at offset %d does not fit the %dx%d canvas", w, h, off, canvas.W, canvas.H)}
+		return Rect{}, validation.Errorf("layout.pip", "PiP window %dx%d at offset %d does not fit the %dx%d canvas",
+			w, h, off, canvas.W, canvas.H)
 	}
 	w, h = w+w&1, h+h&1
 	x, y := off, off

@@ -67,6 +67,10 @@ type Config struct {
 	RetryFor time.Duration
 	// Backoff is the first delay between reopen attempts, doubled up to 10 s; default 500 ms.
 	Backoff time.Duration
+	// Logger receives the destination's failures and reconnections, with
+	// component=sink and its name added; default slog.Default(). Pass one
+	// carrying the composition's id.
+	Logger *slog.Logger
 }
 
 // Status is a snapshot of a destination.
@@ -98,6 +102,7 @@ type destination struct {
 	needKey                           bool         // producer side: skipping until a keyframe after a full queue
 	waitKey                           bool         // consumer side: skipping until a keyframe after a failure
 	closeErr                          error
+	log                               *slog.Logger
 }
 
 // Fanout delivers every packet to every destination.
@@ -125,7 +130,11 @@ func Start(ctx context.Context, cfgs ...Config) (*Fanout, error) {
 		if c.Backoff <= 0 {
 			c.Backoff = 500 * time.Millisecond
 		}
-		d := &destination{cfg: c, queue: make(chan item, c.QueueSize), free: make(chan *astiav.Packet, c.QueueSize+1)}
+		if c.Logger == nil {
+			c.Logger = slog.Default()
+		}
+		d := &destination{cfg: c, queue: make(chan item, c.QueueSize), free: make(chan *astiav.Packet, c.QueueSize+1),
+			log: c.Logger.With("component", "sink", "destination", c.Name)}
 		d.state.Store(StateStarting)
 		d.lastErr.Store("")
 		f.dests = append(f.dests, d)
@@ -268,7 +277,7 @@ func (d *destination) deliver(ctx context.Context, it item) {
 // fills); writing resumes on a keyframe.
 func (d *destination) reopen(ctx context.Context, r Reopener, cause error) {
 	d.state.Store(StateReconnecting)
-	slog.Warn("destination failed; reconnecting", "component", "sink", "destination", d.cfg.Name, "error", cause)
+	d.log.Warn("destination failed; reconnecting", "error", cause)
 	deadline := time.Now().Add(d.cfg.RetryFor)
 	delay := d.cfg.Backoff
 	for {
@@ -283,7 +292,7 @@ func (d *destination) reopen(ctx context.Context, r Reopener, cause error) {
 		if err == nil {
 			d.state.Store(StateActive)
 			d.waitKey = true
-			slog.Info("destination reconnected", "component", "sink", "destination", d.cfg.Name)
+			d.log.Info("destination reconnected")
 			return
 		}
 		d.failures.Add(1)
@@ -298,7 +307,7 @@ func (d *destination) reopen(ctx context.Context, r Reopener, cause error) {
 
 func (d *destination) fail(err error) {
 	if d.State() != StateFailed {
-		slog.Error("destination failed", "component", "sink", "destination", d.cfg.Name, "error", err)
+		d.log.Error("destination failed", "error", err)
 	}
 	d.lastErr.Store(err.Error())
 	d.state.Store(StateFailed)

@@ -265,7 +265,8 @@ func TestCloseGivesUpOnStuckDestination(t *testing.T) {
 	time.Sleep(50 * time.Millisecond)
 	close(unblock) // the writer returns; its queued packets are discarded, not written
 	select {
-	case <-done:
+	case err := <-done: // returning at all is what is tested
+		t.Logf("Close: %v", err)
 	case <-time.After(2 * time.Second):
 		t.Fatal("Close did not return after its context ended")
 	}

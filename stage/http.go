@@ -14,21 +14,13 @@ import (
 
 	"github.com/pion/webrtc/v4"
 
+	"github.com/stagehand-rt/stagehand/internal/refusal"
 	"github.com/stagehand-rt/stagehand/token"
 	"github.com/stagehand-rt/stagehand/token/tokenstore"
 )
 
 // maxOfferBytes bounds an SDP offer; browsers' offers are a few KB.
 const maxOfferBytes = 64 << 10
-
-// httpError is a request refused with a status and a message for the
-// client.
-type httpError struct {
-	status int
-	msg    string
-}
-
-func (e *httpError) Error() string { return e.msg }
 
 // Handler returns the stage's HTTP surface (see the package comment).
 // extra, if not nil, serves every other path (the web page).
@@ -38,7 +30,8 @@ func (s *Server) Handler(extra http.Handler) http.Handler {
 	mux.HandleFunc("POST /whep/{participantId}", s.handleSubscribe)
 	mux.HandleFunc("DELETE /session/{id}", s.handleDelete)
 	mux.HandleFunc("PATCH /session/{id}", func(w http.ResponseWriter, _ *http.Request) {
-		writeError(w, &httpError{405, "trickle ICE is not supported: send every candidate in the offer"})
+		writeError(w, refusal.New(http.StatusMethodNotAllowed,
+			"trickle ICE is not supported: send every candidate in the offer"))
 	})
 	mux.HandleFunc("GET /events", s.handleEvents)
 	mux.HandleFunc("OPTIONS /", func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusNoContent) })
@@ -62,35 +55,32 @@ func cors(h http.Handler) http.Handler {
 }
 
 func writeError(w http.ResponseWriter, err error) {
-	var he *httpError
-	var je *joinError
-	switch {
-	case errors.As(err, &he):
-		if he.status == http.StatusUnauthorized {
-			w.Header().Set("WWW-Authenticate", `Bearer error="invalid_token"`)
-		}
-		http.Error(w, he.msg, he.status)
-	case errors.As(err, &je):
-		http.Error(w, je.msg, je.status)
-	default:
+	var re *refusal.Error
+	if !errors.As(err, &re) {
 		http.Error(w, "internal error: "+err.Error(), http.StatusInternalServerError)
+		return
 	}
+	if re.Status == http.StatusUnauthorized {
+		w.Header().Set("WWW-Authenticate", `Bearer error="invalid_token"`)
+	}
+	http.Error(w, re.Message, re.Status)
 }
 
 // authorize verifies the request's participant token.
 func (s *Server) authorize(r *http.Request) (token.Claims, error) {
 	tok := bearer(r)
 	if tok == "" {
-		return token.Claims{}, &httpError{401, "missing participant token: send Authorization: Bearer <token>"}
+		return token.Claims{}, refusal.New(http.StatusUnauthorized,
+			"missing participant token: send Authorization: Bearer <token>")
 	}
 	c, err := s.verifier.Verify(r.Context(), tok)
 	switch {
 	case err == nil:
 		return c, nil
 	case errors.Is(err, tokenstore.ErrRevoked), errors.Is(err, tokenstore.ErrForeignStage):
-		return c, &httpError{403, "participant token refused: " + err.Error()}
+		return c, refusal.New(http.StatusForbidden, "participant token refused: "+err.Error())
 	case isTokenError(err):
-		return c, &httpError{401, "participant token refused: " + err.Error()}
+		return c, refusal.New(http.StatusUnauthorized, "participant token refused: "+err.Error())
 	default:
 		return c, fmt.Errorf("verify token: %w", err)
 	}
@@ -119,17 +109,18 @@ func bearer(r *http.Request) string {
 func readOffer(r *http.Request) (string, error) {
 	mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	if mt != "application/sdp" {
-		return "", &httpError{415, fmt.Sprintf("Content-Type is %q; a WHIP/WHEP offer is application/sdp", mt)}
+		return "", refusal.Newf(http.StatusUnsupportedMediaType,
+			"Content-Type is %q; a WHIP/WHEP offer is application/sdp", mt)
 	}
 	b, err := io.ReadAll(io.LimitReader(r.Body, maxOfferBytes+1))
 	if err != nil {
-		return "", &httpError{400, "reading the offer: " + err.Error()}
+		return "", refusal.New(http.StatusBadRequest, "reading the offer: "+err.Error())
 	}
 	if len(b) > maxOfferBytes {
-		return "", &httpError{413, fmt.Sprintf("the offer is over %d bytes", maxOfferBytes)}
+		return "", refusal.Newf(http.StatusRequestEntityTooLarge, "the offer is over %d bytes", maxOfferBytes)
 	}
 	if len(strings.TrimSpace(string(b))) == 0 {
-		return "", &httpError{400, "the offer is empty"}
+		return "", refusal.New(http.StatusBadRequest, "the offer is empty")
 	}
 	return string(b), nil
 }
@@ -165,7 +156,8 @@ func (s *Server) publish(w http.ResponseWriter, r *http.Request) error {
 		p.expected = audio + video
 		if p.expected == 0 {
 			rm.recordError(c.ParticipantID, "PUBLISH_ERROR", "INVALID_VIDEO_CODEC")
-			err = &httpError{400, "the offer has no audio or video this stage accepts (Opus; VP8 or H.264 constrained baseline)"}
+			err = refusal.New(http.StatusBadRequest,
+				"the offer has no audio or video this stage accepts (Opus; VP8 or H.264 constrained baseline)")
 		}
 	}
 	return s.admitPeer(w, r, rm, p, c, answer, err)
@@ -184,7 +176,7 @@ func (s *Server) subscribe(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	if !c.Subscribe {
-		return &httpError{403, "the token does not allow subscribing (no SUBSCRIBE capability)"}
+		return refusal.New(http.StatusForbidden, "the token does not allow subscribing (no SUBSCRIBE capability)")
 	}
 	offer, err := readOffer(r)
 	if err != nil {
@@ -198,7 +190,7 @@ func (s *Server) subscribe(w http.ResponseWriter, r *http.Request) error {
 	pub := rm.publisher(target)
 	if pub == nil {
 		rm.recordError(c.ParticipantID, "SUBSCRIBE_ERROR", "PUBLISHER_NOT_FOUND")
-		return &httpError{404, fmt.Sprintf("participant %q is not publishing on this stage", target)}
+		return refusal.Newf(http.StatusNotFound, "participant %q is not publishing on this stage", target)
 	}
 	// A publisher that just joined may not send yet: wait a little for
 	// its tracks rather than answer with fewer.
@@ -211,7 +203,8 @@ func (s *Server) subscribe(w http.ResponseWriter, r *http.Request) error {
 	}
 	tracks := pub.snapshotTracks()
 	if len(tracks) == 0 {
-		return &httpError{404, fmt.Sprintf("participant %q has left or has sent no media yet; subscribe on its tracks-published event", target)}
+		return refusal.Newf(http.StatusNotFound,
+			"participant %q has left or has sent no media yet; subscribe on its tracks-published event", target)
 	}
 	p, err := s.newPeerConn(rm, subscribePeer, c.ParticipantID)
 	if err != nil {
@@ -238,11 +231,11 @@ func (s *Server) openRoom(ctx context.Context, c token.Claims) (*room, error) {
 		return nil, fmt.Errorf("look up stage %s: %w", c.StageID, err)
 	}
 	if !ok {
-		return nil, &httpError{404, "the stage " + c.StageARN + " does not exist (deleted?)"}
+		return nil, refusal.New(http.StatusNotFound, "the stage "+c.StageARN+" does not exist (deleted?)")
 	}
 	rm := s.room(c.StageID, c.StageARN)
 	if rm == nil {
-		return nil, &httpError{503, "the stage server is shutting down"}
+		return nil, refusal.New(http.StatusServiceUnavailable, "the stage server is shutting down")
 	}
 	return rm, nil
 }
@@ -265,7 +258,7 @@ func (s *Server) admitPeer(w http.ResponseWriter, r *http.Request, rm *room, p *
 		if errors.Is(err, errRoomGone) {
 			// The room emptied while negotiating; the next one takes over.
 			if rm = s.room(c.StageID, c.StageARN); rm == nil {
-				err = &httpError{503, "the stage server is shutting down"}
+				err = refusal.New(http.StatusServiceUnavailable, "the stage server is shutting down")
 			} else {
 				p.r = rm
 				err = rm.join(c, p, clientInfo{userAgent: r.UserAgent()})
@@ -297,7 +290,7 @@ func (s *Server) handleDelete(w http.ResponseWriter, r *http.Request) {
 	p := s.sessions[id]
 	s.mu.Unlock()
 	if p == nil || p.participantID != c.ParticipantID || p.r.stageID != c.StageID {
-		writeError(w, &httpError{404, "no such session of this participant"})
+		writeError(w, refusal.New(http.StatusNotFound, "no such session of this participant"))
 		return
 	}
 	p.close("left (DELETE)")

@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 
 	"github.com/pion/webrtc/v4"
 
+	"github.com/stagehand-rt/stagehand/internal/refusal"
 	"github.com/stagehand-rt/stagehand/token"
 )
 
@@ -48,7 +50,7 @@ func (s *Server) JoinLocal(ctx context.Context, lp LocalParticipant) (*Local, er
 	if errors.Is(err, errRoomGone) {
 		// The room emptied meanwhile; the next one takes over.
 		if rm = s.room(c.StageID, c.StageARN); rm == nil {
-			return nil, &httpError{503, "the stage server is shutting down"}
+			return nil, refusal.New(http.StatusServiceUnavailable, "the stage server is shutting down")
 		}
 		p.r = rm
 		err = rm.join(c, p, info)

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"slices"
 	"strings"
 	"sync"
@@ -15,6 +16,7 @@ import (
 	"github.com/pion/sdp/v3"
 	"github.com/pion/webrtc/v4"
 
+	"github.com/stagehand-rt/stagehand/internal/refusal"
 	"github.com/stagehand-rt/stagehand/ivs"
 )
 
@@ -71,7 +73,7 @@ func newPeer(s *Server, r *room, kind peerKind, participantID string) *peer {
 // candidate in it. addTracks runs between the two, for subscribe peers.
 func (p *peer) negotiate(offer string, addTracks func() error) (string, error) {
 	if err := p.pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: offer}); err != nil {
-		return "", &httpError{400, "the offer is not a usable SDP offer: " + err.Error()}
+		return "", refusal.New(http.StatusBadRequest, "the offer is not a usable SDP offer: "+err.Error())
 	}
 	if addTracks != nil {
 		if err := addTracks(); err != nil {
@@ -80,7 +82,7 @@ func (p *peer) negotiate(offer string, addTracks func() error) (string, error) {
 	}
 	answer, err := p.pc.CreateAnswer(nil)
 	if err != nil {
-		return "", &httpError{400, "no answer can be made to this offer: " + err.Error()}
+		return "", refusal.New(http.StatusBadRequest, "no answer can be made to this offer: "+err.Error())
 	}
 	gathered := webrtc.GatheringCompletePromise(p.pc)
 	if err := p.pc.SetLocalDescription(answer); err != nil {

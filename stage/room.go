@@ -5,11 +5,13 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
+	"net/http"
 	"slices"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/stagehand-rt/stagehand/internal/refusal"
 	"github.com/stagehand-rt/stagehand/ivs"
 	"github.com/stagehand-rt/stagehand/store"
 	"github.com/stagehand-rt/stagehand/token"
@@ -48,16 +50,6 @@ func newRoom(s *Server, stageID, stageARN string) *room {
 		participants: map[string]*participant{}, watchers: map[*watcher]struct{}{}}
 }
 
-// joinError is a refused join: the HTTP status, the IVS event error code,
-// and what to tell the client.
-type joinError struct {
-	status int
-	code   string
-	msg    string
-}
-
-func (e *joinError) Error() string { return e.msg }
-
 // join admits p, a new peer connection of the token's participant,
 // starting the stage session if the stage was idle.
 func (r *room) join(c token.Claims, p *peer, client clientInfo) error {
@@ -71,7 +63,7 @@ func (r *room) join(c token.Claims, p *peer, client clientInfo) error {
 		part = r.participants[c.ParticipantID]
 	}
 	if err := r.admit(c, p, part); err != nil {
-		r.recordErrorLocked(c.ParticipantID, "JOIN_ERROR", err.code)
+		r.recordErrorLocked(c.ParticipantID, "JOIN_ERROR", err.Code)
 		return err
 	}
 	if r.sessionID == "" {
@@ -111,24 +103,28 @@ func (r *room) join(c token.Claims, p *peer, client clientInfo) error {
 
 var errRoomGone = errors.New("stage room closed")
 
-func (r *room) admit(c token.Claims, p *peer, part *participant) *joinError {
+func (r *room) admit(c token.Claims, p *peer, part *participant) *refusal.Error {
 	if p.kind == publishPeer && !c.Publish {
-		return &joinError{403, "INSUFFICIENT_CAPABILITIES", "the token does not allow publishing (no PUBLISH capability)"}
+		return &refusal.Error{Status: http.StatusForbidden, Code: "INSUFFICIENT_CAPABILITIES",
+			Message: "the token does not allow publishing (no PUBLISH capability)"}
 	}
 	if p.kind == subscribePeer && !c.Subscribe {
-		return &joinError{403, "INSUFFICIENT_CAPABILITIES", "the token does not allow subscribing (no SUBSCRIBE capability)"}
+		return &refusal.Error{Status: http.StatusForbidden, Code: "INSUFFICIENT_CAPABILITIES",
+			Message: "the token does not allow subscribing (no SUBSCRIBE capability)"}
 	}
 	if part == nil && r.connected() >= r.s.cfg.MaxParticipants {
-		return &joinError{503, "QUOTA_EXCEEDED", fmt.Sprintf("the stage has its maximum of %d participants", r.s.cfg.MaxParticipants)}
+		return &refusal.Error{Status: http.StatusServiceUnavailable, Code: "QUOTA_EXCEEDED",
+			Message: fmt.Sprintf("the stage has its maximum of %d participants", r.s.cfg.MaxParticipants)}
 	}
 	if p.kind != publishPeer {
 		return nil
 	}
 	if part != nil && part.pub != nil {
-		return &joinError{409, "", "this participant is already publishing; DELETE its WHIP session first"}
+		return refusal.New(http.StatusConflict, "this participant is already publishing; DELETE its WHIP session first")
 	}
 	if r.publishers() >= r.s.cfg.MaxPublishers {
-		return &joinError{503, "QUOTA_EXCEEDED", fmt.Sprintf("the stage has its maximum of %d publishers", r.s.cfg.MaxPublishers)}
+		return &refusal.Error{Status: http.StatusServiceUnavailable, Code: "QUOTA_EXCEEDED",
+			Message: fmt.Sprintf("the stage has its maximum of %d publishers", r.s.cfg.MaxPublishers)}
 	}
 	return nil
 }
@@ -164,7 +160,7 @@ func (r *room) startSession() error {
 		return nil
 	})
 	if errors.Is(err, store.ErrNotFound) {
-		return &joinError{404, "", "the stage " + r.stageARN + " does not exist (deleted?)"}
+		return refusal.New(http.StatusNotFound, "the stage "+r.stageARN+" does not exist (deleted?)")
 	}
 	if err != nil {
 		return fmt.Errorf("start session of stage %s: %w", r.stageID, err)

@@ -3,9 +3,12 @@ package synth
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/stagehand-rt/stagehand/internal/validation"
 )
 
 // Codecs and defaults.
@@ -52,15 +55,14 @@ type Config struct {
 	SyncMarks    bool
 	VideoCodec   string // VP8 (default) or H264
 	VideoBitrate int    // bits per second, 50,000..10,000,000; default 1,000,000
+	// Logger receives falling behind and drawing without text, with
+	// component=synth added; default slog.Default().
+	Logger *slog.Logger
 }
 
-// ValidationError names the setting that is refused and why.
-type ValidationError struct {
-	Field  string
-	Reason string
-}
-
-func (e *ValidationError) Error() string { return "synth: " + e.Field + ": " + e.Reason }
+// ValidationError names the setting that is refused and why; Validate
+// wraps each in "synth: ".
+type ValidationError = validation.Error
 
 // WithDefaults fills zero fields with the defaults.
 func (c Config) WithDefaults() Config {
@@ -85,6 +87,9 @@ func (c Config) WithDefaults() Config {
 	if c.VideoBitrate == 0 {
 		c.VideoBitrate = DefaultVideoBitrate
 	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
 	return c
 }
 
@@ -94,7 +99,7 @@ func (c Config) Validate() error {
 	c = c.WithDefaults()
 	var errs []error
 	bad := func(field, format string, args ...any) {
-		errs = append(errs, &ValidationError{field, fmt.Sprintf(format, args...)})
+		errs = append(errs, fmt.Errorf("synth: %w", validation.Errorf(field, format, args...)))
 	}
 	side := func(field string, v, max int) {
 		switch {

@@ -54,6 +54,7 @@ const maxLag = 500 * time.Millisecond
 // Close may be called at any time.
 type Source struct {
 	cfg  Config
+	log  *slog.Logger
 	text bool
 
 	video  *graph
@@ -90,7 +91,7 @@ func newSource(cfg Config, text bool) (_ *Source, err error) {
 		return nil, err
 	}
 	bg, _ := parseColor(cfg.Color) // validated
-	s := &Source{cfg: cfg}
+	s := &Source{cfg: cfg, log: cfg.Logger.With("component", "synth")}
 	defer func() {
 		if err != nil {
 			s.free()
@@ -101,7 +102,7 @@ func newSource(cfg Config, text bool) (_ *Source, err error) {
 		if s.video, err = newGraph(videoDesc(cfg, bg, true), "buffersink"); err == nil {
 			s.text = true
 		} else {
-			slog.Debug("drawing without text", "component", "synth", "err", err)
+			s.log.Debug("drawing without text", "err", err)
 		}
 	}
 	if s.video == nil {
@@ -276,7 +277,7 @@ func (s *Source) Run(ctx context.Context, video, audio SampleWriter) error {
 		}
 		now := time.Since(start)
 		if behind := now - due; behind > maxLag {
-			slog.Warn("fell behind; restarting the clock", "component", "synth", "behind", behind)
+			s.log.Warn("fell behind; restarting the clock", "behind", behind)
 			start = start.Add(behind)
 			now = due
 		}

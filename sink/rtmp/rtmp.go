@@ -131,7 +131,7 @@ func (w *Writer) Write(ctx context.Context, p *astiav.Packet, stream int) error 
 // Reopen drops the broken connection and connects again.
 func (w *Writer) Reopen(ctx context.Context) error {
 	w.watch(ctx)
-	w.disconnect(false)
+	_ = w.disconnect(false) // the connection is already broken: closing it can only fail too
 	return w.connect()
 }
 
@@ -159,11 +159,11 @@ func (w *Writer) connect() error {
 	w.mu.Unlock()
 	w.conn = c
 	if err := c.open(w.cfg.URL, opts); err != nil {
-		w.disconnect(false)
+		_ = w.disconnect(false) // the connect error is the one to report
 		return fmt.Errorf("rtmp: connect to %s: %w", redact(w.cfg.URL), err)
 	}
 	if err := w.startFLV(); err != nil {
-		w.disconnect(false)
+		_ = w.disconnect(false)
 		return fmt.Errorf("rtmp: start stream on %s: %w", redact(w.cfg.URL), c.failure(err))
 	}
 	return nil

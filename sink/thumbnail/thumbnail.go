@@ -205,7 +205,8 @@ func (w *Writer) scaler(f *astiav.Frame) error {
 		w.sws = nil
 	}
 	sws, err := astiav.CreateSoftwareScaleContext(f.Width(), f.Height(), f.PixelFormat(),
-		w.frame.Width(), w.frame.Height(), w.frame.PixelFormat(), astiav.NewSoftwareScaleContextFlags(astiav.SoftwareScaleContextFlagBilinear))
+		w.frame.Width(), w.frame.Height(), w.frame.PixelFormat(),
+		astiav.NewSoftwareScaleContextFlags(astiav.SoftwareScaleContextFlagBilinear))
 	if err != nil {
 		return fmt.Errorf("thumbnail: scaler: %w", err)
 	}

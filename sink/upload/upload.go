@@ -66,6 +66,9 @@ type Config struct {
 	// OnUploaded, when set, is told of every file stored, from the
 	// uploader's goroutine.
 	OnUploaded func(Uploaded)
+	// Logger receives retries and spool trouble, with component=upload
+	// added; default slog.Default(). Pass one carrying the composition's id.
+	Logger *slog.Logger
 }
 
 // Uploaded is a file the object store took.
@@ -99,6 +102,7 @@ type Uploader struct {
 	stats   Stats
 	done    chan struct{}
 	cancel  context.CancelFunc
+	log     *slog.Logger
 }
 
 // Start starts the upload goroutine; it runs until Close.
@@ -112,7 +116,11 @@ func Start(ctx context.Context, cfg Config) (*Uploader, error) {
 	if cfg.MaxBackoff <= 0 {
 		cfg.MaxBackoff = 30 * time.Second
 	}
-	u := &Uploader{cfg: cfg, wake: make(chan struct{}, 1), done: make(chan struct{})}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	u := &Uploader{cfg: cfg, wake: make(chan struct{}, 1), done: make(chan struct{}),
+		log: cfg.Logger.With("component", "upload")}
 	ctx, u.cancel = context.WithCancel(ctx)
 	go u.run(ctx)
 	return u, nil
@@ -196,12 +204,12 @@ func (u *Uploader) uploadWithRetry(ctx context.Context, q queued) bool {
 				u.cfg.OnUploaded(up)
 			}
 			if failing {
-				slog.Info("object store reachable again; uploads resumed", "component", "upload", "bucket", u.cfg.Bucket, "key", u.key(rel))
+				u.log.Info("object store reachable again; uploads resumed", "bucket", u.cfg.Bucket, "key", u.key(rel))
 			}
 			return true
 		}
 		if errors.Is(err, os.ErrNotExist) {
-			slog.Error("spooled file vanished before upload", "component", "upload", "file", rel, "error", err)
+			u.log.Error("spooled file vanished before upload", "file", rel, "error", err)
 			return true
 		}
 		u.mu.Lock()
@@ -209,7 +217,7 @@ func (u *Uploader) uploadWithRetry(ctx context.Context, q queued) bool {
 		u.stats.LastError = err.Error()
 		u.mu.Unlock()
 		if !failing {
-			slog.Warn("upload failed; keeping the file in the spool and retrying", "component", "upload",
+			u.log.Warn("upload failed; keeping the file in the spool and retrying",
 				"bucket", u.cfg.Bucket, "key", u.key(rel), "error", err)
 			failing = true
 		}
@@ -264,7 +272,7 @@ func (u *Uploader) upload(ctx context.Context, rel string) (Uploaded, error) {
 	}
 	if !rewritten(rel) {
 		if err := os.Remove(local); err != nil {
-			slog.Warn("cannot remove an uploaded file from the spool", "component", "upload", "file", local, "error", err)
+			u.log.Warn("cannot remove an uploaded file from the spool", "file", local, "error", err)
 		}
 	}
 	return up, nil
@@ -334,7 +342,8 @@ func (u *Uploader) Close(ctx context.Context) error {
 	}
 	u.cancel()
 	if s := u.Stats(); s.Pending > 0 {
-		return fmt.Errorf("upload: %d files not uploaded to s3://%s/%s, kept in %s: %s", s.Pending, u.cfg.Bucket, u.cfg.Prefix, u.cfg.Dir, s.LastError)
+		return fmt.Errorf("upload: %d files not uploaded to s3://%s/%s, kept in %s: %s",
+			s.Pending, u.cfg.Bucket, u.cfg.Prefix, u.cfg.Dir, s.LastError)
 	}
 	return nil
 }

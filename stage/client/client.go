@@ -23,6 +23,7 @@ import (
 	"github.com/pion/rtcp"
 	"github.com/pion/webrtc/v4"
 
+	"github.com/stagehand-rt/stagehand/internal/refusal"
 	"github.com/stagehand-rt/stagehand/stage"
 )
 
@@ -106,7 +107,7 @@ func (s *session) offer(ctx context.Context, endpoint string) error {
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(io.LimitReader(resp.Body, 256<<10))
 	if resp.StatusCode != http.StatusCreated {
-		return &StatusError{Status: resp.StatusCode, Message: strings.TrimSpace(string(body))}
+		return refused(resp.StatusCode, strings.TrimSpace(string(body)))
 	}
 	loc, err := resp.Location()
 	if err != nil {
@@ -180,13 +181,14 @@ func (s *session) close(ctx context.Context) error {
 	return errors.Join(err, s.pc.Close())
 }
 
-// StatusError is a refusal by the stage server.
-type StatusError struct {
-	Status  int
-	Message string
-}
+// StatusError is a refusal by the stage server, read back from its
+// response; find it with errors.As.
+type StatusError = refusal.Error
 
-func (e *StatusError) Error() string { return fmt.Sprintf("stage refused: %d %s", e.Status, e.Message) }
+// refused wraps the server's refusal as "stage refused: <status> <message>".
+func refused(status int, msg string) error {
+	return fmt.Errorf("stage refused: %d %w", status, refusal.New(status, msg))
+}
 
 // Publisher is a WHIP publication. Write encoded samples to Video and
 // Audio.
@@ -370,7 +372,7 @@ func DialEvents(ctx context.Context, eventsURL, tok string) (*Events, error) {
 	if err != nil {
 		if resp != nil && resp.StatusCode >= 400 {
 			b, _ := io.ReadAll(io.LimitReader(resp.Body, 4<<10))
-			return nil, &StatusError{Status: resp.StatusCode, Message: string(bytes.TrimSpace(b))}
+			return nil, refused(resp.StatusCode, string(bytes.TrimSpace(b)))
 		}
 		return nil, fmt.Errorf("events channel %s: %w", eventsURL, err)
 	}

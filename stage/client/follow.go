@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
+	"net/http"
 	"slices"
 	"sync"
 	"time"
@@ -214,7 +215,7 @@ func (f *follower) subscribe(ctx context.Context, id string) {
 			close(ready)
 			f.log.Info("subscribe", "participant", id, "error", err)
 			var se *StatusError
-			if errors.As(err, &se) && se.Status == 404 {
+			if errors.As(err, &se) && se.Status == http.StatusNotFound {
 				return // no longer publishing: the events channel will say
 			}
 			continue
