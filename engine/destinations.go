@@ -95,7 +95,7 @@ func (e *Engine) channel(name string, c RTMP) (sink.Config, error) {
 	if err != nil {
 		return sink.Config{}, err
 	}
-	return sink.Config{Name: name, Writer: w, RetryFor: c.RetryFor}, nil
+	return sink.Config{Name: name, Writer: w, RetryFor: c.RetryFor, Logger: e.log}, nil
 }
 
 func (e *Engine) recording(ctx context.Context, name string, r Recording) (sink.Config, error) {
@@ -106,6 +106,7 @@ func (e *Engine) recording(ctx context.Context, name string, r Recording) (sink.
 	if r.Upload != nil {
 		uc := *r.Upload
 		uc.OnUploaded = r.Hooks.OnUploaded
+		uc.Logger = e.log
 		up, err := upload.Start(ctx, uc)
 		if err != nil {
 			return sink.Config{}, err
@@ -132,7 +133,7 @@ func (e *Engine) recording(ctx context.Context, name string, r Recording) (sink.
 		e.thumbs = append(e.thumbs, th)
 	}
 	// Recordings must not lose packets: a deep queue absorbs disk stalls.
-	return sink.Config{Name: name, Writer: rec, QueueSize: 4096}, nil
+	return sink.Config{Name: name, Writer: rec, QueueSize: 4096, Logger: e.log}, nil
 }
 
 // thumbnails writes r's thumbnails; onFile announces them to the upload.
