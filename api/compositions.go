@@ -85,7 +85,8 @@ func (s *Server) startComposition(ctx context.Context, in *startCompositionInput
 		d.ID = ivs.NewID()
 		d.State = ivs.DestinationStarting
 		if d.Configuration.S3 != nil {
-			d.Detail = &ivs.DestinationDetail{S3: &ivs.S3Detail{RecordingPrefix: stageARN.ID + "/" + id + "/" + d.ID + "/composite"}}
+			prefix := stageARN.ID + "/" + id + "/" + d.ID + "/composite"
+			d.Detail = &ivs.DestinationDetail{S3: &ivs.S3Detail{RecordingPrefix: prefix}}
 		}
 		c.Destinations = append(c.Destinations, d)
 	}
@@ -201,14 +202,17 @@ func validateDestinations(v *violations, in []destinationInput) []ivs.Destinatio
 func validateS3Destination(v *violations, field string, d *destinationInput) *ivs.S3DestinationConfiguration {
 	in := d.S3
 	out := &ivs.S3DestinationConfiguration{RecordingConfiguration: ivs.RecordingConfiguration{
-		Format: "HLS", HLSConfiguration: ivs.CompositionHLSConfiguration{TargetSegmentDurationSeconds: defaultCompositeSegmentSeconds}}}
+		Format: "HLS",
+		HLSConfiguration: ivs.CompositionHLSConfiguration{
+			TargetSegmentDurationSeconds: defaultCompositeSegmentSeconds}}}
 	if v.required(field+".storageConfigurationArn", in.StorageConfigurationARN != nil) {
 		v.arn(field+".storageConfigurationArn", *in.StorageConfigurationARN, ivs.TypeStorageConfiguration)
 		out.StorageConfigurationARN = *in.StorageConfigurationARN
 	}
 	if v.required(field+".encoderConfigurationArns", in.EncoderConfigurationARNs != nil) {
 		if len(in.EncoderConfigurationARNs) != 1 {
-			v.add(field+".encoderConfigurationArns", fmt.Sprintf("list of %d", len(in.EncoderConfigurationARNs)), "Member must have length 1")
+			v.add(field+".encoderConfigurationArns", fmt.Sprintf("list of %d", len(in.EncoderConfigurationARNs)),
+				"Member must have length 1")
 		}
 		for _, a := range in.EncoderConfigurationARNs {
 			v.arn(field+".encoderConfigurationArns.member", a, ivs.TypeEncoderConfiguration)
@@ -220,17 +224,20 @@ func validateS3Destination(v *violations, field string, d *destinationInput) *iv
 			v.enum(field+".recordingConfiguration.format", *rc.Format, "HLS")
 		}
 		if h := rc.HLSConfiguration; h != nil && h.TargetSegmentDurationSeconds != nil {
-			v.intRange(field+".recordingConfiguration.hlsConfiguration.targetSegmentDurationSeconds", h.TargetSegmentDurationSeconds, 2, 10)
+			v.intRange(field+".recordingConfiguration.hlsConfiguration.targetSegmentDurationSeconds",
+				h.TargetSegmentDurationSeconds, 2, 10)
 			out.RecordingConfiguration.HLSConfiguration.TargetSegmentDurationSeconds = *h.TargetSegmentDurationSeconds
 		}
 	}
 	if len(in.ThumbnailConfigurations) > 1 {
-		v.add(field+".thumbnailConfigurations", fmt.Sprintf("list of %d", len(in.ThumbnailConfigurations)), "Member must have length less than or equal to 1")
+		v.add(field+".thumbnailConfigurations", fmt.Sprintf("list of %d", len(in.ThumbnailConfigurations)),
+			"Member must have length less than or equal to 1")
 	}
 	for i, t := range in.ThumbnailConfigurations {
 		tf := fmt.Sprintf("%s.thumbnailConfigurations.%d.member", field, i+1)
 		v.intRange(tf+".targetIntervalSeconds", t.TargetIntervalSeconds, 1, 86400)
-		th := ivs.CompositionThumbnailConfiguration{TargetIntervalSeconds: intOr(t.TargetIntervalSeconds, 60), Storage: []string{"SEQUENTIAL"}}
+		th := ivs.CompositionThumbnailConfiguration{TargetIntervalSeconds: intOr(t.TargetIntervalSeconds, 60),
+			Storage: []string{"SEQUENTIAL"}}
 		if t.Storage != nil {
 			validateThumbnailStorage(v, tf+".storage", t.Storage)
 			th.Storage = t.Storage
@@ -245,20 +252,24 @@ func (s *Server) checkDestinationResources(ctx context.Context, dests []ivs.Dest
 	for _, d := range dests {
 		if ch := d.Configuration.Channel; ch != nil {
 			if _, ok := s.cfg.Channels[ch.ChannelARN]; !ok {
-				return notFound("channel %s not found: this server sends to the channels it is configured with (stagehand serve --channel ARN=URL)", ch.ChannelARN)
+				return notFound("channel %s not found: this server sends to the channels it is configured with (stagehand serve "+
+					"--channel ARN=URL)", ch.ChannelARN)
 			}
 			if ch.EncoderConfigurationARN != "" {
-				if _, _, e := fetch(ctx, s, s.store.EncoderConfigurations, "encoderConfigurationArn", ch.EncoderConfigurationARN, ivs.TypeEncoderConfiguration); e != nil {
+				if _, _, e := fetch(ctx, s, s.store.EncoderConfigurations, "encoderConfigurationArn", ch.EncoderConfigurationARN,
+					ivs.TypeEncoderConfiguration); e != nil {
 					return e
 				}
 			}
 		}
 		if s3 := d.Configuration.S3; s3 != nil {
-			if _, _, e := fetch(ctx, s, s.store.StorageConfigurations, "storageConfigurationArn", s3.StorageConfigurationARN, ivs.TypeStorageConfiguration); e != nil {
+			if _, _, e := fetch(ctx, s, s.store.StorageConfigurations, "storageConfigurationArn", s3.StorageConfigurationARN,
+				ivs.TypeStorageConfiguration); e != nil {
 				return e
 			}
 			for _, a := range s3.EncoderConfigurationARNs {
-				if _, _, e := fetch(ctx, s, s.store.EncoderConfigurations, "encoderConfigurationArns", a, ivs.TypeEncoderConfiguration); e != nil {
+				if _, _, e := fetch(ctx, s, s.store.EncoderConfigurations, "encoderConfigurationArns", a,
+					ivs.TypeEncoderConfiguration); e != nil {
 					return e
 				}
 			}

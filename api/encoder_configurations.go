@@ -23,7 +23,8 @@ type encoderConfigurationOutput struct {
 	EncoderConfiguration ivs.EncoderConfiguration `json:"encoderConfiguration"`
 }
 
-func (s *Server) createEncoderConfiguration(ctx context.Context, in *createEncoderConfigurationInput) (*encoderConfigurationOutput, *Error) {
+func (s *Server) createEncoderConfiguration(ctx context.Context,
+	in *createEncoderConfigurationInput) (*encoderConfigurationOutput, *Error) {
 	var v violations
 	v.name("name", in.Name)
 	v.tags("tags", in.Tags)
@@ -45,7 +46,8 @@ func (s *Server) createEncoderConfiguration(ctx context.Context, in *createEncod
 
 // validateVideo applies IVS's video limits and defaults.
 func validateVideo(v *violations, in *videoInput) ivs.Video {
-	out := ivs.Video{Width: intOr(in.Width, 1280), Height: intOr(in.Height, 720), Framerate: 30, Bitrate: intOr(in.Bitrate, 2_500_000)}
+	out := ivs.Video{Width: intOr(in.Width, 1280), Height: intOr(in.Height, 720), Framerate: 30,
+		Bitrate: intOr(in.Bitrate, 2_500_000)}
 	if in.Framerate != nil {
 		out.Framerate = *in.Framerate
 	}
@@ -58,7 +60,8 @@ func validateVideo(v *violations, in *videoInput) ivs.Video {
 	side("video.width", out.Width)
 	side("video.height", out.Height)
 	if px := out.Width * out.Height; px > 2_073_600 {
-		v.addf("Value '%dx%d' at 'video' failed to satisfy constraint: width*height must be at most 2073600 (1920x1080 or 1080x1920)", out.Width, out.Height)
+		v.addf("Value '%dx%d' at 'video' failed to satisfy constraint: width*height must be at most 2073600 (1920x1080 or "+
+			"1080x1920)", out.Width, out.Height)
 	}
 	if out.Framerate < 1 || out.Framerate > 60 {
 		v.add("video.framerate", out.Framerate, "Member must have value between 1 and 60")
@@ -99,7 +102,8 @@ type listEncoderConfigurationsOutput struct {
 	NextToken             string                            `json:"nextToken,omitempty"`
 }
 
-func (s *Server) listEncoderConfigurations(ctx context.Context, in *listInput) (*listEncoderConfigurationsOutput, *Error) {
+func (s *Server) listEncoderConfigurations(ctx context.Context, in *listInput) (*listEncoderConfigurationsOutput,
+	*Error) {
 	var v violations
 	p := v.page(in.NextToken, in.MaxResults, 100)
 	if e := v.err(); e != nil {
@@ -136,7 +140,9 @@ func (s *Server) deleteEncoderConfiguration(ctx context.Context, in *arnInput) (
 // compositionUsing returns the ARN of a composition that has not ended and
 // matches uses, or "".
 func (s *Server) compositionUsing(ctx context.Context, uses func(ivs.Composition) bool) (string, *Error) {
-	items, _, err := s.store.Compositions.Page(ctx, "", "", -1, func(c ivs.Composition) bool { return !c.Ended() && uses(c) })
+	items, _, err := s.store.Compositions.Page(ctx, "", "", -1, func(c ivs.Composition) bool {
+		return !c.Ended() && uses(c)
+	})
 	if err != nil {
 		return "", s.storeError(err, "compositions")
 	}

@@ -36,7 +36,8 @@ func quotaExceeded(format string, a ...any) *Error {
 }
 
 func internalError() *Error {
-	return &Error{http.StatusInternalServerError, "InternalServerException", "an internal error occurred; the server log has the details"}
+	return &Error{http.StatusInternalServerError, "InternalServerException",
+		"an internal error occurred; the server log has the details"}
 }
 
 // errorBody carries the message twice: the Go SDK reads exceptionMessage,

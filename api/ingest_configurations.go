@@ -27,7 +27,8 @@ type ingestConfigurationOutput struct {
 	IngestConfiguration ivs.IngestConfiguration `json:"ingestConfiguration"`
 }
 
-func (s *Server) createIngestConfiguration(ctx context.Context, in *createIngestConfigurationInput) (*ingestConfigurationOutput, *Error) {
+func (s *Server) createIngestConfiguration(ctx context.Context,
+	in *createIngestConfigurationInput) (*ingestConfigurationOutput, *Error) {
 	var v violations
 	v.name("name", in.Name)
 	v.tags("tags", in.Tags)
@@ -101,7 +102,8 @@ type updateIngestConfigurationInput struct {
 	StageARN *string `json:"stageArn"`
 }
 
-func (s *Server) updateIngestConfiguration(ctx context.Context, in *updateIngestConfigurationInput) (*ingestConfigurationOutput, *Error) {
+func (s *Server) updateIngestConfiguration(ctx context.Context,
+	in *updateIngestConfigurationInput) (*ingestConfigurationOutput, *Error) {
 	var v violations
 	v.required("arn", in.ARN != nil)
 	if e := v.err(); e != nil {
@@ -144,7 +146,8 @@ type listIngestConfigurationsOutput struct {
 	NextToken            string                           `json:"nextToken,omitempty"`
 }
 
-func (s *Server) listIngestConfigurations(ctx context.Context, in *listIngestConfigurationsInput) (*listIngestConfigurationsOutput, *Error) {
+func (s *Server) listIngestConfigurations(ctx context.Context,
+	in *listIngestConfigurationsInput) (*listIngestConfigurationsOutput, *Error) {
 	var v violations
 	p := v.page(in.NextToken, in.MaxResults, 50)
 	if in.FilterByStageARN != nil && in.FilterByState != nil {

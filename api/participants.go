@@ -213,7 +213,8 @@ func (s *Server) listParticipants(ctx context.Context, in *listParticipantsInput
 	stageID := in.validate(&v)
 	p := v.page(in.NextToken, in.MaxResults, 50)
 	filters := 0
-	for _, set := range []bool{in.FilterByUserID != nil, in.FilterByPublished != nil, in.FilterByState != nil, in.FilterByRecordingState != nil} {
+	for _, set := range []bool{in.FilterByUserID != nil, in.FilterByPublished != nil, in.FilterByState != nil,
+		in.FilterByRecordingState != nil} {
 		if set {
 			filters++
 		}
@@ -266,7 +267,8 @@ type listParticipantEventsOutput struct {
 	NextToken string      `json:"nextToken,omitempty"`
 }
 
-func (s *Server) listParticipantEvents(ctx context.Context, in *listParticipantEventsInput) (*listParticipantEventsOutput, *Error) {
+func (s *Server) listParticipantEvents(ctx context.Context,
+	in *listParticipantEventsInput) (*listParticipantEventsOutput, *Error) {
 	var v violations
 	stageID := in.validate(&v)
 	if v.required("participantId", in.ParticipantID != nil) {

@@ -33,7 +33,8 @@ func (s *Server) importPublicKey(ctx context.Context, in *importPublicKeyInput) 
 	if e := v.err(); e != nil {
 		return nil, e
 	}
-	dup, _, err := s.store.PublicKeys.Page(ctx, "", "", 1, func(k ivs.PublicKey) bool { return k.Fingerprint == fingerprint })
+	dup, _, err := s.store.PublicKeys.Page(ctx, "", "", 1,
+		func(k ivs.PublicKey) bool { return k.Fingerprint == fingerprint })
 	if err != nil {
 		return nil, s.storeError(err, "public keys")
 	}

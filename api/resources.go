@@ -29,7 +29,8 @@ func fetch[T any](ctx context.Context, s *Server, t *store.Table[T], field, arn,
 }
 
 // listPage reads one page of a table and converts each item.
-func listPage[T any, S any](ctx context.Context, s *Server, t *store.Table[T], prefix string, p page, keep func(T) bool, conv func(T) S) ([]S, string, *Error) {
+func listPage[T any, S any](ctx context.Context, s *Server, t *store.Table[T], prefix string, p page,
+	keep func(T) bool, conv func(T) S) ([]S, string, *Error) {
 	items, more, err := t.Page(ctx, prefix, p.after, p.limit, keep)
 	if err != nil {
 		return nil, "", s.storeError(err, "listing")

@@ -63,7 +63,8 @@ func (c Config) Validate() error {
 		errs = append(errs, errors.New("region and account id are required"))
 	}
 	if len(c.Credentials) == 0 && !c.NoAuth {
-		errs = append(errs, errors.New("no API credentials: give an access key id and secret, or turn authentication off for a local demo"))
+		errs = append(errs,
+			errors.New("no API credentials: give an access key id and secret, or turn authentication off for a local demo"))
 	}
 	for arn := range c.Channels {
 		if a, err := ivs.ParseARN(arn); err != nil || a.Type != ivs.TypeChannel {
@@ -201,12 +202,14 @@ func (s *Server) route(r *http.Request) (string, operation, *Error) {
 		case http.MethodDelete:
 			return "UntagResource", s.withARN(arn, s.untagResource), nil
 		}
-		return "tags", nil, &Error{http.StatusMethodNotAllowed, "UnknownOperationException", r.Method + " is not allowed on /tags/{resourceArn}"}
+		return "tags", nil, &Error{http.StatusMethodNotAllowed, "UnknownOperationException",
+			r.Method + " is not allowed on /tags/{resourceArn}"}
 	}
 	name := strings.TrimPrefix(path, "/")
 	op, ok := s.ops[name]
 	if !ok || r.Method != http.MethodPost {
-		return name, nil, &Error{http.StatusNotFound, "UnknownOperationException", fmt.Sprintf("%s %s is not an IVS Real-Time operation", r.Method, path)}
+		return name, nil, &Error{http.StatusNotFound, "UnknownOperationException",
+			fmt.Sprintf("%s %s is not an IVS Real-Time operation", r.Method, path)}
 	}
 	return name, op, nil
 }
@@ -226,7 +229,8 @@ func setCommonHeaders(h http.Header) {
 	h.Set("Cache-Control", "no-store, no-cache")
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("X-Frame-Options", "DENY")
-	h.Set("x-amzn-RequestId", ivs.RandomString(8)+"-"+ivs.RandomString(4)+"-"+ivs.RandomString(4)+"-"+ivs.RandomString(4)+"-"+ivs.RandomString(12))
+	h.Set("x-amzn-RequestId",
+		ivs.RandomString(8)+"-"+ivs.RandomString(4)+"-"+ivs.RandomString(4)+"-"+ivs.RandomString(4)+"-"+ivs.RandomString(12))
 }
 
 type statusRecorder struct {
@@ -260,7 +264,8 @@ func decode(body []byte, v any) *Error {
 	if err := json.Unmarshal(body, v); err != nil {
 		var te *json.UnmarshalTypeError
 		if errors.As(err, &te) && te.Field != "" {
-			return validationError("1 validation error detected: Value at '%s' failed to satisfy constraint: Member must be of type %s", te.Field, jsonType(te.Type.Kind().String()))
+			return validationError("1 validation error detected: Value at '%s' failed to satisfy constraint: Member must be "+
+				"of type %s", te.Field, jsonType(te.Type.Kind().String()))
 		}
 		return validationError("request body is not valid JSON: %v", err)
 	}

@@ -51,10 +51,12 @@ func (s *Server) createStage(ctx context.Context, in *createStageInput) (*create
 	v.name("name", in.Name)
 	v.tags("tags", in.Tags)
 	if n := len(in.ParticipantTokenConfigurations); n > 12 {
-		v.add("participantTokenConfigurations", fmt.Sprintf("list of %d", n), "Member must have length less than or equal to 12")
+		v.add("participantTokenConfigurations", fmt.Sprintf("list of %d", n),
+			"Member must have length less than or equal to 12")
 	}
 	for i := range in.ParticipantTokenConfigurations {
-		validateTokenConfiguration(&v, fmt.Sprintf("participantTokenConfigurations.%d.member", i+1), &in.ParticipantTokenConfigurations[i])
+		validateTokenConfiguration(&v, fmt.Sprintf("participantTokenConfigurations.%d.member", i+1),
+			&in.ParticipantTokenConfigurations[i])
 	}
 	rec := ivs.DefaultAutoParticipantRecording()
 	if in.AutoParticipantRecordingConfiguration != nil {
@@ -88,11 +90,13 @@ func (s *Server) checkStorage(ctx context.Context, arn string) *Error {
 	if arn == "" {
 		return nil
 	}
-	_, _, e := fetch(ctx, s, s.store.StorageConfigurations, "autoParticipantRecordingConfiguration.storageConfigurationArn", arn, ivs.TypeStorageConfiguration)
+	_, _, e := fetch(ctx, s, s.store.StorageConfigurations,
+		"autoParticipantRecordingConfiguration.storageConfigurationArn", arn, ivs.TypeStorageConfiguration)
 	return e
 }
 
-func validateRecording(v *violations, in *recordingInput, cur ivs.AutoParticipantRecordingConfiguration) ivs.AutoParticipantRecordingConfiguration {
+func validateRecording(v *violations, in *recordingInput,
+	cur ivs.AutoParticipantRecordingConfiguration) ivs.AutoParticipantRecordingConfiguration {
 	const p = "autoParticipantRecordingConfiguration"
 	if in.StorageConfigurationARN != nil {
 		if *in.StorageConfigurationARN == "" {
@@ -113,7 +117,8 @@ func validateRecording(v *violations, in *recordingInput, cur ivs.AutoParticipan
 	}
 	if t := in.ThumbnailConfiguration; t != nil {
 		v.intRange(p+".thumbnailConfiguration.targetIntervalSeconds", t.TargetIntervalSeconds, 1, 86400)
-		cur.ThumbnailConfiguration.TargetIntervalSeconds = intOr(t.TargetIntervalSeconds, cur.ThumbnailConfiguration.TargetIntervalSeconds)
+		cur.ThumbnailConfiguration.TargetIntervalSeconds = intOr(t.TargetIntervalSeconds,
+			cur.ThumbnailConfiguration.TargetIntervalSeconds)
 		if t.Storage != nil {
 			validateThumbnailStorage(v, p+".thumbnailConfiguration.storage", t.Storage)
 			cur.ThumbnailConfiguration.Storage = t.Storage
@@ -211,7 +216,8 @@ func (s *Server) updateStage(ctx context.Context, in *updateStageInput) (*stageO
 	st, err := s.store.Stages.Update(ctx, a.ID, func(st *ivs.Stage) error {
 		if in.AutoParticipantRecordingConfiguration != nil {
 			if st.ActiveSessionID != "" && st.AutoParticipantRecordingConfiguration.StorageConfigurationARN != "" {
-				return conflict("stage %s is recording participants in session %s: its recording configuration cannot change until the session ends", st.ARN, st.ActiveSessionID)
+				return conflict("stage %s is recording participants in session %s: its recording configuration cannot change "+
+					"until the session ends", st.ARN, st.ActiveSessionID)
 			}
 			st.AutoParticipantRecordingConfiguration = rec
 		}
@@ -241,7 +247,9 @@ func (s *Server) deleteStage(ctx context.Context, in *arnInput) (*empty, *Error)
 	}
 	// As IVS does: the stage's compositions stop, its participants are
 	// disconnected and ingest configurations publishing to it detach.
-	comps, _, err := s.store.Compositions.Page(ctx, "", "", -1, func(c ivs.Composition) bool { return c.StageARN == arn && !c.Ended() })
+	comps, _, err := s.store.Compositions.Page(ctx, "", "", -1, func(c ivs.Composition) bool {
+		return c.StageARN == arn && !c.Ended()
+	})
 	if err != nil {
 		return nil, s.storeError(err, "compositions")
 	}
@@ -250,7 +258,8 @@ func (s *Server) deleteStage(ctx context.Context, in *arnInput) (*empty, *Error)
 			return nil, e
 		}
 	}
-	ingests, _, err := s.store.IngestConfigurations.Page(ctx, "", "", -1, func(c ivs.IngestConfiguration) bool { return c.StageARN == arn })
+	ingests, _, err := s.store.IngestConfigurations.Page(ctx, "", "", -1,
+		func(c ivs.IngestConfiguration) bool { return c.StageARN == arn })
 	if err != nil {
 		return nil, s.storeError(err, "ingest configurations")
 	}
@@ -278,7 +287,8 @@ type participantTokenOutput struct {
 	ParticipantToken ivs.ParticipantToken `json:"participantToken"`
 }
 
-func (s *Server) createParticipantToken(ctx context.Context, in *createParticipantTokenInput) (*participantTokenOutput, *Error) {
+func (s *Server) createParticipantToken(ctx context.Context, in *createParticipantTokenInput) (*participantTokenOutput,
+	*Error) {
 	var v violations
 	v.required("stageArn", in.StageARN != nil)
 	validateTokenConfiguration(&v, "", &in.tokenConfigurationInput)

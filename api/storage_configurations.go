@@ -18,7 +18,8 @@ type storageConfigurationOutput struct {
 	StorageConfiguration ivs.StorageConfiguration `json:"storageConfiguration"`
 }
 
-func (s *Server) createStorageConfiguration(ctx context.Context, in *createStorageConfigurationInput) (*storageConfigurationOutput, *Error) {
+func (s *Server) createStorageConfiguration(ctx context.Context,
+	in *createStorageConfigurationInput) (*storageConfigurationOutput, *Error) {
 	var v violations
 	v.name("name", in.Name)
 	v.tags("tags", in.Tags)
@@ -60,7 +61,8 @@ type listStorageConfigurationsOutput struct {
 	NextToken             string                     `json:"nextToken,omitempty"`
 }
 
-func (s *Server) listStorageConfigurations(ctx context.Context, in *listInput) (*listStorageConfigurationsOutput, *Error) {
+func (s *Server) listStorageConfigurations(ctx context.Context, in *listInput) (*listStorageConfigurationsOutput,
+	*Error) {
 	var v violations
 	p := v.page(in.NextToken, in.MaxResults, 100)
 	if e := v.err(); e != nil {
@@ -104,7 +106,8 @@ func (s *Server) deleteStorageConfiguration(ctx context.Context, in *arnInput) (
 		return nil, s.storeError(err, "stages")
 	}
 	if len(stages) > 0 {
-		return nil, conflict("storage configuration %s is used for participant recording by stage %s", arn, stages[0].Value.ARN)
+		return nil, conflict("storage configuration %s is used for participant recording by stage %s", arn,
+			stages[0].Value.ARN)
 	}
 	if err := s.store.StorageConfigurations.Delete(ctx, a.ID); err != nil {
 		return nil, s.storeError(err, arn)

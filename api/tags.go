@@ -9,7 +9,8 @@ import (
 )
 
 // withARN binds a tag operation to the ARN taken from its path.
-func (s *Server) withARN(arn string, fn func(ctx context.Context, arn string, r *http.Request, body []byte) (any, *Error)) operation {
+func (s *Server) withARN(arn string, fn func(ctx context.Context, arn string, r *http.Request, body []byte) (any,
+	*Error)) operation {
 	return func(ctx context.Context, r *http.Request, body []byte) (any, *Error) {
 		return fn(ctx, arn, r, body)
 	}
@@ -46,12 +47,17 @@ func (x tagged[T]) updateTags(ctx context.Context, id string, change func(ivs.Ta
 func (s *Server) tagTables() map[string]tagTable {
 	st := s.store
 	return map[string]tagTable{
-		ivs.TypeStage:                tagged[ivs.Stage]{st.Stages, func(v *ivs.Stage) *ivs.Tags { return &v.Tags }},
-		ivs.TypeComposition:          tagged[ivs.Composition]{st.Compositions, func(v *ivs.Composition) *ivs.Tags { return &v.Tags }},
-		ivs.TypeEncoderConfiguration: tagged[ivs.EncoderConfiguration]{st.EncoderConfigurations, func(v *ivs.EncoderConfiguration) *ivs.Tags { return &v.Tags }},
-		ivs.TypeStorageConfiguration: tagged[ivs.StorageConfiguration]{st.StorageConfigurations, func(v *ivs.StorageConfiguration) *ivs.Tags { return &v.Tags }},
-		ivs.TypeIngestConfiguration:  tagged[ivs.IngestConfiguration]{st.IngestConfigurations, func(v *ivs.IngestConfiguration) *ivs.Tags { return &v.Tags }},
-		ivs.TypePublicKey:            tagged[ivs.PublicKey]{st.PublicKeys, func(v *ivs.PublicKey) *ivs.Tags { return &v.Tags }},
+		ivs.TypeStage: tagged[ivs.Stage]{st.Stages, func(v *ivs.Stage) *ivs.Tags { return &v.Tags }},
+		ivs.TypeComposition: tagged[ivs.Composition]{st.Compositions,
+			func(v *ivs.Composition) *ivs.Tags { return &v.Tags }},
+		ivs.TypeEncoderConfiguration: tagged[ivs.EncoderConfiguration]{st.EncoderConfigurations,
+			func(v *ivs.EncoderConfiguration) *ivs.Tags { return &v.Tags }},
+		ivs.TypeStorageConfiguration: tagged[ivs.StorageConfiguration]{st.StorageConfigurations,
+			func(v *ivs.StorageConfiguration) *ivs.Tags { return &v.Tags }},
+		ivs.TypeIngestConfiguration: tagged[ivs.IngestConfiguration]{st.IngestConfigurations,
+			func(v *ivs.IngestConfiguration) *ivs.Tags { return &v.Tags }},
+		ivs.TypePublicKey: tagged[ivs.PublicKey]{st.PublicKeys,
+			func(v *ivs.PublicKey) *ivs.Tags { return &v.Tags }},
 	}
 }
 
@@ -59,7 +65,9 @@ func (s *Server) tagTables() map[string]tagTable {
 func (s *Server) taggable(arn string) (tagTable, string, *Error) {
 	a, err := ivs.ParseARN(arn)
 	if err != nil {
-		return nil, "", validationError("1 validation error detected: Value '%s' at 'resourceArn' failed to satisfy constraint: Member must satisfy regular expression pattern: arn:aws:ivs:[a-z0-9-]+:[0-9]+:[a-z-]+/[a-zA-Z0-9-]+", truncate(arn))
+		return nil, "", validationError("1 validation error detected: Value '%s' at 'resourceArn' failed to satisfy "+
+			"constraint: Member must satisfy regular expression pattern: "+
+			"arn:aws:ivs:[a-z0-9-]+:[0-9]+:[a-z-]+/[a-zA-Z0-9-]+", truncate(arn))
 	}
 	t, ok := s.tagTables()[a.Type]
 	if !ok || !s.cfg.Namespace.Owns(a, a.Type) {

@@ -94,7 +94,8 @@ func (v *violations) attributes(field string, a map[string]string) {
 func (v *violations) arn(field, s, typ string) (ivs.ARN, bool) {
 	a, err := ivs.ParseARN(s)
 	if err != nil || a.Type != typ {
-		v.add(field, truncate(s), fmt.Sprintf("Member must satisfy regular expression pattern: arn:aws:ivs:[a-z0-9-]+:[0-9]+:%s/[a-zA-Z0-9-]+", typ))
+		v.add(field, truncate(s),
+			fmt.Sprintf("Member must satisfy regular expression pattern: arn:aws:ivs:[a-z0-9-]+:[0-9]+:%s/[a-zA-Z0-9-]+", typ))
 		return ivs.ARN{}, false
 	}
 	return a, true

@@ -135,7 +135,8 @@ func New(ctx context.Context, cfg Config) (_ *Engine, err error) {
 		}
 	}()
 	canvas := layout.Size{W: cfg.Video.Width, H: cfg.Video.Height}
-	if e.comp, err = compositor.New(compositor.Config{Canvas: canvas, Layout: cfg.Layout, Logger: cfg.Logger}); err != nil {
+	if e.comp, err = compositor.New(compositor.Config{Canvas: canvas, Layout: cfg.Layout,
+		Logger: cfg.Logger}); err != nil {
 		return nil, err
 	}
 	if err := e.openEncoders(); err != nil {

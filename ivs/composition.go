@@ -89,7 +89,8 @@ func (c Composition) Summary() CompositionSummary {
 	s := CompositionSummary{ARN: c.ARN, StageARN: c.StageARN, State: c.State, Tags: c.Tags,
 		StartTime: c.StartTime, EndTime: c.EndTime, Destinations: []DestinationSummary{}}
 	for _, d := range c.Destinations {
-		s.Destinations = append(s.Destinations, DestinationSummary{ID: d.ID, State: d.State, StartTime: d.StartTime, EndTime: d.EndTime})
+		s.Destinations = append(s.Destinations, DestinationSummary{ID: d.ID, State: d.State, StartTime: d.StartTime,
+			EndTime: d.EndTime})
 	}
 	return s
 }

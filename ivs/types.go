@@ -7,12 +7,14 @@ type Tags map[string]string
 
 // Stage is a stage as GetStage returns it.
 type Stage struct {
-	ARN                                   string                                `json:"arn"`
-	Name                                  string                                `json:"name"`
-	ActiveSessionID                       string                                `json:"activeSessionId,omitempty"`
-	AutoParticipantRecordingConfiguration AutoParticipantRecordingConfiguration `json:"autoParticipantRecordingConfiguration"`
-	Endpoints                             StageEndpoints                        `json:"endpoints"`
-	Tags                                  Tags                                  `json:"tags"`
+	ARN             string `json:"arn"`
+	Name            string `json:"name"`
+	ActiveSessionID string `json:"activeSessionId,omitempty"`
+
+	AutoParticipantRecordingConfiguration AutoParticipantRecordingConfiguration `json:"autoParticipantRecordingConfiguration"` //nolint:lll // IVS's member name
+
+	Endpoints StageEndpoints `json:"endpoints"`
+	Tags      Tags           `json:"tags"`
 }
 
 // Summary is the stage as ListStages returns it.

@@ -252,7 +252,8 @@ func (s *Server) newPeerConn(rm *room, kind peerKind, pid string) (*peer, error)
 
 // admitPeer joins a negotiated peer to its room and answers the offer; on
 // any error the peer connection is closed and nothing is left behind.
-func (s *Server) admitPeer(w http.ResponseWriter, r *http.Request, rm *room, p *peer, c token.Claims, answer string, err error) error {
+func (s *Server) admitPeer(w http.ResponseWriter, r *http.Request, rm *room, p *peer, c token.Claims, answer string,
+	err error) error {
 	if err == nil {
 		err = rm.join(c, p, clientInfo{userAgent: r.UserAgent()})
 		if errors.Is(err, errRoomGone) {

@@ -75,7 +75,8 @@ func (l *Local) Publish(tracks ...*webrtc.TrackLocalStaticRTP) error {
 	for _, t := range tracks {
 		if t.StreamID() != p.participantID {
 			p.tmu.Unlock()
-			return fmt.Errorf("stage: track %s has stream id %q; want the participant id %q", t.ID(), t.StreamID(), p.participantID)
+			return fmt.Errorf("stage: track %s has stream id %q; want the participant id %q", t.ID(), t.StreamID(),
+				p.participantID)
 		}
 		p.tracks = append(p.tracks, &forwardTrack{local: t, pub: p})
 	}

@@ -6,9 +6,11 @@ var (
 	roomsDesc = prometheus.NewDesc("stagehand_stage_rooms",
 		"Stages with a session running on this server.", nil, nil)
 	participantsDesc = prometheus.NewDesc("stagehand_stage_participants",
-		"Participants connected to this server's stages, by state: joined (all of them, compositions' subscribers included) and publishing.", []string{"state"}, nil)
+		"Participants connected to this server's stages, by state: joined (all of them, compositions' subscribers "+
+			"included) and publishing.", []string{"state"}, nil)
 	peersDesc = prometheus.NewDesc("stagehand_stage_peers",
-		"Peer connections on this server's stages, by kind: publish (WHIP and RTMP ingest) and subscribe.", []string{"kind"}, nil)
+		"Peer connections on this server's stages, by kind: publish (WHIP and RTMP ingest) and subscribe.",
+		[]string{"kind"}, nil)
 )
 
 // Collector reports the stages' occupancy, read when scraped.

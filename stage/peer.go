@@ -332,7 +332,8 @@ func (c clientInfo) fill(rec *ivs.Participant) {
 		}
 	}
 	for _, o := range []struct{ token, name string }{
-		{"Android", "Android"}, {"iPhone OS", "iOS"}, {"Windows", "Windows"}, {"Mac OS X", "macOS"}, {"Linux", "Linux"}, {"CrOS", "ChromeOS"},
+		{"Android", "Android"}, {"iPhone OS", "iOS"}, {"Windows", "Windows"}, {"Mac OS X", "macOS"}, {"Linux",
+			"Linux"}, {"CrOS", "ChromeOS"},
 	} {
 		if strings.Contains(ua, o.token) {
 			rec.OSName = o.name

@@ -245,7 +245,8 @@ type Item[T any] struct {
 // Page is one page of a listing: keys after `after`, in key order, at most
 // limit of them, for which keep returns true. More says whether any were
 // left.
-func (t *Table[T]) Page(ctx context.Context, prefix, after string, limit int, keep func(T) bool) (items []Item[T], more bool, err error) {
+func (t *Table[T]) Page(ctx context.Context, prefix, after string, limit int, keep func(T) bool) (items []Item[T],
+	more bool, err error) {
 	keys, err := t.Keys(ctx, prefix)
 	if err != nil {
 		return nil, false, err

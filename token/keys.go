@@ -30,7 +30,8 @@ func ParsePublicKey(material string) (*ecdsa.PublicKey, error) {
 	// A pasted private key is named as such whichever block it is in.
 	for _, b := range blocks {
 		if strings.Contains(b.Type, "PRIVATE KEY") {
-			return nil, errors.New("this is a private key: keep it secret and import only its public key (openssl ec -in key.pem -pubout)")
+			return nil, errors.New("this is a private key: keep it secret and import only its public key (openssl ec -in " +
+				"key.pem -pubout)")
 		}
 	}
 	if len(blocks) > 1 {

@@ -153,7 +153,8 @@ func lookup(keys Keys, kid string) (*ecdsa.PublicKey, error) {
 
 func checkSignature(pub *ecdsa.PublicKey, kid, signed string, sig []byte) error {
 	if len(sig) != 2*coordSize {
-		return fmt.Errorf("%w: it is %d bytes; an ES384 signature is r||s, %d bytes (DER signatures, as openssl writes them, must be converted)",
+		return fmt.Errorf("%w: it is %d bytes; an ES384 signature is r||s, %d bytes (DER signatures, as openssl writes "+
+			"them, must be converted)",
 			ErrBadSignature, len(sig), 2*coordSize)
 	}
 	digest := sha512.Sum384([]byte(signed))
@@ -170,7 +171,8 @@ func checkTime(c Claims, now time.Time) error {
 		return fmt.Errorf("%w: exp was %s", ErrExpired, stamp(c.ExpiresAt))
 	}
 	if c.IssuedAt.Sub(now) > maxIssueSkew {
-		return fmt.Errorf("%w: iat is %s, more than a minute ahead of this server's clock (%s)", ErrNotYetValid, stamp(c.IssuedAt), stamp(now))
+		return fmt.Errorf("%w: iat is %s, more than a minute ahead of this server's clock (%s)", ErrNotYetValid,
+			stamp(c.IssuedAt), stamp(now))
 	}
 	return nil
 }

@@ -64,7 +64,8 @@ func (v *Video) SetAccessUnitHandler(fn func(data []byte, rtpTS uint32, key bool
 func NewVideo(mimeType string) (*Video, error) {
 	codec, ok := parseVideoMime(mimeType)
 	if !ok {
-		return nil, fmt.Errorf("trackdecode: video codec %q (want %s or %s): %w", mimeType, MimeTypeVP8, MimeTypeH264, ErrUnsupportedCodec)
+		return nil, fmt.Errorf("trackdecode: video codec %q (want %s or %s): %w", mimeType, MimeTypeVP8, MimeTypeH264,
+			ErrUnsupportedCodec)
 	}
 	cfg := intakeConfig{
 		maxLate:   videoMaxLate,

@@ -48,7 +48,8 @@ func newMetrics(q *jobs.Queue, sp *spool) *metrics {
 		encode: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "stagehand_worker_encode_seconds",
 			Help: "Time to encode one composite frame (and its audio).", Buckets: buckets}),
 		uploadDelay: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "stagehand_worker_upload_delay_seconds",
-			Help:    "Time from a recorded file being finished to its being stored in S3, retries included: how far the bucket is behind.",
+			Help: "Time from a recorded file being finished to its being stored in S3, retries included: how far the " +
+				"bucket is behind.",
 			Buckets: prometheus.ExponentialBuckets(0.05, 2, 12)}), // 50 ms .. 100 s
 		fanouts: map[string]*sink.Fanout{},
 		queue:   q,
@@ -64,7 +65,8 @@ func newMetrics(q *jobs.Queue, sp *spool) *metrics {
 // Collectors returns the worker's metrics, to register with a registry.
 func (w *Worker) Collectors() []prometheus.Collector {
 	m := w.metrics
-	return []prometheus.Collector{m.running, m.frames, m.late, m.render, m.encode, m.uploadDelay, m.spoolBytes, m.spoolLimit, (*dynamic)(m)}
+	return []prometheus.Collector{m.running, m.frames, m.late, m.render, m.encode, m.uploadDelay, m.spoolBytes,
+		m.spoolLimit, (*dynamic)(m)}
 }
 
 // dynamic collects what is read at scrape time: destinations and the queue.
@@ -80,7 +82,8 @@ func (d *dynamic) Collect(ch chan<- prometheus.Metric) {
 	d.mu.Lock()
 	for comp, f := range d.fanouts {
 		for _, s := range f.Status() {
-			ch <- prometheus.MustNewConstMetric(d.destDesc, prometheus.CounterValue, float64(s.Bytes), comp, s.Name, string(s.State))
+			ch <- prometheus.MustNewConstMetric(d.destDesc, prometheus.CounterValue, float64(s.Bytes), comp, s.Name,
+				string(s.State))
 			ch <- prometheus.MustNewConstMetric(d.failDesc, prometheus.CounterValue, float64(s.Failures), comp, s.Name)
 		}
 	}

@@ -39,7 +39,8 @@ func Reap(ctx context.Context, st *store.Store, q *jobs.Queue, interval time.Dur
 }
 
 // errExhausted is the reason an exhausted job's work is FAILED.
-var errExhausted = errors.New("no worker finished the job within its attempts (each worker that ran it died or lost it)")
+var errExhausted = errors.New(
+	"no worker finished the job within its attempts (each worker that ran it died or lost it)")
 
 func failExhausted(ctx context.Context, st *store.Store, j jobs.Job, log *slog.Logger) error {
 	now := time.Now().UTC().Truncate(time.Millisecond)

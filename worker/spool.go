@@ -33,7 +33,8 @@ type spool struct {
 func (s *spool) add(n int64) {
 	b := s.bytes.Add(n)
 	if b >= s.limit*8/10 && s.warned.CompareAndSwap(false, true) {
-		s.log.Warn("the spool is nearly full: the object store has not taken recordings for a while; at the limit, recordings fail",
+		s.log.Warn("the spool is nearly full: the object store has not taken recordings for a while; at the limit, "+
+			"recordings fail",
 			"spoolBytes", b, "limitBytes", s.limit)
 	}
 }
@@ -72,7 +73,8 @@ func (w *Worker) recoverSpool(ctx context.Context) {
 	var wg sync.WaitGroup
 	for bucket, rels := range byBucket {
 		wg.Go(func() {
-			up, err := upload.Start(ctx, upload.Config{Client: client, Bucket: bucket, Dir: filepath.Join(w.cfg.SpoolDir, bucket),
+			up, err := upload.Start(ctx, upload.Config{Client: client, Bucket: bucket,
+				Dir: filepath.Join(w.cfg.SpoolDir, bucket),
 				OnUploaded: func(u upload.Uploaded) {
 					w.spool.done(u.Size)
 					w.metrics.uploadDelay.Observe(u.Delay.Seconds())

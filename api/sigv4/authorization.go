@@ -73,7 +73,8 @@ func checkAlgorithm(alg string) *Error {
 	case algorithmSigV4a:
 		return errorf(CodeIncompleteSignature, "SigV4a (%s) is not supported; sign with %s.", algorithmSigV4a, algorithm)
 	}
-	return errorf(CodeIncompleteSignature, "Unsupported Authorization type %q; only %s is supported.", truncate(alg, 32), algorithm)
+	return errorf(CodeIncompleteSignature, "Unsupported Authorization type %q; only %s is supported.", truncate(alg, 32),
+		algorithm)
 }
 
 // splitParams splits "K=V, K=V, K=V" into exactly Credential, SignedHeaders
@@ -83,12 +84,15 @@ func splitParams(params string) (map[string]string, *Error) {
 	for _, part := range strings.Split(params, ",") {
 		key, value, ok := strings.Cut(strings.TrimSpace(part), "=")
 		if key == "" {
-			return nil, errorf(CodeIncompleteSignature, "Authorization header must be '%s Credential=..., SignedHeaders=..., Signature=...'.", algorithm)
+			return nil, errorf(CodeIncompleteSignature,
+				"Authorization header must be '%s Credential=..., SignedHeaders=..., Signature=...'.", algorithm)
 		}
 		switch key {
 		case "Credential", "SignedHeaders", "Signature":
 		default:
-			return nil, errorf(CodeIncompleteSignature, "Authorization header has an unexpected parameter %q; it takes Credential, SignedHeaders and Signature.", truncate(key, 32))
+			return nil, errorf(CodeIncompleteSignature,
+				"Authorization header has an unexpected parameter %q; it takes Credential, SignedHeaders and Signature.",
+				truncate(key, 32))
 		}
 		if !ok {
 			return nil, errorf(CodeIncompleteSignature, "Authorization header parameter '%s' has no value.", key)
@@ -110,13 +114,16 @@ func splitParams(params string) (map[string]string, *Error) {
 func parseCredential(cred string) (string, scope, *Error) {
 	parts := strings.Split(cred, "/")
 	if len(parts) != 5 || slices.Contains(parts, "") {
-		return "", scope{}, errorf(CodeIncompleteSignature, "Credential must have the form <access key ID>/<YYYYMMDD>/<region>/<service>/aws4_request.")
+		return "", scope{}, errorf(CodeIncompleteSignature,
+			"Credential must have the form <access key ID>/<YYYYMMDD>/<region>/<service>/aws4_request.")
 	}
 	if parts[4] != scopeTerminator {
-		return "", scope{}, errorf(CodeIncompleteSignature, "Credential should be scoped with a valid terminator: '%s', not %q.", scopeTerminator, truncate(parts[4], 32))
+		return "", scope{}, errorf(CodeIncompleteSignature,
+			"Credential should be scoped with a valid terminator: '%s', not %q.", scopeTerminator, truncate(parts[4], 32))
 	}
 	if !isScopeDate(parts[1]) {
-		return "", scope{}, errorf(CodeIncompleteSignature, "Credential scope date must be YYYYMMDD, got %q.", truncate(parts[1], 32))
+		return "", scope{}, errorf(CodeIncompleteSignature, "Credential scope date must be YYYYMMDD, got %q.",
+			truncate(parts[1], 32))
 	}
 	return parts[0], scope{Date: parts[1], Region: parts[2], Service: parts[3]}, nil
 }
@@ -134,14 +141,16 @@ func parseSignedHeaders(list string) ([]string, *Error) {
 	names := strings.Split(list, ";")
 	for i, name := range names {
 		if !isLowerToken(name) {
-			return nil, errorf(CodeIncompleteSignature, "SignedHeaders must be lowercase header names separated by ';', got %q.", truncate(name, 64))
+			return nil, errorf(CodeIncompleteSignature,
+				"SignedHeaders must be lowercase header names separated by ';', got %q.", truncate(name, 64))
 		}
 		if i > 0 && names[i-1] >= name {
 			return nil, errorf(CodeIncompleteSignature, "SignedHeaders must be sorted and without duplicates.")
 		}
 	}
 	if _, found := slices.BinarySearch(names, "host"); !found {
-		return nil, errorf(CodeIncompleteSignature, "'Host' or ':authority' must be a 'SignedHeader' in the AWS Authorization.")
+		return nil, errorf(CodeIncompleteSignature,
+			"'Host' or ':authority' must be a 'SignedHeader' in the AWS Authorization.")
 	}
 	return names, nil
 }

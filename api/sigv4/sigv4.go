@@ -96,7 +96,9 @@ func errorf(code, format string, args ...any) *Error {
 
 var (
 	errUnrecognizedClient = &Error{CodeUnrecognizedClient, "The security token included in the request is invalid."}
-	errSignatureMismatch  = &Error{CodeInvalidSignature, "The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method."}
+	errSignatureMismatch  = &Error{CodeInvalidSignature,
+		"The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key " +
+			"and signing method."}
 )
 
 // Verifier checks SigV4 header signatures. Every field but Lookup has a
@@ -183,7 +185,8 @@ func (v *Verifier) verify(r *http.Request, body []byte) *Error {
 	// The header's value was what got signed; only now that the signature
 	// holds is it worth saying that the body is not what the client hashed.
 	if payloadHash != unsignedPayload && payloadHash != hashHex(body) {
-		return errorf(CodeInvalidSignature, "The provided X-Amz-Content-Sha256 header does not match the SHA-256 of the request body.")
+		return errorf(CodeInvalidSignature,
+			"The provided X-Amz-Content-Sha256 header does not match the SHA-256 of the request body.")
 	}
 	return nil
 }
@@ -195,13 +198,16 @@ func authorizationFromRequest(r *http.Request) (authorization, *Error) {
 	presigned := hasPresignParams(r.URL.RawQuery)
 	switch {
 	case len(values) == 0 && presigned:
-		return authorization{}, errorf(CodeIncompleteSignature, "Presigned (query-string) authentication is not supported; sign the request with an Authorization header.")
+		return authorization{}, errorf(CodeIncompleteSignature,
+			"Presigned (query-string) authentication is not supported; sign the request with an Authorization header.")
 	case len(values) == 0:
 		return authorization{}, errorf(CodeMissingAuthenticationToken, "Missing Authentication Token")
 	case len(values) > 1:
 		return authorization{}, errorf(CodeIncompleteSignature, "Only one Authorization header is allowed.")
 	case presigned:
-		return authorization{}, errorf(CodeIncompleteSignature, "Only one auth mechanism allowed; only the X-Amz-Algorithm query parameter or the Authorization header should be specified.")
+		return authorization{}, errorf(CodeIncompleteSignature,
+			"Only one auth mechanism allowed; only the X-Amz-Algorithm query parameter or the Authorization header should be "+
+				"specified.")
 	}
 	return parseAuthorization(values[0])
 }
@@ -210,7 +216,8 @@ func authorizationFromRequest(r *http.Request) (authorization, *Error) {
 func requestTime(r *http.Request) (time.Time, *Error) {
 	values := r.Header.Values("X-Amz-Date")
 	if len(values) == 0 {
-		return time.Time{}, errorf(CodeIncompleteSignature, "Authorization header requires existence of an 'X-Amz-Date' header (the 'Date' header is not supported).")
+		return time.Time{}, errorf(CodeIncompleteSignature,
+			"Authorization header requires existence of an 'X-Amz-Date' header (the 'Date' header is not supported).")
 	}
 	if len(values) > 1 {
 		return time.Time{}, errorf(CodeIncompleteSignature, "Only one X-Amz-Date header is allowed.")
@@ -219,7 +226,8 @@ func requestTime(r *http.Request) (time.Time, *Error) {
 	// Parse accepts what Format would not write (e.g. a leap second);
 	// insist on the exact form the string to sign repeats.
 	if err != nil || t.Format(amzDateFormat) != values[0] {
-		return time.Time{}, errorf(CodeIncompleteSignature, "X-Amz-Date must be in the ISO 8601 basic form YYYYMMDD'T'HHMMSS'Z', got %q.", truncate(values[0], 32))
+		return time.Time{}, errorf(CodeIncompleteSignature,
+			"X-Amz-Date must be in the ISO 8601 basic form YYYYMMDD'T'HHMMSS'Z', got %q.", truncate(values[0], 32))
 	}
 	return t, nil
 }
@@ -228,7 +236,9 @@ func requestTime(r *http.Request) (time.Time, *Error) {
 func (v *Verifier) checkScope(s scope, amzDate time.Time) *Error {
 	day := amzDate.Format(amzDateFormat)[:scopeDateLen]
 	if s.Date != day {
-		return errorf(CodeInvalidSignature, "Date in Credential scope does not match YYYYMMDD from ISO-8601 version of date from HTTP: '%s' != '%s', from '%s'.", s.Date, day, amzDate.Format(amzDateFormat))
+		return errorf(CodeInvalidSignature,
+			"Date in Credential scope does not match YYYYMMDD from ISO-8601 version of date from HTTP: '%s' != '%s', from "+
+				"'%s'.", s.Date, day, amzDate.Format(amzDateFormat))
 	}
 	if want := v.service(); s.Service != want {
 		return errorf(CodeInvalidSignature, "Credential should be scoped to correct service: '%s'.", want)
@@ -267,11 +277,14 @@ func payloadHashFromHeader(r *http.Request) (string, *Error) {
 	case len(values) > 1:
 		return "", errorf(CodeIncompleteSignature, "Only one X-Amz-Content-Sha256 header is allowed.")
 	case strings.HasPrefix(values[0], streamingPrefix):
-		return "", errorf(CodeIncompleteSignature, "Chunked (streaming) payload signing is not supported: X-Amz-Content-Sha256 must be the hex SHA-256 of the body or UNSIGNED-PAYLOAD.")
+		return "", errorf(CodeIncompleteSignature,
+			"Chunked (streaming) payload signing is not supported: X-Amz-Content-Sha256 must be the hex SHA-256 of the body "+
+				"or UNSIGNED-PAYLOAD.")
 	case values[0] == unsignedPayload || isLowerHex(values[0], sha256.Size):
 		return values[0], nil
 	}
-	return "", errorf(CodeIncompleteSignature, "X-Amz-Content-Sha256 must be the lowercase hex SHA-256 of the body or UNSIGNED-PAYLOAD.")
+	return "", errorf(CodeIncompleteSignature,
+		"X-Amz-Content-Sha256 must be the lowercase hex SHA-256 of the body or UNSIGNED-PAYLOAD.")
 }
 
 // credentials looks up the secret and checks the session token.

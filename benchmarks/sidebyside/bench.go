@@ -45,7 +45,8 @@ func bench(ctx context.Context, s settings) error {
 		return err
 	}
 	encPath := filepath.Join(s.dir, "encoder.json")
-	enc, _ := json.Marshal(map[string]any{"video": map[string]int{"width": canvasW, "height": canvasH, "framerate": framerate, "bitrate": videoBitrate}})
+	enc, _ := json.Marshal(map[string]any{"video": map[string]int{"width": canvasW, "height": canvasH,
+		"framerate": framerate, "bitrate": videoBitrate}})
 	if err := os.WriteFile(encPath, enc, 0o644); err != nil {
 		return err
 	}
@@ -124,12 +125,14 @@ func (c *composite) runOne(ctx context.Context, s settings, name, encPath string
 	case cDecode:
 		return run(ctx, nil, "ffmpeg", ffmpegDecode(c.inputs)...)
 	default:
-		return runPiped(ctx, append([]string{"ffmpeg"}, ffmpegRaw(c.source)...), append([]string{"ffmpeg"}, ffmpegEncode()...))
+		return runPiped(ctx, append([]string{"ffmpeg"}, ffmpegRaw(c.source)...), append([]string{"ffmpeg"},
+			ffmpegEncode()...))
 	}
 }
 
 func stagehandArgs(inputs []string, encPath, dir string) []string {
-	args := []string{"compose", "--quiet", "--encoder", encPath, "--preset", preset, "--segment", fmt.Sprint(segmentSeconds), "--hls-dir", dir}
+	args := []string{"compose", "--quiet", "--encoder", encPath, "--preset", preset, "--segment",
+		fmt.Sprint(segmentSeconds), "--hls-dir", dir}
 	for _, in := range inputs {
 		args = append(args, "--input", in)
 	}
@@ -161,10 +164,13 @@ func runConcurrent(ctx context.Context, s settings, encPath string) ([]sample, e
 
 func printHeader(ctx context.Context, s settings) {
 	fmt.Printf("# Stagehand vs the FFmpeg CLI, side by side\n\n")
-	fmt.Printf("machine: %s, %d CPUs; %s; libx264 threads auto, sliced (Stagehand's encoder and every FFmpeg run)\n", cpuModel(), numCPU(), ffmpegVersion(ctx))
-	fmt.Printf("composite: %dx%dp%d grid from 1280x720p30 VP8/Opus inputs of %d s, %s, %d kbps, keyint %d, AAC %d kbps, to HLS\n",
+	fmt.Printf("machine: %s, %d CPUs; %s; libx264 threads auto, sliced (Stagehand's encoder and every FFmpeg run)\n",
+		cpuModel(), numCPU(), ffmpegVersion(ctx))
+	fmt.Printf("composite: %dx%dp%d grid from 1280x720p30 VP8/Opus inputs of %d s, %s, %d kbps, keyint %d, AAC %d kbps, "+
+		"to HLS\n",
 		canvasW, canvasH, framerate, s.seconds, preset, videoBitrate/1000, keyint, audioBitrate/1000)
-	fmt.Printf("cost: CPU-s (user+sys of the process, all threads) per second of output; %d alternating pairs, median\n\n", s.pairs)
+	fmt.Printf("cost: CPU-s (user+sys of the process, all threads) per second of output; %d alternating pairs, "+
+		"median\n\n", s.pairs)
 }
 
 // cpuModel names the processor from /proc/cpuinfo (Linux).
@@ -197,7 +203,8 @@ func printCommands(s settings, encPath string) error {
 		fmt.Println(shell(append([]string{"ffmpeg"}, ffmpegComposite(in, ts, "", "OUT")...)))
 		fmt.Println(shell(append([]string{"ffmpeg"}, ffmpegComposite(in, ts, stagehandScaler, "OUT")...)))
 		fmt.Println(shell(append([]string{"ffmpeg"}, ffmpegDecode(in)...)))
-		fmt.Println(shell(append([]string{"ffmpeg"}, ffmpegRaw("OUT/media/hls/1080p30/playlist.m3u8")...)) + " | " + shell(append([]string{"ffmpeg"}, ffmpegEncode()...)))
+		fmt.Println(shell(append([]string{"ffmpeg"},
+			ffmpegRaw("OUT/media/hls/1080p30/playlist.m3u8")...)) + " | " + shell(append([]string{"ffmpeg"}, ffmpegEncode()...)))
 	}
 	return nil
 }

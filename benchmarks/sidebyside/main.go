@@ -53,7 +53,8 @@ func parseSettings(args []string) (settings, error) {
 	fs := flag.NewFlagSet("sidebyside", flag.ContinueOnError)
 	pairs := fs.Int("pairs", envInt("BENCH_PAIRS", 5), "alternating runs of each contender per composite")
 	seconds := fs.Int("seconds", envInt("BENCH_SECONDS", 10), "length of the inputs and of the output, in seconds")
-	concurrent := fs.Int("concurrent", envInt("BENCH_CONCURRENT", 2), "4-up composites to run at the same time for the capacity check (0 skips it)")
+	concurrent := fs.Int("concurrent", envInt("BENCH_CONCURRENT", 2),
+		"4-up composites to run at the same time for the capacity check (0 skips it)")
 	layouts := fs.String("layouts", envStr("BENCH_LAYOUTS", "4,9"), "participant counts to compose, comma-separated")
 	dir := fs.String("dir", envStr("BENCH_DIR", "out/bench"), "working directory: cached inputs and outputs")
 	bin := fs.String("stagehand", envStr("STAGEHAND", "bin/stagehand"), "the stagehand binary")

@@ -68,7 +68,8 @@ func (c *composite) rss(s settings, name string) []float64 {
 
 func printPairs(s settings, c *composite) {
 	fmt.Printf("## %d-up, every pair\n\n", c.n)
-	fmt.Println("| pair | Stagehand CPU-s/s | wall s | RSS MB | FFmpeg CLI CPU-s/s | wall s | RSS MB | ratio | FFmpeg CLI, Stagehand's scaler, CPU-s/s | ratio | floor CPU-s/s | ratio |")
+	fmt.Println("| pair | Stagehand CPU-s/s | wall s | RSS MB | FFmpeg CLI CPU-s/s | wall s | RSS MB | ratio | FFmpeg " +
+		"CLI, Stagehand's scaler, CPU-s/s | ratio | floor CPU-s/s | ratio |")
 	fmt.Println("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
 	for i := 0; i < s.pairs; i++ {
 		sh, ff := c.samples[cStagehand][i], c.samples[cFFmpeg][i]
@@ -84,14 +85,18 @@ func printPairs(s settings, c *composite) {
 
 func printSummary(s settings, cs []*composite, conc []sample) {
 	fmt.Printf("## Summary (medians of %d pairs)\n\n", s.pairs)
-	fmt.Println("| composite | Stagehand CPU-s/s | FFmpeg CLI CPU-s/s | Stagehand/FFmpeg (target ≤ 0.85) | FFmpeg CLI, Stagehand's scaler | Stagehand/that | codec floor (decode + encode) | Stagehand/floor (target ≤ 1.05) | wall s Stagehand / FFmpeg | peak RSS MB Stagehand / FFmpeg |")
+	fmt.Println("| composite | Stagehand CPU-s/s | FFmpeg CLI CPU-s/s | Stagehand/FFmpeg (target ≤ 0.85) | FFmpeg CLI, " +
+		"Stagehand's scaler | Stagehand/that | codec floor (decode + encode) | Stagehand/floor (target ≤ 1.05) | wall s " +
+		"Stagehand / FFmpeg | peak RSS MB Stagehand / FFmpeg |")
 	fmt.Println("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
 	for _, c := range cs {
 		vsFF, vsFloor := median(c.ratio(s, cFFmpeg)), median(c.floorRatio(s))
-		fmt.Printf("| 1080p30 %d-up | %.3f | %.3f | %.3f %s | %.3f | %.3f | %.3f + %.3f = %.3f | %.3f %s | %.2f / %.2f | %.0f / %.0f |\n", c.n,
+		fmt.Printf("| 1080p30 %d-up | %.3f | %.3f | %.3f %s | %.3f | %.3f | %.3f + %.3f = %.3f | %.3f %s | %.2f / %.2f | "+
+			"%.0f / %.0f |\n", c.n,
 			median(c.cpu(s, cStagehand)), median(c.cpu(s, cFFmpeg)), vsFF, mark(vsFF <= targetVsFFmpeg),
 			median(c.cpu(s, cFFmpegBL)), median(c.ratio(s, cFFmpegBL)),
-			median(c.cpu(s, cDecode)), median(c.cpu(s, cEncode)), median(c.column(s, func(i int) float64 { return c.floor(s, i) })),
+			median(c.cpu(s, cDecode)), median(c.cpu(s, cEncode)),
+			median(c.column(s, func(i int) float64 { return c.floor(s, i) })),
 			vsFloor, mark(vsFloor <= targetVsFloor),
 			median(c.wall(s, cStagehand)), median(c.wall(s, cFFmpeg)),
 			median(c.rss(s, cStagehand)), median(c.rss(s, cFFmpeg)))
@@ -108,8 +113,8 @@ func printSummary(s settings, cs []*composite, conc []sample) {
 			speeds[i] = fmt.Sprintf("%.2fx", sp)
 			ok = ok && sp >= 1
 		}
-		fmt.Printf("%d concurrent 1080p30 4-up composites, as fast as they go: speeds %s (realtime needs ≥ 1.00x each) %s\n\n",
-			len(conc), strings.Join(speeds, ", "), mark(ok))
+		fmt.Printf("%d concurrent 1080p30 4-up composites, as fast as they go: speeds %s "+
+			"(realtime needs ≥ 1.00x each) %s\n\n", len(conc), strings.Join(speeds, ", "), mark(ok))
 	}
 }
 

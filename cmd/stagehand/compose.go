@@ -25,29 +25,36 @@ func runCompose(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	fs.Var(&inputs, "input", "media `file` for one participant, in arrival order (repeatable)")
 	fs.Var(&attrs, "attr", "participant attribute `N:key=value` (1-based input number; repeatable)")
 	layoutPath := fs.String("layout", "", "layout JSON (IVS LayoutConfiguration); empty for the default grid")
-	encoderPath := fs.String("encoder", "", "encoder configuration JSON ({\"video\":{\"width\":…,\"height\":…,\"framerate\":…,\"bitrate\":…}}); empty for IVS defaults (1280x720, 30 fps, 2.5 Mbps)")
+	encoderPath := fs.String("encoder", "",
+		"encoder configuration JSON ({\"video\":{\"width\":…,\"height\":…,\"framerate\":…,\"bitrate\":…}}); empty for IVS "+
+			"defaults (1280x720, 30 fps, 2.5 Mbps)")
 	preset := fs.String("preset", encoder.DefaultPreset, "libx264 preset")
 	rtmpURL := fs.String("rtmps", "", "RTMP(S) channel ingest URL with stream key (rtmps://host/app/key or rtmp://…)")
 	caFile := fs.String("ca-file", "", "CA bundle to verify the RTMPS server with")
 	hlsDir := fs.String("hls-dir", "", "write the HLS recording into this directory")
 	s3URL := fs.String("s3", "", "upload the HLS recording to s3://bucket/prefix")
-	s3Endpoint := fs.String("s3-endpoint", os.Getenv("AWS_ENDPOINT_URL_S3"), "S3-compatible endpoint URL (path-style); empty for AWS")
+	s3Endpoint := fs.String("s3-endpoint", os.Getenv("AWS_ENDPOINT_URL_S3"),
+		"S3-compatible endpoint URL (path-style); empty for AWS")
 	region := fs.String("s3-region", envOr("AWS_REGION", "us-east-1"), "S3 region")
 	stageARN := fs.String("stage-arn", "", "stage ARN written into the recording's events/*.json")
 	segment := fs.Int("segment", 6, "HLS target segment duration in seconds (2..10)")
 	duration := fs.Duration("duration", 0, "stop after this much output; 0 stops when the shortest input ends")
 	quiet := fs.Bool("quiet", false, "no progress lines")
-	realtime := fs.Bool("realtime", false, "send at the pace of the output clock, as a live composition does (for real channels); default as fast as possible")
+	realtime := fs.Bool("realtime", false,
+		"send at the pace of the output clock, as a live composition does (for real channels); default as fast as possible")
 	cpuProfile := fs.String("cpuprofile", "", "write a pprof CPU profile of the composition to this `file`")
 	memProfile := fs.String("memprofile", "", "write a pprof allocation profile to this `file` at the end")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "Usage: stagehand compose --input a.webm --input b.mp4 [flags]\n\nComposes media files as stage participants and sends the composite to RTMP(S), S3 and/or a local HLS directory.")
+		fmt.Fprintln(stderr,
+			"Usage: stagehand compose --input a.webm --input b.mp4 [flags]\n\nComposes media files as stage participants and "+
+				"sends the composite to RTMP(S), S3 and/or a local HLS directory.")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	cfg := compose.Config{Realtime: *realtime, StageARN: *stageARN, SegmentSeconds: *segment, Duration: *duration, RTMPURL: *rtmpURL, RTMPCA: *caFile, HLSDir: *hlsDir}
+	cfg := compose.Config{Realtime: *realtime, StageARN: *stageARN, SegmentSeconds: *segment, Duration: *duration,
+		RTMPURL: *rtmpURL, RTMPCA: *caFile, HLSDir: *hlsDir}
 	var err error
 	if cfg.Layout, err = readLayoutConfig(*layoutPath); err != nil {
 		return err

@@ -63,7 +63,8 @@ func startDemo(ctx context.Context, cfg serveConfig, apiURL string, stdout io.Wr
 		Destinations: []types.DestinationConfiguration{{S3: &types.S3DestinationConfiguration{
 			StorageConfigurationArn:  sc.StorageConfiguration.Arn,
 			EncoderConfigurationArns: []string{*enc.EncoderConfiguration.Arn},
-			RecordingConfiguration:   &types.RecordingConfiguration{HlsConfiguration: &types.CompositionRecordingHlsConfiguration{TargetSegmentDurationSeconds: aws.Int32(2)}},
+			RecordingConfiguration: &types.RecordingConfiguration{
+				HlsConfiguration: &types.CompositionRecordingHlsConfiguration{TargetSegmentDurationSeconds: aws.Int32(2)}},
 		}}}})
 	if err != nil {
 		d.stop()
@@ -71,15 +72,18 @@ func startDemo(ctx context.Context, cfg serveConfig, apiURL string, stdout io.Wr
 	}
 	d.comp = comp.Composition.Arn
 	prefix := *comp.Composition.Destinations[0].Detail.S3.RecordingPrefix
-	fmt.Fprintf(stdout, "stagehand: demo: stage %s with alice and bob publishing; composition %s\n", *st.Stage.Arn, *d.comp)
+	fmt.Fprintf(stdout, "stagehand: demo: stage %s with alice and bob publishing; composition %s\n", *st.Stage.Arn,
+		*d.comp)
 	fmt.Fprintf(stdout, "stagehand: demo: recording to %s (Ctrl-C stops it cleanly)\n",
-		filepath.Join(cfg.DataDir, "buckets", "demo-recordings", filepath.FromSlash(prefix), "media", "hls", "720p30", "playlist.m3u8"))
+		filepath.Join(cfg.DataDir, "buckets", "demo-recordings", filepath.FromSlash(prefix), "media", "hls", "720p30",
+			"playlist.m3u8"))
 	return d, nil
 }
 
 // publish runs one synthetic participant until the demo stops.
 func (d *demo) publish(ctx context.Context, st *types.Stage, user, color string) error {
-	tok, err := d.api.CreateParticipantToken(ctx, &rt.CreateParticipantTokenInput{StageArn: st.Arn, UserId: aws.String(user)})
+	tok, err := d.api.CreateParticipantToken(ctx, &rt.CreateParticipantTokenInput{StageArn: st.Arn,
+		UserId: aws.String(user)})
 	if err != nil {
 		return fmt.Errorf("demo token: %w", err)
 	}
@@ -90,7 +94,8 @@ func (d *demo) publish(ctx context.Context, st *types.Stage, user, color string)
 	joinCtx, cancel := context.WithTimeout(ctx, 20*time.Second)
 	defer cancel()
 	pub, err := client.Publish(joinCtx, *st.Endpoints.Whip, *tok.ParticipantToken.Token, client.PublishOptions{
-		Options: client.Options{ICEIPs: d.iceIPs, UserAgent: "stagehand-demo/" + version}, OnKeyframeRequest: src.RequestKeyframe})
+		Options: client.Options{ICEIPs: d.iceIPs,
+			UserAgent: "stagehand-demo/" + version}, OnKeyframeRequest: src.RequestKeyframe})
 	if err != nil {
 		src.Close()
 		return fmt.Errorf("demo participant %s: %w", user, err)
@@ -119,7 +124,8 @@ func (d *demo) stop() {
 			}
 			for ctx.Err() == nil {
 				g, err := d.api.GetComposition(ctx, &rt.GetCompositionInput{Arn: d.comp})
-				if err != nil || g.Composition.State == types.CompositionStateStopped || g.Composition.State == types.CompositionStateFailed {
+				if err != nil || g.Composition.State == types.CompositionStateStopped ||
+					g.Composition.State == types.CompositionStateFailed {
 					break
 				}
 				time.Sleep(100 * time.Millisecond)

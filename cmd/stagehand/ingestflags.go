@@ -26,9 +26,11 @@ type ingestFlags struct {
 }
 
 func (f *ingestFlags) register(fs *flag.FlagSet) {
-	fs.StringVar(&f.RTMPAddr, "rtmp-addr", "127.0.0.1:1935", "address of the RTMP ingest, for ingest configurations with insecureIngest (\"\": off)")
+	fs.StringVar(&f.RTMPAddr, "rtmp-addr", "127.0.0.1:1935",
+		"address of the RTMP ingest, for ingest configurations with insecureIngest (\"\": off)")
 	fs.StringVar(&f.RTMPSAddr, "rtmps-addr", "127.0.0.1:1936", "address of the RTMPS ingest (\"\": off)")
-	fs.StringVar(&f.Cert, "ingest-cert", "", "RTMPS certificate (PEM, with its chain); with --dev a self-signed one is made when none is given")
+	fs.StringVar(&f.Cert, "ingest-cert", "",
+		"RTMPS certificate (PEM, with its chain); with --dev a self-signed one is made when none is given")
 	fs.StringVar(&f.Key, "ingest-key", "", "its private key (PEM)")
 }
 
@@ -56,7 +58,8 @@ func (f *ingestFlags) tlsConfig(dev bool, dataDir string, stdout io.Writer) (*tl
 		return ingest.LoadTLS(f.Cert, f.Key)
 	}
 	if !dev {
-		fmt.Fprintln(stdout, "stagehand: RTMPS ingest off: no --ingest-cert/--ingest-key (give them, or --dev for a self-signed certificate)")
+		fmt.Fprintln(stdout,
+			"stagehand: RTMPS ingest off: no --ingest-cert/--ingest-key (give them, or --dev for a self-signed certificate)")
 		return nil, nil
 	}
 	host, _, _ := net.SplitHostPort(f.RTMPSAddr)
@@ -71,12 +74,15 @@ func (f *ingestFlags) tlsConfig(dev bool, dataDir string, stdout io.Writer) (*tl
 	if err := os.WriteFile(path, certPEM, 0o644); err != nil {
 		return nil, fmt.Errorf("write the self-signed RTMPS certificate: %w", err)
 	}
-	fmt.Fprintf(stdout, "stagehand: RTMPS ingest uses a SELF-SIGNED certificate (--dev), written to %s, SHA-256 %s: encoders must trust it or skip verification (ffmpeg does not verify by default)\n", path, fp)
+	fmt.Fprintf(stdout,
+		"stagehand: RTMPS ingest uses a SELF-SIGNED certificate (--dev), written to %s, SHA-256 %s: encoders must trust it "+
+			"or skip verification (ffmpeg does not verify by default)\n", path, fp)
 	return cfg, nil
 }
 
 // startIngest runs the RTMP(S) ingest until the returned stop is called.
-func startIngest(ctx context.Context, cfg serveConfig, st *store.Store, sfu *stage.Server, reg *prometheus.Registry, stdout io.Writer, log *slog.Logger) (stop func(), err error) {
+func startIngest(ctx context.Context, cfg serveConfig, st *store.Store, sfu *stage.Server, reg *prometheus.Registry,
+	stdout io.Writer, log *slog.Logger) (stop func(), err error) {
 	f := cfg.Ingest
 	tlsCfg, err := f.tlsConfig(cfg.Dev, cfg.DataDir, stdout)
 	if err != nil {

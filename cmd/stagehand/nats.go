@@ -28,10 +28,13 @@ func parseNATSFlags(args []string, stderr io.Writer) (natsConfig, error) {
 	fs.StringVar(&c.Cluster, "cluster", "stagehand", "cluster name, the same on every node")
 	fs.StringVar(&c.Name, "name", "", "this node's name, unique in the cluster (default: hostname)")
 	fs.StringVar(&c.StoreDir, "store-dir", "stagehand-nats", "JetStream file store (survives restarts)")
-	fs.StringVar(&c.MonitorAddr, "monitor-addr", "", "`host:port` of NATS's HTTP monitoring (/healthz) for health checks (default: none)")
+	fs.StringVar(&c.MonitorAddr, "monitor-addr", "",
+		"`host:port` of NATS's HTTP monitoring (/healthz) for health checks (default: none)")
 	routes := fs.String("routes", "", "the other nodes' `nats-route://host:port` URLs, comma-separated")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "Usage: stagehand nats --name N --routes URLS [flags]\n\nRuns one node of the NATS JetStream cluster a fleet shares (three nodes: R3 buckets and streams).")
+		fmt.Fprintln(stderr,
+			"Usage: stagehand nats --name N --routes URLS [flags]\n\nRuns one node of the NATS JetStream cluster a fleet "+
+				"shares (three nodes: R3 buckets and streams).")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -59,12 +62,14 @@ func runNATS(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err != nil {
 		return err
 	}
-	ns, err := natsserver.Start(natsserver.Config{Addr: cfg.Addr, StoreDir: cfg.StoreDir, Name: cfg.Name, MonitorAddr: cfg.MonitorAddr,
-		Cluster: &natsserver.ClusterConfig{Name: cfg.Cluster, Addr: cfg.ClusterAddr, Routes: cfg.Routes}})
+	ns, err := natsserver.Start(natsserver.Config{Addr: cfg.Addr, StoreDir: cfg.StoreDir, Name: cfg.Name,
+		MonitorAddr: cfg.MonitorAddr,
+		Cluster:     &natsserver.ClusterConfig{Name: cfg.Cluster, Addr: cfg.ClusterAddr, Routes: cfg.Routes}})
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "stagehand: NATS node %s of cluster %s on %s (routes on %s)\n", cfg.Name, cfg.Cluster, ns.ClientURL(), cfg.ClusterAddr)
+	fmt.Fprintf(stdout, "stagehand: NATS node %s of cluster %s on %s (routes on %s)\n", cfg.Name, cfg.Cluster,
+		ns.ClientURL(), cfg.ClusterAddr)
 	<-ctx.Done()
 	ns.Shutdown()
 	fmt.Fprintln(stdout, "stagehand: NATS node stopped")

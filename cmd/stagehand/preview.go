@@ -29,18 +29,23 @@ func (l *listFlag) Set(v string) error { *l = append(*l, v); return nil }
 func runPreview(_ context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("stagehand layout preview", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	configPath := fs.String("config", "", "layout JSON file: an IVS LayoutConfiguration ({\"grid\":{…}} or {\"pip\":{…}}), or a StartComposition body with a \"layout\" member; empty for the default grid")
+	configPath := fs.String("config", "",
+		"layout JSON file: an IVS LayoutConfiguration ({\"grid\":{…}} or {\"pip\":{…}}), or a StartComposition body with a "+
+			"\"layout\" member; empty for the default grid")
 	width := fs.Int("width", 1920, "canvas width in pixels (even)")
 	height := fs.Int("height", 1080, "canvas height in pixels (even)")
 	count := fs.Int("participants", 4, "number of participants, in arrival order P1, P2, …")
 	out := fs.String("out", "preview.png", "PNG file to write")
 	background := fs.String("background", "#000000", "background colour")
 	var attrs, stopped, videos listFlag
-	fs.Var(&attrs, "attr", "participant attribute `N:key=value` (1-based participant number; repeatable), e.g. 2:featured=true")
+	fs.Var(&attrs, "attr",
+		"participant attribute `N:key=value` (1-based participant number; repeatable), e.g. 2:featured=true")
 	fs.Var(&stopped, "stopped", "participant number `N` whose video is stopped (repeatable)")
 	fs.Var(&videos, "video", "video size `WxH` for every participant, or N:WxH for one (repeatable); default 1280x720")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "Usage: stagehand layout preview [flags]\n\nDraws a layout with labelled coloured tiles, as a composition would render it.")
+		fmt.Fprintln(stderr,
+			"Usage: stagehand layout preview [flags]\n\nDraws a layout with labelled coloured tiles, as a composition would "+
+				"render it.")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {

@@ -33,7 +33,8 @@ func parsePublishFlags(args []string, stderr io.Writer) (publishConfig, error) {
 	var c publishConfig
 	fs := flag.NewFlagSet("stagehand publish", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.StringVar(&c.Token, "token", os.Getenv("STAGEHAND_TOKEN"), "participant token with the PUBLISH capability (env STAGEHAND_TOKEN)")
+	fs.StringVar(&c.Token, "token", os.Getenv("STAGEHAND_TOKEN"),
+		"participant token with the PUBLISH capability (env STAGEHAND_TOKEN)")
 	fs.StringVar(&c.WHIPURL, "whip-url", "", "WHIP endpoint (default: the token's whip_url claim)")
 	fs.DurationVar(&c.Duration, "duration", 0, "stop after this long (default: until interrupted)")
 	fs.StringVar(&c.Media.Color, "color", "", `background colour: a name ("tomato") or #RRGGBB (default steelblue)`)
@@ -44,7 +45,8 @@ func parsePublishFlags(args []string, stderr io.Writer) (publishConfig, error) {
 	fs.IntVar(&c.Media.VideoBitrate, "bitrate", 1_000_000, "video bitrate, bits/s")
 	fs.Float64Var(&c.Media.ToneHz, "tone", 440, "tone frequency, Hz (1..20000)")
 	fs.BoolVar(&c.Media.Silent, "silent", false, "send silence instead of the tone")
-	fs.BoolVar(&c.Media.SyncMarks, "sync-marks", false, "flash white and beep at the start of every second (to check A/V sync)")
+	fs.BoolVar(&c.Media.SyncMarks, "sync-marks", false,
+		"flash white and beep at the start of every second (to check A/V sync)")
 	fs.BoolVar(&c.NoAudio, "no-audio", false, "publish video only")
 	fs.BoolVar(&c.NoVideo, "no-video", false, "publish audio only")
 	fs.Func("ice-ip", "local `IP` to offer in ICE candidates (repeatable; default every interface)", func(v string) error {
@@ -55,7 +57,9 @@ func parsePublishFlags(args []string, stderr io.Writer) (publishConfig, error) {
 		return nil
 	})
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "Usage: stagehand publish --token TOKEN [flags]\n\nJoins a stage over WHIP and publishes a test pattern and a tone until interrupted.")
+		fmt.Fprintln(stderr,
+			"Usage: stagehand publish --token TOKEN [flags]\n\nJoins a stage over WHIP and publishes a test pattern and a "+
+				"tone until interrupted.")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {

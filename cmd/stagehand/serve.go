@@ -70,22 +70,31 @@ func parseServeFlags(args []string, stderr io.Writer) (serveConfig, error) {
 	fs.SetOutput(stderr)
 	fs.StringVar(&c.APIAddr, "api-addr", "127.0.0.1:8690", "address of the IVS Real-Time API (host:port)")
 	fs.StringVar(&c.DataDir, "data-dir", "stagehand-data", "directory for the embedded NATS store and local recordings")
-	fs.StringVar(&c.NATSURL, "nats-url", os.Getenv("STAGEHAND_NATS_URL"), "external NATS (JetStream) URL(s), comma-separated; empty runs an embedded server")
+	fs.StringVar(&c.NATSURL, "nats-url", os.Getenv("STAGEHAND_NATS_URL"),
+		"external NATS (JetStream) URL(s), comma-separated; empty runs an embedded server")
 	fs.StringVar(&c.NATSAddr, "nats-addr", "127.0.0.1:4222", "address of the embedded NATS server (loopback)")
 	fs.IntVar(&c.Replicas, "replicas", 1, "replicas of the JetStream buckets and streams (3 on a 3-node cluster)")
 	fs.BoolVar(&c.Dev, "dev", false, "local demo: accept the demo credentials when none are given")
 	fs.BoolVar(&c.NoAuth, "no-auth", false, "accept unsigned API requests (only with --dev)")
-	fs.StringVar(&c.AccessKey, "access-key-id", os.Getenv("STAGEHAND_ACCESS_KEY_ID"), "access key id API requests are signed with (env STAGEHAND_ACCESS_KEY_ID)")
-	fs.StringVar(&c.SecretKey, "secret-access-key", os.Getenv("STAGEHAND_SECRET_ACCESS_KEY"), "its secret (env STAGEHAND_SECRET_ACCESS_KEY)")
+	fs.StringVar(&c.AccessKey, "access-key-id", os.Getenv("STAGEHAND_ACCESS_KEY_ID"),
+		"access key id API requests are signed with (env STAGEHAND_ACCESS_KEY_ID)")
+	fs.StringVar(&c.SecretKey, "secret-access-key", os.Getenv("STAGEHAND_SECRET_ACCESS_KEY"),
+		"its secret (env STAGEHAND_SECRET_ACCESS_KEY)")
 	fs.StringVar(&c.Region, "region", envOr("STAGEHAND_REGION", "us-east-1"), "region in ARNs and request signatures")
-	fs.StringVar(&c.AccountID, "account-id", envOr("STAGEHAND_ACCOUNT_ID", "123456789012"), "account id in ARNs (12 digits)")
-	fs.StringVar(&c.StageAddr, "stage-addr", "127.0.0.1:8691", "address of the stage server: WHIP, WHEP, the events WebSocket and the web page (host:port)")
-	fs.StringVar(&c.StageURL, "stage-url", "", "public base URL of the stage server as participants reach it (default http://<stage-addr>)")
+	fs.StringVar(&c.AccountID, "account-id", envOr("STAGEHAND_ACCOUNT_ID", "123456789012"),
+		"account id in ARNs (12 digits)")
+	fs.StringVar(&c.StageAddr, "stage-addr", "127.0.0.1:8691",
+		"address of the stage server: WHIP, WHEP, the events WebSocket and the web page (host:port)")
+	fs.StringVar(&c.StageURL, "stage-url", "",
+		"public base URL of the stage server as participants reach it (default http://<stage-addr>)")
 	c.Worker.register(fs)
 	c.Ingest.register(fs)
-	fs.BoolVar(&c.Demo, "demo", false, "start a demo: a stage with two synthetic participants and a composition recording them into the local bucket")
-	fs.BoolVar(&c.NoWorker, "no-worker", false, "run no embedded composition worker (run `stagehand worker` processes instead)")
-	fs.Func("ice-ip", "local `IP` the stage offers in ICE candidates (repeatable; default 127.0.0.1 when --stage-addr is loopback, else every interface)", func(v string) error {
+	fs.BoolVar(&c.Demo, "demo", false,
+		"start a demo: a stage with two synthetic participants and a composition recording them into the local bucket")
+	fs.BoolVar(&c.NoWorker, "no-worker", false,
+		"run no embedded composition worker (run `stagehand worker` processes instead)")
+	fs.Func("ice-ip", "local `IP` the stage offers in ICE candidates (repeatable; default 127.0.0.1 when "+
+		"--stage-addr is loopback, else every interface)", func(v string) error {
 		if net.ParseIP(v) == nil {
 			return fmt.Errorf("%q is not an IP address", v)
 		}
@@ -94,17 +103,20 @@ func parseServeFlags(args []string, stderr io.Writer) (serveConfig, error) {
 	})
 	fs.StringVar(&c.RTMPURL, "rtmp-url", "rtmp://127.0.0.1:1935/app/", "public RTMP ingest URL of stages")
 	fs.StringVar(&c.RTMPSURL, "rtmps-url", "rtmps://127.0.0.1:1936/app/", "public RTMPS ingest URL of stages")
-	fs.Func("channel", "IVS channel a composition may send to: `ARN=rtmps://host/app/streamkey` (repeatable)", func(v string) error {
-		arn, u, ok := strings.Cut(v, "=")
-		if !ok {
-			return errors.New("want ARN=URL")
-		}
-		c.Channels[arn] = u
-		return nil
-	})
+	fs.Func("channel", "IVS channel a composition may send to: `ARN=rtmps://host/app/streamkey` (repeatable)",
+		func(v string) error {
+			arn, u, ok := strings.Cut(v, "=")
+			if !ok {
+				return errors.New("want ARN=URL")
+			}
+			c.Channels[arn] = u
+			return nil
+		})
 	verbose := fs.Bool("v", false, "log every request")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "Usage: stagehand serve [flags]\n\nRuns the IVS Real-Time API on an embedded NATS JetStream store (or an external NATS with --nats-url).")
+		fmt.Fprintln(stderr,
+			"Usage: stagehand serve [flags]\n\nRuns the IVS Real-Time API on an embedded NATS JetStream store (or an external "+
+				"NATS with --nats-url).")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -125,13 +137,17 @@ func (c *serveConfig) validate() error {
 		errs = append(errs, errors.New("--no-auth is for local demos only: give --dev with it"))
 	}
 	if (c.AccessKey == "") != (c.SecretKey == "") {
-		errs = append(errs, errors.New("give both --access-key-id and --secret-access-key (or STAGEHAND_ACCESS_KEY_ID and STAGEHAND_SECRET_ACCESS_KEY)"))
+		errs = append(errs,
+			errors.New("give both --access-key-id and --secret-access-key (or STAGEHAND_ACCESS_KEY_ID and "+
+				"STAGEHAND_SECRET_ACCESS_KEY)"))
 	}
 	if c.AccessKey == "" && c.Dev {
 		c.AccessKey, c.SecretKey = devAccessKeyID, devSecretAccessKey
 	}
 	if c.AccessKey == "" && !c.NoAuth {
-		errs = append(errs, errors.New("no API credentials: set STAGEHAND_ACCESS_KEY_ID and STAGEHAND_SECRET_ACCESS_KEY (or the flags), or run with --dev for the demo credentials"))
+		errs = append(errs,
+			errors.New("no API credentials: set STAGEHAND_ACCESS_KEY_ID and STAGEHAND_SECRET_ACCESS_KEY (or the flags), or "+
+				"run with --dev for the demo credentials"))
 	}
 	if len(c.AccountID) != 12 || strings.Trim(c.AccountID, "0123456789") != "" {
 		errs = append(errs, fmt.Errorf("--account-id %q: want 12 digits", c.AccountID))
@@ -256,7 +272,8 @@ func serve(ctx context.Context, cfg serveConfig, stdout, stderr io.Writer) error
 		return err
 	}
 	defer stopWorker()
-	fmt.Fprintf(stdout, "stagehand: IVS Real-Time API at http://%s (region %s, account %s)\n", apiLn.Addr(), cfg.Region, cfg.AccountID)
+	fmt.Fprintf(stdout, "stagehand: IVS Real-Time API at http://%s (region %s, account %s)\n", apiLn.Addr(), cfg.Region,
+		cfg.AccountID)
 	fmt.Fprintf(stdout, "stagehand: stage at %s (WHIP %s, events %s); join from a browser at %s/\n",
 		stageLn.Addr(), endpoints.WHIP, endpoints.Events, strings.TrimSuffix(endpoints.WHIP, "/whip"))
 	var d *demo
@@ -284,7 +301,8 @@ func serve(ctx context.Context, cfg serveConfig, stdout, stderr io.Writer) error
 
 // startWorker runs the embedded composition worker until the returned
 // stop is called.
-func startWorker(ctx context.Context, cfg serveConfig, st *store.Store, q *jobs.Queue, ns ivs.Namespace, reg *prometheus.Registry, log *slog.Logger) (stop func(), err error) {
+func startWorker(ctx context.Context, cfg serveConfig, st *store.Store, q *jobs.Queue, ns ivs.Namespace,
+	reg *prometheus.Registry, log *slog.Logger) (stop func(), err error) {
 	if cfg.NoWorker {
 		return func() {}, nil
 	}
@@ -320,12 +338,14 @@ type serveHooks struct {
 	stopping func()
 }
 
-func serveHTTP(ctx context.Context, cfg serveConfig, stdout io.Writer, log *slog.Logger, hooks serveHooks, ls ...listener) error {
+func serveHTTP(ctx context.Context, cfg serveConfig, stdout io.Writer, log *slog.Logger, hooks serveHooks,
+	ls ...listener) error {
 	switch {
 	case cfg.NoAuth:
 		fmt.Fprintln(stdout, "stagehand: authentication is OFF (--no-auth): unsigned requests are accepted")
 	case cfg.AccessKey == devAccessKeyID:
-		fmt.Fprintf(stdout, "stagehand: demo credentials: AWS_ACCESS_KEY_ID=%s AWS_SECRET_ACCESS_KEY=%s\n", devAccessKeyID, devSecretAccessKey)
+		fmt.Fprintf(stdout, "stagehand: demo credentials: AWS_ACCESS_KEY_ID=%s AWS_SECRET_ACCESS_KEY=%s\n", devAccessKeyID,
+			devSecretAccessKey)
 	}
 	errc := make(chan error, len(ls))
 	servers := make([]*http.Server, len(ls))

@@ -43,19 +43,22 @@ func parseWorkerFlags(args []string, stderr io.Writer) (workerConfig, error) {
 	c := workerConfig{Channels: map[string]string{}}
 	fs := flag.NewFlagSet("stagehand worker", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.StringVar(&c.NATSURL, "nats-url", os.Getenv("STAGEHAND_NATS_URL"), "NATS (JetStream) URL(s) of the deployment, comma-separated (env STAGEHAND_NATS_URL)")
+	fs.StringVar(&c.NATSURL, "nats-url", os.Getenv("STAGEHAND_NATS_URL"),
+		"NATS (JetStream) URL(s) of the deployment, comma-separated (env STAGEHAND_NATS_URL)")
 	fs.IntVar(&c.Replicas, "replicas", 1, "replicas of the JetStream buckets and streams (as the deployment's serve/api)")
 	fs.StringVar(&c.DataDir, "data-dir", "stagehand-worker", "directory for the spool and local recordings")
 	fs.StringVar(&c.Region, "region", envOr("STAGEHAND_REGION", "us-east-1"), "region in ARNs (as the API's)")
-	fs.StringVar(&c.AccountID, "account-id", envOr("STAGEHAND_ACCOUNT_ID", "123456789012"), "account id in ARNs (as the API's)")
-	fs.Func("channel", "IVS channel a composition may send to: `ARN=rtmps://host/app/streamkey` (repeatable)", func(v string) error {
-		arn, u, ok := strings.Cut(v, "=")
-		if !ok {
-			return errors.New("want ARN=URL")
-		}
-		c.Channels[arn] = u
-		return nil
-	})
+	fs.StringVar(&c.AccountID, "account-id", envOr("STAGEHAND_ACCOUNT_ID", "123456789012"),
+		"account id in ARNs (as the API's)")
+	fs.Func("channel", "IVS channel a composition may send to: `ARN=rtmps://host/app/streamkey` (repeatable)",
+		func(v string) error {
+			arn, u, ok := strings.Cut(v, "=")
+			if !ok {
+				return errors.New("want ARN=URL")
+			}
+			c.Channels[arn] = u
+			return nil
+		})
 	fs.Func("ice-ip", "local `IP` offered in ICE candidates (repeatable; default every interface)", func(v string) error {
 		if net.ParseIP(v) == nil {
 			return fmt.Errorf("%q is not an IP address", v)
@@ -64,11 +67,15 @@ func parseWorkerFlags(args []string, stderr io.Writer) (workerConfig, error) {
 		return nil
 	})
 	c.Worker.register(fs)
-	fs.StringVar(&c.MetricsAddr, "metrics-addr", "127.0.0.1:9091", "where GET /metrics serves Prometheus metrics (empty: nowhere)")
-	fs.DurationVar(&c.Drain, "drain-timeout", 0, "on SIGTERM, let running compositions go on this long before handing them off to other workers (0: hand off at once)")
+	fs.StringVar(&c.MetricsAddr, "metrics-addr", "127.0.0.1:9091",
+		"where GET /metrics serves Prometheus metrics (empty: nowhere)")
+	fs.DurationVar(&c.Drain, "drain-timeout", 0,
+		"on SIGTERM, let running compositions go on this long before handing them off to other workers (0: hand off at once)")
 	verbose := fs.Bool("v", false, "debug logging")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "Usage: stagehand worker --nats-url URL [flags]\n\nRuns compositions queued by the API of the deployment on that NATS JetStream.")
+		fmt.Fprintln(stderr,
+			"Usage: stagehand worker --nats-url URL [flags]\n\nRuns compositions queued by the API of the deployment on that "+
+				"NATS JetStream.")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -82,7 +89,8 @@ func parseWorkerFlags(args []string, stderr io.Writer) (workerConfig, error) {
 	}
 	errs := c.Worker.validate()
 	if c.NATSURL == "" {
-		errs = append(errs, errors.New("no --nats-url (or STAGEHAND_NATS_URL): a worker joins the deployment's NATS JetStream"))
+		errs = append(errs,
+			errors.New("no --nats-url (or STAGEHAND_NATS_URL): a worker joins the deployment's NATS JetStream"))
 	}
 	if c.Replicas != 1 && c.Replicas != 3 {
 		errs = append(errs, fmt.Errorf("--replicas %d: want 1 or 3", c.Replicas))
@@ -136,7 +144,8 @@ func runWorker(ctx context.Context, args []string, stdout, stderr io.Writer) err
 
 // drainOnSignal drains w once ctx ends, then hands its compositions off
 // after timeout or at a second signal; it returns when run ends.
-func drainOnSignal(ctx, run context.Context, w *worker.Worker, timeout time.Duration, handOff func(), log *slog.Logger) {
+func drainOnSignal(ctx, run context.Context, w *worker.Worker, timeout time.Duration, handOff func(),
+	log *slog.Logger) {
 	select {
 	case <-ctx.Done():
 	case <-run.Done():
@@ -151,7 +160,8 @@ func drainOnSignal(ctx, run context.Context, w *worker.Worker, timeout time.Dura
 	again := make(chan os.Signal, 1)
 	signal.Notify(again, os.Interrupt, syscall.SIGTERM)
 	defer signal.Stop(again)
-	log.Info("stopping: running compositions go on, then are handed off; signal again to hand them off now", "drainTimeout", timeout)
+	log.Info("stopping: running compositions go on, then are handed off; signal again to hand them off now",
+		"drainTimeout", timeout)
 	t := time.NewTimer(timeout)
 	defer t.Stop()
 	select {

@@ -26,16 +26,24 @@ type workerFlags struct {
 }
 
 func (w *workerFlags) register(fs *flag.FlagSet) {
-	fs.StringVar(&w.S3.Endpoint, "s3-endpoint", os.Getenv("STAGEHAND_S3_ENDPOINT"), "S3-compatible server recordings upload to, e.g. http://127.0.0.1:7070 (env STAGEHAND_S3_ENDPOINT; default: local buckets under --data-dir)")
+	fs.StringVar(&w.S3.Endpoint, "s3-endpoint", os.Getenv("STAGEHAND_S3_ENDPOINT"),
+		"S3-compatible server recordings upload to, e.g. http://127.0.0.1:7070 (env STAGEHAND_S3_ENDPOINT; default: local "+
+			"buckets under --data-dir)")
 	fs.StringVar(&w.S3.Region, "s3-region", envOr("STAGEHAND_S3_REGION", "us-east-1"), "region of the S3 server")
-	fs.StringVar(&w.S3.AccessKey, "s3-access-key-id", os.Getenv("STAGEHAND_S3_ACCESS_KEY_ID"), "S3 access key id (env STAGEHAND_S3_ACCESS_KEY_ID)")
-	fs.StringVar(&w.S3.SecretKey, "s3-secret-access-key", os.Getenv("STAGEHAND_S3_SECRET_ACCESS_KEY"), "S3 secret (env STAGEHAND_S3_SECRET_ACCESS_KEY)")
-	fs.DurationVar(&w.Idle, "idle-timeout", worker.DefaultIdleTimeout, "stop a composition whose stage has had no publisher this long (0: never)")
+	fs.StringVar(&w.S3.AccessKey, "s3-access-key-id", os.Getenv("STAGEHAND_S3_ACCESS_KEY_ID"),
+		"S3 access key id (env STAGEHAND_S3_ACCESS_KEY_ID)")
+	fs.StringVar(&w.S3.SecretKey, "s3-secret-access-key", os.Getenv("STAGEHAND_S3_SECRET_ACCESS_KEY"),
+		"S3 secret (env STAGEHAND_S3_SECRET_ACCESS_KEY)")
+	fs.DurationVar(&w.Idle, "idle-timeout", worker.DefaultIdleTimeout,
+		"stop a composition whose stage has had no publisher this long (0: never)")
 	fs.StringVar(&w.CAFile, "rtmps-ca-file", "", "CA bundle that verifies RTMPS channel servers (default: the system's)")
-	fs.IntVar(&w.Capacity, "capacity", 0, "capacity in 1080p30 composites (a 720p30 one counts 0.44; default: one per two CPUs)")
+	fs.IntVar(&w.Capacity, "capacity", 0,
+		"capacity in 1080p30 composites (a 720p30 one counts 0.44; default: one per two CPUs)")
 	w.Spool = worker.DefaultSpoolLimit
-	fs.Var(&w.Spool, "spool-limit", "bound of the segments waiting for the object store (e.g. 500MiB, 8GiB); past it a recording fails")
-	fs.DurationVar(&w.RTMPRetry, "rtmp-retry-for", worker.DefaultRTMPRetryFor, "how long a channel destination reconnects before it is FAILED (recordings go on)")
+	fs.Var(&w.Spool, "spool-limit",
+		"bound of the segments waiting for the object store (e.g. 500MiB, 8GiB); past it a recording fails")
+	fs.DurationVar(&w.RTMPRetry, "rtmp-retry-for", worker.DefaultRTMPRetryFor,
+		"how long a channel destination reconnects before it is FAILED (recordings go on)")
 }
 
 // byteSize is a flag value in bytes, with an optional KiB/MiB/GiB suffix.
@@ -65,7 +73,9 @@ func (b *byteSize) Set(v string) error {
 func (w *workerFlags) validate() []error {
 	var errs []error
 	if w.S3.Endpoint != "" && (w.S3.AccessKey == "" || w.S3.SecretKey == "") {
-		errs = append(errs, errors.New("--s3-endpoint needs --s3-access-key-id and --s3-secret-access-key (or STAGEHAND_S3_ACCESS_KEY_ID and STAGEHAND_S3_SECRET_ACCESS_KEY)"))
+		errs = append(errs,
+			errors.New("--s3-endpoint needs --s3-access-key-id and --s3-secret-access-key (or STAGEHAND_S3_ACCESS_KEY_ID and "+
+				"STAGEHAND_S3_SECRET_ACCESS_KEY)"))
 	}
 	if w.Capacity < 0 {
 		errs = append(errs, errors.New("--capacity must be positive (0: by CPU count)"))
@@ -77,7 +87,8 @@ func (w *workerFlags) validate() []error {
 // config is the worker's configuration: S3 destinations upload to the S3
 // server (AWS S3 when only keys are given), spooled under <dataDir>/spool;
 // without one they record into <dataDir>/buckets.
-func (w *workerFlags) config(dataDir string, channels map[string]string, iceIPs []string, log *slog.Logger) worker.Config {
+func (w *workerFlags) config(dataDir string, channels map[string]string, iceIPs []string,
+	log *slog.Logger) worker.Config {
 	c := worker.Config{Capacity: w.Capacity, BucketsDir: filepath.Join(dataDir, "buckets"),
 		Channels: channels, ICEIPs: iceIPs, IdleTimeout: w.Idle, RTMPSCAFile: w.CAFile, Logger: log,
 		SpoolLimit: int64(w.Spool), RTMPRetryFor: w.RTMPRetry}

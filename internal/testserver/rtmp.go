@@ -86,7 +86,8 @@ key = %s
 
 func (s *RTMP) startNginx() {
 	s.t.Helper()
-	s.nginx = start(s.t, filepath.Join(s.dir, "nginx.out"), lookPath(s.t, "nginx"), "-p", s.dir, "-c", filepath.Join(s.dir, "nginx.conf"))
+	s.nginx = start(s.t, filepath.Join(s.dir, "nginx.out"), lookPath(s.t, "nginx"), "-p", s.dir, "-c",
+		filepath.Join(s.dir, "nginx.conf"))
 	WaitListening(s.t, s.Port, 10*time.Second)
 }
 

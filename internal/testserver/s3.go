@@ -28,7 +28,8 @@ func StartS3(t testing.TB) *S3 {
 	if _, err := os.Stat(bin); err != nil {
 		t.Fatalf("versitygw not installed at %s: run scripts/deps.sh (make test does)", bin)
 	}
-	s := &S3{AccessKey: "stagehandtest", SecretKey: "stagehand-test-secret", Root: t.TempDir(), port: FreePort(t), bin: bin, t: t}
+	s := &S3{AccessKey: "stagehandtest", SecretKey: "stagehand-test-secret", Root: t.TempDir(), port: FreePort(t),
+		bin: bin, t: t}
 	s.Endpoint = "http://127.0.0.1:" + strconv.Itoa(s.port)
 	s.Start()
 	return s
@@ -37,8 +38,9 @@ func StartS3(t testing.TB) *S3 {
 // Start (re)starts the server after Stop.
 func (s *S3) Start() {
 	s.t.Helper()
-	s.proc = start(s.t, filepath.Join(s.Root, "..", "versitygw-"+strconv.FormatInt(time.Now().UnixNano(), 10)+".log"), s.bin,
-		"--access", s.AccessKey, "--secret", s.SecretKey, "--port", "127.0.0.1:"+strconv.Itoa(s.port), "posix", "--nometa", s.Root)
+	logFile := filepath.Join(s.Root, "..", "versitygw-"+strconv.FormatInt(time.Now().UnixNano(), 10)+".log")
+	s.proc = start(s.t, logFile, s.bin, "--access", s.AccessKey, "--secret", s.SecretKey,
+		"--port", "127.0.0.1:"+strconv.Itoa(s.port), "posix", "--nometa", s.Root)
 	WaitListening(s.t, s.port, 15*time.Second)
 }
 

@@ -114,7 +114,8 @@ func (s *session) offer(ctx context.Context, endpoint string) error {
 		return fmt.Errorf("the answer has no usable Location: %w", err)
 	}
 	s.resource = loc.String()
-	if err := s.pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: string(body)}); err != nil {
+	if err := s.pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer,
+		SDP: string(body)}); err != nil {
 		return fmt.Errorf("apply answer: %w", err)
 	}
 	return nil
@@ -244,7 +245,8 @@ func (p *Publisher) addTracks(o PublishOptions) error {
 		if err != nil {
 			return nil, err
 		}
-		tr, err := p.pc.AddTransceiverFromTrack(t, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendonly})
+		tr, err := p.pc.AddTransceiverFromTrack(t,
+			webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendonly})
 		if err != nil {
 			return nil, err
 		}
@@ -266,7 +268,8 @@ func (p *Publisher) addTracks(o PublishOptions) error {
 		}
 	}
 	if !o.NoAudio {
-		if p.Audio, err = add(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2}, "audio", nil); err != nil {
+		if p.Audio, err = add(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2},
+			"audio", nil); err != nil {
 			return fmt.Errorf("audio track: %w", err)
 		}
 	}
@@ -313,7 +316,8 @@ func WHEPURL(whipURL, participantID string) string {
 
 // Subscribe receives the tracks of the publisher at whepURL with a
 // SUBSCRIBE token; onTrack is called for each track as its media starts.
-func Subscribe(ctx context.Context, whepURL, tok string, o Options, onTrack func(*webrtc.TrackRemote, *webrtc.RTPReceiver)) (*Subscription, error) {
+func Subscribe(ctx context.Context, whepURL, tok string, o Options, onTrack func(*webrtc.TrackRemote,
+	*webrtc.RTPReceiver)) (*Subscription, error) {
 	wapi, err := newAPI(o)
 	if err != nil {
 		return nil, err
@@ -325,7 +329,8 @@ func Subscribe(ctx context.Context, whepURL, tok string, o Options, onTrack func
 	s := &Subscription{session{pc: pc, token: tok, opts: o, done: make(chan struct{})}}
 	pc.OnTrack(onTrack)
 	for _, k := range []webrtc.RTPCodecType{webrtc.RTPCodecTypeAudio, webrtc.RTPCodecTypeVideo} {
-		if _, err := pc.AddTransceiverFromKind(k, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionRecvonly}); err != nil {
+		if _, err := pc.AddTransceiverFromKind(k,
+			webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionRecvonly}); err != nil {
 			_ = pc.Close()
 			return nil, err
 		}

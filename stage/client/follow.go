@@ -43,7 +43,8 @@ type FollowOptions struct {
 // every OnTrack call returned; or early with an error the stage gave for
 // the token (a 4xx), which retrying cannot fix.
 func Follow(ctx context.Context, eventsURL, whipURL, tok string, o FollowOptions) error {
-	f := &follower{ctx: ctx, whip: whipURL, tok: tok, o: o, subs: map[string]*followed{}, infos: map[string]stage.ParticipantInfo{}, order: map[string]int{}}
+	f := &follower{ctx: ctx, whip: whipURL, tok: tok, o: o, subs: map[string]*followed{},
+		infos: map[string]stage.ParticipantInfo{}, order: map[string]int{}}
 	if f.o.Logger == nil {
 		f.o.Logger = slog.Default()
 	}
@@ -203,7 +204,8 @@ func (f *follower) subscribe(ctx context.Context, id string) {
 		var tracks trackGroup
 		var sub *Subscription
 		ready := make(chan struct{}) // sub is set, or nil if Subscribe failed
-		s, err := Subscribe(ctx, WHEPURL(f.whip, id), f.tok, f.o.Options, func(tr *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
+		s, err := Subscribe(ctx, WHEPURL(f.whip, id), f.tok, f.o.Options, func(tr *webrtc.TrackRemote,
+			_ *webrtc.RTPReceiver) {
 			<-ready
 			if sub == nil || f.o.OnTrack == nil || !tracks.add() {
 				return

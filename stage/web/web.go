@@ -27,7 +27,8 @@ var static embed.FS
 
 // csp keeps the page to its own scripts and styles; connections go to
 // whatever stage server the token names (WHIP, WHEP, events WebSocket).
-const csp = "default-src 'self'; connect-src 'self' http: https: ws: wss:; img-src 'self' data:; object-src 'none'; base-uri 'none'; frame-ancestors 'none'"
+const csp = "default-src 'self'; connect-src 'self' http: https: ws: wss:; img-src 'self' data:; object-src 'none'; " +
+	"base-uri 'none'; frame-ancestors 'none'"
 
 // Handler serves the page at / and its assets.
 func Handler() http.Handler {
