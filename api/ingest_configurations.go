@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"errors"
 	"strings"
 
 	"github.com/stagehand-rt/stagehand/ivs"
@@ -126,7 +127,7 @@ func (s *Server) updateIngestConfiguration(ctx context.Context,
 		}
 		return nil
 	})
-	if e, ok := err.(*Error); ok {
+	if e := (*Error)(nil); errors.As(err, &e) {
 		return nil, e
 	}
 	if err != nil {

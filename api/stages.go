@@ -226,7 +226,7 @@ func (s *Server) updateStage(ctx context.Context, in *updateStageInput) (*stageO
 		}
 		return nil
 	})
-	if e, ok := err.(*Error); ok {
+	if e := (*Error)(nil); errors.As(err, &e) {
 		return nil, e
 	}
 	if err != nil {

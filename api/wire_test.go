@@ -233,7 +233,7 @@ func TestParticipantsAndSessions(t *testing.T) {
 		t.Fatal(err)
 	}
 	var d stagesignal.Disconnect
-	if json.Unmarshal(msg.Data, &d); d.ParticipantID != "alice1234567" || d.Reason != "rude" {
+	if err := json.Unmarshal(msg.Data, &d); err != nil || d.ParticipantID != "alice1234567" || d.Reason != "rude" {
 		t.Fatalf("disconnect message %s", msg.Data)
 	}
 	_, err = c.DisconnectParticipant(e.ctx, &rt.DisconnectParticipantInput{StageArn: aws.String("arn:aws:ivs:us-east-1:123456789012:stage/AAAAAAAAAAAA"), ParticipantId: aws.String("x")})

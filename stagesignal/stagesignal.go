@@ -5,8 +5,8 @@ package stagesignal
 
 import "strings"
 
-// Everyone, as a Disconnect's participant, drops every participant: the
-// stage was deleted.
+// Everyone is the participant of a Disconnect that drops every participant:
+// the stage was deleted.
 const Everyone = "*"
 
 // Disconnect subjects are stagehand.stage.<stage id>.disconnect.

@@ -5,6 +5,7 @@ import (
 	"encoding/asn1"
 	"encoding/base64"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"math/big"
 	"os"
@@ -28,7 +29,7 @@ func openssl(t *testing.T) func(args ...string) []byte {
 		out, err := exec.Command("openssl", args...).Output()
 		if err != nil {
 			msg := err.Error()
-			if ee, ok := err.(*exec.ExitError); ok {
+			if ee := (*exec.ExitError)(nil); errors.As(err, &ee) {
 				msg += ": " + string(ee.Stderr)
 			}
 			t.Fatalf("openssl %s: %s", strings.Join(args, " "), msg)
@@ -116,9 +117,14 @@ func TestOpenSSLVerifiesSigner(t *testing.T) {
 				t.Fatal(err)
 			}
 			in, sigFile, pub := filepath.Join(dir, "in"), filepath.Join(dir, "sig"), filepath.Join(dir, "pub.pem")
-			os.WriteFile(in, []byte(tok[:i]), 0o600)
-			os.WriteFile(sigFile, der, 0o600)
-			os.WriteFile(pub, run("pkey", "-in", priv, "-pubout"), 0o600)
+			for _, f := range []struct {
+				path string
+				data []byte
+			}{{in, []byte(tok[:i])}, {sigFile, der}, {pub, run("pkey", "-in", priv, "-pubout")}} {
+				if err := os.WriteFile(f.path, f.data, 0o600); err != nil {
+					t.Fatal(err)
+				}
+			}
 			if out := run("dgst", "-sha384", "-verify", pub, "-signature", sigFile, in); !strings.Contains(string(out), "Verified OK") {
 				t.Fatalf("openssl: %s", out)
 			}

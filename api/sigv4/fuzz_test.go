@@ -3,6 +3,7 @@ package sigv4
 import (
 	"context"
 	"crypto/rand"
+	"errors"
 	"net/http"
 	"net/url"
 	"slices"
@@ -187,8 +188,8 @@ func mustRefuse(t *testing.T, v *Verifier, r *http.Request, body []byte, code st
 	if err == nil {
 		t.Fatalf("accepted without the secret: %s %q %+v", r.Method, r.RequestURI, r.Header)
 	}
-	e, ok := err.(*Error)
-	if !ok || (code != "" && e.Code != code) {
+	var e *Error
+	if !errors.As(err, &e) || (code != "" && e.Code != code) {
 		t.Fatalf("got %T %v, want *Error %s", err, err, code)
 	}
 	switch e.Code {

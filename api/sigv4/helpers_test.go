@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -93,8 +94,8 @@ func newTestServer(t testing.TB, v *Verifier) *testServer {
 		}
 		verr := v.Verify(r, body)
 		got := seen{Authorization: r.Header.Get("Authorization"), RequestURI: r.RequestURI, RawPath: r.URL.RawPath, Host: r.Host}
-		if verr != nil {
-			got.Err = verr.(*Error)
+		if verr != nil && !errors.As(verr, &got.Err) {
+			t.Errorf("verification error %T %v is not an *Error", verr, verr)
 		}
 		s.mu.Lock()
 		s.last = got
@@ -226,4 +227,10 @@ func signedHeadersOf(authz string) string {
 	_, rest, _ := strings.Cut(authz, "SignedHeaders=")
 	list, _, _ := strings.Cut(rest, ",")
 	return list
+}
+
+// isCode reports whether err is an *Error with code.
+func isCode(err error, code string) bool {
+	var e *Error
+	return errors.As(err, &e) && e.Code == code
 }

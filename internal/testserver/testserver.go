@@ -64,7 +64,7 @@ func lookPath(t testing.TB, names ...string) string {
 	return ""
 }
 
-// process is a server process that ends with the test.
+// Process is a server process that ends with the test.
 type Process struct {
 	cmd *exec.Cmd
 	log string
