@@ -25,7 +25,7 @@ import (
 	"github.com/stagehand-rt/stagehand/encoder"
 	"github.com/stagehand-rt/stagehand/layout"
 	"github.com/stagehand-rt/stagehand/sink"
-	"github.com/stagehand-rt/stagehand/sink/hls"
+	"github.com/stagehand-rt/stagehand/sink/ivsrec"
 	"github.com/stagehand-rt/stagehand/sink/rtmp"
 	"github.com/stagehand-rt/stagehand/sink/upload"
 )
@@ -107,7 +107,7 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	}
 	cfg.Video = cfg.Video.WithDefaults()
 	if cfg.SegmentSeconds == 0 {
-		cfg.SegmentSeconds = hls.DefaultSegmentSeconds
+		cfg.SegmentSeconds = ivsrec.DefaultSegmentSeconds
 	}
 	// Keyframes every 2 s (1 s for odd segment durations): within what RTMP
 	// ingest wants, and every segment boundary falls on one.
@@ -191,12 +191,12 @@ func newPipeline(ctx context.Context, cfg Config) (_ *pipeline, err error) {
 func (p *pipeline) destinations(ctx context.Context) ([]sink.Config, error) {
 	cfg := p.cfg
 	var dests []sink.Config
-	recorder := func(dir string, onFile func(string)) (*hls.Recorder, error) {
-		return hls.New(hls.Config{
+	recorder := func(dir string, onFile func(string)) (*ivsrec.Recorder, error) {
+		return ivsrec.New(ivsrec.Config{
 			Dir: dir, Rendition: cfg.Rendition, SegmentSeconds: cfg.SegmentSeconds, Framerate: cfg.Video.Framerate,
 			Bandwidth: cfg.Video.Bitrate + encoder.DefaultAudioBitrate, OnFile: onFile, StageARN: cfg.StageARN,
-			Video: hls.Stream{Params: p.vparams, TimeBase: p.venc.TimeBase()},
-			Audio: &hls.Stream{Params: p.aparams, TimeBase: p.aenc.TimeBase()},
+			Video: ivsrec.Stream{Params: p.vparams, TimeBase: p.venc.TimeBase()},
+			Audio: &ivsrec.Stream{Params: p.aparams, TimeBase: p.aenc.TimeBase()},
 		})
 	}
 	if cfg.RTMPURL != "" {

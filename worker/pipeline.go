@@ -15,7 +15,7 @@ import (
 	"github.com/stagehand-rt/stagehand/ivs"
 	"github.com/stagehand-rt/stagehand/layout"
 	"github.com/stagehand-rt/stagehand/sink"
-	"github.com/stagehand-rt/stagehand/sink/hls"
+	"github.com/stagehand-rt/stagehand/sink/ivsrec"
 	"github.com/stagehand-rt/stagehand/sink/rtmp"
 	"github.com/stagehand-rt/stagehand/sink/thumbnail"
 	"github.com/stagehand-rt/stagehand/sink/upload"
@@ -30,7 +30,7 @@ type output struct {
 	// rendition and resume continue an earlier run's recording; an empty
 	// rendition is the default one.
 	rendition string
-	resume    *hls.Resume
+	resume    *ivsrec.Resume
 	hooks     *recordingHooks // the recording's bookkeeping, if any
 	// thumbs, when set, asks for JPEG thumbnails of the composite, numbered
 	// from firstThumb.
@@ -41,7 +41,7 @@ type output struct {
 // recordingHooks connect a recording to the worker's bookkeeping (see ledger).
 type recordingHooks struct {
 	Admit       func(index int) error
-	OnSegment   func(hls.Segment) error
+	OnSegment   func(ivsrec.Segment) error
 	OnUploaded  func(upload.Uploaded)
 	OnThumbnail func(next int) // a sequential thumbnail was written
 }
@@ -76,7 +76,7 @@ type pipeline struct {
 	aparams    *astiav.CodecParameters
 	fanout     *sink.Fanout
 	uploaders  []*upload.Uploader
-	recorders  []*hls.Recorder
+	recorders  []*ivsrec.Recorder
 	thumbs     []*thumbnail.Writer
 	final      []sink.Status // the destinations once closed
 	metrics    *metrics      // may be nil
@@ -88,7 +88,7 @@ type pipeline struct {
 func newPipeline(ctx context.Context, cfg pipelineConfig) (_ *pipeline, err error) {
 	cfg.Video = cfg.Video.WithDefaults()
 	if cfg.SegmentSeconds == 0 {
-		cfg.SegmentSeconds = hls.DefaultSegmentSeconds
+		cfg.SegmentSeconds = ivsrec.DefaultSegmentSeconds
 	}
 	// Every segment boundary on a keyframe (see package compose).
 	cfg.Video.KeyframeInterval = cfg.Video.Framerate * (2 - cfg.SegmentSeconds%2)
@@ -160,13 +160,13 @@ func (p *pipeline) destinations(ctx context.Context) ([]sink.Config, error) {
 				p.uploaders = append(p.uploaders, up)
 				onFile = up.Enqueue
 			}
-			r, err := hls.New(hls.Config{
+			r, err := ivsrec.New(ivsrec.Config{
 				OnFile: onFile, Resume: o.resume, Admit: hooks.Admit, OnSegment: hooks.OnSegment,
 				Dir: o.hlsDir, Rendition: cmpOr(o.rendition, newRendition(p.cfg.Video, p.cfg.Resumed)),
 				SegmentSeconds: p.cfg.SegmentSeconds, Framerate: p.cfg.Video.Framerate,
 				Bandwidth: p.cfg.Video.Bitrate + encoder.DefaultAudioBitrate, StageARN: p.cfg.StageARN,
-				Video: hls.Stream{Params: p.vparams, TimeBase: p.venc.TimeBase()},
-				Audio: &hls.Stream{Params: p.aparams, TimeBase: p.aenc.TimeBase()},
+				Video: ivsrec.Stream{Params: p.vparams, TimeBase: p.venc.TimeBase()},
+				Audio: &ivsrec.Stream{Params: p.aparams, TimeBase: p.aenc.TimeBase()},
 			})
 			if err != nil {
 				return nil, fmt.Errorf("destination %s: %w", o.id, err)

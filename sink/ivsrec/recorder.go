@@ -18,7 +18,7 @@
 // playlist and continues after an EXT-X-DISCONTINUITY with the next unused
 // segment number, and a run that is handed off (Handoff) finishes its last
 // segment without ending the playlist.
-package hls
+package ivsrec
 
 import (
 	"bytes"
