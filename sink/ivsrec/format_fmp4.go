@@ -12,6 +12,9 @@ import (
 
 const mp4Ext = ".mp4"
 
+// fmp4Version is the HLS version of fMP4 segments (EXT-X-MAP in a media playlist without I-frames only).
+const fmp4Version = 7
+
 // fmp4 muxes one run into fragmented MP4: the init segment (ftyp + moov)
 // when it is created, then one fragment (moof + mdat) per segment.
 // libavformat's mp4 muxer writes through a custom I/O context into the
@@ -65,7 +68,7 @@ func newFMP4(streams ...Stream) (_ *fmp4, err error) {
 }
 
 func (*fmp4) ext() string    { return mp4Ext }
-func (*fmp4) version() uint8 { return 7 }
+func (*fmp4) version() uint8 { return fmp4Version }
 func (m *fmp4) init() []byte { return m.head }
 
 func (m *fmp4) open(w io.Writer) error {
