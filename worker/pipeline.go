@@ -195,9 +195,9 @@ func (p *pipeline) thumbnails(o output, onFile func(string), onSequential func(i
 	for _, s := range o.thumbs.Storage {
 		switch s {
 		case "SEQUENTIAL":
-			tc.SequentialDir = "media/thumbnails/" + rendition
+			tc.SequentialDir = ivsrec.ThumbnailsDir(rendition)
 		case "LATEST":
-			tc.LatestDir = "media/latest_thumbnail/" + rendition
+			tc.LatestDir = ivsrec.LatestThumbnailDir(rendition)
 		}
 	}
 	var th *thumbnail.Writer

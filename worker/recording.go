@@ -9,7 +9,6 @@ import (
 	"path"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
@@ -121,7 +120,7 @@ func (l *ledger) uploaded(up upload.Uploaded) {
 		l.w.spool.done(up.Size)
 		return
 	}
-	if up.Rel != playlistKey(l.rendition) {
+	if up.Rel != ivsrec.PlaylistPath(l.rendition) {
 		return
 	}
 	segs, err := ivsrec.ReadPlaylist(up.Playlist)
@@ -143,7 +142,7 @@ func (l *ledger) hooks(dir string) *recordingHooks {
 		Admit: l.admit,
 		OnSegment: func(s ivsrec.Segment) error {
 			var size int64
-			if fi, err := os.Stat(filepath.Join(dir, filepath.FromSlash(playlistDir(l.rendition)), strconv.Itoa(s.Index)+".ts")); err == nil {
+			if fi, err := os.Stat(filepath.Join(dir, filepath.FromSlash(ivsrec.SegmentPath(l.rendition, s.Index)))); err == nil {
 				size = fi.Size()
 			}
 			return l.segment(s, size)
@@ -155,10 +154,6 @@ func (l *ledger) hooks(dir string) *recordingHooks {
 	}
 }
 
-func playlistDir(rendition string) string { return "media/hls/" + rendition }
-
-func playlistKey(rendition string) string { return playlistDir(rendition) + "/playlist.m3u8" }
-
 // resumePoint is where output o's recording continues: the rendition and
 // segments of the earlier runs (nil Resume: a fresh recording). When the
 // earlier playlist cannot be read, the run records into a new rendition
@@ -167,7 +162,7 @@ func (w *Worker) resumePoint(ctx context.Context, run *ivs.RecordingRun, o outpu
 	if run == nil || run.Rendition == "" {
 		return "", nil
 	}
-	data, err := w.readPlaylist(ctx, o, playlistKey(run.Rendition))
+	data, err := w.readPlaylist(ctx, o, ivsrec.PlaylistPath(run.Rendition))
 	if err != nil {
 		log.Warn("cannot read the recording's playlist; recording into a new rendition folder",
 			"destination", o.id, "rendition", run.Rendition, "error", err)
