@@ -5,23 +5,16 @@ import (
 	"io"
 
 	"github.com/asticode/go-astiav"
-
-	"github.com/stagehand-rt/stagehand/sink"
 )
 
 const tsExt = ".ts"
-
-// ioBufferSize is the buffer of the muxers' I/O contexts.
-const ioBufferSize = 64 << 10
 
 // mpegts writes self-contained MPEG-TS segments: a muxer per segment, so
 // that each starts with its own PAT/PMT.
 type mpegts struct {
 	streams []Stream
-	fc      *astiav.FormatContext // the open segment's; nil between segments
-	pb      *astiav.IOContext
-	out     []*astiav.Stream // of fc: in the order of streams
-	pkt     *astiav.Packet   // reused for every write
+	mux     muxer          // the open segment's; empty between segments
+	pkt     *astiav.Packet // reused for every write
 }
 
 func newMPEGTS(streams ...Stream) *mpegts {
@@ -32,44 +25,31 @@ func (*mpegts) ext() string    { return tsExt }
 func (*mpegts) version() uint8 { return 3 }
 func (*mpegts) init() []byte   { return nil }
 
-func (m *mpegts) open(w io.Writer) (err error) {
-	defer func() {
-		if err != nil {
-			m.free()
-		}
-	}()
-	if m.fc, err = astiav.AllocOutputFormatContext(nil, "mpegts", ""); err != nil {
-		return fmt.Errorf("ivsrec: mpegts muxer: %w", err)
+func (m *mpegts) open(w io.Writer) error {
+	if err := m.mux.open("mpegts", m.streams, w.Write); err != nil {
+		return err
 	}
-	if m.pb, err = astiav.AllocIOContext(ioBufferSize, true, nil, nil, w.Write); err != nil {
-		return fmt.Errorf("ivsrec: mpegts io: %w", err)
-	}
-	m.fc.SetPb(m.pb)
-	if m.out, err = sink.AddMuxerStreams(m.fc, m.streams...); err != nil {
-		return fmt.Errorf("ivsrec: %w", err)
-	}
-	if err := m.fc.WriteHeader(nil); err != nil {
+	if err := m.mux.fc.WriteHeader(nil); err != nil {
+		m.mux.free()
 		return fmt.Errorf("ivsrec: segment header: %w", err)
 	}
 	return nil
 }
 
 func (m *mpegts) write(p *astiav.Packet, i int) error {
-	if err := m.pkt.Ref(p); err != nil {
-		return fmt.Errorf("ivsrec: reference packet: %w", err)
+	if err := m.mux.packet(m.pkt, p, i); err != nil {
+		return err
 	}
-	m.pkt.SetStreamIndex(i)
-	m.pkt.RescaleTs(m.streams[i].TimeBase, m.out[i].TimeBase())
-	if err := m.fc.WriteInterleavedFrame(m.pkt); err != nil {
+	if err := m.mux.fc.WriteInterleavedFrame(m.pkt); err != nil {
 		return fmt.Errorf("ivsrec: mpegts: %w", err)
 	}
 	return nil
 }
 
 func (m *mpegts) finish() error {
-	err := m.fc.WriteTrailer()
-	m.pb.Flush()
-	m.free()
+	err := m.mux.fc.WriteTrailer()
+	m.mux.pb.Flush()
+	m.mux.free()
 	if err != nil {
 		return fmt.Errorf("ivsrec: segment trailer: %w", err)
 	}
@@ -77,24 +57,12 @@ func (m *mpegts) finish() error {
 }
 
 func (m *mpegts) close() error {
-	m.free()
+	m.mux.free()
 	if m.pkt != nil {
 		m.pkt.Free()
 		m.pkt = nil
 	}
 	return nil
-}
-
-// free drops the open segment's muxer.
-func (m *mpegts) free() {
-	if m.fc != nil {
-		m.fc.Free()
-		m.fc = nil
-	}
-	if m.pb != nil {
-		m.pb.Free()
-		m.pb = nil
-	}
 }
 
 var _ format = (*mpegts)(nil)
