@@ -55,9 +55,13 @@ type eventThumbnails struct {
 }
 
 // newEvent is the event object of a recording started at start, in
-// status; a failure's message goes with it.
-func newEvent(stageARN string, start time.Time, status, message string) event {
-	return event{Version: "v1", StageARN: stageARN, StartedAt: start.UTC().Format(time.RFC3339), Status: status, StatusMessage: message}
+// status; the failure that ended it, if any, gives the status message.
+func newEvent(stageARN string, start time.Time, status string, failure error) event {
+	e := event{Version: "v1", StageARN: stageARN, StartedAt: start.UTC().Format(time.RFC3339), Status: status}
+	if failure != nil {
+		e.StatusMessage = failure.Error()
+	}
+	return e
 }
 
 // withHLS lists the HLS media of one rendition (its size, when known).

@@ -257,12 +257,8 @@ func (w *Participant) Close(failure error) error {
 
 // event is the recording's event object in status; a failure ends it.
 func (w *Participant) event(status string, failure error) event {
-	var message string
-	if failure != nil {
-		message = failure.Error()
-	}
 	c := w.cfg
-	e := newEvent(c.StageARN, c.Start, status, message)
+	e := newEvent(c.StageARN, c.Start, status, failure)
 	e.SessionID, e.ParticipantID = c.SessionID, c.ParticipantID
 	if c.HLS {
 		e.withHLS(ParticipantRendition, 0, 0)

@@ -25,7 +25,7 @@ const (
 // Stream is one encoded stream the recorder muxes.
 type Stream = sink.Stream
 
-// Config describes one recording.
+// Config describes one composite recording: a Recorder.
 type Config struct {
 	Dir            string // the recording prefix on local disk
 	Rendition      string // rendition folder, e.g. "720p30-AbCdEfGhIjKl"
@@ -200,11 +200,7 @@ func (r *Recorder) writeMultivariant() error {
 
 // event is the recording's event object in status; a failure ends it.
 func (r *Recorder) event(status string, failure error) event {
-	var message string
-	if failure != nil {
-		message = failure.Error()
-	}
-	e := newEvent(r.cfg.StageARN, r.startedAt, status, message)
+	e := newEvent(r.cfg.StageARN, r.startedAt, status, failure)
 	vp := r.cfg.Video.Params
 	e.withHLS(r.cfg.Rendition, vp.Width(), vp.Height())
 	return e
