@@ -20,7 +20,7 @@ const fmp4Version = 7
 // open segment's writer, and frag_custom lets finish decide where
 // fragments end, so segments start on keyframes.
 type fmp4 struct {
-	mux  muxer
+	mux  *muxer
 	pkt  *astiav.Packet // reused for every write
 	w    io.Writer      // the open segment, or the init segment
 	head []byte         // the init segment
@@ -28,13 +28,17 @@ type fmp4 struct {
 
 // newFMP4 starts a run with the given streams and writes its init segment.
 func newFMP4(streams ...Stream) (_ *fmp4, err error) {
-	m := &fmp4{pkt: astiav.AllocPacket()}
+	m := &fmp4{w: io.Discard}
+	if m.mux, err = newMuxer("mp4", streams, func(b []byte) (int, error) { return m.w.Write(b) }); err != nil {
+		return nil, err
+	}
+	m.pkt = astiav.AllocPacket()
 	defer func() {
 		if err != nil {
 			_ = m.close()
 		}
 	}()
-	if err := m.mux.open("mp4", streams, func(b []byte) (int, error) { return m.w.Write(b) }); err != nil {
+	if err := m.mux.start(); err != nil {
 		return nil, err
 	}
 	opts := astiav.NewDictionary()
@@ -85,14 +89,12 @@ func (m *fmp4) finish() error {
 // muxer.
 func (m *fmp4) close() error {
 	var err error
-	if m.head != nil && m.mux.fc != nil {
+	if m.head != nil {
 		err = m.mux.fc.WriteTrailer()
 	}
+	m.w = io.Discard
 	m.mux.free()
-	if m.pkt != nil {
-		m.pkt.Free()
-		m.pkt = nil
-	}
+	m.pkt.Free()
 	if err != nil {
 		return fmt.Errorf("ivsrec: mp4 trailer: %w", err)
 	}

@@ -136,8 +136,10 @@ func New(cfg Config) (*Recorder, error) {
 	if cfg.Audio != nil {
 		streams = append(streams, *cfg.Audio)
 	}
-	r.format = newMPEGTS(streams...)
 	var err error
+	if r.format, err = newMPEGTS(streams...); err != nil {
+		return nil, err
+	}
 	if r.playlist, err = newPlaylist(cfg.SegmentSeconds, r.format.version()); err != nil {
 		return nil, err
 	}
