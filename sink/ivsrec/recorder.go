@@ -108,7 +108,7 @@ type Recorder struct {
 	cfg      Config
 	out      Output
 	playlist *playlist
-	format   *mpegts
+	format   format // MPEG-TS
 
 	seg      *segmentFile // the open segment; nil between segments
 	index    int          // number of the open (or next) segment
@@ -124,7 +124,7 @@ type Recorder struct {
 }
 
 // New creates the directories and the multivariant playlist.
-func New(cfg Config) (*Recorder, error) {
+func New(cfg Config) (_ *Recorder, err error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -136,10 +136,14 @@ func New(cfg Config) (*Recorder, error) {
 	if cfg.Audio != nil {
 		streams = append(streams, *cfg.Audio)
 	}
-	var err error
 	if r.format, err = newMPEGTS(streams...); err != nil {
 		return nil, err
 	}
+	defer func() {
+		if err != nil {
+			_ = r.format.close()
+		}
+	}()
 	if r.playlist, err = newPlaylist(cfg.SegmentSeconds, r.format.version()); err != nil {
 		return nil, err
 	}
