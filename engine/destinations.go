@@ -8,7 +8,7 @@ import (
 
 	"github.com/stagehand-rt/stagehand/encoder"
 	"github.com/stagehand-rt/stagehand/sink"
-	"github.com/stagehand-rt/stagehand/sink/hls"
+	"github.com/stagehand-rt/stagehand/sink/ivsrec"
 	"github.com/stagehand-rt/stagehand/sink/rtmp"
 	"github.com/stagehand-rt/stagehand/sink/thumbnail"
 	"github.com/stagehand-rt/stagehand/sink/upload"
@@ -38,7 +38,7 @@ type Recording struct {
 	// and playlists wait in Dir until S3 has them, so an object-store
 	// outage loses nothing.
 	Upload *upload.Config
-	Resume *hls.Resume // continues an earlier run's recording
+	Resume *ivsrec.Resume // continues an earlier run's recording
 	Hooks  Hooks
 	// Thumbnails, when set, writes JPEGs of the composite.
 	Thumbnails *Thumbnails
@@ -46,10 +46,10 @@ type Recording struct {
 
 // Hooks connect a recording to its composition's bookkeeping; each may be nil.
 type Hooks struct {
-	Admit       func(index int) error   // see hls.Config.Admit
-	OnSegment   func(hls.Segment) error // see hls.Config.OnSegment
-	OnUploaded  func(upload.Uploaded)   // see upload.Config.OnUploaded
-	OnThumbnail func(next int)          // a sequential thumbnail was written; next is the following number
+	Admit       func(index int) error      // see ivsrec.Config.Admit
+	OnSegment   func(ivsrec.Segment) error // see ivsrec.Config.OnSegment
+	OnUploaded  func(upload.Uploaded)      // see upload.Config.OnUploaded
+	OnThumbnail func(next int)             // a sequential thumbnail was written; next is the following number
 }
 
 // Thumbnails asks for thumbnails of the composite, as IVS lays them out:
@@ -114,12 +114,12 @@ func (e *Engine) recording(ctx context.Context, name string, r Recording) (sink.
 		e.uploaders = append(e.uploaders, up)
 		onFile = up.Enqueue
 	}
-	rec, err := hls.New(hls.Config{
+	rec, err := ivsrec.New(ivsrec.Config{
 		OnFile: onFile, Resume: r.Resume, Admit: r.Hooks.Admit, OnSegment: r.Hooks.OnSegment,
 		Dir: r.Dir, Rendition: r.Rendition, SegmentSeconds: e.cfg.SegmentSeconds, Framerate: e.cfg.Video.Framerate,
 		Bandwidth: e.cfg.Video.Bitrate + encoder.DefaultAudioBitrate, StageARN: e.cfg.StageARN,
-		Video: hls.Stream{Params: e.vparams, TimeBase: e.venc.TimeBase()},
-		Audio: &hls.Stream{Params: e.aparams, TimeBase: e.aenc.TimeBase()},
+		Video: ivsrec.Stream{Params: e.vparams, TimeBase: e.venc.TimeBase()},
+		Audio: &ivsrec.Stream{Params: e.aparams, TimeBase: e.aenc.TimeBase()},
 	})
 	if err != nil {
 		return sink.Config{}, err
@@ -141,10 +141,10 @@ func (e *Engine) thumbnails(r Recording, onFile func(string)) (*thumbnail.Writer
 	t := r.Thumbnails
 	tc := thumbnail.Config{Dir: r.Dir, Interval: max(time.Second, t.Interval), FirstIndex: t.FirstIndex}
 	if t.Sequential {
-		tc.SequentialDir = "media/thumbnails/" + r.Rendition
+		tc.SequentialDir = ivsrec.ThumbnailsDir(r.Rendition)
 	}
 	if t.Latest {
-		tc.LatestDir = "media/latest_thumbnail/" + r.Rendition
+		tc.LatestDir = ivsrec.LatestThumbnailDir(r.Rendition)
 	}
 	var th *thumbnail.Writer
 	onSequential := r.Hooks.OnThumbnail

@@ -28,7 +28,7 @@ import (
 	"github.com/stagehand-rt/stagehand/encoder"
 	"github.com/stagehand-rt/stagehand/layout"
 	"github.com/stagehand-rt/stagehand/sink"
-	"github.com/stagehand-rt/stagehand/sink/hls"
+	"github.com/stagehand-rt/stagehand/sink/ivsrec"
 	"github.com/stagehand-rt/stagehand/sink/thumbnail"
 	"github.com/stagehand-rt/stagehand/sink/upload"
 )
@@ -38,7 +38,7 @@ type Config struct {
 	Layout         layout.Config
 	Video          encoder.VideoConfig
 	Audio          encoder.AudioConfig
-	SegmentSeconds int    // HLS target segment duration; default hls.DefaultSegmentSeconds
+	SegmentSeconds int    // HLS target segment duration; default ivsrec.DefaultSegmentSeconds
 	StageARN       string // written into the recordings' event objects
 
 	Destinations []Destination
@@ -107,7 +107,7 @@ type Engine struct {
 	aparams    *astiav.CodecParameters
 	fanout     *sink.Fanout
 	uploaders  []*upload.Uploader
-	recorders  []*hls.Recorder
+	recorders  []*ivsrec.Recorder
 	thumbs     []*thumbnail.Writer
 	final      []sink.Status // the destinations once closed
 	closed     bool          // the destinations and uploads are closed
@@ -160,7 +160,7 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	c.Video = c.Video.WithDefaults()
 	if c.SegmentSeconds == 0 {
-		c.SegmentSeconds = hls.DefaultSegmentSeconds
+		c.SegmentSeconds = ivsrec.DefaultSegmentSeconds
 	}
 	c.Video.KeyframeInterval = KeyframeInterval(c.Video.Framerate, c.SegmentSeconds)
 	if err := c.Video.Validate(); err != nil {

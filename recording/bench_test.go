@@ -9,6 +9,7 @@ import (
 	"github.com/stagehand-rt/stagehand/encoder"
 	"github.com/stagehand-rt/stagehand/internal/avframe"
 	"github.com/stagehand-rt/stagehand/sink"
+	"github.com/stagehand-rt/stagehand/sink/ivsrec"
 )
 
 // moving fills f with a picture that changes every frame.
@@ -95,11 +96,11 @@ func BenchmarkRemux720p(b *testing.B) {
 	if err := v.CodecParameters(par); err != nil {
 		b.Fatal(err)
 	}
-	w, err := NewWriter(WriterConfig{Dir: b.TempDir(), SegmentSeconds: 2, HLS: true, Start: time.Now()})
+	w, err := ivsrec.NewParticipant(ivsrec.ParticipantConfig{Dir: b.TempDir(), SegmentSeconds: 2, HLS: true, Start: time.Now()})
 	if err != nil {
 		b.Fatal(err)
 	}
-	if err := w.BeginRun(RunConfig{Streams: []sink.Stream{{Params: par, TimeBase: v.TimeBase()}}, Video: true, FPS: fps, Start: time.Now()}); err != nil {
+	if err := w.BeginRun(ivsrec.RunConfig{Streams: []sink.Stream{{Params: par, TimeBase: v.TimeBase()}}, Video: true, FPS: fps, Start: time.Now()}); err != nil {
 		b.Fatal(err)
 	}
 	b.ResetTimer()

@@ -3,7 +3,6 @@ package recording
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
 	"strings"
 	"sync"
@@ -15,6 +14,7 @@ import (
 	"github.com/stagehand-rt/stagehand/compositor"
 	"github.com/stagehand-rt/stagehand/encoder"
 	"github.com/stagehand-rt/stagehand/sink"
+	"github.com/stagehand-rt/stagehand/sink/ivsrec"
 	"github.com/stagehand-rt/stagehand/sink/thumbnail"
 	"github.com/stagehand-rt/stagehand/trackdecode"
 )
@@ -29,9 +29,9 @@ type Subscription interface {
 
 // mediaConfig is one run's settings.
 type mediaConfig struct {
-	Writer         *Writer           // nil: no HLS (mediaTypes NONE)
-	Thumbs         *thumbnail.Writer // nil: no thumbnails
-	Video          bool              // the run records video (AUDIO_VIDEO with a video track)
+	Writer         *ivsrec.Participant // nil: no HLS (mediaTypes NONE)
+	Thumbs         *thumbnail.Writer   // nil: no thumbnails
+	Video          bool                // the run records video (AUDIO_VIDEO with a video track)
 	SegmentSeconds int
 	ParticipantID  string
 	OnActive       func() // the first packet went into the recording
@@ -109,14 +109,14 @@ func newMedia(cfg mediaConfig) (_ *media, err error) {
 
 // openRun opens the writer's run: video (if vpar) then audio.
 func (m *media) openRun(vpar *astiav.CodecParameters, vtb astiav.Rational, codecs string, w, h int) error {
-	rc := RunConfig{Start: m.start, FPS: fps, Bandwidth: encoder.DefaultAudioBitrate}
+	rc := ivsrec.RunConfig{Start: m.start, FPS: fps, Bandwidth: encoder.DefaultAudioBitrate}
 	if vpar != nil {
 		rc.Streams = append(rc.Streams, sink.Stream{Params: vpar, TimeBase: vtb})
 		rc.Video, rc.Codecs, rc.Width, rc.Height = true, codecs+",", w, h
 		rc.Bandwidth += bitrate(w, h)
 	}
 	rc.Streams = append(rc.Streams, sink.Stream{Params: m.apar, TimeBase: m.aenc.TimeBase()})
-	rc.Codecs += "mp4a.40.2"
+	rc.Codecs += ivsrec.AACCodec
 	if err := m.cfg.Writer.BeginRun(rc); err != nil {
 		return err
 	}
@@ -329,8 +329,8 @@ func (m *media) picture(f *astiav.Frame, remux bool) {
 // openRemux opens the run for H.264 passed through: the parameter sets
 // of the first keyframe become the init segment's avcC.
 func (m *media) openRemux(w, h int) error {
-	sps, pps := parameterSets(m.pending)
-	if sps == nil || pps == nil {
+	ps := ivsrec.AVCParameterSets(m.pending)
+	if ps.SPS == nil || ps.PPS == nil {
 		return errors.New("the first keyframe has no SPS and PPS")
 	}
 	if m.vpar == nil {
@@ -340,11 +340,11 @@ func (m *media) openRemux(w, h int) error {
 	m.vpar.SetCodecID(astiav.CodecIDH264)
 	m.vpar.SetWidth(w)
 	m.vpar.SetHeight(h)
-	extra := append(append([]byte{0, 0, 0, 1}, sps...), append([]byte{0, 0, 0, 1}, pps...)...)
+	extra := append(append([]byte{0, 0, 0, 1}, ps.SPS...), append([]byte{0, 0, 0, 1}, ps.PPS...)...)
 	if err := m.vpar.SetExtraData(extra); err != nil {
 		return err
 	}
-	return m.openRun(m.vpar, astiav.NewRational(1, 90000), avcCodec(sps), w, h)
+	return m.openRun(m.vpar, astiav.NewRational(1, 90000), ivsrec.AVCCodec(extra), w, h)
 }
 
 // tickVideo encodes the held picture (transcoding) as frame k of the clock.
@@ -408,7 +408,7 @@ func (m *media) openTranscode(k int64) error {
 		v.Close()
 		return err
 	}
-	if err := m.openRun(m.vpar, v.TimeBase(), avcCodec(avcSPS(m.vpar.ExtraData())), w, h); err != nil {
+	if err := m.openRun(m.vpar, v.TimeBase(), ivsrec.AVCCodec(m.vpar.ExtraData()), w, h); err != nil {
 		v.Close()
 		return err
 	}
@@ -473,78 +473,4 @@ func (m *media) free() {
 		}
 	}
 	m.vpar, m.apar = nil, nil
-}
-
-// parameterSets returns the first SPS and PPS of an Annex B access unit.
-func parameterSets(au []byte) (sps, pps []byte) {
-	for _, nal := range nalUnits(au) {
-		switch nal[0] & 0x1f {
-		case 7:
-			if sps == nil {
-				sps = nal
-			}
-		case 8:
-			if pps == nil {
-				pps = nal
-			}
-		}
-	}
-	return sps, pps
-}
-
-// nalUnits splits Annex B data at its start codes.
-func nalUnits(b []byte) [][]byte {
-	var out [][]byte
-	start := -1
-	for i := 0; i+2 < len(b); i++ {
-		if b[i] == 0 && b[i+1] == 0 && b[i+2] == 1 {
-			if start >= 0 {
-				out = append(out, trimZeros(b[start:i]))
-			}
-			start = i + 3
-			i += 2
-		}
-	}
-	if start >= 0 && start < len(b) {
-		out = append(out, b[start:])
-	}
-	return slicesNonEmpty(out)
-}
-
-func trimZeros(b []byte) []byte {
-	for len(b) > 0 && b[len(b)-1] == 0 {
-		b = b[:len(b)-1]
-	}
-	return b
-}
-
-func slicesNonEmpty(in [][]byte) [][]byte {
-	out := in[:0]
-	for _, b := range in {
-		if len(b) > 0 {
-			out = append(out, b)
-		}
-	}
-	return out
-}
-
-// avcSPS finds the SPS in extradata, Annex B or avcC.
-func avcSPS(extra []byte) []byte {
-	if len(extra) >= 8 && extra[0] == 1 { // avcC: the first SPS follows its 16-bit length
-		n := int(extra[6])<<8 | int(extra[7])
-		if 8+n <= len(extra) {
-			return extra[8 : 8+n]
-		}
-		return nil
-	}
-	sps, _ := parameterSets(extra)
-	return sps
-}
-
-// avcCodec is the RFC 6381 codec string of an SPS: avc1.PPCCLL.
-func avcCodec(sps []byte) string {
-	if len(sps) < 4 {
-		return "avc1.42e01f"
-	}
-	return fmt.Sprintf("avc1.%02x%02x%02x", sps[1], sps[2], sps[3])
 }

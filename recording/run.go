@@ -12,6 +12,7 @@ import (
 	"github.com/pion/webrtc/v4"
 
 	"github.com/stagehand-rt/stagehand/ivs"
+	"github.com/stagehand-rt/stagehand/sink/ivsrec"
 	"github.com/stagehand-rt/stagehand/sink/thumbnail"
 	"github.com/stagehand-rt/stagehand/stage"
 	"github.com/stagehand-rt/stagehand/store"
@@ -95,7 +96,7 @@ type session struct {
 	rec    ivs.ParticipantRecording
 	log    *slog.Logger
 	out    Output
-	writer *Writer
+	writer *ivsrec.Participant
 	thumbs *thumbnail.Writer
 
 	changes chan bool     // the participant publishes (true) or stopped (false)
@@ -121,22 +122,22 @@ func (s *session) open(ctx context.Context) error {
 			latest = latest || st == "LATEST"
 		}
 	}
-	wc := WriterConfig{Dir: out.Dir, SegmentSeconds: cfg.HLSConfiguration.TargetSegmentDurationSeconds, HLS: mediaType(cfg) != "NONE",
+	wc := ivsrec.ParticipantConfig{Dir: out.Dir, SegmentSeconds: cfg.HLSConfiguration.TargetSegmentDurationSeconds, HLS: mediaType(cfg) != "NONE",
 		ThumbnailsSequential: seq, ThumbnailsLatest: latest, StageARN: s.rec.StageARN, SessionID: s.rec.SessionID,
 		ParticipantID: s.rec.ParticipantID, Start: s.rec.StartTime, OnFile: out.OnFile}
 	if wc.SegmentSeconds == 0 {
-		wc.SegmentSeconds = 6
+		wc.SegmentSeconds = ivsrec.DefaultSegmentSeconds
 	}
-	if s.writer, err = NewWriter(wc); err != nil {
+	if s.writer, err = ivsrec.NewParticipant(wc); err != nil {
 		return err
 	}
 	if seq || latest {
 		tc := thumbnail.Config{Dir: out.Dir, Interval: time.Duration(max(1, th.TargetIntervalSeconds)) * time.Second, OnFile: out.OnFile}
 		if seq {
-			tc.SequentialDir = "media/thumbnails/" + rendition
+			tc.SequentialDir = ivsrec.ThumbnailsDir(ivsrec.ParticipantRendition)
 		}
 		if latest {
-			tc.LatestDir = "media/latest_thumbnail/" + rendition
+			tc.LatestDir = ivsrec.LatestThumbnailDir(ivsrec.ParticipantRendition)
 		}
 		if s.thumbs, err = thumbnail.New(tc); err != nil {
 			return err
@@ -269,8 +270,8 @@ func (s *session) currentMedia(videoTrack bool) (*media, error) {
 		video = video || t.Kind == "video"
 	}
 	cfg := mediaConfig{Thumbs: s.thumbs, Video: video && mediaType(s.rec.Config) == "AUDIO_VIDEO",
-		SegmentSeconds: s.writer.cfg.SegmentSeconds, ParticipantID: s.rec.ParticipantID, OnActive: s.activate, Log: s.log}
-	if s.writer.cfg.HLS {
+		SegmentSeconds: s.writer.Config().SegmentSeconds, ParticipantID: s.rec.ParticipantID, OnActive: s.activate, Log: s.log}
+	if s.writer.Config().HLS {
 		cfg.Writer = s.writer
 	}
 	if s.thumbs != nil {

@@ -14,7 +14,7 @@ import (
 	"github.com/stagehand-rt/stagehand/encoder"
 	"github.com/stagehand-rt/stagehand/layout"
 	"github.com/stagehand-rt/stagehand/sink"
-	"github.com/stagehand-rt/stagehand/sink/hls"
+	"github.com/stagehand-rt/stagehand/sink/ivsrec"
 )
 
 // deadChannel is an RTMP destination whose server is gone for good.
@@ -41,8 +41,8 @@ func TestRecordingSurvivesFailedChannel(t *testing.T) {
 	if err := venc.CodecParameters(vp); err != nil {
 		t.Fatal(err)
 	}
-	rec, err := hls.New(hls.Config{Dir: dir, Rendition: "180p30-Composite", SegmentSeconds: 2, Framerate: 30,
-		Video: hls.Stream{Params: vp, TimeBase: venc.TimeBase()}})
+	rec, err := ivsrec.New(ivsrec.Config{Dir: dir, Rendition: "180p30-Composite", SegmentSeconds: 2, Framerate: 30,
+		Video: ivsrec.Stream{Params: vp, TimeBase: venc.TimeBase()}})
 	if err != nil {
 		t.Fatal(err)
 	}

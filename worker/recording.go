@@ -9,13 +9,12 @@ import (
 	"path"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
 	"github.com/stagehand-rt/stagehand/engine"
 	"github.com/stagehand-rt/stagehand/ivs"
-	"github.com/stagehand-rt/stagehand/sink/hls"
+	"github.com/stagehand-rt/stagehand/sink/ivsrec"
 	"github.com/stagehand-rt/stagehand/sink/upload"
 )
 
@@ -87,7 +86,7 @@ func (l *ledger) check(what string, err error) error {
 		return nil
 	case errors.Is(err, errLostClaim):
 		l.lost()
-		return fmt.Errorf("%w: %w", hls.ErrDetached, errLostClaim)
+		return fmt.Errorf("%w: %w", ivsrec.ErrDetached, errLostClaim)
 	default:
 		l.log.Warn("cannot record the recording's progress; recording on", "step", what, "error", err)
 		return nil
@@ -105,7 +104,7 @@ func (l *ledger) admit(index int) error {
 }
 
 // segment records a finished segment that waits in the spool.
-func (l *ledger) segment(s hls.Segment, size int64) error {
+func (l *ledger) segment(s ivsrec.Segment, size int64) error {
 	if !l.uploads {
 		return nil
 	}
@@ -122,10 +121,10 @@ func (l *ledger) uploaded(up upload.Uploaded) {
 		l.w.spool.done(up.Size)
 		return
 	}
-	if up.Rel != playlistKey(l.rendition) {
+	if up.Rel != ivsrec.PlaylistPath(l.rendition) {
 		return
 	}
-	segs, err := hls.ReadPlaylist(up.Playlist)
+	segs, err := ivsrec.ReadPlaylist(up.Playlist)
 	if err != nil || len(segs) == 0 {
 		return
 	}
@@ -142,9 +141,9 @@ func (l *ledger) uploaded(up upload.Uploaded) {
 func (l *ledger) hooks(dir string) engine.Hooks {
 	return engine.Hooks{
 		Admit: l.admit,
-		OnSegment: func(s hls.Segment) error {
+		OnSegment: func(s ivsrec.Segment) error {
 			var size int64
-			if fi, err := os.Stat(filepath.Join(dir, filepath.FromSlash(playlistDir(l.rendition)), strconv.Itoa(s.Index)+".ts")); err == nil {
+			if fi, err := os.Stat(filepath.Join(dir, filepath.FromSlash(ivsrec.SegmentPath(l.rendition, s.Index)))); err == nil {
 				size = fi.Size()
 			}
 			return l.segment(s, size)
@@ -156,47 +155,43 @@ func (l *ledger) hooks(dir string) engine.Hooks {
 	}
 }
 
-func playlistDir(rendition string) string { return "media/hls/" + rendition }
-
-func playlistKey(rendition string) string { return playlistDir(rendition) + "/playlist.m3u8" }
-
-// resumePoint is where destination dest's recording rec continues: the rendition and
-// segments of the earlier runs (nil Resume: a fresh recording). When the
-// earlier playlist cannot be read, the run records into a new rendition
-// folder beside it, so nothing is overwritten.
+// resumePoint is where destination dest's recording rec continues: the
+// rendition and segments of the earlier runs (nil Resume: a fresh
+// recording). When the earlier playlist cannot be read, the run records into
+// a new rendition folder beside it, so nothing is overwritten.
 func (w *Worker) resumePoint(ctx context.Context, run *ivs.RecordingRun, dest string, rec *engine.Recording,
-	log *slog.Logger) (string, *hls.Resume) {
+	log *slog.Logger) (string, *ivsrec.Resume) {
 	if run == nil || run.Rendition == "" {
 		return "", nil
 	}
-	data, err := w.readPlaylist(ctx, rec, playlistKey(run.Rendition))
+	data, err := w.readPlaylist(ctx, rec, ivsrec.PlaylistPath(run.Rendition))
 	if err != nil {
 		log.Warn("cannot read the recording's playlist; recording into a new rendition folder",
 			"destination", dest, "rendition", run.Rendition, "error", err)
 		return "", nil
 	}
-	var segs []hls.Segment
+	var segs []ivsrec.Segment
 	if data != nil {
-		if segs, err = hls.ReadPlaylist(data); err != nil {
+		if segs, err = ivsrec.ReadPlaylist(data); err != nil {
 			log.Warn("unreadable playlist; recording into a new rendition folder", "destination", dest, "error", err)
 			return "", nil
 		}
 	}
-	return run.Rendition, &hls.Resume{Segments: merge(segs, run.Spooled), Next: run.Next}
+	return run.Rendition, &ivsrec.Resume{Segments: merge(segs, run.Spooled), Next: run.Next}
 }
 
 // merge adds the spooled segments the playlist does not name yet.
-func merge(segs []hls.Segment, spooled []ivs.RecordedSegment) []hls.Segment {
+func merge(segs []ivsrec.Segment, spooled []ivs.RecordedSegment) []ivsrec.Segment {
 	named := map[int]bool{}
 	for _, s := range segs {
 		named[s.Index] = true
 	}
 	for _, s := range spooled {
 		if !named[s.Index] {
-			segs = append(segs, hls.Segment(s))
+			segs = append(segs, ivsrec.Segment(s))
 		}
 	}
-	slices.SortStableFunc(segs, func(a, b hls.Segment) int { return a.Index - b.Index })
+	slices.SortStableFunc(segs, func(a, b ivsrec.Segment) int { return a.Index - b.Index })
 	return segs
 }
 

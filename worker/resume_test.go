@@ -18,7 +18,7 @@ import (
 
 	"github.com/stagehand-rt/stagehand/internal/stagetest"
 	"github.com/stagehand-rt/stagehand/ivs"
-	"github.com/stagehand-rt/stagehand/sink/hls"
+	"github.com/stagehand-rt/stagehand/sink/ivsrec"
 	"github.com/stagehand-rt/stagehand/worker"
 )
 
@@ -39,7 +39,7 @@ func startRecording(t *testing.T, env *stagetest.Env, st types.Stage, bucket str
 	return c
 }
 
-func playlistSegments(t *testing.T, path string) ([]hls.Segment, string) {
+func playlistSegments(t *testing.T, path string) ([]ivsrec.Segment, string) {
 	t.Helper()
 	b, err := os.ReadFile(path)
 	if err != nil {
@@ -48,7 +48,7 @@ func playlistSegments(t *testing.T, path string) ([]hls.Segment, string) {
 		}
 		t.Fatal(err)
 	}
-	segs, err := hls.ReadPlaylist(b)
+	segs, err := ivsrec.ReadPlaylist(b)
 	if err != nil {
 		t.Fatalf("%s: %v\n%s", path, err, b)
 	}
@@ -167,7 +167,7 @@ func TestHandoffContinuesRecording(t *testing.T) {
 	}
 }
 
-func segName(s hls.Segment) string { return filepathBase(s.Index) }
+func segName(s ivsrec.Segment) string { return filepathBase(s.Index) }
 
 // TestLostClaimStopsTheRun: a worker whose composition was taken over by
 // another (it was cut off and the job went elsewhere) stops at its next
@@ -189,7 +189,7 @@ func TestLostClaimStopsTheRun(t *testing.T) {
 		t.Fatal(err)
 	}
 	taken := time.Now()
-	var before []hls.Segment
+	var before []ivsrec.Segment
 	for {
 		segs, _ := playlistSegments(t, filepath.Join(media, "playlist.m3u8"))
 		time.Sleep(2500 * time.Millisecond) // more than a segment

@@ -120,7 +120,7 @@ func (w *Worker) leftovers() (map[string][]string, int64) {
 			return nil
 		}
 		switch {
-		case strings.HasSuffix(p, ".ts.part"):
+		case strings.HasSuffix(p, ".part"): // an MPEG-TS or fMP4 segment
 			w.log.Warn("removing a partial segment of a run that died", "file", p, "bytes", info.Size())
 			_ = os.Remove(p)
 		case strings.HasSuffix(p, ".ts"):

@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/stagehand-rt/stagehand/layout"
+	"github.com/stagehand-rt/stagehand/sink/ivsrec"
 )
 
 // The contenders of every pair, and the codec floor's two halves.
@@ -20,6 +21,9 @@ const (
 	cEncode    = "encode"
 	cBaseline  = "baseline" // another stagehand binary, when one is given
 )
+
+// renditionName is the composite recording's folder, as compose names it.
+var renditionName = fmt.Sprintf("%dp%d", canvasH, framerate)
 
 // contenders are the runs of every pair.
 func (s settings) contenders() []string {
@@ -90,7 +94,7 @@ func runComposite(ctx context.Context, s settings, n int, encPath string) (*comp
 	if _, err := run(ctx, nil, s.stagehand, stagehandArgs(in, encPath, warm)...); err != nil {
 		return nil, err
 	}
-	c.source = filepath.Join(warm, "media", "hls", fmt.Sprintf("%dp%d", canvasH, framerate), "playlist.m3u8")
+	c.source = filepath.Join(warm, filepath.FromSlash(ivsrec.PlaylistPath(renditionName)))
 	fmt.Fprintf(os.Stderr, "%d-up: %d pairs of %d s", n, s.pairs, s.seconds)
 	for p := 0; p < s.pairs; p++ {
 		// Rotate the order so that no contender always runs first or last.
@@ -204,7 +208,7 @@ func printCommands(s settings, encPath string) error {
 		fmt.Println(shell(append([]string{"ffmpeg"}, ffmpegComposite(in, ts, stagehandScaler, "OUT")...)))
 		fmt.Println(shell(append([]string{"ffmpeg"}, ffmpegDecode(in)...)))
 		fmt.Println(shell(append([]string{"ffmpeg"},
-			ffmpegRaw("OUT/media/hls/1080p30/playlist.m3u8")...)) + " | " + shell(append([]string{"ffmpeg"}, ffmpegEncode()...)))
+			ffmpegRaw("OUT/"+ivsrec.PlaylistPath(renditionName))...)) + " | " + shell(append([]string{"ffmpeg"}, ffmpegEncode()...)))
 	}
 	return nil
 }

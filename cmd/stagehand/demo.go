@@ -14,6 +14,7 @@ import (
 	rt "github.com/aws/aws-sdk-go-v2/service/ivsrealtime"
 	"github.com/aws/aws-sdk-go-v2/service/ivsrealtime/types"
 
+	"github.com/stagehand-rt/stagehand/sink/ivsrec"
 	"github.com/stagehand-rt/stagehand/stage/client"
 	"github.com/stagehand-rt/stagehand/synth"
 )
@@ -75,8 +76,8 @@ func startDemo(ctx context.Context, cfg serveConfig, apiURL string, stdout io.Wr
 	fmt.Fprintf(stdout, "stagehand: demo: stage %s with alice and bob publishing; composition %s\n", *st.Stage.Arn,
 		*d.comp)
 	fmt.Fprintf(stdout, "stagehand: demo: recording to %s (Ctrl-C stops it cleanly)\n",
-		filepath.Join(cfg.DataDir, "buckets", "demo-recordings", filepath.FromSlash(prefix), "media", "hls", "720p30",
-			"playlist.m3u8"))
+		filepath.Join(cfg.DataDir, "buckets", "demo-recordings", filepath.FromSlash(prefix),
+			filepath.FromSlash(ivsrec.PlaylistPath("720p30"))))
 	return d, nil
 }
 

@@ -23,7 +23,7 @@ import (
 
 	"github.com/stagehand-rt/stagehand/internal/testserver"
 	"github.com/stagehand-rt/stagehand/ivs"
-	"github.com/stagehand-rt/stagehand/sink/hls"
+	"github.com/stagehand-rt/stagehand/sink/ivsrec"
 	"github.com/stagehand-rt/stagehand/sink/upload"
 	"github.com/stagehand-rt/stagehand/store"
 )
@@ -207,12 +207,12 @@ func (f *fleet) waitResumed(id string, from *workerProc, next int, within time.D
 }
 
 // storedPlaylist reads the recording's playlist from the object store.
-func (f *fleet) storedPlaylist(prefix, rendition string) ([]hls.Segment, string) {
+func (f *fleet) storedPlaylist(prefix, rendition string) ([]ivsrec.Segment, string) {
 	b, err := upload.Get(context.Background(), f.s3c, bucket, prefix+"/media/hls/"+rendition+"/playlist.m3u8")
 	if err != nil {
 		return nil, ""
 	}
-	segs, err := hls.ReadPlaylist(b)
+	segs, err := ivsrec.ReadPlaylist(b)
 	if err != nil {
 		f.t.Fatalf("stored playlist: %v\n%s", err, b)
 	}

@@ -13,7 +13,7 @@ import (
 	"github.com/stagehand-rt/stagehand/internal/testmedia"
 	"github.com/stagehand-rt/stagehand/internal/testserver"
 	"github.com/stagehand-rt/stagehand/sink"
-	"github.com/stagehand-rt/stagehand/sink/hls"
+	"github.com/stagehand-rt/stagehand/sink/ivsrec"
 )
 
 func writerFor(t *testing.T, m *testmedia.Stream, cfg Config) *Writer {
@@ -97,8 +97,8 @@ func TestReconnectsAfterServerRestart(t *testing.T) {
 	srv := testserver.StartRTMP(t)
 	m := testmedia.New(t, testmedia.Options{Seconds: 8, Width: 160, Height: 90})
 	w := writerFor(t, m, Config{URL: srv.URL("restart"), IOTimeout: 2 * time.Second})
-	rec, err := hls.New(hls.Config{Dir: t.TempDir(), Rendition: "90p30", SegmentSeconds: 2, Framerate: 30,
-		Video: hls.Stream{Params: m.Video, TimeBase: m.VideoTimeBase}, Audio: &hls.Stream{Params: m.Audio, TimeBase: m.AudioTimeBase}})
+	rec, err := ivsrec.New(ivsrec.Config{Dir: t.TempDir(), Rendition: "90p30", SegmentSeconds: 2, Framerate: 30,
+		Video: ivsrec.Stream{Params: m.Video, TimeBase: m.VideoTimeBase}, Audio: &ivsrec.Stream{Params: m.Audio, TimeBase: m.AudioTimeBase}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -18,6 +18,8 @@ import (
 	"time"
 
 	"github.com/asticode/go-astiav"
+
+	"github.com/stagehand-rt/stagehand/sink/ivsrec"
 )
 
 // Config says where and how often thumbnails are written.
@@ -118,17 +120,11 @@ func (w *Writer) Offer(f *astiav.Frame, t time.Duration) error {
 	return nil
 }
 
+// write publishes a thumbnail atomically: the uploader may be reading the
+// previous LATEST file.
 func (w *Writer) write(rel string, data []byte) error {
-	p := filepath.Join(w.cfg.Dir, filepath.FromSlash(rel))
-	// Atomically: the uploader may be reading the previous LATEST file.
-	if err := os.WriteFile(p+".tmp", data, 0o644); err != nil {
+	if err := (ivsrec.Output{Dir: w.cfg.Dir, OnFile: w.cfg.OnFile}).Publish(rel, data); err != nil {
 		return fmt.Errorf("thumbnail: %w", err)
-	}
-	if err := os.Rename(p+".tmp", p); err != nil {
-		return fmt.Errorf("thumbnail: %w", err)
-	}
-	if w.cfg.OnFile != nil {
-		w.cfg.OnFile(rel)
 	}
 	return nil
 }

@@ -20,7 +20,7 @@ import (
 
 	"github.com/stagehand-rt/stagehand/internal/testmedia"
 	"github.com/stagehand-rt/stagehand/internal/testserver"
-	"github.com/stagehand-rt/stagehand/sink/hls"
+	"github.com/stagehand-rt/stagehand/sink/ivsrec"
 	"github.com/stagehand-rt/stagehand/sink/upload"
 )
 
@@ -77,8 +77,8 @@ func TestRecordingSurvivesObjectStoreOutage(t *testing.T) {
 	}
 	m := testmedia.New(t, testmedia.Options{Seconds: 8, KeyframeInterval: 60})
 	var stopped, restarted time.Time
-	rec, err := hls.New(hls.Config{Dir: spool, Rendition: "180p30-Enc123456789", SegmentSeconds: 2, Framerate: 30, Bandwidth: 600_000,
-		Video: hls.Stream{Params: m.Video, TimeBase: m.VideoTimeBase}, Audio: &hls.Stream{Params: m.Audio, TimeBase: m.AudioTimeBase},
+	rec, err := ivsrec.New(ivsrec.Config{Dir: spool, Rendition: "180p30-Enc123456789", SegmentSeconds: 2, Framerate: 30, Bandwidth: 600_000,
+		Video: ivsrec.Stream{Params: m.Video, TimeBase: m.VideoTimeBase}, Audio: &ivsrec.Stream{Params: m.Audio, TimeBase: m.AudioTimeBase},
 		OnFile: up.Enqueue})
 	if err != nil {
 		t.Fatal(err)

@@ -1,4 +1,4 @@
-package recording
+package ivsrec
 
 import (
 	"os"
@@ -11,11 +11,10 @@ import (
 
 	"github.com/stagehand-rt/stagehand/encoder"
 	"github.com/stagehand-rt/stagehand/internal/testmedia"
-	"github.com/stagehand-rt/stagehand/sink"
 )
 
 // encodeRun writes seconds of a grey picture and silence as one run.
-func encodeRun(t *testing.T, w *Writer, seconds int) {
+func encodeRun(t *testing.T, w *Participant, seconds int) {
 	t.Helper()
 	venc, err := encoder.NewVideo(encoder.VideoConfig{Width: 320, Height: 180, Framerate: 30, Bitrate: 300_000, KeyframeInterval: 30})
 	if err != nil {
@@ -36,8 +35,8 @@ func encodeRun(t *testing.T, w *Writer, seconds int) {
 	if err := aenc.CodecParameters(ap); err != nil {
 		t.Fatal(err)
 	}
-	if err := w.BeginRun(RunConfig{Streams: []sink.Stream{{Params: vp, TimeBase: venc.TimeBase()}, {Params: ap, TimeBase: aenc.TimeBase()}},
-		Video: true, FPS: 30, Start: time.Now(), Codecs: "avc1.64000d,mp4a.40.2", Width: 320, Height: 180, Bandwidth: 500_000}); err != nil {
+	if err := w.BeginRun(RunConfig{Streams: []Stream{{Params: vp, TimeBase: venc.TimeBase()}, {Params: ap, TimeBase: aenc.TimeBase()}},
+		Video: true, FPS: 30, Start: time.Now(), Codecs: AVCCodec(vp.ExtraData()) + "," + AACCodec, Width: 320, Height: 180, Bandwidth: 500_000}); err != nil {
 		t.Fatal(err)
 	}
 	f := astiav.AllocFrame()
@@ -79,10 +78,10 @@ func encodeRun(t *testing.T, w *Writer, seconds int) {
 	}
 }
 
-func TestWriterRuns(t *testing.T) {
+func TestParticipantRuns(t *testing.T) {
 	dir := t.TempDir()
 	var files []string
-	w, err := NewWriter(WriterConfig{Dir: dir, SegmentSeconds: 2, HLS: true, StageARN: "arn:aws:ivs:us-east-1:123456789012:stage/abc",
+	w, err := NewParticipant(ParticipantConfig{Dir: dir, SegmentSeconds: 2, HLS: true, StageARN: "arn:aws:ivs:us-east-1:123456789012:stage/abc",
 		SessionID: "st-1234567890123", ParticipantID: "p1", Start: time.Now(), OnFile: func(rel string) { files = append(files, rel) }})
 	if err != nil {
 		t.Fatal(err)
