@@ -51,7 +51,8 @@ var errNewRecording = errors.New("a new recording")
 // reconnect within the window); otherwise, on a stage that records
 // participants, a new recording is queued. It returns the recording, or
 // a zero one when the stage does not record.
-func (d *Dispatcher) PublishStarted(ctx context.Context, stageID, sessionID, pid string) (ivs.ParticipantRecording, error) {
+func (d *Dispatcher) PublishStarted(ctx context.Context, stageID, sessionID, pid string) (ivs.ParticipantRecording,
+	error) {
 	key := stageID + "." + sessionID + "." + pid
 	latest, err := d.store.Recordings.Get(ctx, latestKey(stageID, pid))
 	switch {
@@ -117,14 +118,17 @@ func (d *Dispatcher) start(ctx context.Context, stageID, sessionID, pid string) 
 	if err := d.store.Recordings.Put(ctx, key, rec); err != nil {
 		return rec, err
 	}
-	if err := d.store.Recordings.Put(ctx, latestKey(stageID, pid), ivs.ParticipantRecording{StageARN: st.ARN, ParticipantID: pid, Ref: key}); err != nil {
+	if err := d.store.Recordings.Put(ctx, latestKey(stageID, pid), ivs.ParticipantRecording{StageARN: st.ARN,
+		ParticipantID: pid, Ref: key}); err != nil {
 		return rec, err
 	}
-	job := jobs.ParticipantRecordingJob(st.ARN, jobs.ParticipantRecording{StageID: stageID, SessionID: sessionID, ParticipantID: pid, StartMS: now.UnixMilli()})
+	job := jobs.ParticipantRecordingJob(st.ARN, jobs.ParticipantRecording{StageID: stageID, SessionID: sessionID,
+		ParticipantID: pid, StartMS: now.UnixMilli()})
 	if err := d.queue.Submit(ctx, job); err != nil {
 		return rec, err
 	}
-	d.log.Info("participant recording queued", "stage", stageID, "participant", pid, "bucket", rec.BucketName, "prefix", rec.Prefix)
+	d.log.Info("participant recording queued", "stage", stageID, "participant", pid, "bucket", rec.BucketName,
+		"prefix", rec.Prefix)
 	return rec, nil
 }
 

@@ -222,14 +222,7 @@ func (m *media) audio(tr *webrtc.TrackRemote) {
 		return
 	}
 	defer dec.Close()
-	onFrame := func(f *astiav.Frame, _ uint32) { _ = m.mixer.Push(m.cfg.ParticipantID, f) }
-	for {
-		pkt, _, err := tr.ReadRTP()
-		if err != nil {
-			return
-		}
-		_ = dec.Push(pkt, onFrame)
-	}
+	dec.Run(tr, func(f *astiav.Frame, _ uint32) { _ = m.mixer.Push(m.cfg.ParticipantID, f) })
 }
 
 func (m *media) video(tr *webrtc.TrackRemote, sub Subscription) {
@@ -244,17 +237,7 @@ func (m *media) video(tr *webrtc.TrackRemote, sub Subscription) {
 	if remux && m.cfg.Writer != nil && m.cfg.Video {
 		dec.SetAccessUnitHandler(m.accessUnit)
 	}
-	onFrame := func(f *astiav.Frame, _ uint32) { m.picture(f, remux) }
-	for {
-		pkt, _, err := tr.ReadRTP()
-		if err != nil {
-			return
-		}
-		_ = dec.Push(pkt, onFrame)
-		if dec.NeedsKeyframe() {
-			_ = sub.RequestKeyframe(tr)
-		}
-	}
+	dec.Run(tr, func(f *astiav.Frame, _ uint32) { m.picture(f, remux) }, func() { _ = sub.RequestKeyframe(tr) })
 }
 
 // accessUnit remuxes one H.264 frame; only keyframes are decoded.
@@ -383,7 +366,8 @@ func (m *media) fit() (*astiav.Frame, error) {
 	// The publisher changed resolution: scale to the run's.
 	if m.sws == nil || m.scaled == nil {
 		sws, err := astiav.CreateSoftwareScaleContext(m.held.Width(), m.held.Height(), m.held.PixelFormat(),
-			cfg.Width, cfg.Height, astiav.PixelFormatYuv420P, astiav.NewSoftwareScaleContextFlags(astiav.SoftwareScaleContextFlagBilinear))
+			cfg.Width, cfg.Height, astiav.PixelFormatYuv420P,
+			astiav.NewSoftwareScaleContextFlags(astiav.SoftwareScaleContextFlagBilinear))
 		if err != nil {
 			return nil, err
 		}

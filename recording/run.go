@@ -122,7 +122,8 @@ func (s *session) open(ctx context.Context) error {
 			latest = latest || st == "LATEST"
 		}
 	}
-	wc := ivsrec.ParticipantConfig{Dir: out.Dir, SegmentSeconds: cfg.HLSConfiguration.TargetSegmentDurationSeconds, HLS: mediaType(cfg) != "NONE",
+	wc := ivsrec.ParticipantConfig{Dir: out.Dir, SegmentSeconds: cfg.HLSConfiguration.TargetSegmentDurationSeconds,
+		HLS:                  mediaType(cfg) != "NONE",
 		ThumbnailsSequential: seq, ThumbnailsLatest: latest, StageARN: s.rec.StageARN, SessionID: s.rec.SessionID,
 		ParticipantID: s.rec.ParticipantID, Start: s.rec.StartTime, OnFile: out.OnFile}
 	if wc.SegmentSeconds == 0 {
@@ -132,7 +133,8 @@ func (s *session) open(ctx context.Context) error {
 		return err
 	}
 	if seq || latest {
-		tc := thumbnail.Config{Dir: out.Dir, Interval: time.Duration(max(1, th.TargetIntervalSeconds)) * time.Second, OnFile: out.OnFile}
+		tc := thumbnail.Config{Dir: out.Dir, Interval: time.Duration(max(1, th.TargetIntervalSeconds)) * time.Second,
+			OnFile: out.OnFile}
 		if seq {
 			tc.SequentialDir = ivsrec.ThumbnailsDir(ivsrec.ParticipantRendition)
 		}
@@ -157,7 +159,7 @@ func (s *session) run(ctx context.Context) error {
 		close(s.done)
 		cancel()
 		if followed != nil {
-			<-followed
+			<-followed //nolint:errcheck // cancelled by the end of the recording: not its error
 		}
 		if err := s.endMedia(); err != nil {
 			s.log.Warn("end of the last run", "error", err)
@@ -270,7 +272,8 @@ func (s *session) currentMedia(videoTrack bool) (*media, error) {
 		video = video || t.Kind == "video"
 	}
 	cfg := mediaConfig{Thumbs: s.thumbs, Video: video && mediaType(s.rec.Config) == "AUDIO_VIDEO",
-		SegmentSeconds: s.writer.Config().SegmentSeconds, ParticipantID: s.rec.ParticipantID, OnActive: s.activate, Log: s.log}
+		SegmentSeconds: s.writer.Config().SegmentSeconds, ParticipantID: s.rec.ParticipantID, OnActive: s.activate,
+		Log: s.log}
 	if s.writer.Config().HLS {
 		cfg.Writer = s.writer
 	}

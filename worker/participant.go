@@ -69,10 +69,12 @@ func (w *Worker) continueRecording(ctx context.Context, p jobs.ParticipantRecord
 	defer cancel()
 	st, err := w.store.Stages.Get(ctx, p.StageID)
 	if err != nil || st.ActiveSessionID == "" {
-		log.Warn("participant recording not continued: the stage has no session", "participant", p.ParticipantID, "error", err)
+		log.Warn("participant recording not continued: the stage has no session", "participant", p.ParticipantID,
+			"error", err)
 		return
 	}
-	rec, err := recording.NewDispatcher(w.store, w.queue, w.log).PublishStarted(ctx, p.StageID, st.ActiveSessionID, p.ParticipantID)
+	rec, err := recording.NewDispatcher(w.store, w.queue, w.log).PublishStarted(ctx, p.StageID, st.ActiveSessionID,
+		p.ParticipantID)
 	if err != nil {
 		log.Error("participant recording not continued after the shutdown", "participant", p.ParticipantID, "error", err)
 		return
@@ -93,7 +95,8 @@ func (w *Worker) recordingOutput(ctx context.Context, bucket, prefix string) (re
 		return recording.Output{}, err
 	}
 	// The uploads outlive a worker shutdown long enough to store the end.
-	up, err := upload.Start(context.WithoutCancel(ctx), upload.Config{Client: w.recordingS3(), Bucket: bucket, Prefix: prefix, Dir: dir,
+	up, err := upload.Start(context.WithoutCancel(ctx), upload.Config{Client: w.recordingS3(), Bucket: bucket,
+		Prefix: prefix, Dir: dir,
 		OnUploaded: func(u upload.Uploaded) { w.metrics.uploadDelay.Observe(u.Delay.Seconds()) }})
 	if err != nil {
 		return recording.Output{}, err

@@ -207,8 +207,8 @@ func printCommands(s settings, encPath string) error {
 		fmt.Println(shell(append([]string{"ffmpeg"}, ffmpegComposite(in, ts, "", "OUT")...)))
 		fmt.Println(shell(append([]string{"ffmpeg"}, ffmpegComposite(in, ts, stagehandScaler, "OUT")...)))
 		fmt.Println(shell(append([]string{"ffmpeg"}, ffmpegDecode(in)...)))
-		fmt.Println(shell(append([]string{"ffmpeg"},
-			ffmpegRaw("OUT/"+ivsrec.PlaylistPath(renditionName))...)) + " | " + shell(append([]string{"ffmpeg"}, ffmpegEncode()...)))
+		raw := shell(append([]string{"ffmpeg"}, ffmpegRaw("OUT/"+ivsrec.PlaylistPath(renditionName))...))
+		fmt.Println(raw + " | " + shell(append([]string{"ffmpeg"}, ffmpegEncode()...)))
 	}
 	return nil
 }

@@ -163,7 +163,8 @@ func (e *Env) CreateStage(t testing.TB, name string) types.Stage {
 
 // Token creates a participant token through the API. With no
 // capabilities given, the token may publish and subscribe.
-func (e *Env) Token(t testing.TB, stageARN, userID string, attrs map[string]string, caps ...types.ParticipantTokenCapability) types.ParticipantToken {
+func (e *Env) Token(t testing.TB, stageARN, userID string, attrs map[string]string,
+	caps ...types.ParticipantTokenCapability) types.ParticipantToken {
 	t.Helper()
 	in := &ivsrealtime.CreateParticipantTokenInput{StageArn: aws.String(stageARN), Attributes: attrs, Capabilities: caps}
 	if userID != "" {

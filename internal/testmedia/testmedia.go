@@ -53,7 +53,8 @@ func New(t testing.TB, o Options) *Stream {
 	}
 	s := &Stream{Options: o}
 	var err error
-	s.venc, err = encoder.NewVideo(encoder.VideoConfig{Width: o.Width, Height: o.Height, Framerate: o.Framerate, Bitrate: o.Bitrate, KeyframeInterval: o.KeyframeInterval})
+	s.venc, err = encoder.NewVideo(encoder.VideoConfig{Width: o.Width, Height: o.Height, Framerate: o.Framerate,
+		Bitrate: o.Bitrate, KeyframeInterval: o.KeyframeInterval})
 	if err != nil {
 		t.Fatal(err)
 	}

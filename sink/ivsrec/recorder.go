@@ -51,7 +51,7 @@ type Config struct {
 	Admit func(index int) error
 }
 
-// ErrDetached, wrapped in an OnSegment or Admit error, says that another
+// ErrDetached says, wrapped in an OnSegment or Admit error, that another
 // run took the recording over: this run writes nothing more, and Close
 // leaves the recording's files to that run.
 var ErrDetached = errors.New("ivsrec: the recording was taken over by another run")
@@ -80,7 +80,8 @@ func (c Config) Validate() error {
 		return errors.New("ivsrec: a directory and a rendition name are required")
 	}
 	if s := c.SegmentSeconds; s != 0 && (s < MinSegmentSeconds || s > MaxSegmentSeconds) {
-		return fmt.Errorf("ivsrec: targetSegmentDurationSeconds %d is outside %d..%d", s, MinSegmentSeconds, MaxSegmentSeconds)
+		return fmt.Errorf("ivsrec: targetSegmentDurationSeconds %d is outside %d..%d", s, MinSegmentSeconds,
+			MaxSegmentSeconds)
 	}
 	if c.Video.Params == nil || c.Video.Params.MediaType() != astiav.MediaTypeVideo {
 		return errors.New("ivsrec: a video stream is required")
