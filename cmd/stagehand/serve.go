@@ -103,15 +103,7 @@ func parseServeFlags(args []string, stderr io.Writer) (serveConfig, error) {
 	})
 	fs.StringVar(&c.RTMPURL, "rtmp-url", "rtmp://127.0.0.1:1935/app/", "public RTMP ingest URL of stages")
 	fs.StringVar(&c.RTMPSURL, "rtmps-url", "rtmps://127.0.0.1:1936/app/", "public RTMPS ingest URL of stages")
-	fs.Func("channel", "IVS channel a composition may send to: `ARN=rtmps://host/app/streamkey` (repeatable)",
-		func(v string) error {
-			arn, u, ok := strings.Cut(v, "=")
-			if !ok {
-				return errors.New("want ARN=URL")
-			}
-			c.Channels[arn] = u
-			return nil
-		})
+	channelsFlag(fs, c.Channels)
 	verbose := fs.Bool("v", false, "log every request")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr,

@@ -11,7 +11,6 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
-	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -50,15 +49,7 @@ func parseWorkerFlags(args []string, stderr io.Writer) (workerConfig, error) {
 	fs.StringVar(&c.Region, "region", envOr("STAGEHAND_REGION", "us-east-1"), "region in ARNs (as the API's)")
 	fs.StringVar(&c.AccountID, "account-id", envOr("STAGEHAND_ACCOUNT_ID", "123456789012"),
 		"account id in ARNs (as the API's)")
-	fs.Func("channel", "IVS channel a composition may send to: `ARN=rtmps://host/app/streamkey` (repeatable)",
-		func(v string) error {
-			arn, u, ok := strings.Cut(v, "=")
-			if !ok {
-				return errors.New("want ARN=URL")
-			}
-			c.Channels[arn] = u
-			return nil
-		})
+	channelsFlag(fs, c.Channels)
 	fs.Func("ice-ip", "local `IP` offered in ICE candidates (repeatable; default every interface)", func(v string) error {
 		if net.ParseIP(v) == nil {
 			return fmt.Errorf("%q is not an IP address", v)

@@ -101,3 +101,17 @@ func (w *workerFlags) config(dataDir string, channels map[string]string, iceIPs 
 	}
 	return c
 }
+
+// channelsFlag registers --channel: the RTMP(S) URL of each IVS channel a
+// composition may send to.
+func channelsFlag(fs *flag.FlagSet, channels map[string]string) {
+	fs.Func("channel", "IVS channel a composition may send to: `ARN=rtmps://host/app/streamkey` (repeatable)",
+		func(v string) error {
+			arn, u, ok := strings.Cut(v, "=")
+			if !ok {
+				return errors.New("want ARN=URL")
+			}
+			channels[arn] = u
+			return nil
+		})
+}
