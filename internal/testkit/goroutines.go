@@ -1,0 +1,126 @@
+// Package testkit holds the checks many packages' tests share: that a
+// test's goroutines ended, and waiting for a condition to come true.
+package testkit
+
+import (
+	"runtime"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// goroutineWait is how long CheckEnded waits for goroutines to end. It is
+// generous because ending is often asynchronous (a closed connection's
+// reader notices on its next read); a passing check returns as soon as they
+// have ended. The package's own tests shorten it.
+var goroutineWait = 10 * time.Second
+
+// Goroutines is a snapshot of the goroutines running at one moment, to
+// tell those started since. Goroutines are told apart by ID, never reused,
+// so a goroutine of an earlier test that ends meanwhile, or one of the
+// runtime's that comes and goes, does not skew the result as a count would.
+// Tests using it must not run in parallel with others that start
+// goroutines.
+type Goroutines struct {
+	before map[uint64]bool
+	ignore []string
+}
+
+// SnapshotGoroutines records the goroutines running now. Goroutines started
+// later whose stack contains one of ignore (such as a function name of a
+// library's pool that outlives the test by design) are not reported.
+func SnapshotGoroutines(ignore ...string) *Goroutines {
+	g := &Goroutines{before: map[uint64]bool{}, ignore: ignore}
+	for _, s := range stacks() {
+		g.before[s.id] = true
+	}
+	return g
+}
+
+// Started returns the stacks of the goroutines running now that were not
+// running at the snapshot, except the caller's and the ignored ones.
+func (g *Goroutines) Started() []string {
+	all := stacks()
+	var out []string
+	// The first stack is the caller's.
+	for i, s := range all {
+		if i == 0 || g.before[s.id] || g.ignored(s.text) {
+			continue
+		}
+		out = append(out, s.text)
+	}
+	return out
+}
+
+func (g *Goroutines) ignored(stack string) bool {
+	for _, s := range g.ignore {
+		if strings.Contains(stack, s) {
+			return true
+		}
+	}
+	return false
+}
+
+// CheckEnded waits up to 10 seconds for the goroutines started since the
+// snapshot to end, and fails tb with the stacks of those left.
+func (g *Goroutines) CheckEnded(tb testing.TB) {
+	tb.Helper()
+	var left []string
+	for deadline := time.Now().Add(goroutineWait); ; time.Sleep(10 * time.Millisecond) {
+		if left = g.Started(); len(left) == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			break
+		}
+	}
+	tb.Errorf("%d goroutines started during the test still run after %v:\n\n%s",
+		len(left), goroutineWait, strings.Join(left, "\n\n"))
+}
+
+// CheckGoroutines snapshots the goroutines running now and returns the
+// check that those started since have ended: defer it, or call it once
+// everything is closed (a deferred call runs before the test's cleanups).
+func CheckGoroutines(tb testing.TB, ignore ...string) func() {
+	tb.Helper()
+	g := SnapshotGoroutines(ignore...)
+	return func() {
+		tb.Helper()
+		g.CheckEnded(tb)
+	}
+}
+
+type stack struct {
+	id   uint64
+	text string
+}
+
+// stacks returns every goroutine's stack, the caller's first, as
+// runtime.Stack writes them.
+func stacks() []stack {
+	buf := make([]byte, 1<<16)
+	for {
+		n := runtime.Stack(buf, true)
+		if n < len(buf) {
+			buf = buf[:n]
+			break
+		}
+		buf = make([]byte, 2*len(buf))
+	}
+	var out []stack
+	for _, text := range strings.Split(strings.TrimSpace(string(buf)), "\n\n") {
+		// Each starts "goroutine 42 [chan receive]:".
+		rest, ok := strings.CutPrefix(text, "goroutine ")
+		if !ok {
+			continue
+		}
+		idText, _, _ := strings.Cut(rest, " ")
+		id, err := strconv.ParseUint(idText, 10, 64)
+		if err != nil {
+			continue
+		}
+		out = append(out, stack{id, text})
+	}
+	return out
+}
