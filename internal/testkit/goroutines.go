@@ -39,7 +39,9 @@ func SnapshotGoroutines(ignore ...string) *Goroutines {
 }
 
 // Started returns the stacks of the goroutines running now that were not
-// running at the snapshot, except the caller's and the ignored ones.
+// running at the snapshot, except the caller's and the ignored ones. A
+// goroutine not yet scheduled may show only a wrapper function; its
+// "created by" line names the function that started it.
 func (g *Goroutines) Started() []string {
 	all := stacks()
 	var out []string
