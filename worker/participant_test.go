@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"image/jpeg"
 	"os"
 	"path/filepath"
@@ -20,6 +21,7 @@ import (
 	"github.com/pion/webrtc/v4"
 
 	"github.com/stagehand-rt/stagehand/internal/stagetest"
+	"github.com/stagehand-rt/stagehand/internal/testkit"
 	"github.com/stagehand-rt/stagehand/internal/testmedia"
 	"github.com/stagehand-rt/stagehand/internal/testserver"
 	"github.com/stagehand-rt/stagehand/sink/upload"
@@ -106,20 +108,18 @@ func (r *recordingEnv) participant(t *testing.T, pid string) *types.Participant 
 func (r *recordingEnv) waitRecording(t *testing.T, pid string, want types.ParticipantRecordingState, within time.Duration) (*types.Participant, []types.ParticipantRecordingState) {
 	t.Helper()
 	var seen []types.ParticipantRecordingState
-	deadline := time.Now().Add(within)
-	for {
-		p := r.participant(t, pid)
+	var p *types.Participant
+	testkit.WaitFor(t, within, 100*time.Millisecond, func() error {
+		p = r.participant(t, pid)
 		if len(seen) == 0 || seen[len(seen)-1] != p.RecordingState {
 			seen = append(seen, p.RecordingState)
 		}
-		if p.RecordingState == want {
-			return p, seen
+		if p.RecordingState != want {
+			return fmt.Errorf("participant %s: recordingState %v, want %s", pid, seen, want)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("participant %s: recordingState %v after %v, want %s", pid, seen, within, want)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+		return nil
+	})
+	return p, seen
 }
 
 // objects lists the keys under prefix/, relative to it.
@@ -186,15 +186,12 @@ func TestParticipantRecording(t *testing.T) {
 	// Every goroutine of the recordings ended: none runs recording,
 	// decoding, thumbnail, upload or WebRTC code (idle HTTP keep-alive
 	// connections and NATS remain, as they do without recordings).
-	deadline := time.Now().Add(5 * time.Second)
-	left := mediaGoroutines()
-	for len(left) > 0 && time.Now().Before(deadline) {
-		time.Sleep(100 * time.Millisecond)
-		left = mediaGoroutines()
-	}
-	if len(left) > 0 {
-		t.Errorf("%d goroutines left after the recordings stopped:\n%s", len(left), strings.Join(left, "\n\n"))
-	}
+	testkit.WaitFor(t, 5*time.Second, 100*time.Millisecond, func() error {
+		if left := mediaGoroutines(); len(left) > 0 {
+			return fmt.Errorf("%d goroutines left after the recordings stopped:\n%s", len(left), strings.Join(left, "\n\n"))
+		}
+		return nil
+	})
 }
 
 // mediaGoroutines lists the goroutines running recording, media or WebRTC
@@ -305,16 +302,14 @@ func TestParticipantRecordingWorkerShutdown(t *testing.T) {
 	stopped := time.Now()
 	r.stopWorker()
 	var next *types.Participant
-	deadline := time.Now().Add(20 * time.Second)
-	for next == nil && time.Now().Before(deadline) {
-		if p := r.participant(t, pid); *p.RecordingS3Prefix != *first.RecordingS3Prefix && p.RecordingState == types.ParticipantRecordingStateActive {
-			next = p
+	testkit.WaitFor(t, 20*time.Second, 100*time.Millisecond, func() error {
+		p := r.participant(t, pid)
+		if *p.RecordingS3Prefix == *first.RecordingS3Prefix || p.RecordingState != types.ParticipantRecordingStateActive {
+			return fmt.Errorf("no new recording ACTIVE after the worker stopped; participant %+v", p)
 		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	if next == nil {
-		t.Fatalf("no new recording ACTIVE 20 s after the worker stopped; participant %+v", r.participant(t, pid))
-	}
+		next = p
+		return nil
+	})
 	t.Logf("worker stopped: the next recording ACTIVE after %v under %s", time.Since(stopped).Round(time.Millisecond), *next.RecordingS3Prefix)
 	// The first recording is complete on its own.
 	checkRecording(t, r, "lime", *first.RecordingS3Prefix, 320, 180, 5)

@@ -17,6 +17,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ivsrealtime/types"
 
 	"github.com/stagehand-rt/stagehand/internal/stagetest"
+	"github.com/stagehand-rt/stagehand/internal/testkit"
 	"github.com/stagehand-rt/stagehand/ivs"
 	"github.com/stagehand-rt/stagehand/sink/hls"
 	"github.com/stagehand-rt/stagehand/worker"
@@ -94,16 +95,13 @@ func TestHandoffContinuesRecording(t *testing.T) {
 		t.Fatalf("the first run wrote %d thumbnails in 5 s at one a second", len(firstThumbs))
 	}
 	startWorker("second")
-	var resumedAfter time.Duration
-	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(100 * time.Millisecond) {
-		if segs, _ := playlistSegments(t, pl); len(segs) > len(first) {
-			resumedAfter = time.Since(handedOff)
-			break
+	testkit.WaitFor(t, 20*time.Second, 100*time.Millisecond, func() error {
+		if segs, _ := playlistSegments(t, pl); len(segs) <= len(first) {
+			return errors.New("the second worker did not continue the recording")
 		}
-		if time.Now().After(deadline) {
-			t.Fatal("the second worker did not continue the recording")
-		}
-	}
+		return nil
+	})
+	resumedAfter := time.Since(handedOff)
 	if c := state(t, env, comp.Arn); c.State != types.CompositionStateActive {
 		t.Errorf("composition %s during the handoff, want ACTIVE", c.State)
 	}

@@ -4,10 +4,11 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -22,6 +23,7 @@ import (
 
 	"github.com/stagehand-rt/stagehand/api"
 	"github.com/stagehand-rt/stagehand/internal/stagetest"
+	"github.com/stagehand-rt/stagehand/internal/testkit"
 	"github.com/stagehand-rt/stagehand/internal/testserver"
 	"github.com/stagehand-rt/stagehand/ivs"
 	"github.com/stagehand-rt/stagehand/sink/upload"
@@ -67,16 +69,14 @@ func state(t *testing.T, env *stagetest.Env, arn *string) *types.Composition {
 func waitState(t *testing.T, env *stagetest.Env, arn *string, want types.CompositionState, within time.Duration) (*types.Composition, time.Duration) {
 	t.Helper()
 	start := time.Now()
-	for {
-		c := state(t, env, arn)
-		if c.State == want {
-			return c, time.Since(start)
+	var c *types.Composition
+	testkit.WaitFor(t, within, 50*time.Millisecond, func() error {
+		if c = state(t, env, arn); c.State != want {
+			return fmt.Errorf("composition is %s, want %s", c.State, want)
 		}
-		if time.Since(start) > within {
-			t.Fatalf("composition is %s after %v, want %s", c.State, within, want)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return nil
+	})
+	return c, time.Since(start)
 }
 
 // TestLiveComposition: StartComposition on a live stage with two
@@ -94,7 +94,8 @@ func TestLiveComposition(t *testing.T) {
 	enc := encoderConfig(t, env, 640, 360, 1_000_000)
 	sc := storageConfig(t, env, "recordings")
 	time.Sleep(200 * time.Millisecond) // the worker is waiting for a job
-	before := runtime.NumGoroutine()
+	// The worker, idle again, pulls for its next job meanwhile.
+	check := testkit.CheckGoroutines(t, testkit.IdleHTTPConns, testkit.Running("jetstream.(*pullConsumer).fetch"))
 	started := time.Now()
 	out, err := env.API.StartComposition(env.Ctx, &ivsrealtime.StartCompositionInput{StageArn: st.Arn,
 		Destinations: []types.DestinationConfiguration{{S3: &types.S3DestinationConfiguration{
@@ -139,14 +140,7 @@ func TestLiveComposition(t *testing.T) {
 
 	// The stopped composition left nothing running: decoders, subscriptions,
 	// clock, heartbeat and sinks all ended.
-	deadline := time.Now().Add(10 * time.Second)
-	for runtime.NumGoroutine() > before+2 && time.Now().Before(deadline) {
-		time.Sleep(100 * time.Millisecond)
-	}
-	if after := runtime.NumGoroutine(); after > before+2 {
-		buf := make([]byte, 1<<20)
-		t.Errorf("%d goroutines before the composition, %d after it stopped:\n%s", before, after, buf[:runtime.Stack(buf, true)])
-	}
+	check()
 
 	prefix := *stopped.Destinations[0].Detail.S3.RecordingPrefix
 	root := filepath.Join(buckets, "recordings", filepath.FromSlash(prefix))
@@ -231,9 +225,12 @@ func TestChannelDestination(t *testing.T) {
 	}
 	waitState(t, env, out.Composition.Arn, types.CompositionStateStopped, 10*time.Second)
 	var recs []string
-	for deadline := time.Now().Add(5 * time.Second); len(recs) == 0 && time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
-		recs = rtmpServer.Recordings("live")
-	}
+	testkit.WaitFor(t, 5*time.Second, 100*time.Millisecond, func() error {
+		if recs = rtmpServer.Recordings("live"); len(recs) == 0 {
+			return errors.New("nginx recorded nothing")
+		}
+		return nil
+	})
 	if len(recs) != 1 {
 		t.Fatalf("nginx recorded %v, want one stream", recs)
 	}

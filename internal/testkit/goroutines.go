@@ -16,6 +16,27 @@ import (
 // have ended. The package's own tests shorten it.
 var goroutineWait = 10 * time.Second
 
+// Ignore says, from its stack, whether a goroutine started during a test is
+// none of the check's concern.
+type Ignore func(stack string) bool
+
+// Running ignores the goroutines whose stack contains fn, such as a
+// function name of a library's pool that outlives the test by design.
+func Running(fn string) Ignore {
+	return func(stack string) bool { return strings.Contains(stack, fn) }
+}
+
+// IdleHTTPConns ignores the goroutines of HTTP connections kept alive
+// between requests, on either side: the client's Transport and the server
+// keep them for the next request, and close them on their own schedule. A
+// server connection running a handler is not idle.
+func IdleHTTPConns(stack string) bool {
+	if strings.Contains(stack, "net/http.(*persistConn)") {
+		return true
+	}
+	return strings.Contains(stack, "net/http.(*conn).serve") && !strings.Contains(stack, "ServeHTTP")
+}
+
 // Goroutines is a snapshot of the goroutines running at one moment, to
 // tell those started since. Goroutines are told apart by ID, never reused,
 // so a goroutine of an earlier test that ends meanwhile, or one of the
@@ -24,13 +45,12 @@ var goroutineWait = 10 * time.Second
 // goroutines.
 type Goroutines struct {
 	before map[uint64]bool
-	ignore []string
+	ignore []Ignore
 }
 
 // SnapshotGoroutines records the goroutines running now. Goroutines started
-// later whose stack contains one of ignore (such as a function name of a
-// library's pool that outlives the test by design) are not reported.
-func SnapshotGoroutines(ignore ...string) *Goroutines {
+// later that one of ignore ignores are not reported.
+func SnapshotGoroutines(ignore ...Ignore) *Goroutines {
 	g := &Goroutines{before: map[uint64]bool{}, ignore: ignore}
 	for _, s := range stacks() {
 		g.before[s.id] = true
@@ -56,8 +76,8 @@ func (g *Goroutines) Started() []string {
 }
 
 func (g *Goroutines) ignored(stack string) bool {
-	for _, s := range g.ignore {
-		if strings.Contains(stack, s) {
+	for _, ig := range g.ignore {
+		if ig(stack) {
 			return true
 		}
 	}
@@ -84,7 +104,7 @@ func (g *Goroutines) CheckEnded(tb testing.TB) {
 // CheckGoroutines snapshots the goroutines running now and returns the
 // check that those started since have ended: defer it, or call it once
 // everything is closed (a deferred call runs before the test's cleanups).
-func CheckGoroutines(tb testing.TB, ignore ...string) func() {
+func CheckGoroutines(tb testing.TB, ignore ...Ignore) func() {
 	tb.Helper()
 	g := SnapshotGoroutines(ignore...)
 	return func() {

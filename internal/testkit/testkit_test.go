@@ -2,6 +2,8 @@ package testkit
 
 import (
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"runtime"
 	"strings"
 	"sync"
@@ -90,7 +92,7 @@ func TestEarlierAndIgnoredGoroutinesAreNotReported(t *testing.T) {
 	release := make(chan struct{})
 	defer close(release)
 	go blockedUntil(release) // running before the snapshot, and after
-	g := SnapshotGoroutines("testkit.blockedUntil")
+	g := SnapshotGoroutines(Running("testkit.blockedUntil"))
 	go blockedUntil(release)
 	if got := run(t, g.CheckEnded); got != "" {
 		t.Errorf("failed: %s", got)
@@ -103,21 +105,20 @@ func TestStartedCountsNewGoroutines(t *testing.T) {
 	if n := len(g.Started()); n != 0 {
 		t.Errorf("%d started before any was", n)
 	}
-	var wg sync.WaitGroup
 	for range 4 {
-		wg.Go(func() { blockedUntil(release) })
+		go blockedUntil(release)
 	}
+	defer close(release)
+	// Not yet scheduled, they may not show blockedUntil yet.
 	var n int
 	for _, s := range g.Started() {
-		if strings.Contains(s, "blockedUntil") {
+		if strings.Contains(s, "created by github.com/stagehand-rt/stagehand/internal/testkit.TestStartedCountsNewGoroutines") {
 			n++
 		}
 	}
 	if n != 4 {
 		t.Errorf("%d started, want 4", n)
 	}
-	close(release)
-	wg.Wait()
 }
 
 func TestWaitFor(t *testing.T) {
@@ -160,5 +161,39 @@ func TestUntil(t *testing.T) {
 	ok = true
 	if err := cond(); err != nil {
 		t.Errorf("true condition: %v", err)
+	}
+}
+
+func TestIdleHTTPConnsAreIgnored(t *testing.T) {
+	shortWait(t)
+	release := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/block" {
+			<-release
+		}
+	}))
+	defer srv.Close()
+	defer close(release)
+	c := srv.Client()
+	defer c.CloseIdleConnections()
+
+	g := SnapshotGoroutines(IdleHTTPConns)
+	resp, err := c.Get(srv.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if got := run(t, g.CheckEnded); got != "" {
+		t.Errorf("an idle connection's goroutines reported: %s", got)
+	}
+	// A connection whose handler runs is not idle.
+	go func() {
+		if resp, err := http.Get(srv.URL + "/block"); err == nil {
+			resp.Body.Close()
+		}
+	}()
+	got := run(t, g.CheckEnded)
+	if !strings.Contains(got, "ServeHTTP") {
+		t.Errorf("failure %q, want the blocked handler's connection", got)
 	}
 }
