@@ -21,6 +21,8 @@ import (
 	"github.com/stagehand-rt/stagehand/api"
 	"github.com/stagehand-rt/stagehand/internal/avframe"
 	"github.com/stagehand-rt/stagehand/internal/stagetest"
+	"github.com/stagehand-rt/stagehand/internal/testkit"
+	"github.com/stagehand-rt/stagehand/internal/testmedia"
 	"github.com/stagehand-rt/stagehand/ivs"
 	"github.com/stagehand-rt/stagehand/stage/client"
 	"github.com/stagehand-rt/stagehand/trackdecode"
@@ -134,7 +136,7 @@ func TestPublishIntoStage(t *testing.T) {
 	url := fmt.Sprintf("rtmps://%s/app/%s", srv.RTMPSAddr(), *ic.StreamKey)
 	ff := startFFmpeg(t, url, append(publishArgs("red", 12), "-tls_verify", "0")...)
 	var started time.Time
-	waitFor(t, 10*time.Second, "PUBLISH_STARTED", func() bool {
+	testkit.WaitFor(t, 10*time.Second, 50*time.Millisecond, testkit.Until("PUBLISH_STARTED", func() bool {
 		gs, err := env.API.GetStage(env.Ctx, &ivsrealtime.GetStageInput{Arn: st.Arn})
 		if err != nil || gs.Stage.ActiveSessionId == nil {
 			return false
@@ -151,7 +153,7 @@ func TestPublishIntoStage(t *testing.T) {
 			}
 		}
 		return false
-	})
+	}))
 	t.Logf("ffmpeg start → PUBLISH_STARTED: %v (ffmpeg's own start-up included)", started.Sub(ff.started).Round(time.Millisecond))
 	if s := ingestState(t, env, ic.Arn); s != types.IngestConfigurationStateActive {
 		t.Errorf("state while publishing = %s, want ACTIVE", s)
@@ -169,11 +171,11 @@ func TestPublishIntoStage(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 8*time.Second, "60 decoded frames and 1 s of audio", func() bool {
+	testkit.WaitFor(t, 8*time.Second, 50*time.Millisecond, testkit.Until("60 decoded frames and 1 s of audio", func() bool {
 		rx.mu.Lock()
 		defer rx.mu.Unlock()
 		return rx.frames >= 60 && rx.samples >= 48000
-	})
+	}))
 	_ = sub.Close(context.Background())
 	wg.Wait()
 	rx.mu.Lock()
@@ -192,11 +194,11 @@ func TestPublishIntoStage(t *testing.T) {
 	if err := ff.wait(t, 20*time.Second); err != nil {
 		t.Errorf("ffmpeg: %v\n%s", err, ff.stderr.String())
 	}
-	waitFor(t, 5*time.Second, "INACTIVE", func() bool {
+	testkit.WaitFor(t, 5*time.Second, 50*time.Millisecond, testkit.Until("INACTIVE", func() bool {
 		return ingestState(t, env, ic.Arn) == types.IngestConfigurationStateInactive
-	})
+	}))
 	want := []string{"JOINED", "PUBLISH_STARTED", "PUBLISH_STOPPED", "LEFT"}
-	waitFor(t, 5*time.Second, "LEFT", func() bool { return len(events(t, env, *st.Arn, pid)) >= 4 })
+	testkit.WaitFor(t, 5*time.Second, 50*time.Millisecond, testkit.Until("LEFT", func() bool { return len(events(t, env, *st.Arn, pid)) >= 4 }))
 	if got := events(t, env, *st.Arn, pid); !slices.Equal(got, want) {
 		t.Errorf("events = %v, want %v", got, want)
 	}
@@ -259,14 +261,14 @@ func startComposition(t *testing.T, env *stagetest.Env, st types.Stage) *string 
 func waitComposition(t *testing.T, env *stagetest.Env, arn *string, want types.CompositionState, within time.Duration) *types.Composition {
 	t.Helper()
 	var c *types.Composition
-	waitFor(t, within, "composition "+string(want), func() bool {
+	testkit.WaitFor(t, within, 50*time.Millisecond, testkit.Until("composition "+string(want), func() bool {
 		out, err := env.API.GetComposition(env.Ctx, &ivsrealtime.GetCompositionInput{Arn: arn})
 		if err != nil {
 			t.Fatal(err)
 		}
 		c = out.Composition
 		return c.State == want
-	})
+	}))
 	return c
 }
 
@@ -282,7 +284,7 @@ func stopComposition(t *testing.T, env *stagetest.Env, arn *string, buckets stri
 	c := waitComposition(t, env, arn, types.CompositionStateStopped, 15*time.Second)
 	prefix := *c.Destinations[0].Detail.S3.RecordingPrefix
 	pl := filepath.Join(buckets, "recordings", filepath.FromSlash(prefix), "media", "hls", "180p30", "playlist.m3u8")
-	w, h, dur := probe(t, pl)
+	w, h, dur := testmedia.ProbeVideo(t, pl)
 	if w != 320 || h != 180 || dur < 4 {
 		t.Fatalf("recording %s is %dx%d for %.1f s; want 320x180 for ≥ 4 s", pl, w, h, dur)
 	}

@@ -13,6 +13,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/stagehand-rt/stagehand/internal/stagetest"
+	"github.com/stagehand-rt/stagehand/internal/testmedia"
 	"github.com/stagehand-rt/stagehand/internal/testserver"
 	"github.com/stagehand-rt/stagehand/ivs"
 	"github.com/stagehand-rt/stagehand/layout"
@@ -135,7 +136,7 @@ func testCompositeEndToEnd(t *testing.T, lc types.LayoutConfiguration) {
 		t.Fatalf("nginx recorded %v, want one stream", recs)
 	}
 	for name, path := range map[string]string{"S3 HLS": pl, "RTMPS": recs[0]} {
-		w, h, dur := probe(t, path)
+		w, h, dur := testmedia.ProbeVideo(t, path)
 		if w != 640 || h != 360 || dur < 8 {
 			t.Errorf("%s: %dx%d, %.1f s; want 640x360, ≥ 8 s", name, w, h, dur)
 			continue

@@ -18,6 +18,7 @@ import (
 
 	"github.com/stagehand-rt/stagehand/internal/stagetest"
 	"github.com/stagehand-rt/stagehand/internal/testkit"
+	"github.com/stagehand-rt/stagehand/internal/testmedia"
 	"github.com/stagehand-rt/stagehand/ivs"
 	"github.com/stagehand-rt/stagehand/sink/hls"
 	"github.com/stagehand-rt/stagehand/worker"
@@ -160,7 +161,7 @@ func TestHandoffContinuesRecording(t *testing.T) {
 	if others, _ := filepath.Glob(media + "-*"); len(others) > 0 {
 		t.Errorf("a second rendition folder was made: %v", others)
 	}
-	if _, _, dur := probe(t, pl); dur < float64(len(all)-1)*2-1 {
+	if _, _, dur := testmedia.ProbeVideo(t, pl); dur < float64(len(all)-1)*2-1 {
 		t.Errorf("the recording plays %.1f s for %d segments of 2 s", dur, len(all))
 	}
 }

@@ -3,7 +3,6 @@ package worker_test
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -24,6 +23,7 @@ import (
 	"github.com/stagehand-rt/stagehand/api"
 	"github.com/stagehand-rt/stagehand/internal/stagetest"
 	"github.com/stagehand-rt/stagehand/internal/testkit"
+	"github.com/stagehand-rt/stagehand/internal/testmedia"
 	"github.com/stagehand-rt/stagehand/internal/testserver"
 	"github.com/stagehand-rt/stagehand/ivs"
 	"github.com/stagehand-rt/stagehand/sink/upload"
@@ -153,7 +153,7 @@ func TestLiveComposition(t *testing.T) {
 	if !strings.Contains(string(pl), "#EXT-X-ENDLIST") || strings.Count(string(pl), "#EXTINF") < 2 {
 		t.Errorf("playlist:\n%s", pl)
 	}
-	w2, h, dur := probe(t, playlists[0])
+	w2, h, dur := testmedia.ProbeVideo(t, playlists[0])
 	if w2 != 640 || h != 360 || dur < 5 {
 		t.Errorf("recording is %dx%d, %.1f s; want 640x360, ≥ 5 s", w2, h, dur)
 	}
@@ -165,23 +165,6 @@ func TestLiveComposition(t *testing.T) {
 	if !(isRed(left) && isBlue(right)) {
 		t.Errorf("tiles are %v and %v, want red then blue (arrival order)", left, right)
 	}
-}
-
-func probe(t *testing.T, path string) (w, h int, dur float64) {
-	t.Helper()
-	out, err := exec.Command("ffprobe", "-v", "error", "-select_streams", "v:0", "-show_entries", "stream=width,height:format=duration", "-of", "json", path).Output()
-	if err != nil {
-		t.Fatalf("ffprobe %s: %v", path, err)
-	}
-	var r struct {
-		Streams []struct{ Width, Height int } `json:"streams"`
-		Format  struct{ Duration string }     `json:"format"`
-	}
-	if err := json.Unmarshal(out, &r); err != nil || len(r.Streams) == 0 {
-		t.Fatalf("ffprobe output %s: %v", out, err)
-	}
-	dur, _ = strconv.ParseFloat(r.Format.Duration, 64)
-	return r.Streams[0].Width, r.Streams[0].Height, dur
 }
 
 func frameAt(t *testing.T, path string, at float64, w, h int) []byte {
@@ -234,7 +217,7 @@ func TestChannelDestination(t *testing.T) {
 	if len(recs) != 1 {
 		t.Fatalf("nginx recorded %v, want one stream", recs)
 	}
-	w2, h, dur := probe(t, recs[0])
+	w2, h, dur := testmedia.ProbeVideo(t, recs[0])
 	if w2 != 640 || h != 360 || dur < 3 {
 		t.Errorf("channel got %dx%d for %.1f s; want 640x360 for ≥ 3 s", w2, h, dur)
 	}
@@ -302,7 +285,7 @@ func TestS3Destination(t *testing.T) {
 	if err != nil || !strings.Contains(string(b), "#EXT-X-ENDLIST") {
 		t.Fatalf("stored playlist (%v):\n%s", err, b)
 	}
-	if w, h, dur := probe(t, pl); w != 320 || h != 180 || dur < 4 {
+	if w, h, dur := testmedia.ProbeVideo(t, pl); w != 320 || h != 180 || dur < 4 {
 		t.Errorf("stored recording is %dx%d, %.1f s", w, h, dur)
 	}
 }
@@ -500,7 +483,7 @@ func TestPlaceholder(t *testing.T) {
 	}
 	stopped, _ := waitState(t, env, out.Composition.Arn, types.CompositionStateStopped, 10*time.Second)
 	pl := filepath.Join(buckets, "placeholder", filepath.FromSlash(*stopped.Destinations[0].Detail.S3.RecordingPrefix), "media", "hls", "360p30", "playlist.m3u8")
-	_, _, dur := probe(t, pl)
+	_, _, dur := testmedia.ProbeVideo(t, pl)
 	rgb := frameAt(t, pl, dur/2, 640, 360)
 	left, right := pixel(rgb, 640, 160, 150), pixel(rgb, 640, 480, 150)
 	near := func(p [3]byte, want [3]byte) bool {

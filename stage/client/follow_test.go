@@ -3,7 +3,6 @@ package client_test
 import (
 	"context"
 	"errors"
-	"runtime"
 	"slices"
 	"sync"
 	"testing"
@@ -14,6 +13,7 @@ import (
 	"github.com/pion/webrtc/v4"
 
 	"github.com/stagehand-rt/stagehand/internal/stagetest"
+	"github.com/stagehand-rt/stagehand/internal/testkit"
 	"github.com/stagehand-rt/stagehand/stage"
 	"github.com/stagehand-rt/stagehand/stage/client"
 	"github.com/stagehand-rt/stagehand/synth"
@@ -123,21 +123,10 @@ func startPublisher(t *testing.T, env *stagetest.Env, st types.Stage, user strin
 	return &publisher{id: *tok.ParticipantId, stop: stop}
 }
 
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
 // TestFollow: a follower decodes every publisher, present before it or
 // joining after, stops with those who leave, and leaves nothing behind.
 func TestFollow(t *testing.T) {
-	before := runtime.NumGoroutine()
+	check := testkit.CheckGoroutines(t, testkit.IdleHTTPConns)
 	t.Run("stage", func(t *testing.T) {
 		env := stagetest.Start(t, stagetest.Options{})
 		st := env.CreateStage(t, "follow")
@@ -151,14 +140,14 @@ func TestFollow(t *testing.T) {
 			done <- client.Follow(ctx, *st.Endpoints.Events, *st.Endpoints.Whip, *tok.Token, client.FollowOptions{
 				Options: loopback, OnParticipants: got.onParticipants, OnTrack: got.onTrack(t)})
 		}()
-		waitFor(t, "frames of ann and bob", func() bool { return got.count(a.id) > 15 && got.count(b.id) > 15 })
+		testkit.WaitFor(t, 15*time.Second, 50*time.Millisecond, testkit.Until("frames of ann and bob", func() bool { return got.count(a.id) > 15 && got.count(b.id) > 15 }))
 		c := startPublisher(t, env, st, "cy")
-		waitFor(t, "frames of cy, who joined later", func() bool { return got.count(c.id) > 15 })
+		testkit.WaitFor(t, 15*time.Second, 50*time.Millisecond, testkit.Until("frames of cy, who joined later", func() bool { return got.count(c.id) > 15 }))
 		if set := got.lastSet(); !slices.Equal(set, []string{"ann", "bob", "cy"}) {
 			t.Errorf("participants = %v", set)
 		}
 		a.stop()
-		waitFor(t, "ann gone from the set", func() bool { return len(got.lastSet()) == 2 })
+		testkit.WaitFor(t, 15*time.Second, 50*time.Millisecond, testkit.Until("ann gone from the set", func() bool { return len(got.lastSet()) == 2 }))
 		n := got.count(a.id)
 		time.Sleep(300 * time.Millisecond)
 		if got.count(a.id) != n {
@@ -169,14 +158,7 @@ func TestFollow(t *testing.T) {
 			t.Errorf("Follow = %v", err)
 		}
 	})
-	deadline := time.Now().Add(10 * time.Second)
-	for runtime.NumGoroutine() > before+2 && time.Now().Before(deadline) {
-		time.Sleep(100 * time.Millisecond)
-	}
-	if after := runtime.NumGoroutine(); after > before+2 {
-		buf := make([]byte, 1<<20)
-		t.Fatalf("%d goroutines before, %d after:\n%s", before, after, buf[:runtime.Stack(buf, true)])
-	}
+	check()
 }
 
 // TestFollowRefused: a token the stage refuses ends Follow with the
