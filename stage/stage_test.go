@@ -508,9 +508,13 @@ func TestDisconnectParticipant(t *testing.T) {
 	if !errors.As(err, &se) || se.Status != 403 || !strings.Contains(se.Message, "disconnected") {
 		t.Errorf("rejoin with a revoked token: %v, want 403", err)
 	}
-	if got := events(t, env, st, session, *keep.ParticipantId); !slices.Equal(got, []string{"JOINED", "PUBLISH_STARTED"}) {
-		t.Errorf("the other participant's events = %v", got)
-	}
+	// Waited for: under load, the keeper's media may start late.
+	testkit.WaitFor(t, 15*time.Second, 50*time.Millisecond, func() error {
+		if got := events(t, env, st, session, *keep.ParticipantId); !slices.Equal(got, []string{"JOINED", "PUBLISH_STARTED"}) {
+			return fmt.Errorf("the other participant's events = %v", got)
+		}
+		return nil
+	})
 }
 
 // TestNoGoroutineLeft: a stage server that had publishers, subscribers
