@@ -7,9 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"os/exec"
-	"runtime/pprof"
 	"strconv"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -176,22 +174,6 @@ func events(t *testing.T, env *stagetest.Env, stageARN, pid string) []string {
 		}
 	}
 	return names
-}
-
-// noIngestGoroutines fails if a goroutine of package ingest is left.
-func noIngestGoroutines(t *testing.T) {
-	t.Helper()
-	var dump string
-	for range 50 {
-		var b bytes.Buffer
-		_ = pprof.Lookup("goroutine").WriteTo(&b, 1)
-		dump = b.String()
-		if !strings.Contains(dump, "stagehand/ingest.") {
-			return
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	t.Errorf("ingest goroutines left after Close:\n%s", dump)
 }
 
 // centre returns the RGB pixel in the middle of the frame at second at.

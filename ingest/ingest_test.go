@@ -25,7 +25,6 @@ import (
 	"github.com/stagehand-rt/stagehand/internal/testmedia"
 	"github.com/stagehand-rt/stagehand/ivs"
 	"github.com/stagehand-rt/stagehand/stage/client"
-	"github.com/stagehand-rt/stagehand/trackdecode"
 	"github.com/stagehand-rt/stagehand/worker"
 )
 
@@ -85,34 +84,7 @@ func (r *received) decode(t *testing.T, wg *sync.WaitGroup) func(*webrtc.TrackRe
 			r.videoCodec = tr.Codec().MimeType
 		}
 		r.mu.Unlock()
-		if tr.Kind() == webrtc.RTPCodecTypeAudio {
-			dec, err := trackdecode.NewAudio(tr.Codec().MimeType)
-			if err != nil {
-				t.Error(err)
-				return
-			}
-			defer dec.Close()
-			for {
-				pkt, _, err := tr.ReadRTP()
-				if err != nil {
-					return
-				}
-				_ = dec.Push(pkt, r.onAudio)
-			}
-		}
-		dec, err := trackdecode.NewVideo(tr.Codec().MimeType)
-		if err != nil {
-			t.Error(err)
-			return
-		}
-		defer dec.Close()
-		for {
-			pkt, _, err := tr.ReadRTP()
-			if err != nil {
-				return
-			}
-			_ = dec.Push(pkt, r.onVideo)
-		}
+		stagetest.DecodeTrack(t, tr, r.onVideo, r.onAudio, nil)
 	}
 }
 
@@ -211,7 +183,7 @@ func TestPublishIntoStage(t *testing.T) {
 		t.Errorf("no end of publish logged:\n%s", logs)
 	}
 	srv.Close()
-	noIngestGoroutines(t)
+	testkit.CheckNoneRunning(t, "stagehand/ingest.")
 }
 
 func checkParticipant(t *testing.T, env *stagetest.Env, st types.Stage, ic types.IngestConfiguration) {

@@ -187,7 +187,7 @@ func TestGarbageAndDisconnect(t *testing.T) {
 		t.Errorf("garbage not logged:\n%s", logs)
 	}
 	srv.Close()
-	noIngestGoroutines(t)
+	testkit.CheckNoneRunning(t, "stagehand/ingest.")
 }
 
 // TestMalformedMedia: a publisher with a valid key whose media is

@@ -8,9 +8,7 @@ import (
 	"image/jpeg"
 	"os"
 	"path/filepath"
-	"runtime"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -33,32 +31,11 @@ import (
 // recPublisher publishes a synth participant with tok until leave.
 func recPublisher(t *testing.T, env *stagetest.Env, st types.Stage, tok types.ParticipantToken, colour, codec string) (leave func()) {
 	t.Helper()
-	src, err := synth.New(synth.Config{Width: 320, Height: 180, Color: colour, VideoCodec: codec})
-	if err != nil {
-		t.Fatal(err)
-	}
 	mime := webrtc.MimeTypeVP8
 	if codec == synth.H264 {
 		mime = webrtc.MimeTypeH264
 	}
-	p, err := client.Publish(env.Ctx, *st.Endpoints.Whip, *tok.Token, client.PublishOptions{Options: loopback, OnKeyframeRequest: src.RequestKeyframe, VideoCodec: mime})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(env.Ctx)
-	var wg sync.WaitGroup
-	wg.Go(func() { _ = src.Run(ctx, p.Video, p.Audio) })
-	var once sync.Once
-	leave = func() {
-		once.Do(func() {
-			cancel()
-			wg.Wait()
-			src.Close()
-			_ = p.Close(context.Background())
-		})
-	}
-	t.Cleanup(leave)
-	return leave
+	return env.PublishSynth(t, st, tok, synth.Config{Width: 320, Height: 180, Color: colour, VideoCodec: codec}, client.PublishOptions{VideoCodec: mime})
 }
 
 // recordingEnv is a stage recording its participants into versitygw.
@@ -186,29 +163,7 @@ func TestParticipantRecording(t *testing.T) {
 	// Every goroutine of the recordings ended: none runs recording,
 	// decoding, thumbnail, upload or WebRTC code (idle HTTP keep-alive
 	// connections and NATS remain, as they do without recordings).
-	testkit.WaitFor(t, 5*time.Second, 100*time.Millisecond, func() error {
-		if left := mediaGoroutines(); len(left) > 0 {
-			return fmt.Errorf("%d goroutines left after the recordings stopped:\n%s", len(left), strings.Join(left, "\n\n"))
-		}
-		return nil
-	})
-}
-
-// mediaGoroutines lists the goroutines running recording, media or WebRTC
-// code.
-func mediaGoroutines() []string {
-	buf := make([]byte, 4<<20)
-	buf = buf[:runtime.Stack(buf, true)]
-	var out []string
-	for _, g := range strings.Split(string(buf), "\n\n") {
-		for _, pkg := range []string{"stagehand/recording", "stagehand/trackdecode", "stagehand/sink/", "stagehand/stage/client", "pion/"} {
-			if strings.Contains(g, pkg) && !strings.Contains(g, "mediaGoroutines") {
-				out = append(out, g)
-				break
-			}
-		}
-	}
-	return out
+	testkit.CheckNoneRunning(t, "stagehand/recording", "stagehand/trackdecode", "stagehand/sink/", "stagehand/stage/client", "pion/")
 }
 
 // checkRecording checks one stopped recording's objects, media and

@@ -277,7 +277,7 @@ func TestDrain(t *testing.T) {
 	comp := startRecording(t, env, st, "drain")
 	w.Drain()
 	second := startRecording2(t, env, st)
-	time.Sleep(3 * time.Second)
+	time.Sleep(3 * time.Second) // time for a wrong claim to happen: nothing to wait for
 	if c := state(t, env, second); c.State != types.CompositionStateStarting {
 		t.Errorf("a composition started after Drain is %s on the draining worker, want STARTING (unclaimed)", c.State)
 	}

@@ -37,24 +37,7 @@ var loopback = client.Options{ICEIPs: []string{"127.0.0.1"}}
 // publish runs a synth participant of the given colour until the test ends.
 func publish(t *testing.T, env *stagetest.Env, st types.Stage, user, color string) {
 	t.Helper()
-	tok := env.Token(t, *st.Arn, user, nil)
-	src, err := synth.New(synth.Config{Width: 320, Height: 180, Color: color})
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := client.Publish(env.Ctx, *st.Endpoints.Whip, *tok.Token, client.PublishOptions{Options: loopback, OnKeyframeRequest: src.RequestKeyframe})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(env.Ctx)
-	var wg sync.WaitGroup
-	wg.Go(func() { _ = src.Run(ctx, p.Video, p.Audio) })
-	t.Cleanup(func() {
-		cancel()
-		wg.Wait()
-		src.Close()
-		_ = p.Close(context.Background())
-	})
+	env.PublishSynth(t, st, env.Token(t, *st.Arn, user, nil), synth.Config{Width: 320, Height: 180, Color: color}, client.PublishOptions{})
 }
 
 func state(t *testing.T, env *stagetest.Env, arn *string) *types.Composition {
@@ -331,19 +314,7 @@ func TestIdleTimeout(t *testing.T) {
 func TestAVSync(t *testing.T) {
 	env := stagetest.Start(t, stagetest.Options{})
 	st := env.CreateStage(t, "sync")
-	tok := env.Token(t, *st.Arn, "metronome", nil)
-	src, err := synth.New(synth.Config{Width: 320, Height: 180, SyncMarks: true, ToneHz: 1000})
-	if err != nil {
-		t.Fatal(err)
-	}
-	pub, err := client.Publish(env.Ctx, *st.Endpoints.Whip, *tok.Token, client.PublishOptions{Options: loopback, OnKeyframeRequest: src.RequestKeyframe})
-	if err != nil {
-		t.Fatal(err)
-	}
-	pctx, stopPub := context.WithCancel(env.Ctx)
-	var pwg sync.WaitGroup
-	pwg.Go(func() { _ = src.Run(pctx, pub.Video, pub.Audio) })
-	t.Cleanup(func() { stopPub(); pwg.Wait(); src.Close(); _ = pub.Close(context.Background()) })
+	env.PublishSynth(t, st, env.Token(t, *st.Arn, "metronome", nil), synth.Config{Width: 320, Height: 180, SyncMarks: true, ToneHz: 1000}, client.PublishOptions{})
 
 	buckets := t.TempDir()
 	runWorker(t, env, worker.Config{BucketsDir: buckets, ICEIPs: loopback.ICEIPs})
@@ -435,7 +406,7 @@ func TestCapacity(t *testing.T) {
 			waitState(t, env, out.Composition.Arn, types.CompositionStateActive, 15*time.Second)
 		}
 	}
-	time.Sleep(3 * time.Second)
+	time.Sleep(3 * time.Second) // time for a wrong claim to happen: nothing to wait for
 	if s := state(t, env, arns[2]).State; s != types.CompositionStateStarting {
 		t.Fatalf("the third 720p30 composition is %s on a full worker, want STARTING", s)
 	}

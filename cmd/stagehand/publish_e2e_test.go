@@ -16,10 +16,10 @@ import (
 	"github.com/pion/webrtc/v4"
 
 	"github.com/stagehand-rt/stagehand/internal/avframe"
+	"github.com/stagehand-rt/stagehand/internal/stagetest"
 	"github.com/stagehand-rt/stagehand/internal/testkit"
 	"github.com/stagehand-rt/stagehand/stage"
 	"github.com/stagehand-rt/stagehand/stage/client"
-	"github.com/stagehand-rt/stagehand/trackdecode"
 )
 
 // decodedTrack decodes a subscribed track and keeps what a test checks.
@@ -51,39 +51,11 @@ func (d *decodedTrack) onAudio(f *astiav.Frame, _ uint32) {
 // receive decodes every track of a subscription until it ends.
 func (d *decodedTrack) receive(t *testing.T, sub func() *client.Subscription) func(*webrtc.TrackRemote, *webrtc.RTPReceiver) {
 	return func(tr *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
-		if tr.Kind() == webrtc.RTPCodecTypeAudio {
-			dec, err := trackdecode.NewAudio(tr.Codec().MimeType)
-			if err != nil {
-				t.Error(err)
-				return
+		stagetest.DecodeTrack(t, tr, d.onVideo, d.onAudio, func() {
+			if s := sub(); s != nil {
+				_ = s.RequestKeyframe(tr)
 			}
-			defer dec.Close()
-			for {
-				pkt, _, err := tr.ReadRTP()
-				if err != nil {
-					return
-				}
-				_ = dec.Push(pkt, d.onAudio)
-			}
-		}
-		dec, err := trackdecode.NewVideo(tr.Codec().MimeType)
-		if err != nil {
-			t.Error(err)
-			return
-		}
-		defer dec.Close()
-		for {
-			pkt, _, err := tr.ReadRTP()
-			if err != nil {
-				return
-			}
-			_ = dec.Push(pkt, d.onVideo)
-			if dec.NeedsKeyframe() {
-				if s := sub(); s != nil {
-					_ = s.RequestKeyframe(tr)
-				}
-			}
-		}
+		})
 	}
 }
 

@@ -4,6 +4,7 @@ package testkit
 
 import (
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -88,17 +89,40 @@ func (g *Goroutines) ignored(stack string) bool {
 // snapshot to end, and fails tb with the stacks of those left.
 func (g *Goroutines) CheckEnded(tb testing.TB) {
 	tb.Helper()
+	waitNone(tb, "goroutines started during the test", g.Started)
+}
+
+// CheckNoneRunning waits up to 10 seconds for every goroutine but the
+// caller's whose stack contains one of code (such as a package path) to
+// end, and fails tb with the stacks of those left. It suits a test sharing
+// its process with servers that outlive it, where when a goroutine started
+// does not tell whose it is.
+func CheckNoneRunning(tb testing.TB, code ...string) {
+	tb.Helper()
+	waitNone(tb, "goroutines running "+strings.Join(code, " or "), func() []string {
+		var out []string
+		for i, s := range stacks() {
+			if i > 0 && slices.ContainsFunc(code, func(c string) bool { return strings.Contains(s.text, c) }) {
+				out = append(out, s.text)
+			}
+		}
+		return out
+	})
+}
+
+// waitNone polls list until it is empty, for up to goroutineWait.
+func waitNone(tb testing.TB, what string, list func() []string) {
+	tb.Helper()
 	var left []string
 	for deadline := time.Now().Add(goroutineWait); ; time.Sleep(10 * time.Millisecond) {
-		if left = g.Started(); len(left) == 0 {
+		if left = list(); len(left) == 0 {
 			return
 		}
 		if time.Now().After(deadline) {
 			break
 		}
 	}
-	tb.Errorf("%d goroutines started during the test still run after %v:\n\n%s",
-		len(left), goroutineWait, strings.Join(left, "\n\n"))
+	tb.Errorf("%d %s still run after %v:\n\n%s", len(left), what, goroutineWait, strings.Join(left, "\n\n"))
 }
 
 // CheckGoroutines snapshots the goroutines running now and returns the

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -82,7 +83,7 @@ func TestLeftGoroutineFailsWithItsStack(t *testing.T) {
 	g := SnapshotGoroutines()
 	go blockedUntil(release)
 	got := run(t, g.CheckEnded)
-	if !strings.Contains(got, "1 goroutines") || !strings.Contains(got, "testkit.blockedUntil") {
+	if !strings.Contains(got, "1 goroutines started during the test") || !strings.Contains(got, "testkit.blockedUntil") {
 		t.Errorf("failure %q, want the left goroutine and its stack", got)
 	}
 }
@@ -195,5 +196,23 @@ func TestIdleHTTPConnsAreIgnored(t *testing.T) {
 	got := run(t, g.CheckEnded)
 	if !strings.Contains(got, "ServeHTTP") {
 		t.Errorf("failure %q, want the blocked handler's connection", got)
+	}
+}
+
+func TestCheckNoneRunning(t *testing.T) {
+	shortWait(t)
+	release := make(chan struct{})
+	go blockedUntil(release)
+	// Until it is scheduled, its stack does not show blockedUntil.
+	WaitFor(t, time.Second, time.Millisecond, Until("the goroutine to block", func() bool {
+		return slices.ContainsFunc(stacks(), func(s stack) bool { return strings.Contains(s.text, "testkit.blockedUntil(") })
+	}))
+	got := run(t, func(tb testing.TB) { CheckNoneRunning(tb, "nothing.Such", "testkit.blockedUntil") })
+	if !strings.Contains(got, "1 goroutines running nothing.Such or testkit.blockedUntil") {
+		t.Errorf("failure %q, want the running goroutine", got)
+	}
+	time.AfterFunc(50*time.Millisecond, func() { close(release) })
+	if got := run(t, func(tb testing.TB) { CheckNoneRunning(tb, "testkit.blockedUntil") }); got != "" {
+		t.Errorf("after it ended: %s", got)
 	}
 }

@@ -17,7 +17,6 @@ import (
 	"github.com/stagehand-rt/stagehand/stage"
 	"github.com/stagehand-rt/stagehand/stage/client"
 	"github.com/stagehand-rt/stagehand/synth"
-	"github.com/stagehand-rt/stagehand/trackdecode"
 )
 
 var loopback = client.Options{ICEIPs: []string{"127.0.0.1"}}
@@ -57,33 +56,12 @@ func (f *frames) onParticipants(ps []stage.ParticipantInfo) {
 // onTrack decodes video, asking for keyframes while the decoder needs one.
 func (f *frames) onTrack(t *testing.T) func(string, *webrtc.TrackRemote, *client.Subscription) {
 	return func(id string, tr *webrtc.TrackRemote, sub *client.Subscription) {
-		if tr.Kind() != webrtc.RTPCodecTypeVideo {
-			for {
-				if _, _, err := tr.ReadRTP(); err != nil {
-					return
-				}
-			}
+		count := func(*astiav.Frame, uint32) {
+			f.mu.Lock()
+			f.n[id]++
+			f.mu.Unlock()
 		}
-		dec, err := trackdecode.NewVideo(tr.Codec().MimeType)
-		if err != nil {
-			t.Error(err)
-			return
-		}
-		defer dec.Close()
-		for {
-			pkt, _, err := tr.ReadRTP()
-			if err != nil {
-				return
-			}
-			_ = dec.Push(pkt, func(*astiav.Frame, uint32) {
-				f.mu.Lock()
-				f.n[id]++
-				f.mu.Unlock()
-			})
-			if dec.NeedsKeyframe() {
-				_ = sub.RequestKeyframe(tr)
-			}
-		}
+		stagetest.DecodeTrack(t, tr, count, nil, func() { _ = sub.RequestKeyframe(tr) })
 	}
 }
 
@@ -96,30 +74,7 @@ type publisher struct {
 func startPublisher(t *testing.T, env *stagetest.Env, st types.Stage, user string) *publisher {
 	t.Helper()
 	tok := env.Token(t, *st.Arn, user, map[string]string{"name": user})
-	src, err := synth.New(synth.Config{Width: 320, Height: 180, Label: user})
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := client.Publish(env.Ctx, *st.Endpoints.Whip, *tok.Token, client.PublishOptions{Options: loopback, OnKeyframeRequest: src.RequestKeyframe})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(env.Ctx)
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		_ = src.Run(ctx, p.Video, p.Audio)
-	}()
-	var once sync.Once
-	stop := func() {
-		once.Do(func() {
-			cancel()
-			<-done
-			src.Close()
-			_ = p.Close(context.Background())
-		})
-	}
-	t.Cleanup(stop)
+	stop := env.PublishSynth(t, st, tok, synth.Config{Width: 320, Height: 180, Label: user}, client.PublishOptions{})
 	return &publisher{id: *tok.ParticipantId, stop: stop}
 }
 
