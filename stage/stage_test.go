@@ -618,7 +618,7 @@ func TestKeyframeRequestsReachPublisher(t *testing.T) {
 	defer sub.Close(context.Background())
 	testkit.WaitFor(t, 15*time.Second, 50*time.Millisecond, testkit.Until("the stage's keyframe request on subscribe", func() bool { return requests.Load() >= 1 }))
 	tr := <-video
-	time.Sleep(300 * time.Millisecond)
+	time.Sleep(300 * time.Millisecond) // past the 200 ms limit that the first request started
 	before := requests.Load()
 	for range 5 { // a burst: one request gets through the 200 ms limit
 		if err := sub.RequestKeyframe(tr); err != nil {
@@ -626,7 +626,7 @@ func TestKeyframeRequestsReachPublisher(t *testing.T) {
 		}
 	}
 	testkit.WaitFor(t, 15*time.Second, 50*time.Millisecond, testkit.Until("the subscriber's PLI at the publisher", func() bool { return requests.Load() > before }))
-	time.Sleep(100 * time.Millisecond)
+	time.Sleep(100 * time.Millisecond) // time for more requests, which must not come
 	if got := requests.Load() - before; got != 1 {
 		t.Errorf("a burst of 5 PLIs became %d keyframe requests, want 1", got)
 	}
