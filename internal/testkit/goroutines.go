@@ -11,10 +11,10 @@ import (
 	"time"
 )
 
-// goroutineWait is how long CheckEnded waits for goroutines to end. It is
-// generous because ending is often asynchronous (a closed connection's
-// reader notices on its next read); a passing check returns as soon as they
-// have ended. The package's own tests shorten it.
+// goroutineWait is how long CheckEnded and CheckNoneRunning wait for
+// goroutines to end. It is generous because ending is often asynchronous
+// (a closed connection's reader notices on its next read); a passing check
+// returns as soon as they have ended. The package's own tests shorten it.
 var goroutineWait = 10 * time.Second
 
 // Ignore says, from its stack, whether a goroutine started during a test is
