@@ -32,7 +32,8 @@ func Running(fn string) Ignore {
 // keep them for the next request, and close them on their own schedule. A
 // server connection running a handler is not idle.
 func IdleHTTPConns(stack string) bool {
-	if strings.Contains(stack, "net/http.(*persistConn)") {
+	// A client's: not one making a request (roundTrip), only the loops.
+	if strings.Contains(stack, "net/http.(*persistConn).readLoop") || strings.Contains(stack, "net/http.(*persistConn).writeLoop") {
 		return true
 	}
 	return strings.Contains(stack, "net/http.(*conn).serve") && !strings.Contains(stack, "ServeHTTP")

@@ -167,9 +167,10 @@ func TestUntil(t *testing.T) {
 
 func TestIdleHTTPConnsAreIgnored(t *testing.T) {
 	shortWait(t)
-	release := make(chan struct{})
+	release, entered := make(chan struct{}), make(chan struct{})
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/block" {
+			close(entered)
 			<-release
 		}
 	}))
@@ -189,10 +190,11 @@ func TestIdleHTTPConnsAreIgnored(t *testing.T) {
 	}
 	// A connection whose handler runs is not idle.
 	go func() {
-		if resp, err := http.Get(srv.URL + "/block"); err == nil {
+		if resp, err := c.Get(srv.URL + "/block"); err == nil {
 			resp.Body.Close()
 		}
 	}()
+	<-entered
 	got := run(t, g.CheckEnded)
 	if !strings.Contains(got, "ServeHTTP") {
 		t.Errorf("failure %q, want the blocked handler's connection", got)
