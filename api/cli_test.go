@@ -23,6 +23,7 @@ import (
 	rt "github.com/aws/aws-sdk-go-v2/service/ivsrealtime"
 	"github.com/aws/aws-sdk-go-v2/service/ivsrealtime/types"
 
+	"github.com/stagehand-rt/stagehand/internal/clidoc"
 	"github.com/stagehand-rt/stagehand/ivs"
 	"github.com/stagehand-rt/stagehand/stagesignal"
 	"github.com/stagehand-rt/stagehand/store"
@@ -40,7 +41,7 @@ import (
 // events are written to the store as the stage server will write them, and
 // compositions are moved to the states a worker would give them. The
 // examples are read from the installed CLI at test time; a few typos in them
-// are repaired (see cliErrata and repairJSON) and logged.
+// are repaired (see cliErrata and clidoc.RepairJSON) and logged.
 func TestAWSCLIExamples(t *testing.T) {
 	awsPath, dir := awsCLI(t)
 	files, err := loadCLIExamples(dir)
@@ -197,18 +198,8 @@ func tail(b []byte) string {
 
 // cliFile is one .rst file: its examples, and the errata applied to it.
 type cliFile struct {
-	examples []*cliExample
+	examples []*clidoc.Example
 	notes    []string
-}
-
-// cliExample is one documented command and its documented output.
-type cliExample struct {
-	file   string
-	index  int // 1-based, within its file
-	title  string
-	args   []string // the shell words after "aws", before any substitution
-	output any      // the documented output; nil where the example prints nothing
-	notes  []string // repairs made to the command
 }
 
 func loadCLIExamples(dir string) (map[string]*cliFile, error) {
@@ -237,278 +228,12 @@ func loadCLIExamples(dir string) (map[string]*cliFile, error) {
 				f.notes = append(f.notes, "erratum: "+fix.why)
 			}
 		}
-		if f.examples, err = parseRST(name, text); err != nil {
+		if f.examples, err = clidoc.Parse(name, text); err != nil {
 			return nil, fmt.Errorf("%s: %w", name, err)
 		}
 		files[name] = f
 	}
 	return files, nil
-}
-
-var rstTitle = regexp.MustCompile(`^\*\*(.+)\*\*\s*$`)
-
-// parseRST reads the examples of one .rst file: each literal block (after a
-// line ending in "::") that starts with "aws " is a command, and an
-// "Output::" block is the output of the command before it.
-func parseRST(file, text string) ([]*cliExample, error) {
-	lines := strings.Split(strings.ReplaceAll(text, "\r\n", "\n"), "\n")
-	var (
-		out   []*cliExample
-		title string
-	)
-	for i := 0; i < len(lines); i++ {
-		if m := rstTitle.FindStringSubmatch(lines[i]); m != nil {
-			title = m[1]
-			continue
-		}
-		head := strings.TrimSpace(lines[i])
-		if !strings.HasSuffix(head, "::") {
-			continue
-		}
-		block, next := literalBlock(lines, i+1)
-		i = next - 1
-		switch {
-		case strings.HasPrefix(block, "aws "):
-			ex := &cliExample{file: file, index: len(out) + 1, title: title}
-			if err := ex.parseCommand(block); err != nil {
-				return nil, fmt.Errorf("example %d: %w", ex.index, err)
-			}
-			out = append(out, ex)
-		case head == "Output::":
-			if len(out) == 0 {
-				return nil, errors.New("an Output:: block before any command")
-			}
-			ex := out[len(out)-1]
-			if err := json.Unmarshal([]byte(looseJSON(block)), &ex.output); err != nil {
-				return nil, fmt.Errorf("example %d: the output is not JSON, even repaired: %w", ex.index, err)
-			}
-		}
-	}
-	if len(out) == 0 {
-		return nil, errors.New("no example command")
-	}
-	return out, nil
-}
-
-// literalBlock returns the dedented indented block starting at lines[from]
-// (after blank lines) and the index of the first line after it.
-func literalBlock(lines []string, from int) (string, int) {
-	i := from
-	for i < len(lines) && strings.TrimSpace(lines[i]) == "" {
-		i++
-	}
-	start := i
-	for i < len(lines) && (strings.TrimSpace(lines[i]) == "" || lines[i][0] == ' ' || lines[i][0] == '\t') {
-		i++
-	}
-	block := lines[start:i]
-	indent := -1
-	for _, l := range block {
-		if strings.TrimSpace(l) != "" {
-			n := len(l) - len(strings.TrimLeft(l, " \t"))
-			if indent < 0 || n < indent {
-				indent = n
-			}
-		}
-	}
-	var b strings.Builder
-	for _, l := range block {
-		if len(l) >= indent && indent >= 0 {
-			l = l[indent:]
-		}
-		b.WriteString(strings.TrimRight(l, " \t"))
-		b.WriteByte('\n')
-	}
-	return strings.TrimSpace(b.String()), i
-}
-
-var continuation = regexp.MustCompile(`\\[ \t]*\n`)
-
-// parseCommand splits the command like a shell would, joining the lines
-// continued with a backslash (also inside quotes, as the examples mean it,
-// and with a stray space after the backslash) and repairing JSON arguments
-// that the documentation got wrong.
-func (ex *cliExample) parseCommand(block string) error {
-	joined := continuation.ReplaceAllString(block+"\n", " ")
-	words, err := shellWords(strings.TrimSpace(joined))
-	if err != nil {
-		return err
-	}
-	if len(words) < 3 || words[0] != "aws" || words[1] != "ivs-realtime" {
-		return fmt.Errorf("not an aws ivs-realtime command: %q", joined)
-	}
-	if op := strings.TrimSuffix(ex.file, ".rst"); words[2] != op {
-		return fmt.Errorf("the command runs %s, not %s", words[2], op)
-	}
-	for i, w := range words {
-		if s := strings.TrimSpace(w); strings.HasPrefix(s, "{") || strings.HasPrefix(s, "[") {
-			fixed, ok := repairJSON(s)
-			if !ok {
-				return fmt.Errorf("argument %s is not JSON, and no simple repair makes it so", w)
-			}
-			if fixed != s {
-				ex.notes = append(ex.notes, fmt.Sprintf("repaired the JSON of %s (missing or stray commas or brackets)", words[i-1]))
-			}
-			words[i] = fixed
-		}
-	}
-	ex.args = words[1:]
-	return nil
-}
-
-// shellWords splits a command line as sh does for the quoting the examples
-// use: single and double quotes, backslash escapes, and `cat FILE`, which is
-// kept as a marker for the replay to fill in.
-func shellWords(s string) ([]string, error) {
-	var (
-		words []string
-		cur   strings.Builder
-		in    bool
-	)
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case c == ' ' || c == '\t' || c == '\n':
-			if in {
-				words = append(words, cur.String())
-				cur.Reset()
-				in = false
-			}
-		case c == '\'':
-			j := strings.IndexByte(s[i+1:], '\'')
-			if j < 0 {
-				return nil, fmt.Errorf("unterminated ' in %q", s)
-			}
-			cur.WriteString(s[i+1 : i+1+j])
-			i += j + 1
-			in = true
-		case c == '"':
-			i++
-			for ; i < len(s) && s[i] != '"'; i++ {
-				switch {
-				case s[i] == '\\' && i+1 < len(s) && strings.IndexByte("\\\"$`", s[i+1]) >= 0:
-					i++
-					cur.WriteByte(s[i])
-				case s[i] == '`':
-					j := strings.IndexByte(s[i+1:], '`')
-					if j < 0 {
-						return nil, fmt.Errorf("unterminated ` in %q", s)
-					}
-					cur.WriteString(backtickMarker + s[i+1:i+1+j] + backtickMarker)
-					i += j + 1
-				case s[i] == '$':
-					return nil, fmt.Errorf("shell expansion in %q is not supported", s)
-				default:
-					cur.WriteByte(s[i])
-				}
-			}
-			if i >= len(s) {
-				return nil, fmt.Errorf("unterminated \" in %q", s)
-			}
-			in = true
-		case c == '\\' && i+1 < len(s):
-			i++
-			cur.WriteByte(s[i])
-			in = true
-		case c == '`' || c == '$' || c == '|' || c == ';' || c == '&' || c == '<' || c == '>':
-			return nil, fmt.Errorf("shell syntax %q outside quotes in %q is not supported", c, s)
-		default:
-			cur.WriteByte(c)
-			in = true
-		}
-	}
-	if in {
-		words = append(words, cur.String())
-	}
-	return words, nil
-}
-
-// backtickMarker brackets a command substitution inside a shell word.
-const backtickMarker = "\x00"
-
-// looseJSON turns the near-JSON of the documentation into JSON: it adds the
-// commas forgotten between members and elements, and drops trailing commas.
-func looseJSON(s string) string {
-	var (
-		b        strings.Builder
-		valueEnd bool // the last token ended a value (or a key)
-		comma    bool // a comma is pending
-	)
-	startValue := func() {
-		if comma || valueEnd {
-			b.WriteByte(',')
-		}
-		comma, valueEnd = false, false
-	}
-	for i := 0; i < len(s); i++ {
-		switch c := s[i]; {
-		case c == ' ' || c == '\t' || c == '\n' || c == '\r':
-		case c == ',':
-			comma, valueEnd = true, false
-		case c == '}' || c == ']':
-			comma = false
-			b.WriteByte(c)
-			valueEnd = true
-		case c == ':':
-			b.WriteByte(c)
-			valueEnd = false
-		case c == '{' || c == '[':
-			startValue()
-			b.WriteByte(c)
-		case c == '"':
-			startValue()
-			j := i + 1
-			for ; j < len(s) && s[j] != '"'; j++ {
-				if s[j] == '\\' {
-					j++
-				}
-			}
-			b.WriteString(s[i:min(j+1, len(s))])
-			i = j
-			valueEnd = true
-		default:
-			startValue()
-			j := i
-			for j < len(s) && strings.IndexByte(" \t\r\n,:{}[]\"", s[j]) < 0 {
-				j++
-			}
-			b.WriteString(s[i:j])
-			i = j - 1
-			valueEnd = true
-		}
-	}
-	return b.String()
-}
-
-// repairJSON returns s as valid JSON: as it is, with looseJSON's commas, or
-// with one stray closing bracket removed. The stray bracket is looked for
-// from the end: in the examples it closes an object too early, just before
-// the members meant to be inside it.
-func repairJSON(s string) (string, bool) {
-	if json.Valid([]byte(s)) {
-		return s, true
-	}
-	if l := looseJSON(s); json.Valid([]byte(l)) {
-		return l, true
-	}
-	var closers []int
-	inString := false
-	for i := 0; i < len(s); i++ {
-		switch c := s[i]; {
-		case inString && c == '\\':
-			i++
-		case c == '"':
-			inString = !inString
-		case !inString && (c == '}' || c == ']'):
-			closers = append(closers, i)
-		}
-	}
-	for _, i := range slices.Backward(closers) {
-		if l := looseJSON(s[:i] + s[i+1:]); json.Valid([]byte(l)) {
-			return l, true
-		}
-	}
-	return "", false
 }
 
 // cliReplay is the state of one replay: the server, the resources created
@@ -638,7 +363,7 @@ func (r *cliReplay) plan() [][][]cliStep {
 type cliRun struct {
 	r      *cliReplay
 	step   cliStep
-	ex     *cliExample
+	ex     *clidoc.Example
 	ctx    context.Context
 	local  map[string]string // bindings of this example only, before r.bound
 	argv   []string          // the command run, after substitution
@@ -652,7 +377,7 @@ func (x *cliRun) name() string {
 	if x.ex == nil {
 		return x.step.file
 	}
-	return fmt.Sprintf("example %d (%s)", x.ex.index, x.ex.title)
+	return fmt.Sprintf("example %d (%s)", x.ex.Index, x.ex.Title)
 }
 
 func (x *cliRun) errorf(format string, a ...any) { x.errs = append(x.errs, fmt.Sprintf(format, a...)) }
@@ -678,7 +403,7 @@ func (r *cliReplay) runStep(s cliStep, f *cliFile) []*cliRun {
 	return runs
 }
 
-func (r *cliReplay) newRun(s cliStep, ex *cliExample) *cliRun {
+func (r *cliReplay) newRun(s cliStep, ex *clidoc.Example) *cliRun {
 	return &cliRun{r: r, step: s, ex: ex, ctx: r.e.ctx, local: map[string]string{}}
 }
 
@@ -697,7 +422,7 @@ func (r *cliReplay) run(ctx context.Context, environ []string, args ...string) (
 }
 
 func (x *cliRun) replay() {
-	for _, n := range x.ex.notes {
+	for _, n := range x.ex.Notes {
 		x.logf("%s", n)
 	}
 	if p := x.step.prepare; p != nil {
@@ -706,7 +431,7 @@ func (x *cliRun) replay() {
 			return
 		}
 	}
-	argv, err := x.substitute(x.ex.args)
+	argv, err := x.substitute(x.ex.Args)
 	if err != nil {
 		x.errorf("%v", err)
 		return
@@ -724,7 +449,7 @@ func (x *cliRun) replay() {
 		}
 		return
 	}
-	if x.ex.output == nil {
+	if x.ex.Output == nil {
 		if s := strings.TrimSpace(string(stdout)); s != "" {
 			x.errorf("the example prints nothing; ours printed %s", s)
 		}
@@ -741,19 +466,19 @@ func (x *cliRun) replay() {
 	if len(x.step.created) > 0 {
 		x.recordCreated(ours)
 	}
-	x.compare("", "", x.ex.output, ours)
+	x.compare("", "", x.ex.Output, ours)
 	for _, f := range x.after {
 		f(ours)
 	}
 	x.r.mu.Lock()
-	op := strings.TrimSuffix(x.ex.file, ".rst")
+	op := strings.TrimSuffix(x.ex.File, ".rst")
 	x.r.extras[op] = append(x.r.extras[op], x.extras...)
 	x.r.mu.Unlock()
 }
 
 // recordCreated binds the example's ARN to the resource the command created.
 func (x *cliRun) recordCreated(ours any) {
-	theirs, _ := dig(x.ex.output, x.step.created...).(string)
+	theirs, _ := dig(x.ex.Output, x.step.created...).(string)
 	arn, _ := dig(ours, x.step.created...).(string)
 	a, err := ivs.ParseARN(arn)
 	if err != nil {
@@ -770,7 +495,7 @@ func (x *cliRun) recordCreated(ours any) {
 	if _, ok := x.r.primary[a.Type]; !ok {
 		x.r.primary[a.Type] = arn
 	}
-	x.r.created[fmt.Sprintf("%s#%d", x.ex.file, x.ex.index)] = arn
+	x.r.created[fmt.Sprintf("%s#%d", x.ex.File, x.ex.Index)] = arn
 }
 
 func dig(v any, path ...string) any {
@@ -848,8 +573,8 @@ func (x *cliRun) substitute(args []string) ([]string, error) {
 			}
 			return v
 		})
-		for strings.Contains(a, backtickMarker) {
-			parts := strings.SplitN(a, backtickMarker, 3)
+		for strings.Contains(a, clidoc.BacktickMarker) {
+			parts := strings.SplitN(a, clidoc.BacktickMarker, 3)
 			if len(parts) != 3 {
 				return nil, fmt.Errorf("unbalanced command substitution in %q", a)
 			}
@@ -871,9 +596,9 @@ func (x *cliRun) substitute(args []string) ([]string, error) {
 
 // argValue returns the value of a --flag in the example's command.
 func (x *cliRun) argValue(flag string) string {
-	for i, a := range x.ex.args {
-		if a == flag && i+1 < len(x.ex.args) {
-			return x.ex.args[i+1]
+	for i, a := range x.ex.Args {
+		if a == flag && i+1 < len(x.ex.Args) {
+			return x.ex.Args[i+1]
 		}
 		if v, ok := strings.CutPrefix(a, flag+"="); ok {
 			return v
@@ -1134,7 +859,7 @@ func (x *cliRun) expectError(environ, argv []string, code, op string) {
 
 // prepareGetStage: the example's stage is named "test" and has a session.
 func (r *cliReplay) prepareGetStage(x *cliRun) error {
-	want, _ := dig(x.ex.output, "stage").(map[string]any)
+	want, _ := dig(x.ex.Output, "stage").(map[string]any)
 	name, _ := want["name"].(string)
 	st, err := r.e.client.CreateStage(x.ctx, &rt.CreateStageInput{Name: aws.String(name)})
 	if err != nil {
@@ -1147,7 +872,7 @@ func (r *cliReplay) prepareGetStage(x *cliRun) error {
 
 // prepareListStages: the example's first stage has a session.
 func (r *cliReplay) prepareListStages(x *cliRun) error {
-	first := firstItem(x.ex.output, "stages")
+	first := firstItem(x.ex.Output, "stages")
 	arn, err := x.resolveARN(str(first["arn"]))
 	if err != nil {
 		return err
@@ -1218,7 +943,7 @@ func str(v any) string {
 // prepareListEncoders creates the example account's first encoder
 // configuration.
 func (r *cliReplay) prepareListEncoders(x *cliRun) error {
-	first := firstItem(x.ex.output, "encoderConfigurations")
+	first := firstItem(x.ex.Output, "encoderConfigurations")
 	c, err := r.e.client.CreateEncoderConfiguration(x.ctx, &rt.CreateEncoderConfigurationInput{Name: aws.String(str(first["name"]))})
 	if err != nil {
 		return err
@@ -1228,7 +953,7 @@ func (r *cliReplay) prepareListEncoders(x *cliRun) error {
 }
 
 func (r *cliReplay) prepareListStorage(x *cliRun) error {
-	first := firstItem(x.ex.output, "storageConfigurations")
+	first := firstItem(x.ex.Output, "storageConfigurations")
 	c, err := r.e.client.CreateStorageConfiguration(x.ctx, &rt.CreateStorageConfigurationInput{
 		Name: aws.String(str(first["name"])),
 		S3:   &types.S3StorageConfiguration{BucketName: aws.String(str(dig(first, "s3", "bucketName")))},
@@ -1241,7 +966,7 @@ func (r *cliReplay) prepareListStorage(x *cliRun) error {
 }
 
 func (r *cliReplay) prepareListIngest(x *cliRun) error {
-	first := firstItem(x.ex.output, "ingestConfigurations")
+	first := firstItem(x.ex.Output, "ingestConfigurations")
 	stage, err := x.resolveARN(str(first["stageArn"]))
 	if err != nil {
 		return err
@@ -1263,8 +988,8 @@ func (r *cliReplay) seedSessions(x *cliRun) error {
 	if err != nil {
 		return err
 	}
-	sessions, _ := dig(x.ex.output, "stageSessions").([]any)
-	if s := dig(x.ex.output, "stageSession"); s != nil {
+	sessions, _ := dig(x.ex.Output, "stageSessions").([]any)
+	if s := dig(x.ex.Output, "stageSession"); s != nil {
 		sessions = append(sessions, s)
 	}
 	for _, s := range sessions {
@@ -1286,8 +1011,8 @@ func (r *cliReplay) seedParticipants(x *cliRun) error {
 	if err != nil {
 		return err
 	}
-	ps, _ := dig(x.ex.output, "participants").([]any)
-	if p := dig(x.ex.output, "participant"); p != nil {
+	ps, _ := dig(x.ex.Output, "participants").([]any)
+	if p := dig(x.ex.Output, "participant"); p != nil {
 		ps = append(ps, p)
 	}
 	for _, p := range ps {
@@ -1327,7 +1052,7 @@ func (r *cliReplay) seedEvents(x *cliRun) error {
 			return err
 		}
 	}
-	events, _ := dig(x.ex.output, "events").([]any)
+	events, _ := dig(x.ex.Output, "events").([]any)
 	for i, ev := range events {
 		var e ivs.Event
 		if err := remarshal(ev, &e); err != nil {
@@ -1390,9 +1115,9 @@ var getCompositionSource = map[int]int{
 }
 
 func (r *cliReplay) prepareGetComposition(x *cliRun) error {
-	src, ok := getCompositionSource[x.ex.index]
+	src, ok := getCompositionSource[x.ex.Index]
 	if !ok {
-		return fmt.Errorf("no start-composition example is known to match get-composition example %d", x.ex.index)
+		return fmt.Errorf("no start-composition example is known to match get-composition example %d", x.ex.Index)
 	}
 	r.mu.Lock()
 	arn := r.created[fmt.Sprintf("start-composition.rst#%d", src)]
@@ -1401,11 +1126,11 @@ func (r *cliReplay) prepareGetComposition(x *cliRun) error {
 		return fmt.Errorf("start-composition example %d made no composition", src)
 	}
 	x.local[exampleARNKey(x.argValue("--arn"))] = arn
-	return r.runComposition(x.ctx, arn, dig(x.ex.output, "composition"))
+	return r.runComposition(x.ctx, arn, dig(x.ex.Output, "composition"))
 }
 
 func (r *cliReplay) prepareListCompositions(x *cliRun) error {
-	first := firstItem(x.ex.output, "compositions")
+	first := firstItem(x.ex.Output, "compositions")
 	arn, err := x.resolveARN(str(first["arn"]))
 	if err != nil {
 		return err
@@ -1462,7 +1187,7 @@ func (r *cliReplay) prepareStopComposition(x *cliRun) error {
 // createIngest creates the ingest configuration of create-ingest-configuration's
 // example with the Go SDK, and binds the example's ARN to it.
 func (r *cliReplay) createIngest(x *cliRun) error {
-	want, _ := dig(x.ex.output, "ingestConfiguration").(map[string]any)
+	want, _ := dig(x.ex.Output, "ingestConfiguration").(map[string]any)
 	c, err := r.e.client.CreateIngestConfiguration(x.ctx, &rt.CreateIngestConfigurationInput{
 		Name: aws.String(str(want["name"])), IngestProtocol: types.IngestProtocol(str(want["ingestProtocol"]))})
 	if err != nil {
@@ -1477,7 +1202,7 @@ func (r *cliReplay) createIngest(x *cliRun) error {
 // active one, which needs one of its own, made ACTIVE as the stage server
 // does while an encoder publishes.
 func (r *cliReplay) prepareDeleteIngest(x *cliRun) error {
-	if slices.Contains(x.ex.args, "--force") {
+	if slices.Contains(x.ex.Args, "--force") {
 		c, err := r.e.client.CreateIngestConfiguration(x.ctx, &rt.CreateIngestConfigurationInput{
 			Name: aws.String("publishing"), IngestProtocol: types.IngestProtocolRtmps})
 		if err != nil {
@@ -1544,56 +1269,4 @@ func (r *cliReplay) expectGone(x *cliRun) error {
 		}
 	})
 	return nil
-}
-
-// TestAWSCLIExamplesParsing covers the reading of the examples on made-up
-// text: the shell words, the continued lines and the JSON repairs.
-func TestAWSCLIExamplesParsing(t *testing.T) {
-	for _, tc := range []struct{ in, want string }{
-		{`{"a": 1}`, `{"a": 1}`},
-		{"{\"a\": 1\n \"b\": [1 2,],\n}", `{"a":1,"b":[1,2]}`},
-		{`{"a": {"b": 1}} "c": 2}`, `{"a":{"b":1},"c":2}`},
-		{`{"a": {"b": 1}, "c": true} "d": {"e": 5}}`, `{"a":{"b":1},"c":true,"d":{"e":5}}`},
-		{`{"s": "x\"}y"}`, `{"s": "x\"}y"}`},
-	} {
-		if got, ok := repairJSON(tc.in); !ok || got != tc.want {
-			t.Errorf("repairJSON(%q) = %q, %v; want %q", tc.in, got, ok, tc.want)
-		}
-	}
-	if got, ok := repairJSON(`{"a": }`); ok {
-		t.Errorf("repairJSON of broken JSON = %q, want no repair", got)
-	}
-
-	words, err := shellWords(`aws x --a 'b c' --d "e \"f\" ` + "`cat k.pem`" + `" g\ h --i=j`)
-	want := []string{"aws", "x", "--a", "b c", "--d", `e "f" ` + backtickMarker + "cat k.pem" + backtickMarker, "g h", "--i=j"}
-	if err != nil || !slices.Equal(words, want) {
-		t.Errorf("shellWords = %q, %v; want %q", words, err, want)
-	}
-	for _, bad := range []string{`a 'b`, `a "b`, "a $HOME", "a | b"} {
-		if _, err := shellWords(bad); err == nil {
-			t.Errorf("shellWords(%q): no error", bad)
-		}
-	}
-
-	rst := "**Example 1: To do it**\n\nThe example. ::\n\n    aws ivs-realtime get-stage \\ \n        --arn '{\"x\": 1\n\n" +
-		"Output::\n\n    {\n        \"stage\": {\"name\": \"s\"\n        \"tags\": {},}\n    }\n\nMore text.\n\n" +
-		"**Example 2: Quiet**\n\nAnother. ::\n\n    aws ivs-realtime get-stage \\\n        --arn a\n\nThis command produces no output.\n"
-	if _, err := parseRST("get-stage.rst", rst); err == nil {
-		t.Error("parseRST accepted an unterminated quote")
-	}
-	rst = strings.Replace(rst, `'{"x": 1`, `'{"x": 1}'`, 1)
-	exs, err := parseRST("get-stage.rst", rst)
-	if err != nil || len(exs) != 2 {
-		t.Fatalf("parseRST: %d examples, %v", len(exs), err)
-	}
-	if e := exs[0]; e.title != "Example 1: To do it" || !slices.Equal(e.args, []string{"ivs-realtime", "get-stage", "--arn", `{"x": 1}`}) ||
-		!reflect.DeepEqual(e.output, map[string]any{"stage": map[string]any{"name": "s", "tags": map[string]any{}}}) {
-		t.Errorf("example 1: %+v", *e)
-	}
-	if e := exs[1]; e.index != 2 || e.output != nil || !slices.Equal(e.args, []string{"ivs-realtime", "get-stage", "--arn", "a"}) {
-		t.Errorf("example 2: %+v", *e)
-	}
-	if _, err := parseRST("get-stage.rst", strings.ReplaceAll(rst, "get-stage \\", "list-stages \\")); err == nil {
-		t.Error("parseRST accepted a command of another operation")
-	}
 }

@@ -2,6 +2,7 @@ package compose
 
 import (
 	"context"
+	"errors"
 	"math"
 	"os"
 	"os/exec"
@@ -15,6 +16,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/stagehand-rt/stagehand/encoder"
+	"github.com/stagehand-rt/stagehand/internal/testkit"
 	"github.com/stagehand-rt/stagehand/internal/testmedia"
 	"github.com/stagehand-rt/stagehand/internal/testserver"
 	"github.com/stagehand-rt/stagehand/layout"
@@ -123,9 +125,12 @@ func TestComposeFourInputsToAllDestinations(t *testing.T) {
 
 	// nginx received the same composite over RTMPS.
 	var flv []string
-	for deadline := time.Now().Add(5 * time.Second); len(flv) == 0 && time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
-		flv = rtmpSrv.Recordings("composite")
-	}
+	testkit.WaitFor(t, 5*time.Second, 50*time.Millisecond, func() error {
+		if flv = rtmpSrv.Recordings("composite"); len(flv) == 0 {
+			return errors.New("nginx recorded nothing")
+		}
+		return nil
+	})
 	if len(flv) != 1 {
 		t.Fatalf("nginx recorded %v", flv)
 	}

@@ -3,13 +3,12 @@ package compositor
 import (
 	"errors"
 	"fmt"
-	"runtime"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/asticode/go-astiav"
 
+	"github.com/stagehand-rt/stagehand/internal/testkit"
 	"github.com/stagehand-rt/stagehand/layout"
 )
 
@@ -409,7 +408,7 @@ func TestRenderAllocatesNothing(t *testing.T) {
 // TestConcurrentFeedAndRender runs decoders and the output clock at once;
 // with -race it checks the locking, and it checks nothing is left running.
 func TestConcurrentFeedAndRender(t *testing.T) {
-	before := runtime.NumGoroutine()
+	check := testkit.CheckGoroutines(t)
 	c := newTestCompositor(t, Config{Canvas: layout.Size{W: 320, H: 180}})
 	colors := []Color{red, green, blue}
 	var pfs []participantFrame
@@ -454,11 +453,5 @@ func TestConcurrentFeedAndRender(t *testing.T) {
 		wantColor(t, out, x, y, colors[i], "after concurrent updates")
 	}
 	c.Close() // ends the tile-drawing goroutines; the cleanup's Close is then a no-op
-	deadline := time.Now().Add(time.Second)
-	for runtime.NumGoroutine() > before && time.Now().Before(deadline) {
-		time.Sleep(10 * time.Millisecond)
-	}
-	if n := runtime.NumGoroutine(); n > before {
-		t.Errorf("%d goroutines after the test, %d before", n, before)
-	}
+	check()
 }

@@ -3,14 +3,11 @@ package ingest_test
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"log/slog"
 	"os"
 	"os/exec"
-	"runtime/pprof"
 	"strconv"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -144,16 +141,14 @@ func (f *ffmpeg) wait(t *testing.T, within time.Duration) error {
 	}
 }
 
-// waitFor polls cond every 50 ms until it holds or within passes; logs,
-// if given, are shown on failure.
-func waitFor(t *testing.T, within time.Duration, what string, cond func() bool, logs ...fmt.Stringer) {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("no %s within %v; logs:\n%v", what, within, logs)
+// withLogs adds logs to cond's error, for a failed wait to show what the
+// server said.
+func withLogs(cond func() error, logs fmt.Stringer) func() error {
+	return func() error {
+		if err := cond(); err != nil {
+			return fmt.Errorf("%w; logs:\n%v", err, logs)
 		}
-		time.Sleep(50 * time.Millisecond)
+		return nil
 	}
 }
 
@@ -181,40 +176,6 @@ func events(t *testing.T, env *stagetest.Env, stageARN, pid string) []string {
 		}
 	}
 	return names
-}
-
-// noIngestGoroutines fails if a goroutine of package ingest is left.
-func noIngestGoroutines(t *testing.T) {
-	t.Helper()
-	var dump string
-	for range 50 {
-		var b bytes.Buffer
-		_ = pprof.Lookup("goroutine").WriteTo(&b, 1)
-		dump = b.String()
-		if !strings.Contains(dump, "stagehand/ingest.") {
-			return
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	t.Errorf("ingest goroutines left after Close:\n%s", dump)
-}
-
-// probe reports a media file's first video stream size and duration.
-func probe(t *testing.T, path string) (w, h int, dur float64) {
-	t.Helper()
-	out, err := exec.Command("ffprobe", "-v", "error", "-select_streams", "v:0", "-show_entries", "stream=width,height:format=duration", "-of", "json", path).Output()
-	if err != nil {
-		t.Fatalf("ffprobe %s: %v", path, err)
-	}
-	var r struct {
-		Streams []struct{ Width, Height int } `json:"streams"`
-		Format  struct{ Duration string }     `json:"format"`
-	}
-	if err := json.Unmarshal(out, &r); err != nil || len(r.Streams) == 0 {
-		t.Fatalf("ffprobe output %s: %v", out, err)
-	}
-	dur, _ = strconv.ParseFloat(r.Format.Duration, 64)
-	return r.Streams[0].Width, r.Streams[0].Height, dur
 }
 
 // centre returns the RGB pixel in the middle of the frame at second at.

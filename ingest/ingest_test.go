@@ -20,10 +20,11 @@ import (
 
 	"github.com/stagehand-rt/stagehand/internal/avframe"
 	"github.com/stagehand-rt/stagehand/internal/stagetest"
+	"github.com/stagehand-rt/stagehand/internal/testkit"
+	"github.com/stagehand-rt/stagehand/internal/testmedia"
 	"github.com/stagehand-rt/stagehand/ivs"
 	"github.com/stagehand-rt/stagehand/stage/client"
 	"github.com/stagehand-rt/stagehand/token/tokenstore"
-	"github.com/stagehand-rt/stagehand/trackdecode"
 	"github.com/stagehand-rt/stagehand/worker"
 )
 
@@ -84,34 +85,7 @@ func (r *received) decode(t *testing.T, wg *sync.WaitGroup) func(*webrtc.TrackRe
 			r.videoCodec = tr.Codec().MimeType
 		}
 		r.mu.Unlock()
-		if tr.Kind() == webrtc.RTPCodecTypeAudio {
-			dec, err := trackdecode.NewAudio(tr.Codec().MimeType)
-			if err != nil {
-				t.Error(err)
-				return
-			}
-			defer dec.Close()
-			for {
-				pkt, _, err := tr.ReadRTP()
-				if err != nil {
-					return
-				}
-				_ = dec.Push(pkt, r.onAudio)
-			}
-		}
-		dec, err := trackdecode.NewVideo(tr.Codec().MimeType)
-		if err != nil {
-			t.Error(err)
-			return
-		}
-		defer dec.Close()
-		for {
-			pkt, _, err := tr.ReadRTP()
-			if err != nil {
-				return
-			}
-			_ = dec.Push(pkt, r.onVideo)
-		}
+		stagetest.DecodeTrack(t, tr, r.onVideo, r.onAudio, nil)
 	}
 }
 
@@ -135,7 +109,7 @@ func TestPublishIntoStage(t *testing.T) {
 	url := fmt.Sprintf("rtmps://%s/app/%s", srv.RTMPSAddr(), *ic.StreamKey)
 	ff := startFFmpeg(t, url, append(publishArgs("red", 12), "-tls_verify", "0")...)
 	var started time.Time
-	waitFor(t, 10*time.Second, "PUBLISH_STARTED", func() bool {
+	testkit.WaitFor(t, 10*time.Second, 50*time.Millisecond, testkit.Until("PUBLISH_STARTED", func() bool {
 		gs, err := env.API.GetStage(env.Ctx, &ivsrealtime.GetStageInput{Arn: st.Arn})
 		if err != nil || gs.Stage.ActiveSessionId == nil {
 			return false
@@ -152,7 +126,7 @@ func TestPublishIntoStage(t *testing.T) {
 			}
 		}
 		return false
-	})
+	}))
 	t.Logf("ffmpeg start → PUBLISH_STARTED: %v (ffmpeg's own start-up included)", started.Sub(ff.started).Round(time.Millisecond))
 	if s := ingestState(t, env, ic.Arn); s != types.IngestConfigurationStateActive {
 		t.Errorf("state while publishing = %s, want ACTIVE", s)
@@ -170,11 +144,11 @@ func TestPublishIntoStage(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 8*time.Second, "60 decoded frames and 1 s of audio", func() bool {
+	testkit.WaitFor(t, 8*time.Second, 50*time.Millisecond, testkit.Until("60 decoded frames and 1 s of audio", func() bool {
 		rx.mu.Lock()
 		defer rx.mu.Unlock()
 		return rx.frames >= 60 && rx.samples >= 48000
-	})
+	}))
 	_ = sub.Close(context.Background())
 	wg.Wait()
 	rx.mu.Lock()
@@ -193,11 +167,11 @@ func TestPublishIntoStage(t *testing.T) {
 	if err := ff.wait(t, 20*time.Second); err != nil {
 		t.Errorf("ffmpeg: %v\n%s", err, ff.stderr.String())
 	}
-	waitFor(t, 5*time.Second, "INACTIVE", func() bool {
+	testkit.WaitFor(t, 5*time.Second, 50*time.Millisecond, testkit.Until("INACTIVE", func() bool {
 		return ingestState(t, env, ic.Arn) == types.IngestConfigurationStateInactive
-	})
+	}))
 	want := []string{"JOINED", "PUBLISH_STARTED", "PUBLISH_STOPPED", "LEFT"}
-	waitFor(t, 5*time.Second, "LEFT", func() bool { return len(events(t, env, *st.Arn, pid)) >= 4 })
+	testkit.WaitFor(t, 5*time.Second, 50*time.Millisecond, testkit.Until("LEFT", func() bool { return len(events(t, env, *st.Arn, pid)) >= 4 }))
 	if got := events(t, env, *st.Arn, pid); !slices.Equal(got, want) {
 		t.Errorf("events = %v, want %v", got, want)
 	}
@@ -210,7 +184,7 @@ func TestPublishIntoStage(t *testing.T) {
 		t.Errorf("no end of publish logged:\n%s", logs)
 	}
 	srv.Close()
-	noIngestGoroutines(t)
+	testkit.CheckNoneRunning(t, "stagehand/ingest.")
 }
 
 func checkParticipant(t *testing.T, env *stagetest.Env, st types.Stage, ic types.IngestConfiguration) {
@@ -260,14 +234,14 @@ func startComposition(t *testing.T, env *stagetest.Env, st types.Stage) *string 
 func waitComposition(t *testing.T, env *stagetest.Env, arn *string, want types.CompositionState, within time.Duration) *types.Composition {
 	t.Helper()
 	var c *types.Composition
-	waitFor(t, within, "composition "+string(want), func() bool {
+	testkit.WaitFor(t, within, 50*time.Millisecond, testkit.Until("composition "+string(want), func() bool {
 		out, err := env.API.GetComposition(env.Ctx, &ivsrealtime.GetCompositionInput{Arn: arn})
 		if err != nil {
 			t.Fatal(err)
 		}
 		c = out.Composition
 		return c.State == want
-	})
+	}))
 	return c
 }
 
@@ -283,7 +257,7 @@ func stopComposition(t *testing.T, env *stagetest.Env, arn *string, buckets stri
 	c := waitComposition(t, env, arn, types.CompositionStateStopped, 15*time.Second)
 	prefix := *c.Destinations[0].Detail.S3.RecordingPrefix
 	pl := filepath.Join(buckets, "recordings", filepath.FromSlash(prefix), "media", "hls", "180p30", "playlist.m3u8")
-	w, h, dur := probe(t, pl)
+	w, h, dur := testmedia.ProbeVideo(t, pl)
 	if w != 320 || h != 180 || dur < 4 {
 		t.Fatalf("recording %s is %dx%d for %.1f s; want 320x180 for ≥ 4 s", pl, w, h, dur)
 	}

@@ -18,6 +18,7 @@ import (
 	"github.com/stagehand-rt/stagehand/ingest"
 	"github.com/stagehand-rt/stagehand/internal/promtest"
 	"github.com/stagehand-rt/stagehand/internal/stagetest"
+	"github.com/stagehand-rt/stagehand/internal/testkit"
 )
 
 // TestRefusals: what the ingest refuses, and how it shows. A refusal
@@ -60,9 +61,9 @@ func TestRefusals(t *testing.T) {
 			if err := ff.wait(t, 20*time.Second); err == nil {
 				t.Errorf("ffmpeg succeeded; want it refused")
 			}
-			waitFor(t, 5*time.Second, "refusal log line", func() bool {
+			testkit.WaitFor(t, 5*time.Second, 50*time.Millisecond, withLogs(testkit.Until("refusal log line", func() bool {
 				return strings.Contains(logs.String()[before:], "ingest refused")
-			}, logs)
+			}), logs))
 			line := refusalLine(logs.String()[before:])
 			if !strings.Contains(line, tc.log) {
 				t.Errorf("refusal logged as %q; want it to say %q", line, tc.log)
@@ -80,10 +81,10 @@ func TestRefusals(t *testing.T) {
 				}
 				return
 			}
-			waitFor(t, 5*time.Second, "LEFT", func() bool {
+			testkit.WaitFor(t, 5*time.Second, 50*time.Millisecond, testkit.Until("LEFT", func() bool {
 				got = events(t, env, *st.Arn, *ic.ParticipantId)
 				return len(got) > 0 && got[len(got)-1] == "LEFT"
-			})
+			}))
 			if got[0] != "JOINED" || !strings.Contains(strings.Join(got, " "), tc.event) {
 				t.Errorf("events = %v; want JOINED … %s … LEFT", got, tc.event)
 			}
@@ -111,7 +112,7 @@ func TestSecondPublisherRefused(t *testing.T) {
 	ic := createIngest(t, env, *st.Arn, types.IngestProtocolRtmps, false, "first", nil)
 	url := fmt.Sprintf("rtmps://%s/app/%s", srv.RTMPSAddr(), *ic.StreamKey)
 	first := startFFmpeg(t, url, append(publishArgs("green", 6), "-tls_verify", "0")...)
-	waitFor(t, 10*time.Second, "ACTIVE", func() bool { return ingestState(t, env, ic.Arn) == types.IngestConfigurationStateActive }, logs)
+	testkit.WaitFor(t, 10*time.Second, 50*time.Millisecond, withLogs(testkit.Until("ACTIVE", func() bool { return ingestState(t, env, ic.Arn) == types.IngestConfigurationStateActive }), logs))
 	second := startFFmpeg(t, url, append(publishArgs("blue", 2), "-tls_verify", "0")...)
 	if err := second.wait(t, 15*time.Second); err == nil {
 		t.Errorf("the second publisher succeeded; want it refused")
@@ -125,10 +126,10 @@ func TestSecondPublisherRefused(t *testing.T) {
 	if l := refusalLine(logs.String()); !strings.Contains(l, "REUSE_OF_STREAM_KEY") {
 		t.Errorf("refusal logged as %q", l)
 	}
-	waitFor(t, 5*time.Second, "LEFT", func() bool {
+	testkit.WaitFor(t, 5*time.Second, 50*time.Millisecond, testkit.Until("LEFT", func() bool {
 		got := events(t, env, *st.Arn, *ic.ParticipantId)
 		return len(got) > 0 && got[len(got)-1] == "LEFT"
-	})
+	}))
 	want := "JOINED PUBLISH_STARTED JOIN_ERROR:REUSE_OF_STREAM_KEY PUBLISH_STOPPED LEFT"
 	if got := strings.Join(events(t, env, *st.Arn, *ic.ParticipantId), " "); got != want {
 		t.Errorf("events = %s; want %s", got, want)
@@ -170,14 +171,14 @@ func TestGarbageAndDisconnect(t *testing.T) {
 	st := env.CreateStage(t, "kick")
 	ic := createIngest(t, env, *st.Arn, types.IngestProtocolRtmp, true, "enc", nil)
 	ff := startFFmpeg(t, fmt.Sprintf("rtmp://%s/app/%s", srv.RTMPAddr(), *ic.StreamKey), publishArgs("white", 20)...)
-	waitFor(t, 10*time.Second, "ACTIVE", func() bool { return ingestState(t, env, ic.Arn) == types.IngestConfigurationStateActive })
+	testkit.WaitFor(t, 10*time.Second, 50*time.Millisecond, testkit.Until("ACTIVE", func() bool { return ingestState(t, env, ic.Arn) == types.IngestConfigurationStateActive }))
 	if _, err := env.API.DisconnectParticipant(env.Ctx, &ivsrealtime.DisconnectParticipantInput{StageArn: st.Arn, ParticipantId: ic.ParticipantId}); err != nil {
 		t.Fatal(err)
 	}
 	if err := ff.wait(t, 10*time.Second); err == nil {
 		t.Errorf("ffmpeg went on after DisconnectParticipant")
 	}
-	waitFor(t, 5*time.Second, "INACTIVE", func() bool { return ingestState(t, env, ic.Arn) == types.IngestConfigurationStateInactive })
+	testkit.WaitFor(t, 5*time.Second, 50*time.Millisecond, testkit.Until("INACTIVE", func() bool { return ingestState(t, env, ic.Arn) == types.IngestConfigurationStateInactive }))
 	out, err := env.API.GetIngestConfiguration(env.Ctx, &ivsrealtime.GetIngestConfigurationInput{Arn: ic.Arn})
 	if err != nil || aws.ToString(out.IngestConfiguration.StageArn) != "" {
 		t.Errorf("after DisconnectParticipant the configuration's stage is %q (%v); want detached", aws.ToString(out.IngestConfiguration.StageArn), err)
@@ -186,7 +187,7 @@ func TestGarbageAndDisconnect(t *testing.T) {
 		t.Errorf("garbage not logged:\n%s", logs)
 	}
 	srv.Close()
-	noIngestGoroutines(t)
+	testkit.CheckNoneRunning(t, "stagehand/ingest.")
 }
 
 // TestMalformedMedia: a publisher with a valid key whose media is
@@ -231,30 +232,30 @@ func TestMalformedMedia(t *testing.T) {
 					break // the server closed the connection
 				}
 			}
-			waitFor(t, 5*time.Second, "the connection's end logged", func() bool {
+			testkit.WaitFor(t, 5*time.Second, 50*time.Millisecond, withLogs(testkit.Until("the connection's end logged", func() bool {
 				l := logs.String()[before:]
 				return strings.Contains(l, "ingest refused") || strings.Contains(l, "RTMP connection ended")
-			}, logs)
+			}), logs))
 			if l := logs.String()[before:]; !strings.Contains(l, tc.log) || strings.Contains(l, "panicked") {
 				t.Errorf("logged:\n%s\nwant the reason %q", l, tc.log)
 			}
-			waitFor(t, 5*time.Second, "INACTIVE", func() bool { return ingestState(t, env, ic.Arn) == types.IngestConfigurationStateInactive })
+			testkit.WaitFor(t, 5*time.Second, 50*time.Millisecond, testkit.Until("INACTIVE", func() bool { return ingestState(t, env, ic.Arn) == types.IngestConfigurationStateInactive }))
 		})
 	}
 	metric := func(name string, labels ...string) float64 {
 		return promtest.Value(t, srv.Collectors(), name, labels...)
 	}
 	ff := startFFmpeg(t, u.String(), publishArgs("white", 3)...)
-	waitFor(t, 10*time.Second, "ACTIVE after the malformed publishers", func() bool {
+	testkit.WaitFor(t, 10*time.Second, 50*time.Millisecond, withLogs(testkit.Until("ACTIVE after the malformed publishers", func() bool {
 		return ingestState(t, env, ic.Arn) == types.IngestConfigurationStateActive
-	}, logs)
-	waitFor(t, 5*time.Second, "a publisher in the metrics", func() bool { return metric("stagehand_ingest_publishers") == 1 })
+	}), logs))
+	testkit.WaitFor(t, 5*time.Second, 50*time.Millisecond, testkit.Until("a publisher in the metrics", func() bool { return metric("stagehand_ingest_publishers") == 1 }))
 	if err := ff.wait(t, 20*time.Second); err != nil {
 		t.Errorf("ffmpeg after the malformed publishers: %v\n%s", err, ff.stderr.String())
 	}
-	waitFor(t, 5*time.Second, "the publish's end in the metrics", func() bool {
+	testkit.WaitFor(t, 5*time.Second, 50*time.Millisecond, testkit.Until("the publish's end in the metrics", func() bool {
 		return metric("stagehand_ingest_connections_total", "outcome", "ended") == 1
-	})
+	}))
 	for _, m := range []struct {
 		name   string
 		labels []string

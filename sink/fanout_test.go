@@ -3,13 +3,14 @@ package sink
 import (
 	"context"
 	"errors"
-	"runtime"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/asticode/go-astiav"
+
+	"github.com/stagehand-rt/stagehand/internal/testkit"
 )
 
 // received is what a test writer saw: stream, key flag and first payload byte.
@@ -115,19 +116,8 @@ func resumesOnKeyframes(t *testing.T, got []received) {
 	}
 }
 
-func waitGoroutines(t *testing.T, before int) {
-	t.Helper()
-	deadline := time.Now().Add(2 * time.Second)
-	for runtime.NumGoroutine() > before && time.Now().Before(deadline) {
-		time.Sleep(5 * time.Millisecond)
-	}
-	if n := runtime.NumGoroutine(); n > before {
-		t.Errorf("%d goroutines left running, %d before", n, before)
-	}
-}
-
 func TestSlowDestinationDoesNotStallOthers(t *testing.T) {
-	before := runtime.NumGoroutine()
+	checkGoroutines := testkit.CheckGoroutines(t)
 	release := make(chan struct{})
 	slow := &recordingWriter{onWrite: func(int) error { <-release; return nil }}
 	fast := &recordingWriter{}
@@ -160,11 +150,11 @@ func TestSlowDestinationDoesNotStallOthers(t *testing.T) {
 	if !slow.closed || !fast.closed {
 		t.Error("writers not closed")
 	}
-	waitGoroutines(t, before)
+	checkGoroutines()
 }
 
 func TestFailingDestinationReconnects(t *testing.T) {
-	before := runtime.NumGoroutine()
+	checkGoroutines := testkit.CheckGoroutines(t)
 	flaky := &reopeningWriter{reopenFailures: 2}
 	var sawReconnecting sync.Once
 	reconnecting := make(chan struct{})
@@ -210,7 +200,7 @@ func TestFailingDestinationReconnects(t *testing.T) {
 	if n := len(steady.packets()); n != 300 {
 		t.Errorf("the other destination got %d packets, want 300", n)
 	}
-	waitGoroutines(t, before)
+	checkGoroutines()
 }
 
 func TestDestinationFailsWhenItCannotRecover(t *testing.T) {
@@ -220,7 +210,7 @@ func TestDestinationFailsWhenItCannotRecover(t *testing.T) {
 	}
 	for name, w := range cases {
 		t.Run(name, func(t *testing.T) {
-			before := runtime.NumGoroutine()
+			checkGoroutines := testkit.CheckGoroutines(t)
 			steady := &recordingWriter{}
 			f, err := Start(context.Background(),
 				Config{Name: "bad", Writer: w, Backoff: time.Millisecond, RetryFor: 20 * time.Millisecond},
@@ -241,13 +231,13 @@ func TestDestinationFailsWhenItCannotRecover(t *testing.T) {
 			if n := len(steady.packets()); n != 200 {
 				t.Errorf("good destination got %d packets, want 200", n)
 			}
-			waitGoroutines(t, before)
+			checkGoroutines()
 		})
 	}
 }
 
 func TestCloseGivesUpOnStuckDestination(t *testing.T) {
-	before := runtime.NumGoroutine()
+	checkGoroutines := testkit.CheckGoroutines(t)
 	// The stuck writer ignores ctx; Close's deadline must still end the
 	// wait, and the packets still queued are discarded, not written.
 	stuck := &recordingWriter{}
@@ -273,7 +263,7 @@ func TestCloseGivesUpOnStuckDestination(t *testing.T) {
 	if st := f.Status()[0]; st.Packets > 2 || st.Packets+st.Dropped != 20 {
 		t.Errorf("stuck destination %+v: want at most the in-flight packets written and the rest dropped", st)
 	}
-	waitGoroutines(t, before)
+	checkGoroutines()
 }
 
 func errIf(b bool) error {

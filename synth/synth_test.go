@@ -19,6 +19,7 @@ import (
 	"github.com/pion/webrtc/v4/pkg/media"
 
 	"github.com/stagehand-rt/stagehand/internal/avframe"
+	"github.com/stagehand-rt/stagehand/internal/testkit"
 )
 
 // collector is a SampleWriter that keeps every sample.
@@ -474,21 +475,8 @@ func TestValidate(t *testing.T) {
 	}
 }
 
-// waitGoroutines polls until the goroutine count is back to n.
-func waitGoroutines(t *testing.T, n int) {
-	t.Helper()
-	deadline := time.Now().Add(2 * time.Second)
-	for runtime.NumGoroutine() > n {
-		if time.Now().After(deadline) {
-			buf := make([]byte, 1<<16)
-			t.Fatalf("%d goroutines, %d before:\n%s", runtime.NumGoroutine(), n, buf[:runtime.Stack(buf, true)])
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
 func TestRunPacing(t *testing.T) {
-	before := runtime.NumGoroutine()
+	checkGoroutines := testkit.CheckGoroutines(t)
 	s, err := New(Config{Width: 320, Height: 180, FPS: 30})
 	if err != nil {
 		t.Fatal(err)
@@ -516,7 +504,7 @@ func TestRunPacing(t *testing.T) {
 	if !isKeyframe(VP8, video.samples[0].Data) {
 		t.Error("Run's first sample is not a keyframe")
 	}
-	waitGoroutines(t, before)
+	checkGoroutines()
 }
 
 // stallingWriter blocks once, on its third sample, like a stuck network
@@ -597,7 +585,7 @@ func TestRunOneWriterAndErrors(t *testing.T) {
 }
 
 func TestCloseStopsRun(t *testing.T) {
-	before := runtime.NumGoroutine()
+	checkGoroutines := testkit.CheckGoroutines(t)
 	s, err := New(Config{Width: 160, Height: 90})
 	if err != nil {
 		t.Fatal(err)
@@ -624,7 +612,7 @@ func TestCloseStopsRun(t *testing.T) {
 	if err := s.Generate(1, &video, nil); !errors.Is(err, ErrClosed) {
 		t.Errorf("Generate on a closed source: %v, want ErrClosed", err)
 	}
-	waitGoroutines(t, before)
+	checkGoroutines()
 }
 
 // rss reads the resident set size from /proc.

@@ -13,6 +13,8 @@ import (
 
 	"github.com/asticode/go-astiav"
 	"github.com/pion/rtp"
+
+	"github.com/stagehand-rt/stagehand/internal/testkit"
 )
 
 // TestCloseAndNoGoroutines checks the lifecycle: decoders start no
@@ -21,7 +23,7 @@ import (
 func TestCloseAndNoGoroutines(t *testing.T) {
 	vs := newVideoStream(t, MimeTypeVP8, 160, 120, 6, 6)
 	as := newAudioStream(t, 4)
-	before := runtime.NumGoroutine()
+	check := testkit.CheckGoroutines(t)
 	for i := 0; i < 20; i++ {
 		mime := MimeTypeVP8
 		if i%2 == 1 {
@@ -68,9 +70,7 @@ func TestCloseAndNoGoroutines(t *testing.T) {
 	if err := v.Push(nil, nil); !errors.Is(err, ErrNilPacket) {
 		t.Errorf("Push(nil): %v, want ErrNilPacket", err)
 	}
-	if after := runtime.NumGoroutine(); after > before {
-		t.Errorf("%d goroutines before, %d after", before, after)
-	}
+	check()
 }
 
 // TestConcurrentUse reads stats and keyframe state while a track is pushed,

@@ -3,7 +3,6 @@ package worker_test
 import (
 	"context"
 	"path/filepath"
-	"sync"
 	"testing"
 	"time"
 
@@ -13,6 +12,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/stagehand-rt/stagehand/internal/stagetest"
+	"github.com/stagehand-rt/stagehand/internal/testmedia"
 	"github.com/stagehand-rt/stagehand/internal/testserver"
 	"github.com/stagehand-rt/stagehand/ivs"
 	"github.com/stagehand-rt/stagehand/layout"
@@ -27,29 +27,7 @@ var colours = map[string][3]byte{"red": {255, 0, 0}, "lime": {0, 255, 0}, "blue"
 // leaver is a publisher that can leave mid-test.
 func leaver(t *testing.T, env *stagetest.Env, st types.Stage, colour string) (leave func()) {
 	t.Helper()
-	tok := env.Token(t, *st.Arn, colour, nil)
-	src, err := synth.New(synth.Config{Width: 320, Height: 180, Color: colour})
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := client.Publish(env.Ctx, *st.Endpoints.Whip, *tok.Token, client.PublishOptions{Options: loopback, OnKeyframeRequest: src.RequestKeyframe})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(env.Ctx)
-	var wg sync.WaitGroup
-	wg.Go(func() { _ = src.Run(ctx, p.Video, p.Audio) })
-	var once sync.Once
-	leave = func() {
-		once.Do(func() {
-			cancel()
-			wg.Wait()
-			src.Close()
-			_ = p.Close(context.Background())
-		})
-	}
-	t.Cleanup(leave)
-	return leave
+	return env.PublishSynth(t, st, env.Token(t, *st.Arn, colour, nil), synth.Config{Width: 320, Height: 180, Color: colour}, client.PublishOptions{})
 }
 
 // TestCompositeEndToEnd: three publishers, a grid with gridGap 10 (or a
@@ -135,7 +113,7 @@ func testCompositeEndToEnd(t *testing.T, lc types.LayoutConfiguration) {
 		t.Fatalf("nginx recorded %v, want one stream", recs)
 	}
 	for name, path := range map[string]string{"S3 HLS": pl, "RTMPS": recs[0]} {
-		w, h, dur := probe(t, path)
+		w, h, dur := testmedia.ProbeVideo(t, path)
 		if w != 640 || h != 360 || dur < 8 {
 			t.Errorf("%s: %dx%d, %.1f s; want 640x360, ≥ 8 s", name, w, h, dur)
 			continue

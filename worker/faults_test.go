@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/stagehand-rt/stagehand/internal/stagetest"
+	"github.com/stagehand-rt/stagehand/internal/testkit"
 	"github.com/stagehand-rt/stagehand/internal/testserver"
 	"github.com/stagehand-rt/stagehand/sink/upload"
 	"github.com/stagehand-rt/stagehand/worker"
@@ -24,16 +25,13 @@ import (
 func waitDestination(t *testing.T, env *stagetest.Env, arn *string, i int, want types.DestinationState, within time.Duration) time.Duration {
 	t.Helper()
 	start := time.Now()
-	for {
-		c := state(t, env, arn)
-		if c.Destinations[i].State == want {
-			return time.Since(start)
+	testkit.WaitFor(t, within, 100*time.Millisecond, func() error {
+		if got := state(t, env, arn).Destinations[i].State; got != want {
+			return fmt.Errorf("destination %d is %s, want %s", i, got, want)
 		}
-		if time.Since(start) > within {
-			t.Fatalf("destination %d is %s after %s, want %s", i, c.Destinations[i].State, within, want)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+		return nil
+	})
+	return time.Since(start)
 }
 
 // TestChannelFailureLeavesRecording: a channel whose RTMP server is gone is

@@ -4,12 +4,11 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"image/jpeg"
 	"os"
 	"path/filepath"
-	"runtime"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -20,6 +19,7 @@ import (
 	"github.com/pion/webrtc/v4"
 
 	"github.com/stagehand-rt/stagehand/internal/stagetest"
+	"github.com/stagehand-rt/stagehand/internal/testkit"
 	"github.com/stagehand-rt/stagehand/internal/testmedia"
 	"github.com/stagehand-rt/stagehand/internal/testserver"
 	"github.com/stagehand-rt/stagehand/sink/upload"
@@ -31,32 +31,11 @@ import (
 // recPublisher publishes a synth participant with tok until leave.
 func recPublisher(t *testing.T, env *stagetest.Env, st types.Stage, tok types.ParticipantToken, colour, codec string) (leave func()) {
 	t.Helper()
-	src, err := synth.New(synth.Config{Width: 320, Height: 180, Color: colour, VideoCodec: codec})
-	if err != nil {
-		t.Fatal(err)
-	}
 	mime := webrtc.MimeTypeVP8
 	if codec == synth.H264 {
 		mime = webrtc.MimeTypeH264
 	}
-	p, err := client.Publish(env.Ctx, *st.Endpoints.Whip, *tok.Token, client.PublishOptions{Options: loopback, OnKeyframeRequest: src.RequestKeyframe, VideoCodec: mime})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(env.Ctx)
-	var wg sync.WaitGroup
-	wg.Go(func() { _ = src.Run(ctx, p.Video, p.Audio) })
-	var once sync.Once
-	leave = func() {
-		once.Do(func() {
-			cancel()
-			wg.Wait()
-			src.Close()
-			_ = p.Close(context.Background())
-		})
-	}
-	t.Cleanup(leave)
-	return leave
+	return env.PublishSynth(t, st, tok, synth.Config{Width: 320, Height: 180, Color: colour, VideoCodec: codec}, client.PublishOptions{VideoCodec: mime})
 }
 
 // recordingEnv is a stage recording its participants into versitygw.
@@ -106,20 +85,18 @@ func (r *recordingEnv) participant(t *testing.T, pid string) *types.Participant 
 func (r *recordingEnv) waitRecording(t *testing.T, pid string, want types.ParticipantRecordingState, within time.Duration) (*types.Participant, []types.ParticipantRecordingState) {
 	t.Helper()
 	var seen []types.ParticipantRecordingState
-	deadline := time.Now().Add(within)
-	for {
-		p := r.participant(t, pid)
+	var p *types.Participant
+	testkit.WaitFor(t, within, 100*time.Millisecond, func() error {
+		p = r.participant(t, pid)
 		if len(seen) == 0 || seen[len(seen)-1] != p.RecordingState {
 			seen = append(seen, p.RecordingState)
 		}
-		if p.RecordingState == want {
-			return p, seen
+		if p.RecordingState != want {
+			return fmt.Errorf("participant %s: recordingState %v, want %s", pid, seen, want)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("participant %s: recordingState %v after %v, want %s", pid, seen, within, want)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+		return nil
+	})
+	return p, seen
 }
 
 // objects lists the keys under prefix/, relative to it.
@@ -186,32 +163,7 @@ func TestParticipantRecording(t *testing.T) {
 	// Every goroutine of the recordings ended: none runs recording,
 	// decoding, thumbnail, upload or WebRTC code (idle HTTP keep-alive
 	// connections and NATS remain, as they do without recordings).
-	deadline := time.Now().Add(5 * time.Second)
-	left := mediaGoroutines()
-	for len(left) > 0 && time.Now().Before(deadline) {
-		time.Sleep(100 * time.Millisecond)
-		left = mediaGoroutines()
-	}
-	if len(left) > 0 {
-		t.Errorf("%d goroutines left after the recordings stopped:\n%s", len(left), strings.Join(left, "\n\n"))
-	}
-}
-
-// mediaGoroutines lists the goroutines running recording, media or WebRTC
-// code.
-func mediaGoroutines() []string {
-	buf := make([]byte, 4<<20)
-	buf = buf[:runtime.Stack(buf, true)]
-	var out []string
-	for _, g := range strings.Split(string(buf), "\n\n") {
-		for _, pkg := range []string{"stagehand/recording", "stagehand/trackdecode", "stagehand/sink/", "stagehand/stage/client", "pion/"} {
-			if strings.Contains(g, pkg) && !strings.Contains(g, "mediaGoroutines") {
-				out = append(out, g)
-				break
-			}
-		}
-	}
-	return out
+	testkit.CheckNoneRunning(t, "stagehand/recording", "stagehand/trackdecode", "stagehand/sink/", "stagehand/stage/client", "pion/")
 }
 
 // checkRecording checks one stopped recording's objects, media and
@@ -305,16 +257,14 @@ func TestParticipantRecordingWorkerShutdown(t *testing.T) {
 	stopped := time.Now()
 	r.stopWorker()
 	var next *types.Participant
-	deadline := time.Now().Add(20 * time.Second)
-	for next == nil && time.Now().Before(deadline) {
-		if p := r.participant(t, pid); *p.RecordingS3Prefix != *first.RecordingS3Prefix && p.RecordingState == types.ParticipantRecordingStateActive {
-			next = p
+	testkit.WaitFor(t, 20*time.Second, 100*time.Millisecond, func() error {
+		p := r.participant(t, pid)
+		if *p.RecordingS3Prefix == *first.RecordingS3Prefix || p.RecordingState != types.ParticipantRecordingStateActive {
+			return fmt.Errorf("no new recording ACTIVE after the worker stopped; participant %+v", p)
 		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	if next == nil {
-		t.Fatalf("no new recording ACTIVE 20 s after the worker stopped; participant %+v", r.participant(t, pid))
-	}
+		next = p
+		return nil
+	})
 	t.Logf("worker stopped: the next recording ACTIVE after %v under %s", time.Since(stopped).Round(time.Millisecond), *next.RecordingS3Prefix)
 	// The first recording is complete on its own.
 	checkRecording(t, r, "lime", *first.RecordingS3Prefix, 320, 180, 5)

@@ -17,6 +17,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ivsrealtime/types"
 
 	"github.com/stagehand-rt/stagehand/internal/stagetest"
+	"github.com/stagehand-rt/stagehand/internal/testkit"
+	"github.com/stagehand-rt/stagehand/internal/testmedia"
 	"github.com/stagehand-rt/stagehand/ivs"
 	"github.com/stagehand-rt/stagehand/sink/ivsrec"
 	"github.com/stagehand-rt/stagehand/worker"
@@ -94,16 +96,13 @@ func TestHandoffContinuesRecording(t *testing.T) {
 		t.Fatalf("the first run wrote %d thumbnails in 5 s at one a second", len(firstThumbs))
 	}
 	startWorker("second")
-	var resumedAfter time.Duration
-	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(100 * time.Millisecond) {
-		if segs, _ := playlistSegments(t, pl); len(segs) > len(first) {
-			resumedAfter = time.Since(handedOff)
-			break
+	testkit.WaitFor(t, 20*time.Second, 100*time.Millisecond, func() error {
+		if segs, _ := playlistSegments(t, pl); len(segs) <= len(first) {
+			return errors.New("the second worker did not continue the recording")
 		}
-		if time.Now().After(deadline) {
-			t.Fatal("the second worker did not continue the recording")
-		}
-	}
+		return nil
+	})
+	resumedAfter := time.Since(handedOff)
 	if c := state(t, env, comp.Arn); c.State != types.CompositionStateActive {
 		t.Errorf("composition %s during the handoff, want ACTIVE", c.State)
 	}
@@ -162,7 +161,7 @@ func TestHandoffContinuesRecording(t *testing.T) {
 	if others, _ := filepath.Glob(media + "-*"); len(others) > 0 {
 		t.Errorf("a second rendition folder was made: %v", others)
 	}
-	if _, _, dur := probe(t, pl); dur < float64(len(all)-1)*2-1 {
+	if _, _, dur := testmedia.ProbeVideo(t, pl); dur < float64(len(all)-1)*2-1 {
 		t.Errorf("the recording plays %.1f s for %d segments of 2 s", dur, len(all))
 	}
 }
@@ -278,7 +277,7 @@ func TestDrain(t *testing.T) {
 	comp := startRecording(t, env, st, "drain")
 	w.Drain()
 	second := startRecording2(t, env, st)
-	time.Sleep(3 * time.Second)
+	time.Sleep(3 * time.Second) // time for a wrong claim to happen: nothing to wait for
 	if c := state(t, env, second); c.State != types.CompositionStateStarting {
 		t.Errorf("a composition started after Drain is %s on the draining worker, want STARTING (unclaimed)", c.State)
 	}

@@ -3,11 +3,11 @@ package worker_test
 import (
 	"bytes"
 	"context"
-	"encoding/json"
+	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -21,6 +21,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/stagehand-rt/stagehand/internal/stagetest"
+	"github.com/stagehand-rt/stagehand/internal/testkit"
+	"github.com/stagehand-rt/stagehand/internal/testmedia"
 	"github.com/stagehand-rt/stagehand/internal/testserver"
 	"github.com/stagehand-rt/stagehand/ivs"
 	"github.com/stagehand-rt/stagehand/sink/upload"
@@ -35,24 +37,7 @@ var loopback = client.Options{ICEIPs: []string{"127.0.0.1"}}
 // publish runs a synth participant of the given colour until the test ends.
 func publish(t *testing.T, env *stagetest.Env, st types.Stage, user, color string) {
 	t.Helper()
-	tok := env.Token(t, *st.Arn, user, nil)
-	src, err := synth.New(synth.Config{Width: 320, Height: 180, Color: color})
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := client.Publish(env.Ctx, *st.Endpoints.Whip, *tok.Token, client.PublishOptions{Options: loopback, OnKeyframeRequest: src.RequestKeyframe})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(env.Ctx)
-	var wg sync.WaitGroup
-	wg.Go(func() { _ = src.Run(ctx, p.Video, p.Audio) })
-	t.Cleanup(func() {
-		cancel()
-		wg.Wait()
-		src.Close()
-		_ = p.Close(context.Background())
-	})
+	env.PublishSynth(t, st, env.Token(t, *st.Arn, user, nil), synth.Config{Width: 320, Height: 180, Color: color}, client.PublishOptions{})
 }
 
 func state(t *testing.T, env *stagetest.Env, arn *string) *types.Composition {
@@ -67,16 +52,14 @@ func state(t *testing.T, env *stagetest.Env, arn *string) *types.Composition {
 func waitState(t *testing.T, env *stagetest.Env, arn *string, want types.CompositionState, within time.Duration) (*types.Composition, time.Duration) {
 	t.Helper()
 	start := time.Now()
-	for {
-		c := state(t, env, arn)
-		if c.State == want {
-			return c, time.Since(start)
+	var c *types.Composition
+	testkit.WaitFor(t, within, 50*time.Millisecond, func() error {
+		if c = state(t, env, arn); c.State != want {
+			return fmt.Errorf("composition is %s, want %s", c.State, want)
 		}
-		if time.Since(start) > within {
-			t.Fatalf("composition is %s after %v, want %s", c.State, within, want)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return nil
+	})
+	return c, time.Since(start)
 }
 
 // TestLiveComposition: StartComposition on a live stage with two
@@ -94,7 +77,8 @@ func TestLiveComposition(t *testing.T) {
 	enc := encoderConfig(t, env, 640, 360, 1_000_000)
 	sc := storageConfig(t, env, "recordings")
 	time.Sleep(200 * time.Millisecond) // the worker is waiting for a job
-	before := runtime.NumGoroutine()
+	// The worker, idle again, pulls for its next job meanwhile.
+	check := testkit.CheckGoroutines(t, testkit.IdleHTTPConns, testkit.Running("jetstream.(*pullConsumer).fetch"))
 	started := time.Now()
 	out, err := env.API.StartComposition(env.Ctx, &ivsrealtime.StartCompositionInput{StageArn: st.Arn,
 		Destinations: []types.DestinationConfiguration{{S3: &types.S3DestinationConfiguration{
@@ -139,14 +123,7 @@ func TestLiveComposition(t *testing.T) {
 
 	// The stopped composition left nothing running: decoders, subscriptions,
 	// clock, heartbeat and sinks all ended.
-	deadline := time.Now().Add(10 * time.Second)
-	for runtime.NumGoroutine() > before+2 && time.Now().Before(deadline) {
-		time.Sleep(100 * time.Millisecond)
-	}
-	if after := runtime.NumGoroutine(); after > before+2 {
-		buf := make([]byte, 1<<20)
-		t.Errorf("%d goroutines before the composition, %d after it stopped:\n%s", before, after, buf[:runtime.Stack(buf, true)])
-	}
+	check()
 
 	prefix := *stopped.Destinations[0].Detail.S3.RecordingPrefix
 	root := filepath.Join(buckets, "recordings", filepath.FromSlash(prefix))
@@ -159,7 +136,7 @@ func TestLiveComposition(t *testing.T) {
 	if !strings.Contains(string(pl), "#EXT-X-ENDLIST") || strings.Count(string(pl), "#EXTINF") < 2 {
 		t.Errorf("playlist:\n%s", pl)
 	}
-	w2, h, dur := probe(t, playlists[0])
+	w2, h, dur := testmedia.ProbeVideo(t, playlists[0])
 	if w2 != 640 || h != 360 || dur < 5 {
 		t.Errorf("recording is %dx%d, %.1f s; want 640x360, ≥ 5 s", w2, h, dur)
 	}
@@ -171,23 +148,6 @@ func TestLiveComposition(t *testing.T) {
 	if !(isRed(left) && isBlue(right)) {
 		t.Errorf("tiles are %v and %v, want red then blue (arrival order)", left, right)
 	}
-}
-
-func probe(t *testing.T, path string) (w, h int, dur float64) {
-	t.Helper()
-	out, err := exec.Command("ffprobe", "-v", "error", "-select_streams", "v:0", "-show_entries", "stream=width,height:format=duration", "-of", "json", path).Output()
-	if err != nil {
-		t.Fatalf("ffprobe %s: %v", path, err)
-	}
-	var r struct {
-		Streams []struct{ Width, Height int } `json:"streams"`
-		Format  struct{ Duration string }     `json:"format"`
-	}
-	if err := json.Unmarshal(out, &r); err != nil || len(r.Streams) == 0 {
-		t.Fatalf("ffprobe output %s: %v", out, err)
-	}
-	dur, _ = strconv.ParseFloat(r.Format.Duration, 64)
-	return r.Streams[0].Width, r.Streams[0].Height, dur
 }
 
 func frameAt(t *testing.T, path string, at float64, w, h int) []byte {
@@ -231,13 +191,16 @@ func TestChannelDestination(t *testing.T) {
 	}
 	waitState(t, env, out.Composition.Arn, types.CompositionStateStopped, 10*time.Second)
 	var recs []string
-	for deadline := time.Now().Add(5 * time.Second); len(recs) == 0 && time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
-		recs = rtmpServer.Recordings("live")
-	}
+	testkit.WaitFor(t, 5*time.Second, 100*time.Millisecond, func() error {
+		if recs = rtmpServer.Recordings("live"); len(recs) == 0 {
+			return errors.New("nginx recorded nothing")
+		}
+		return nil
+	})
 	if len(recs) != 1 {
 		t.Fatalf("nginx recorded %v, want one stream", recs)
 	}
-	w2, h, dur := probe(t, recs[0])
+	w2, h, dur := testmedia.ProbeVideo(t, recs[0])
 	if w2 != 640 || h != 360 || dur < 3 {
 		t.Errorf("channel got %dx%d for %.1f s; want 640x360 for ≥ 3 s", w2, h, dur)
 	}
@@ -305,7 +268,7 @@ func TestS3Destination(t *testing.T) {
 	if err != nil || !strings.Contains(string(b), "#EXT-X-ENDLIST") {
 		t.Fatalf("stored playlist (%v):\n%s", err, b)
 	}
-	if w, h, dur := probe(t, pl); w != 320 || h != 180 || dur < 4 {
+	if w, h, dur := testmedia.ProbeVideo(t, pl); w != 320 || h != 180 || dur < 4 {
 		t.Errorf("stored recording is %dx%d, %.1f s", w, h, dur)
 	}
 }
@@ -351,19 +314,7 @@ func TestIdleTimeout(t *testing.T) {
 func TestAVSync(t *testing.T) {
 	env := stagetest.Start(t, stagetest.Options{})
 	st := env.CreateStage(t, "sync")
-	tok := env.Token(t, *st.Arn, "metronome", nil)
-	src, err := synth.New(synth.Config{Width: 320, Height: 180, SyncMarks: true, ToneHz: 1000})
-	if err != nil {
-		t.Fatal(err)
-	}
-	pub, err := client.Publish(env.Ctx, *st.Endpoints.Whip, *tok.Token, client.PublishOptions{Options: loopback, OnKeyframeRequest: src.RequestKeyframe})
-	if err != nil {
-		t.Fatal(err)
-	}
-	pctx, stopPub := context.WithCancel(env.Ctx)
-	var pwg sync.WaitGroup
-	pwg.Go(func() { _ = src.Run(pctx, pub.Video, pub.Audio) })
-	t.Cleanup(func() { stopPub(); pwg.Wait(); src.Close(); _ = pub.Close(context.Background()) })
+	env.PublishSynth(t, st, env.Token(t, *st.Arn, "metronome", nil), synth.Config{Width: 320, Height: 180, SyncMarks: true, ToneHz: 1000}, client.PublishOptions{})
 
 	buckets := t.TempDir()
 	runWorker(t, env, worker.Config{BucketsDir: buckets, ICEIPs: loopback.ICEIPs})
@@ -455,7 +406,7 @@ func TestCapacity(t *testing.T) {
 			waitState(t, env, out.Composition.Arn, types.CompositionStateActive, 15*time.Second)
 		}
 	}
-	time.Sleep(3 * time.Second)
+	time.Sleep(3 * time.Second) // time for a wrong claim to happen: nothing to wait for
 	if s := state(t, env, arns[2]).State; s != types.CompositionStateStarting {
 		t.Fatalf("the third 720p30 composition is %s on a full worker, want STARTING", s)
 	}
@@ -503,7 +454,7 @@ func TestPlaceholder(t *testing.T) {
 	}
 	stopped, _ := waitState(t, env, out.Composition.Arn, types.CompositionStateStopped, 10*time.Second)
 	pl := filepath.Join(buckets, "placeholder", filepath.FromSlash(*stopped.Destinations[0].Detail.S3.RecordingPrefix), "media", "hls", "360p30", "playlist.m3u8")
-	_, _, dur := probe(t, pl)
+	_, _, dur := testmedia.ProbeVideo(t, pl)
 	rgb := frameAt(t, pl, dur/2, 640, 360)
 	left, right := pixel(rgb, 640, 160, 150), pixel(rgb, 640, 480, 150)
 	near := func(p [3]byte, want [3]byte) bool {

@@ -1,16 +1,17 @@
 package main
 
 import (
-	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"os"
-	"os/exec"
 	"regexp"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/stagehand-rt/stagehand/internal/testkit"
+	"github.com/stagehand-rt/stagehand/internal/testmedia"
 )
 
 // TestServeDemo: `serve --demo` (what `make run` starts) records a
@@ -19,13 +20,14 @@ func TestServeDemo(t *testing.T) {
 	url, stop, out := startServeOutput(t, "--dev", "--demo", "--api-addr", "127.0.0.1:0", "--stage-addr", "127.0.0.1:0", "--nats-addr", "127.0.0.1:0", "--data-dir", t.TempDir())
 	re := regexp.MustCompile(`recording to (\S+playlist\.m3u8)`)
 	var playlist string
-	for deadline := time.Now().Add(30 * time.Second); playlist == ""; time.Sleep(100 * time.Millisecond) {
-		if m := re.FindStringSubmatch(out.String()); m != nil {
-			playlist = m[1]
-		} else if time.Now().After(deadline) {
-			t.Fatalf("no demo recording announced:\n%s", out)
+	testkit.WaitFor(t, 30*time.Second, 100*time.Millisecond, func() error {
+		m := re.FindStringSubmatch(out.String())
+		if m == nil {
+			return fmt.Errorf("no demo recording announced:\n%s", out)
 		}
-	}
+		playlist = m[1]
+		return nil
+	})
 	time.Sleep(5 * time.Second)
 	// An unsigned API request, refused and counted.
 	if resp, err := http.Post(url+"/ListStages", "application/json", strings.NewReader("{}")); err == nil {
@@ -65,24 +67,7 @@ func TestServeDemo(t *testing.T) {
 	if err != nil || !strings.Contains(string(b), "#EXT-X-ENDLIST") || strings.Count(string(b), "#EXTINF") < 2 {
 		t.Errorf("demo playlist %s (%v):\n%s", playlist, err, b)
 	}
-	if w, h, dur := probePlaylist(t, playlist); w != 1280 || h != 720 || dur < 3 {
+	if w, h, dur := testmedia.ProbeVideo(t, playlist); w != 1280 || h != 720 || dur < 3 {
 		t.Errorf("demo recording %dx%d %.1f s, want 1280x720 ≥ 3 s", w, h, dur)
 	}
-}
-
-func probePlaylist(t *testing.T, path string) (w, h int, dur float64) {
-	t.Helper()
-	out, err := exec.Command("ffprobe", "-v", "error", "-select_streams", "v:0", "-show_entries", "stream=width,height:format=duration", "-of", "json", path).Output()
-	if err != nil {
-		t.Fatalf("ffprobe %s: %v", path, err)
-	}
-	var r struct {
-		Streams []struct{ Width, Height int } `json:"streams"`
-		Format  struct{ Duration string }     `json:"format"`
-	}
-	if err := json.Unmarshal(out, &r); err != nil || len(r.Streams) == 0 {
-		t.Fatalf("ffprobe output %s: %v", out, err)
-	}
-	dur, _ = strconv.ParseFloat(r.Format.Duration, 64)
-	return r.Streams[0].Width, r.Streams[0].Height, dur
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"strings"
 	"sync"
@@ -15,9 +16,10 @@ import (
 	"github.com/pion/webrtc/v4"
 
 	"github.com/stagehand-rt/stagehand/internal/avframe"
+	"github.com/stagehand-rt/stagehand/internal/stagetest"
+	"github.com/stagehand-rt/stagehand/internal/testkit"
 	"github.com/stagehand-rt/stagehand/stage"
 	"github.com/stagehand-rt/stagehand/stage/client"
-	"github.com/stagehand-rt/stagehand/trackdecode"
 )
 
 // decodedTrack decodes a subscribed track and keeps what a test checks.
@@ -49,39 +51,11 @@ func (d *decodedTrack) onAudio(f *astiav.Frame, _ uint32) {
 // receive decodes every track of a subscription until it ends.
 func (d *decodedTrack) receive(t *testing.T, sub func() *client.Subscription) func(*webrtc.TrackRemote, *webrtc.RTPReceiver) {
 	return func(tr *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
-		if tr.Kind() == webrtc.RTPCodecTypeAudio {
-			dec, err := trackdecode.NewAudio(tr.Codec().MimeType)
-			if err != nil {
-				t.Error(err)
-				return
+		stagetest.DecodeTrack(t, tr, d.onVideo, d.onAudio, func() {
+			if s := sub(); s != nil {
+				_ = s.RequestKeyframe(tr)
 			}
-			defer dec.Close()
-			for {
-				pkt, _, err := tr.ReadRTP()
-				if err != nil {
-					return
-				}
-				_ = dec.Push(pkt, d.onAudio)
-			}
-		}
-		dec, err := trackdecode.NewVideo(tr.Codec().MimeType)
-		if err != nil {
-			t.Error(err)
-			return
-		}
-		defer dec.Close()
-		for {
-			pkt, _, err := tr.ReadRTP()
-			if err != nil {
-				return
-			}
-			_ = dec.Push(pkt, d.onVideo)
-			if dec.NeedsKeyframe() {
-				if s := sub(); s != nil {
-					_ = s.RequestKeyframe(tr)
-				}
-			}
-		}
+		})
 	}
 }
 
@@ -176,21 +150,17 @@ func testServePublish(t *testing.T, codec string) {
 
 	// The API's view: one session, ended; the publisher's events in order.
 	var session string
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	testkit.WaitFor(t, 10*time.Second, 100*time.Millisecond, func() error {
 		ls, err := api.ListStageSessions(ctx, &rt.ListStageSessionsInput{StageArn: st.Arn})
 		if err != nil {
 			t.Fatal(err)
 		}
-		if len(ls.StageSessions) == 1 && ls.StageSessions[0].EndTime != nil {
-			session = *ls.StageSessions[0].SessionId
-			break
+		if len(ls.StageSessions) != 1 || ls.StageSessions[0].EndTime == nil {
+			return fmt.Errorf("sessions = %+v, want one that ended", ls.StageSessions)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("sessions = %+v, want one that ended", ls.StageSessions)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+		session = *ls.StageSessions[0].SessionId
+		return nil
+	})
 	ev, err := api.ListParticipantEvents(ctx, &rt.ListParticipantEventsInput{StageArn: st.Arn, SessionId: &session, ParticipantId: &pid})
 	if err != nil {
 		t.Fatal(err)

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"net"
 	"slices"
 	"strings"
@@ -14,6 +15,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	rt "github.com/aws/aws-sdk-go-v2/service/ivsrealtime"
 	"github.com/aws/aws-sdk-go-v2/service/ivsrealtime/types"
+
+	"github.com/stagehand-rt/stagehand/internal/testkit"
 )
 
 // syncBuffer collects a server's output while it runs.
@@ -144,19 +147,16 @@ func TestServeKeepsStateAcrossRestarts(t *testing.T) {
 	}
 	// The composition survived and runs again on the new process's worker
 	// (the old one handed it back to the queue when it stopped).
-	for deadline := time.Now().Add(15 * time.Second); ; {
+	testkit.WaitFor(t, 15*time.Second, 100*time.Millisecond, func() error {
 		gc, err := c.GetComposition(ctx, &rt.GetCompositionInput{Arn: comp.Composition.Arn})
 		if err != nil {
 			t.Fatalf("composition after restart: %v", err)
 		}
-		if gc.Composition.State == types.CompositionStateActive {
-			break
+		if gc.Composition.State != types.CompositionStateActive {
+			return fmt.Errorf("composition after restart is %s, want it ACTIVE again", gc.Composition.State)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("composition after restart is %s, want it ACTIVE again", gc.Composition.State)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+		return nil
+	})
 	// The signing key survived too: a second token has the same header.
 	tok2, err := c.CreateParticipantToken(ctx, &rt.CreateParticipantTokenInput{StageArn: st.Stage.Arn})
 	if err != nil {

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"net"
 	"os"
 	"path/filepath"
@@ -13,6 +14,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	rt "github.com/aws/aws-sdk-go-v2/service/ivsrealtime"
 	"github.com/aws/aws-sdk-go-v2/service/ivsrealtime/types"
+
+	"github.com/stagehand-rt/stagehand/internal/testkit"
 )
 
 // TestWorkerCommand: `stagehand worker` on the NATS of a `serve
@@ -69,18 +72,18 @@ func TestWorkerCommand(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitComposition := func(want types.CompositionState) *types.Composition {
-		for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		var got *types.Composition
+		testkit.WaitFor(t, 15*time.Second, 100*time.Millisecond, func() error {
 			g, err := c.GetComposition(ctx, &rt.GetCompositionInput{Arn: comp.Composition.Arn})
 			if err != nil {
 				t.Fatal(err)
 			}
-			if g.Composition.State == want {
-				return g.Composition
+			if got = g.Composition; got.State != want {
+				return fmt.Errorf("composition is %s, want %s\nworker said:\n%s", got.State, want, wout)
 			}
-			if time.Now().After(deadline) {
-				t.Fatalf("composition is %s, want %s\nworker said:\n%s", g.Composition.State, want, wout)
-			}
-		}
+			return nil
+		})
+		return got
 	}
 	waitComposition(types.CompositionStateActive)
 	time.Sleep(3 * time.Second)

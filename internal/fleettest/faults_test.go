@@ -4,6 +4,7 @@ package fleettest
 
 import (
 	"context"
+	"fmt"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -14,6 +15,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ivsrealtime"
 	"github.com/aws/aws-sdk-go-v2/service/ivsrealtime/types"
 
+	"github.com/stagehand-rt/stagehand/internal/testkit"
 	"github.com/stagehand-rt/stagehand/ivs"
 )
 
@@ -74,18 +76,18 @@ func TestFaults(t *testing.T) {
 		}
 		return len(segs)
 	}
-	waitSegments := func(n int, within time.Duration) {
+	// It takes the subtest's t: only a test's own goroutine may end it.
+	waitSegments := func(t *testing.T, n int, within time.Duration) {
 		t.Helper()
-		deadline := time.Now().Add(within)
-		for observe() < n {
-			if time.Now().After(deadline) {
-				t.Fatalf("fewer than %d segments stored after %s", n, within)
+		testkit.WaitFor(t, within, 200*time.Millisecond, func() error {
+			if got := observe(); got < n {
+				return fmt.Errorf("%d segments stored, want %d", got, n)
 			}
-			time.Sleep(200 * time.Millisecond)
-		}
+			return nil
+		})
 	}
 	resumes := 0
-	waitSegments(3, 30*time.Second)
+	waitSegments(t, 3, 30*time.Second)
 
 	t.Run("worker SIGKILL", func(t *testing.T) {
 		w, c := f.runner(id)
@@ -99,7 +101,7 @@ func TestFaults(t *testing.T) {
 			t.Errorf("resumed after %s, want < 15 s", took)
 		}
 		n := observe()
-		waitSegments(n+2, 20*time.Second)
+		waitSegments(t, n+2, 20*time.Second)
 		_ = killed
 	})
 
@@ -118,22 +120,20 @@ func TestFaults(t *testing.T) {
 		resumes++
 		fig.add("worker SIGTERM: exited in %s, composition resumed %s after the signal", exited.Round(10*time.Millisecond), took.Round(10*time.Millisecond))
 		n := observe()
-		waitSegments(n+2, 20*time.Second)
+		waitSegments(t, n+2, 20*time.Second)
 		f.startWorker("") // keep three
 	})
 
 	t.Run("object store outage and a worker SIGKILLed while spooling", func(t *testing.T) {
 		f.s3srv.Stop()
 		w, _ := f.runner(id)
-		var c = recordingOf(f, id)
-		deadline := time.Now().Add(30 * time.Second)
-		for len(c.Spooled) < 2 {
-			if time.Now().After(deadline) {
-				t.Fatalf("no segments spooled 30 s into the outage: %+v", c)
+		var c ivs.RecordingRun
+		testkit.WaitFor(t, 30*time.Second, 200*time.Millisecond, func() error {
+			if c = recordingOf(f, id); len(c.Spooled) < 2 {
+				return fmt.Errorf("fewer than 2 segments spooled in the outage: %+v", c)
 			}
-			time.Sleep(200 * time.Millisecond)
-			c = recordingOf(f, id)
-		}
+			return nil
+		})
 		for _, s := range c.Spooled {
 			seen[s.Index] = true
 		}
@@ -145,8 +145,7 @@ func TestFaults(t *testing.T) {
 		_ = restarted
 		fig.add("object store down + worker SIGKILL with %d segments spooled: resumed %s after the kill", len(c.Spooled), took.Round(10*time.Millisecond))
 		// The spooled segments reach the store once the worker is back.
-		deadline = time.Now().Add(60 * time.Second)
-		for {
+		testkit.WaitFor(t, 60*time.Second, 500*time.Millisecond, func() error {
 			stored := f.storedSegments(prefix, rendition)
 			missing := 0
 			for _, s := range c.Spooled {
@@ -154,14 +153,11 @@ func TestFaults(t *testing.T) {
 					missing++
 				}
 			}
-			if missing == 0 {
-				break
+			if missing > 0 {
+				return fmt.Errorf("%d spooled segments not uploaded since the restart", missing)
 			}
-			if time.Now().After(deadline) {
-				t.Fatalf("%d spooled segments not uploaded 60 s after the restart", missing)
-			}
-			time.Sleep(500 * time.Millisecond)
-		}
+			return nil
+		})
 	})
 
 	t.Run("NATS node SIGKILL", func(t *testing.T) {
@@ -170,6 +166,7 @@ func TestFaults(t *testing.T) {
 		n := f.nats[1]
 		n.proc.Kill()
 		apiErrors, calls := 0, 0
+		// Calls the API for 10 s on purpose: none may fail meanwhile.
 		for end := time.Now().Add(10 * time.Second); time.Now().Before(end); time.Sleep(100 * time.Millisecond) {
 			calls++
 			cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
@@ -253,15 +250,16 @@ func waitActive(t *testing.T, f *fleet, arn *string, within time.Duration) *type
 
 func waitState(t *testing.T, f *fleet, arn *string, want types.CompositionState, within time.Duration) *types.Composition {
 	t.Helper()
-	deadline := time.Now().Add(within)
-	for {
+	var comp *types.Composition
+	testkit.WaitFor(t, within, 200*time.Millisecond, func() error {
 		out, err := f.api.GetComposition(context.Background(), &ivsrealtime.GetCompositionInput{Arn: arn})
-		if err == nil && out.Composition.State == want {
-			return out.Composition
+		if err != nil {
+			return err
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("composition not %s after %s (%v)", want, within, err)
+		if comp = out.Composition; comp.State != want {
+			return fmt.Errorf("composition %s, want %s", comp.State, want)
 		}
-		time.Sleep(200 * time.Millisecond)
-	}
+		return nil
+	})
+	return comp
 }

@@ -21,6 +21,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/stagehand-rt/stagehand/internal/testkit"
 	"github.com/stagehand-rt/stagehand/internal/testserver"
 	"github.com/stagehand-rt/stagehand/ivs"
 	"github.com/stagehand-rt/stagehand/sink/ivsrec"
@@ -99,16 +100,12 @@ func startFleet(t *testing.T, workers int) *fleet {
 		Credentials: credentials.NewStaticCredentialsProvider(accessKey, secretKey, "")})
 	// serve answers once the cluster elected its JetStream leader and the
 	// buckets and streams exist.
-	ready := time.Now()
-	for {
-		if _, err := f.api.ListStages(context.Background(), &ivsrealtime.ListStagesInput{}); err == nil {
-			break
+	testkit.WaitFor(t, 90*time.Second, 250*time.Millisecond, func() error {
+		if _, err := f.api.ListStages(context.Background(), &ivsrealtime.ListStagesInput{}); err != nil {
+			return fmt.Errorf("the API does not answer (see %s): %w", f.serve.LogPath(), err)
 		}
-		if time.Since(ready) > 90*time.Second {
-			t.Fatalf("the API did not answer within 90 s; see %s", f.serve.LogPath())
-		}
-		time.Sleep(250 * time.Millisecond)
-	}
+		return nil
+	})
 	nc, err := nats.Connect(f.natsURL, nats.MaxReconnects(-1), nats.ReconnectWait(500*time.Millisecond))
 	if err != nil {
 		t.Fatal(err)
@@ -195,15 +192,15 @@ func recording(c ivs.Composition) ivs.RecordingRun {
 // reserved a segment number past next.
 func (f *fleet) waitResumed(id string, from *workerProc, next int, within time.Duration) (*workerProc, time.Duration) {
 	start := time.Now()
-	for time.Since(start) < within {
-		w, c := f.runner(id)
-		if w != nil && w != from && recording(c).Next > next {
-			return w, time.Since(start)
+	var w *workerProc
+	testkit.WaitFor(f.t, within, 100*time.Millisecond, func() error {
+		var c ivs.Composition
+		if w, c = f.runner(id); w == nil || w == from || recording(c).Next <= next {
+			return fmt.Errorf("composition %s not resumed", id)
 		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	f.t.Fatalf("composition %s not resumed within %s", id, within)
-	return nil, 0
+		return nil
+	})
+	return w, time.Since(start)
 }
 
 // storedPlaylist reads the recording's playlist from the object store.

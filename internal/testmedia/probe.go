@@ -61,3 +61,16 @@ func (p Probe) Codecs() []string {
 	}
 	return names
 }
+
+// ProbeVideo reports the size of path's first video stream and the
+// container's duration in seconds, 0 when ffprobe gives none (a live
+// playlist). It fails t when there is no video stream.
+func ProbeVideo(t testing.TB, path string) (w, h int, dur float64) {
+	t.Helper()
+	p := FFprobe(t, "-select_streams", "v:0", "-show_entries", "stream=width,height:format=duration", path)
+	if len(p.Streams) == 0 {
+		t.Fatalf("ffprobe %s: no video stream", path)
+	}
+	dur, _ = strconv.ParseFloat(p.Format.Duration, 64)
+	return p.Streams[0].Width, p.Streams[0].Height, dur
+}

@@ -2,6 +2,7 @@ package rtmp
 
 import (
 	"context"
+	"fmt"
 	"math"
 	"slices"
 	"strings"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/asticode/go-astiav"
 
+	"github.com/stagehand-rt/stagehand/internal/testkit"
 	"github.com/stagehand-rt/stagehand/internal/testmedia"
 	"github.com/stagehand-rt/stagehand/internal/testserver"
 	"github.com/stagehand-rt/stagehand/sink"
@@ -49,10 +51,12 @@ func TestPublishesToNginx(t *testing.T) {
 			}
 			key := tc.url[strings.LastIndex(tc.url, "/")+1:]
 			var files []string
-			for deadline := time.Now().Add(5 * time.Second); len(files) == 0 && time.Now().Before(deadline); {
-				time.Sleep(50 * time.Millisecond)
-				files = srv.Recordings(key)
-			}
+			testkit.WaitFor(t, 5*time.Second, 50*time.Millisecond, func() error {
+				if files = srv.Recordings(key); len(files) == 0 {
+					return fmt.Errorf("nginx recorded nothing for %s", key)
+				}
+				return nil
+			})
 			if len(files) != 1 {
 				t.Fatalf("nginx recorded %v for %s, want one file", files, key)
 			}

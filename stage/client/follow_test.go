@@ -3,7 +3,6 @@ package client_test
 import (
 	"context"
 	"errors"
-	"runtime"
 	"slices"
 	"sync"
 	"testing"
@@ -14,10 +13,10 @@ import (
 	"github.com/pion/webrtc/v4"
 
 	"github.com/stagehand-rt/stagehand/internal/stagetest"
+	"github.com/stagehand-rt/stagehand/internal/testkit"
 	"github.com/stagehand-rt/stagehand/stage"
 	"github.com/stagehand-rt/stagehand/stage/client"
 	"github.com/stagehand-rt/stagehand/synth"
-	"github.com/stagehand-rt/stagehand/trackdecode"
 )
 
 var loopback = client.Options{ICEIPs: []string{"127.0.0.1"}}
@@ -57,33 +56,12 @@ func (f *frames) onParticipants(ps []stage.ParticipantInfo) {
 // onTrack decodes video, asking for keyframes while the decoder needs one.
 func (f *frames) onTrack(t *testing.T) func(string, *webrtc.TrackRemote, *client.Subscription) {
 	return func(id string, tr *webrtc.TrackRemote, sub *client.Subscription) {
-		if tr.Kind() != webrtc.RTPCodecTypeVideo {
-			for {
-				if _, _, err := tr.ReadRTP(); err != nil {
-					return
-				}
-			}
+		count := func(*astiav.Frame, uint32) {
+			f.mu.Lock()
+			f.n[id]++
+			f.mu.Unlock()
 		}
-		dec, err := trackdecode.NewVideo(tr.Codec().MimeType)
-		if err != nil {
-			t.Error(err)
-			return
-		}
-		defer dec.Close()
-		for {
-			pkt, _, err := tr.ReadRTP()
-			if err != nil {
-				return
-			}
-			_ = dec.Push(pkt, func(*astiav.Frame, uint32) {
-				f.mu.Lock()
-				f.n[id]++
-				f.mu.Unlock()
-			})
-			if dec.NeedsKeyframe() {
-				_ = sub.RequestKeyframe(tr)
-			}
-		}
+		stagetest.DecodeTrack(t, tr, count, nil, func() { _ = sub.RequestKeyframe(tr) })
 	}
 }
 
@@ -96,48 +74,14 @@ type publisher struct {
 func startPublisher(t *testing.T, env *stagetest.Env, st types.Stage, user string) *publisher {
 	t.Helper()
 	tok := env.Token(t, *st.Arn, user, map[string]string{"name": user})
-	src, err := synth.New(synth.Config{Width: 320, Height: 180, Label: user})
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := client.Publish(env.Ctx, *st.Endpoints.Whip, *tok.Token, client.PublishOptions{Options: loopback, OnKeyframeRequest: src.RequestKeyframe})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(env.Ctx)
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		_ = src.Run(ctx, p.Video, p.Audio)
-	}()
-	var once sync.Once
-	stop := func() {
-		once.Do(func() {
-			cancel()
-			<-done
-			src.Close()
-			_ = p.Close(context.Background())
-		})
-	}
-	t.Cleanup(stop)
+	stop := env.PublishSynth(t, st, tok, synth.Config{Width: 320, Height: 180, Label: user}, client.PublishOptions{})
 	return &publisher{id: *tok.ParticipantId, stop: stop}
-}
-
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
 }
 
 // TestFollow: a follower decodes every publisher, present before it or
 // joining after, stops with those who leave, and leaves nothing behind.
 func TestFollow(t *testing.T) {
-	before := runtime.NumGoroutine()
+	check := testkit.CheckGoroutines(t, testkit.IdleHTTPConns)
 	t.Run("stage", func(t *testing.T) {
 		env := stagetest.Start(t, stagetest.Options{})
 		st := env.CreateStage(t, "follow")
@@ -151,14 +95,14 @@ func TestFollow(t *testing.T) {
 			done <- client.Follow(ctx, *st.Endpoints.Events, *st.Endpoints.Whip, *tok.Token, client.FollowOptions{
 				Options: loopback, OnParticipants: got.onParticipants, OnTrack: got.onTrack(t)})
 		}()
-		waitFor(t, "frames of ann and bob", func() bool { return got.count(a.id) > 15 && got.count(b.id) > 15 })
+		testkit.WaitFor(t, 15*time.Second, 50*time.Millisecond, testkit.Until("frames of ann and bob", func() bool { return got.count(a.id) > 15 && got.count(b.id) > 15 }))
 		c := startPublisher(t, env, st, "cy")
-		waitFor(t, "frames of cy, who joined later", func() bool { return got.count(c.id) > 15 })
+		testkit.WaitFor(t, 15*time.Second, 50*time.Millisecond, testkit.Until("frames of cy, who joined later", func() bool { return got.count(c.id) > 15 }))
 		if set := got.lastSet(); !slices.Equal(set, []string{"ann", "bob", "cy"}) {
 			t.Errorf("participants = %v", set)
 		}
 		a.stop()
-		waitFor(t, "ann gone from the set", func() bool { return len(got.lastSet()) == 2 })
+		testkit.WaitFor(t, 15*time.Second, 50*time.Millisecond, testkit.Until("ann gone from the set", func() bool { return len(got.lastSet()) == 2 }))
 		n := got.count(a.id)
 		time.Sleep(300 * time.Millisecond)
 		if got.count(a.id) != n {
@@ -169,14 +113,7 @@ func TestFollow(t *testing.T) {
 			t.Errorf("Follow = %v", err)
 		}
 	})
-	deadline := time.Now().Add(10 * time.Second)
-	for runtime.NumGoroutine() > before+2 && time.Now().Before(deadline) {
-		time.Sleep(100 * time.Millisecond)
-	}
-	if after := runtime.NumGoroutine(); after > before+2 {
-		buf := make([]byte, 1<<20)
-		t.Fatalf("%d goroutines before, %d after:\n%s", before, after, buf[:runtime.Stack(buf, true)])
-	}
+	check()
 }
 
 // TestFollowRefused: a token the stage refuses ends Follow with the

@@ -21,6 +21,7 @@ import (
 	"github.com/pion/webrtc/v4"
 
 	"github.com/stagehand-rt/stagehand/internal/stagetest"
+	"github.com/stagehand-rt/stagehand/internal/testkit"
 	"github.com/stagehand-rt/stagehand/stage/client"
 	"github.com/stagehand-rt/stagehand/stage/web"
 	"github.com/stagehand-rt/stagehand/synth"
@@ -174,28 +175,26 @@ type pageReport struct {
 // at once.
 func (b *browser) waitPage(t *testing.T, what string, timeout time.Duration, cond func(pageReport) bool) pageReport {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
+	var rep pageReport
+	testkit.WaitFor(t, timeout, 100*time.Millisecond, func() error {
 		// One evaluation, so that both are read at the same moment.
 		both := eval[struct {
 			Report  pageReport `json:"report"`
 			Dataset string     `json:"dataset"`
 		}](t, b, `({report: window.stagehand, dataset: document.body.dataset.state})`)
-		rep := both.Report
+		rep = both.Report
 		if rep.State != both.Dataset {
 			t.Fatalf("window.stagehand.state %q but body data-state %q", rep.State, both.Dataset)
 		}
 		if strings.HasPrefix(rep.State, "error") {
 			t.Fatalf("waiting for %s, the page says %q (errors %q)", what, rep.State, rep.Errors)
 		}
-		if cond(rep) {
-			return rep
+		if !cond(rep) {
+			return fmt.Errorf("waiting for %s; the page reports %+v", what, rep)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s; the page reports %+v", timeout, what, rep)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+		return nil
+	})
+	return rep
 }
 
 // decoded is what a Go subscriber decoded of a track.
@@ -329,18 +328,6 @@ func publishSynth(t *testing.T, env *stagetest.Env, st types.Stage, user string)
 	return tok
 }
 
-// eventually waits for cond; on timeout, the failure shows state.
-func eventually(t *testing.T, what string, timeout time.Duration, cond func() bool, state ...any) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s %v", timeout, what, state)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
 func participantEvents(t *testing.T, env *stagetest.Env, st types.Stage, session, pid string) []string {
 	t.Helper()
 	out, err := env.API.ListParticipantEvents(env.Ctx, &ivsrealtime.ListParticipantEventsInput{
@@ -386,10 +373,12 @@ func TestBrowserJoinsStage(t *testing.T) {
 	// A Go subscriber decodes what the browser sends: Chromium's fake
 	// camera, a moving pattern.
 	_, got := subscribeDecoded(t, env, st, pid)
-	eventually(t, "10 decoded frames of the browser's camera", 15*time.Second, func() bool {
-		n, _, _, _, err := got.snapshot()
-		return n >= 10 || err != nil
-	}, got)
+	testkit.WaitFor(t, 15*time.Second, 50*time.Millisecond, func() error {
+		if n, _, _, _, err := got.snapshot(); n < 10 && err == nil {
+			return fmt.Errorf("still waiting for 10 decoded frames of the browser's camera: %v", got)
+		}
+		return nil // an error too ends the wait: it fails below
+	})
 	frames, w, h, distinct, err := got.snapshot()
 	if err != nil {
 		t.Fatalf("decoding the browser's %s: %v", got.codec, err)
@@ -440,10 +429,10 @@ func TestBrowserJoinsStage(t *testing.T) {
 	b.waitPage(t, "left", 10*time.Second, func(r pageReport) bool { return r.State == "left" && len(r.Remote) == 0 && !r.Publishing })
 	want := []string{"JOINED", "PUBLISH_STARTED", "SUBSCRIBE_STARTED<-" + gopher, "SUBSCRIBE_STOPPED<-" + gopher, "PUBLISH_STOPPED", "LEFT"}
 	var names []string
-	eventually(t, "the browser's LEFT event", 5*time.Second, func() bool {
+	testkit.WaitFor(t, 5*time.Second, 50*time.Millisecond, testkit.Until("the browser's LEFT event", func() bool {
 		names = participantEvents(t, env, st, session, pid)
 		return len(names) > 0 && names[len(names)-1] == "LEFT"
-	})
+	}))
 	if !slices.Equal(names, want) {
 		t.Errorf("the browser's events = %v, want %v", names, want)
 	}
