@@ -254,6 +254,7 @@ type cliReplay struct {
 }
 
 func newCLIReplay(t *testing.T, e *env, awsPath string) *cliReplay {
+	t.Helper()
 	dir := t.TempDir()
 	cfg, creds := filepath.Join(dir, "config"), filepath.Join(dir, "credentials")
 	for _, p := range []string{cfg, creds} {
@@ -811,6 +812,7 @@ var listIndex = regexp.MustCompile(`\[\d+\]`)
 // logExtras lists, per operation, the members our responses have and the
 // examples do not (allowed: newer API members, Stagehand's own).
 func (r *cliReplay) logExtras(t *testing.T) {
+	t.Helper()
 	var b strings.Builder
 	for _, op := range slices.Sorted(maps.Keys(r.extras)) {
 		seen := map[string]bool{}

@@ -239,6 +239,7 @@ func installJSClient(t *testing.T, npm, dir string) {
 // fresh HOME, so that no profile, region or credential of the machine leaks
 // into an SDK.
 func isolatedEnv(t *testing.T) []string {
+	t.Helper()
 	var env []string
 	for _, kv := range os.Environ() {
 		if !strings.HasPrefix(kv, "AWS_") && !strings.HasPrefix(kv, "HOME=") {

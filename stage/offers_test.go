@@ -18,6 +18,7 @@ type offerChecker struct {
 }
 
 func newOfferChecker(tb testing.TB) (*offerChecker, string) {
+	tb.Helper()
 	env := stagetest.Start(tb, stagetest.Options{})
 	st := env.CreateStage(tb, "offers")
 	return &offerChecker{whip: *st.Endpoints.Whip, tok: *env.Token(tb, *st.Arn, "offerer", nil).Token,
@@ -25,6 +26,7 @@ func newOfferChecker(tb testing.TB) (*offerChecker, string) {
 }
 
 func (c *offerChecker) check(t *testing.T, offer string) {
+	t.Helper()
 	req, _ := http.NewRequest(http.MethodPost, c.whip, strings.NewReader(offer))
 	req.Header.Set("Authorization", "Bearer "+c.tok)
 	req.Header.Set("Content-Type", "application/sdp")

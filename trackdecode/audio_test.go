@@ -31,6 +31,7 @@ func TestAudioDelivery(t *testing.T) {
 		deliver: slices.Clone[[]*rtp.Packet],
 		decoded: allButLast,
 		check: func(t *testing.T, st AudioStats) {
+			t.Helper()
 			want := AudioStats{PacketStats: PacketStats{Pushed: uint64(n)}, FramesDecoded: uint64(n - 1), SamplesDecoded: uint64((n - 1) * opusFrame)}
 			if st != want {
 				t.Errorf("stats %+v, want %+v", st, want)
@@ -47,6 +48,7 @@ func TestAudioDelivery(t *testing.T) {
 		},
 		decoded: allButLast,
 		check: func(t *testing.T, st AudioStats) {
+			t.Helper()
 			if st.Late+st.Lost+st.Duplicate != 0 {
 				t.Errorf("stats %+v: nothing should be dropped", st)
 			}
@@ -65,6 +67,7 @@ func TestAudioDelivery(t *testing.T) {
 		},
 		decoded: allButLast,
 		check: func(t *testing.T, st AudioStats) {
+			t.Helper()
 			if st.Duplicate+st.Late != uint64(n) || st.Lost != 0 {
 				t.Errorf("stats %+v: want %d copies dropped, nothing lost", st, n)
 			}
@@ -76,6 +79,7 @@ func TestAudioDelivery(t *testing.T) {
 		},
 		decoded: func([]*rtp.Packet) []int { return append(span(0, 20), span(21, n-1)...) },
 		check: func(t *testing.T, st AudioStats) {
+			t.Helper()
 			if st.Lost != 1 || st.FramesDecoded != uint64(n-2) {
 				t.Errorf("stats %+v: want 1 lost", st)
 			}
@@ -113,6 +117,7 @@ func TestAudioDelivery(t *testing.T) {
 		},
 		decoded: allButLast,
 		check: func(t *testing.T, st AudioStats) {
+			t.Helper()
 			k := uint64(n - 1) // garbage packets, a quarter of each kind
 			if st.Foreign != (k+3)/4+(k+2)/4 || st.Padding != (k+1)/4 || st.Malformed != k/4 || st.Lost != 0 || st.DecodeErrors != 0 {
 				t.Errorf("stats %+v: want %d garbage packets counted by kind, nothing lost", st, k)
@@ -129,6 +134,7 @@ func TestAudioDelivery(t *testing.T) {
 		// it with the same one.
 		decoded: allButLast,
 		check: func(t *testing.T, st AudioStats) {
+			t.Helper()
 			if st.DecodeErrors != 1 || st.Lost != 0 {
 				t.Errorf("stats %+v: want 1 decode error", st)
 			}

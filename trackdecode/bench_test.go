@@ -96,6 +96,7 @@ func BenchmarkVideoPush(b *testing.B) {
 
 // run calls frame for b.N frames after a pass of warm-up.
 func run(b *testing.B, l *looper, frame func(i int)) {
+	b.Helper()
 	warm := len(l.frames)
 	for i := range warm {
 		frame(i)

@@ -89,6 +89,7 @@ func videoCases(mime string) []videoCase {
 		decoded: allFrames,
 		trace:   []bool{true, false},
 		check: func(t *testing.T, s *videoStream, st VideoStats) {
+			t.Helper()
 			want := VideoStats{PacketStats: PacketStats{Pushed: total(s)}, FramesDecoded: testFrames - 1, KeyframeRequests: 1}
 			if st != want {
 				t.Errorf("stats %+v, want %+v", st, want)
@@ -108,6 +109,7 @@ func videoCases(mime string) []videoCase {
 		decoded: allFrames,
 		trace:   []bool{true, false},
 		check: func(t *testing.T, s *videoStream, st VideoStats) {
+			t.Helper()
 			if st.Late+st.Duplicate+st.Lost+st.FramesSkipped+st.FramesBroken != 0 {
 				t.Errorf("stats %+v: nothing should be dropped", st)
 			}
@@ -128,6 +130,7 @@ func videoCases(mime string) []videoCase {
 		decoded: allFrames,
 		trace:   []bool{true, false},
 		check: func(t *testing.T, s *videoStream, st VideoStats) {
+			t.Helper()
 			if st.Duplicate+st.Late != total(s) || st.Lost != 0 || st.KeyframeRequests != 1 {
 				t.Errorf("stats %+v: want the %d copies dropped as duplicate or late, nothing lost", st, total(s))
 			}
@@ -148,6 +151,7 @@ func videoCases(mime string) []videoCase {
 		decoded: append(span(0, 14), span(24, testFrames-1)...),
 		trace:   []bool{true, false, true, false},
 		check: func(t *testing.T, s *videoStream, st VideoStats) {
+			t.Helper()
 			n := len(s.packets[14])
 			// The packets before the hole make a broken frame, the ones after
 			// it lost their head.
@@ -181,6 +185,7 @@ func videoCases(mime string) []videoCase {
 		decoded: allFrames,
 		trace:   []bool{true, false},
 		check: func(t *testing.T, s *videoStream, st VideoStats) {
+			t.Helper()
 			if st.Lost+st.Late+st.Orphaned+st.FramesSkipped != 0 || st.KeyframeRequests != 1 {
 				t.Errorf("stats %+v: nothing should be lost", st)
 			}
@@ -202,6 +207,7 @@ func videoCases(mime string) []videoCase {
 		decoded: append(span(0, 14), span(24, testFrames-1)...),
 		trace:   []bool{true, false, true, false},
 		check: func(t *testing.T, s *videoStream, st VideoStats) {
+			t.Helper()
 			if st.Lost != 1 || st.Late != 1 {
 				t.Errorf("stats %+v: want the packet lost, then late", st)
 			}
@@ -219,6 +225,7 @@ func videoCases(mime string) []videoCase {
 		decoded: append(span(0, 24), span(36, testFrames-1)...),
 		trace:   []bool{true, false, true, false},
 		check: func(t *testing.T, s *videoStream, st VideoStats) {
+			t.Helper()
 			if st.Lost != 1 || st.Orphaned != uint64(len(s.packets[24])-2) || st.FramesBroken != 1 || st.FramesSkipped != 11 || st.KeyframeRequests != 2 {
 				t.Errorf("stats %+v: want 1 lost, the %d after it orphaned, keyframe 24 broken, frames 25-35 skipped", st, len(s.packets[24])-2)
 			}
@@ -236,6 +243,7 @@ func videoCases(mime string) []videoCase {
 		decoded: span(12, testFrames-1),
 		trace:   []bool{true, false},
 		check: func(t *testing.T, s *videoStream, st VideoStats) {
+			t.Helper()
 			tail := uint64(len(s.packets[5]) - len(s.packets[5])/2)
 			// Nothing reached the decoder before the keyframe: no errors.
 			if st.Orphaned != tail || st.Lost != 0 || st.FramesSkipped != 6 || st.DecodeErrors != 0 || st.KeyframeRequests != 1 {
@@ -270,6 +278,7 @@ func videoCases(mime string) []videoCase {
 		decoded: allFrames,
 		trace:   []bool{true, false},
 		check: func(t *testing.T, s *videoStream, st VideoStats) {
+			t.Helper()
 			var foreign, bad uint64
 			for i := 0; i+1 < len(s.all()); i += 5 {
 				if (i/5)%4 < 2 {
@@ -304,6 +313,7 @@ func videoCases(mime string) []videoCase {
 		decoded: span(0, testFrames),
 		trace:   []bool{true, false},
 		check: func(t *testing.T, s *videoStream, st VideoStats) {
+			t.Helper()
 			if st.Padding != 2*testFrames/4 || st.Lost != 0 || st.KeyframeRequests != 1 || st.FramesSkipped != 0 {
 				t.Errorf("stats %+v: want %d padding packets, nothing lost", st, 2*testFrames/4)
 			}
@@ -322,6 +332,7 @@ func videoCases(mime string) []videoCase {
 		decoded: append(span(0, 17), span(24, testFrames-1)...),
 		trace:   []bool{true, false, true, false},
 		check: func(t *testing.T, s *videoStream, st VideoStats) {
+			t.Helper()
 			// VP8's header check sees the first partition does not fit; the
 			// H.264 decoder flags the slice it had to conceal.
 			if st.FramesBroken+st.DecodeErrors != 1 || st.FramesSkipped != 6 || st.KeyframeRequests != 2 {
@@ -341,6 +352,7 @@ func videoCases(mime string) []videoCase {
 		decoded: append(span(0, 18), span(24, testFrames-1)...),
 		trace:   []bool{true, false, true, false},
 		check: func(t *testing.T, s *videoStream, st VideoStats) {
+			t.Helper()
 			if st.DecodeErrors != 1 || st.FramesSkipped != 6 || st.KeyframeRequests != 2 {
 				t.Errorf("stats %+v: want 1 decode error, frames 18-23 skipped", st)
 			}

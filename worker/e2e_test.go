@@ -47,6 +47,7 @@ func TestCompositeEndToEnd(t *testing.T) {
 }
 
 func testCompositeEndToEnd(t *testing.T, lc types.LayoutConfiguration) {
+	t.Helper()
 	rtmpServer := testserver.StartRTMP(t)
 	s3srv := testserver.StartS3(t)
 	s3cfg := upload.ClientConfig{Endpoint: s3srv.Endpoint, AccessKey: s3srv.AccessKey, SecretKey: s3srv.SecretKey, PathStyle: true}

@@ -64,6 +64,7 @@ type cli struct {
 // session token) takes part; it skips the test if the CLI or its
 // ivs-realtime commands are missing.
 func awsCLI(t *testing.T) *cli {
+	t.Helper()
 	path, err := exec.LookPath("aws")
 	if err != nil {
 		t.Skip("the AWS CLI (aws) is not on PATH")

@@ -90,6 +90,7 @@ func TestRejections(t *testing.T) {
 			code: CodeIncompleteSignature, msg: "X-Amz-Content-Sha256 must be"},
 		{name: "tampered path", method: http.MethodPost, target: tagsPath, body: tagBody,
 			tamper: func(t *testing.T, r *http.Request) {
+				t.Helper()
 				r.URL = mustURL(t, strings.Replace(r.URL.String(), "abcdABCDefgh", "abcdABCDefgX", 1))
 			},
 			code: CodeInvalidSignature, msg: "does not match the signature you provided"},
@@ -182,6 +183,7 @@ func TestRejections(t *testing.T) {
 
 // presign turns r into a presigned URL, the form this package refuses.
 func presign(t *testing.T, r *http.Request) {
+	t.Helper()
 	creds := aws.Credentials{AccessKeyID: testAKID, SecretAccessKey: testSecret}
 	signed, _, err := v4.NewSigner().PresignHTTP(context.Background(), creds, r, sha256Hex([]byte(createBody)), "ivs", testRegion, testNow)
 	if err != nil {

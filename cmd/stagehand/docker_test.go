@@ -131,6 +131,7 @@ func TestDashboardQueriesExistingMetrics(t *testing.T) {
 // worker's: the API's, the stage's and the ingest's, as their collectors
 // describe them (a vector without series yet gathers nothing).
 func serveMetricNames(t *testing.T) []string {
+	t.Helper()
 	ctx := t.Context()
 	ns, err := natsserver.Start(natsserver.Config{StoreDir: t.TempDir()})
 	if err != nil {

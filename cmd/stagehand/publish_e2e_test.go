@@ -50,6 +50,7 @@ func (d *decodedTrack) onAudio(f *astiav.Frame, _ uint32) {
 
 // receive decodes every track of a subscription until it ends.
 func (d *decodedTrack) receive(t *testing.T, sub func() *client.Subscription) func(*webrtc.TrackRemote, *webrtc.RTPReceiver) {
+	t.Helper()
 	return func(tr *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
 		stagetest.DecodeTrack(t, tr, d.onVideo, d.onAudio, func() {
 			if s := sub(); s != nil {
@@ -69,6 +70,7 @@ func TestServePublishSubscribe(t *testing.T) {
 }
 
 func testServePublish(t *testing.T, codec string) {
+	t.Helper()
 	url, _ := startServe(t, "--dev", "--api-addr", "127.0.0.1:0", "--stage-addr", "127.0.0.1:0", "--nats-addr", "127.0.0.1:0", "--data-dir", t.TempDir())
 	api := sdkClient(url, devAccessKeyID, devSecretAccessKey)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)

@@ -128,7 +128,8 @@ func (ex *Example) parseCommand(block string) error {
 				return fmt.Errorf("argument %s is not JSON, and no simple repair makes it so", w)
 			}
 			if fixed != s {
-				ex.Notes = append(ex.Notes, fmt.Sprintf("repaired the JSON of %s (missing or stray commas or brackets)", words[i-1]))
+				ex.Notes = append(ex.Notes, fmt.Sprintf("repaired the JSON of %s (missing or stray commas or brackets)",
+					words[i-1]))
 			}
 			words[i] = fixed
 		}

@@ -245,6 +245,7 @@ func recordingOf(f *fleet, id string) ivs.RecordingRun {
 }
 
 func waitActive(t *testing.T, f *fleet, arn *string, within time.Duration) *types.Composition {
+	t.Helper()
 	return waitState(t, f, arn, types.CompositionStateActive, within)
 }
 

@@ -74,6 +74,7 @@ func build(t *testing.T) string {
 }
 
 func startFleet(t *testing.T, workers int) *fleet {
+	t.Helper()
 	f := &fleet{t: t, bin: build(t), dir: t.TempDir(), workers: map[int]*workerProc{}}
 	var urls, routes []string
 	for i := range 3 {
@@ -123,7 +124,10 @@ func startFleet(t *testing.T, workers int) *fleet {
 	return f
 }
 
-func addr(t *testing.T) string { return "127.0.0.1:" + strconv.Itoa(testserver.FreePort(t)) }
+func addr(t *testing.T) string {
+	t.Helper()
+	return "127.0.0.1:" + strconv.Itoa(testserver.FreePort(t))
+}
 
 func (f *fleet) run(name string, args ...string) *testserver.Process {
 	p := testserver.StartProcess(f.t, filepath.Join(f.dir, name+"-"+strconv.FormatInt(time.Now().UnixNano(), 36)+".log"), f.bin, args...)
@@ -252,6 +256,7 @@ func (fg *figures) add(format string, args ...any) {
 }
 
 func (fg *figures) print(t *testing.T) {
+	t.Helper()
 	var b strings.Builder
 	b.WriteString("\nfault figures\n")
 	for _, r := range fg.rows {

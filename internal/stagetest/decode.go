@@ -4,7 +4,6 @@ import (
 	"testing"
 
 	"github.com/asticode/go-astiav"
-	"github.com/pion/rtp"
 	"github.com/pion/webrtc/v4"
 
 	"github.com/stagehand-rt/stagehand/trackdecode"
@@ -15,47 +14,34 @@ import (
 // read and dropped. After each video packet that leaves the decoder
 // waiting for a keyframe, it calls needKeyframe, if not nil, to ask the
 // publisher for one.
-func DecodeTrack(t testing.TB, tr *webrtc.TrackRemote, onVideo, onAudio func(*astiav.Frame, uint32), needKeyframe func()) {
-	video := tr.Kind() == webrtc.RTPCodecTypeVideo
-	onFrame := onAudio
-	if video {
-		onFrame = onVideo
-	}
-	if onFrame == nil {
+func DecodeTrack(t testing.TB, tr *webrtc.TrackRemote, onVideo, onAudio func(*astiav.Frame, uint32),
+	needKeyframe func()) {
+	t.Helper()
+	switch video := tr.Kind() == webrtc.RTPCodecTypeVideo; {
+	case video && onVideo != nil:
+		v, err := trackdecode.NewVideo(tr.Codec().MimeType)
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		defer v.Close()
+		if needKeyframe == nil {
+			needKeyframe = func() {}
+		}
+		v.Run(tr, onVideo, needKeyframe)
+	case !video && onAudio != nil:
+		a, err := trackdecode.NewAudio(tr.Codec().MimeType)
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		defer a.Close()
+		a.Run(tr, onAudio)
+	default:
 		for {
 			if _, _, err := tr.ReadRTP(); err != nil {
 				return
 			}
-		}
-	}
-	type decoder interface {
-		Push(*rtp.Packet, func(*astiav.Frame, uint32)) error
-		Close()
-	}
-	var (
-		dec decoder
-		v   *trackdecode.Video
-		err error
-	)
-	if video {
-		v, err = trackdecode.NewVideo(tr.Codec().MimeType)
-		dec = v
-	} else {
-		dec, err = trackdecode.NewAudio(tr.Codec().MimeType)
-	}
-	if err != nil {
-		t.Error(err)
-		return
-	}
-	defer dec.Close()
-	for {
-		pkt, _, err := tr.ReadRTP()
-		if err != nil {
-			return
-		}
-		_ = dec.Push(pkt, onFrame)
-		if v != nil && needKeyframe != nil && v.NeedsKeyframe() {
-			needKeyframe()
 		}
 	}
 }

@@ -18,7 +18,8 @@ var Loopback = client.Options{ICEIPs: []string{"127.0.0.1"}}
 // of tok on st, with opts (Loopback when they name no ICE IPs; keyframe
 // requests go to the source). It publishes until leave is called or the
 // test ends; leave may be called again.
-func (e *Env) PublishSynth(t testing.TB, st types.Stage, tok types.ParticipantToken, cfg synth.Config, opts client.PublishOptions) (leave func()) {
+func (e *Env) PublishSynth(t testing.TB, st types.Stage, tok types.ParticipantToken, cfg synth.Config,
+	opts client.PublishOptions) (leave func()) {
 	t.Helper()
 	src, err := synth.New(cfg)
 	if err != nil {

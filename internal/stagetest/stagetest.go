@@ -129,6 +129,7 @@ func Start(t testing.TB, o Options) *Env {
 }
 
 func listen(t testing.TB) net.Listener {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -137,6 +138,7 @@ func listen(t testing.TB) net.Listener {
 }
 
 func serveOn(t testing.TB, ln net.Listener, h http.Handler) {
+	t.Helper()
 	hs := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second}
 	done := make(chan struct{})
 	go func() {

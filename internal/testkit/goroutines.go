@@ -33,7 +33,8 @@ func Running(fn string) Ignore {
 // server connection running a handler is not idle.
 func IdleHTTPConns(stack string) bool {
 	// A client's: not one making a request (roundTrip), only the loops.
-	if strings.Contains(stack, "net/http.(*persistConn).readLoop") || strings.Contains(stack, "net/http.(*persistConn).writeLoop") {
+	if strings.Contains(stack, "net/http.(*persistConn).readLoop") ||
+		strings.Contains(stack, "net/http.(*persistConn).writeLoop") {
 		return true
 	}
 	return strings.Contains(stack, "net/http.(*conn).serve") && !strings.Contains(stack, "ServeHTTP")

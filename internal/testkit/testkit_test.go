@@ -70,7 +70,10 @@ func TestGoroutinesThatEndPass(t *testing.T) {
 	}
 	time.AfterFunc(50*time.Millisecond, func() { close(release) })
 	// The check waits for them rather than failing at once.
-	if got := run(t, func(tb testing.TB) { SnapshotGoroutines().CheckEnded(tb) }); got != "" {
+	if got := run(t, func(tb testing.TB) {
+		tb.Helper()
+		SnapshotGoroutines().CheckEnded(tb)
+	}); got != "" {
 		t.Errorf("nothing started: %s", got)
 	}
 	check()
@@ -126,6 +129,7 @@ func TestWaitFor(t *testing.T) {
 	start := time.Now()
 	calls := 0
 	got := run(t, func(tb testing.TB) {
+		tb.Helper()
 		WaitFor(tb, time.Second, time.Millisecond, func() error {
 			if calls++; calls < 5 {
 				return fmt.Errorf("%d calls", calls)
@@ -142,6 +146,7 @@ func TestWaitFor(t *testing.T) {
 
 	calls = 0
 	got = run(t, func(tb testing.TB) {
+		tb.Helper()
 		WaitFor(tb, 20*time.Millisecond, time.Millisecond, func() error {
 			calls++
 			return fmt.Errorf("%d calls", calls)
@@ -209,12 +214,18 @@ func TestCheckNoneRunning(t *testing.T) {
 	WaitFor(t, time.Second, time.Millisecond, Until("the goroutine to block", func() bool {
 		return slices.ContainsFunc(stacks(), func(s stack) bool { return strings.Contains(s.text, "testkit.blockedUntil(") })
 	}))
-	got := run(t, func(tb testing.TB) { CheckNoneRunning(tb, "nothing.Such", "testkit.blockedUntil") })
+	got := run(t, func(tb testing.TB) {
+		tb.Helper()
+		CheckNoneRunning(tb, "nothing.Such", "testkit.blockedUntil")
+	})
 	if !strings.Contains(got, "1 goroutines running nothing.Such or testkit.blockedUntil") {
 		t.Errorf("failure %q, want the running goroutine", got)
 	}
 	time.AfterFunc(50*time.Millisecond, func() { close(release) })
-	if got := run(t, func(tb testing.TB) { CheckNoneRunning(tb, "testkit.blockedUntil") }); got != "" {
+	if got := run(t, func(tb testing.TB) {
+		tb.Helper()
+		CheckNoneRunning(tb, "testkit.blockedUntil")
+	}); got != "" {
 		t.Errorf("after it ended: %s", got)
 	}
 }

@@ -55,6 +55,7 @@ func (f *frames) onParticipants(ps []stage.ParticipantInfo) {
 
 // onTrack decodes video, asking for keyframes while the decoder needs one.
 func (f *frames) onTrack(t *testing.T) func(string, *webrtc.TrackRemote, *client.Subscription) {
+	t.Helper()
 	return func(id string, tr *webrtc.TrackRemote, sub *client.Subscription) {
 		count := func(*astiav.Frame, uint32) {
 			f.mu.Lock()
