@@ -14,6 +14,7 @@ import (
 
 	"github.com/stagehand-rt/stagehand/compositor"
 	"github.com/stagehand-rt/stagehand/encoder"
+	"github.com/stagehand-rt/stagehand/internal/testkit"
 	"github.com/stagehand-rt/stagehand/internal/testmedia"
 	"github.com/stagehand-rt/stagehand/layout"
 	"github.com/stagehand-rt/stagehand/sink"
@@ -237,5 +238,27 @@ func TestFailures(t *testing.T) {
 	}
 	if errors.Is(Failures(nil), context.Canceled) {
 		t.Error("no error expected")
+	}
+}
+
+// TestCloseLeavesNoGoroutine: a run engine, and one closed without running,
+// leave none of their goroutines (destinations, uploads, the compositor's
+// tile pool) behind.
+func TestCloseLeavesNoGoroutine(t *testing.T) {
+	for _, run := range []bool{true, false} {
+		check := testkit.CheckGoroutines(t)
+		cfg := recordingConfig(t.TempDir())
+		cfg.Duration = time.Second
+		e, err := New(context.Background(), cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if run {
+			if frames, err := e.Run(context.Background(), Live{}); err != nil || frames != 30 {
+				t.Fatalf("ran %d frames: %v", frames, err)
+			}
+		}
+		e.Close()
+		check()
 	}
 }
