@@ -15,8 +15,16 @@ import (
 
 var errStopRequested = errors.New("stop requested before the composition started")
 
-// runJob runs the claimed composition to its end and settles the claim.
-func (w *Worker) runJob(ctx context.Context, c *jobs.Claim) {
+// runJob runs the claimed composition to its end and settles the claim;
+// a job this worker runs already goes on with the new delivery (see held).
+func (w *Worker) runJob(ctx context.Context, claim *jobs.Claim) {
+	c, first := w.hold(claim)
+	if !first {
+		w.log.Warn("job delivered again while it runs here (its heartbeats did not reach NATS in time); "+
+			"the run goes on with the new delivery", "job", claim.Job.Name, "attempt", claim.Attempt)
+		return
+	}
+	defer w.release(c)
 	if c.Job.Kind == jobs.KindParticipantRecording {
 		w.runParticipantJob(ctx, c)
 		return
@@ -82,14 +90,14 @@ func (w *Worker) runJob(ctx context.Context, c *jobs.Claim) {
 // that does not fit is returned for another worker; after two returns
 // (each spends one of its bounded deliveries) it is kept, heartbeating,
 // until room frees here, so that a busy fleet never exhausts it.
-func (w *Worker) reserve(ctx context.Context, c *jobs.Claim, need float64, log *slog.Logger) bool {
+func (w *Worker) reserve(ctx context.Context, c *held, need float64, log *slog.Logger) bool {
 	if w.budget.take(need) {
 		return true
 	}
 	var err error
 	switch {
-	case c.Attempt <= 2:
-		log.Info("over capacity; returning the job", "cost", need, "attempt", c.Attempt)
+	case c.Attempt() <= 2:
+		log.Info("over capacity; returning the job", "cost", need, "attempt", c.Attempt())
 		err = c.Return(ctx, 2*time.Second)
 	case w.waitFor(ctx, c, need):
 		return true
@@ -136,7 +144,7 @@ func (w *Worker) take(ctx context.Context, id string) (ivs.Composition, error) {
 }
 
 // waitFor holds claim c, heartbeating, until need fits; false when ctx ends.
-func (w *Worker) waitFor(ctx context.Context, c *jobs.Claim, need float64) bool {
+func (w *Worker) waitFor(ctx context.Context, c *held, need float64) bool {
 	hbCtx, stop := context.WithCancel(ctx)
 	var hb sync.WaitGroup
 	hb.Go(func() { w.heartbeat(hbCtx, c) })
@@ -150,7 +158,7 @@ func (w *Worker) waitFor(ctx context.Context, c *jobs.Claim, need float64) bool 
 	return false
 }
 
-func (w *Worker) heartbeat(ctx context.Context, c *jobs.Claim) {
+func (w *Worker) heartbeat(ctx context.Context, c *held) {
 	t := time.NewTicker(w.cfg.Heartbeat)
 	defer t.Stop()
 	for {

@@ -29,7 +29,7 @@ const participantCost = minCost
 // ends the recording there rather than handing it on (the job is done)
 // and, if the participant still publishes, queues a new recording for
 // another worker.
-func (w *Worker) runParticipantJob(ctx context.Context, c *jobs.Claim) {
+func (w *Worker) runParticipantJob(ctx context.Context, c *held) {
 	log := w.log.With("job", c.Job.Name)
 	p := c.Job.Participant
 	if p == nil {

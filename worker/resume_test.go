@@ -20,6 +20,7 @@ import (
 	"github.com/stagehand-rt/stagehand/internal/testkit"
 	"github.com/stagehand-rt/stagehand/internal/testmedia"
 	"github.com/stagehand-rt/stagehand/ivs"
+	"github.com/stagehand-rt/stagehand/jobs"
 	"github.com/stagehand-rt/stagehand/sink/ivsrec"
 	"github.com/stagehand-rt/stagehand/worker"
 )
@@ -314,4 +315,35 @@ func startRecording2(t *testing.T, env *stagetest.Env, st types.Stage) *string {
 		t.Fatal(err)
 	}
 	return out.Composition.Arn
+}
+
+// TestRedeliveryToTheSameWorker: a job whose heartbeats do not reach NATS
+// within AckWait (a NATS node lost, say) is delivered again, here to the
+// one worker that runs it. That run goes on with the new delivery: no second
+// run of the composition (none would be fenced off: both carry the same
+// worker id), one recording without a discontinuity, ended once.
+func TestRedeliveryToTheSameWorker(t *testing.T) {
+	env := stagetest.Start(t, stagetest.Options{Jobs: jobs.Config{AckWait: time.Second}})
+	st := env.CreateStage(t, "again")
+	publish(t, env, st, "one", "teal")
+	buckets := t.TempDir()
+	// Heartbeats far apart: every second the job is delivered again.
+	runWorker(t, env, worker.Config{BucketsDir: buckets, Capacity: 8, Heartbeat: time.Hour})
+	comp := startRecording(t, env, st, "again")
+	time.Sleep(5 * time.Second) // five redeliveries' worth
+	if _, err := env.API.StopComposition(env.Ctx, &ivsrealtime.StopCompositionInput{Arn: comp.Arn}); err != nil {
+		t.Fatal(err)
+	}
+	stopped, _ := waitState(t, env, comp.Arn, types.CompositionStateStopped, 15*time.Second)
+	pl := filepath.Join(buckets, "again", filepath.FromSlash(*stopped.Destinations[0].Detail.S3.RecordingPrefix),
+		"media", "hls", "180p30", "playlist.m3u8")
+	segs, text := playlistSegments(t, pl)
+	if len(segs) < 3 || strings.Contains(text, "DISCONTINUITY") || !strings.Contains(text, "ENDLIST") {
+		t.Errorf("want one run's recording, 3 or more segments, ended:\n%s", text)
+	}
+	for i, s := range segs {
+		if s.Index != i {
+			t.Errorf("segment %d is numbered %d: a second run took numbers", i, s.Index)
+		}
+	}
 }

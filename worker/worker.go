@@ -124,6 +124,9 @@ type Worker struct {
 	metrics *metrics
 	spool   *spool
 
+	heldMu sync.Mutex
+	held   map[string]*held // the jobs running here, by name
+
 	drainOnce sync.Once
 	draining  chan struct{} // closed by Drain
 
@@ -142,7 +145,8 @@ func New(cfg Config, st *store.Store, q *jobs.Queue, signer *token.Signer) (*Wor
 		return nil, errors.New("worker: uploads to S3 need a SpoolDir")
 	}
 	w := &Worker{cfg: cfg, store: st, queue: q, signer: signer, budget: newBudget(float64(cfg.Capacity)),
-		log: cfg.Logger.With("component", "worker", "worker", cfg.ID), draining: make(chan struct{})}
+		log: cfg.Logger.With("component", "worker", "worker", cfg.ID), draining: make(chan struct{}),
+		held: map[string]*held{}}
 	w.spool = &spool{limit: cfg.SpoolLimit, log: w.log}
 	w.metrics = newMetrics(q, w.spool)
 	return w, nil
