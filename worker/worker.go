@@ -1,11 +1,18 @@
 // Package worker runs the queue's jobs within its capacity. For a
-// composition it joins the stage as a subscriber (stage/client.Follow),
-// decodes every publisher (trackdecode), composes them with the IVS layout
-// on an output clock, encodes with the encoder configuration and fans out
-// to the destinations, and records the composition's states in the store
-// (STARTING → ACTIVE → STOPPED, or FAILED with a reason). For a
-// participant recording it runs recording.Run, which records that one
-// participant.
+// composition it turns the IVS resources into the composition engine's
+// settings (package engine), joins the stage as a subscriber
+// (stage/client.Follow), decodes every publisher (trackdecode) into the
+// engine, which composes, encodes and fans out in real time, and records
+// the composition's states in the store (STARTING → ACTIVE → STOPPED, or
+// FAILED with a reason). For a participant recording it runs
+// recording.Run, which records that one participant.
+//
+// Files by role: job.go (claims, capacity, heartbeats, settling), claims.go
+// (a job delivered again to the worker that runs it), compose.go (one run of
+// a composition), settings.go (IVS resources → engine settings), tracks.go
+// (the stage's participants and tracks), state.go (states in the store),
+// recording.go and spool.go (recordings that outlive a worker), idle.go,
+// participant.go, reaper.go, metrics.go.
 //
 // Destinations: a channel goes to the RTMP(S) URL configured for its ARN;
 // an S3 destination is recorded as HLS with thumbnails into
