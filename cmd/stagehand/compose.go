@@ -44,13 +44,10 @@ func runCompose(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		"send at the pace of the output clock, as a live composition does (for real channels); default as fast as possible")
 	cpuProfile := fs.String("cpuprofile", "", "write a pprof CPU profile of the composition to this `file`")
 	memProfile := fs.String("memprofile", "", "write a pprof allocation profile to this `file` at the end")
-	fs.Usage = func() {
-		fmt.Fprintln(stderr,
-			"Usage: stagehand compose --input a.webm --input b.mp4 [flags]\n\nComposes media files as stage participants and "+
-				"sends the composite to RTMP(S), S3 and/or a local HLS directory.")
-		fs.PrintDefaults()
-	}
-	if err := fs.Parse(args); err != nil {
+	const usage = "Usage: stagehand compose --input a.webm --input b.mp4 [flags]\n\n" +
+		"Composes media files as stage participants and sends the composite to RTMP(S), S3 and/or a " +
+		"local HLS directory."
+	if err := parseFlags(fs, stderr, usage, args); err != nil {
 		return err
 	}
 	cfg := compose.Config{Realtime: *realtime, StageARN: *stageARN, SegmentSeconds: *segment, Duration: *duration,

@@ -87,3 +87,19 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("unknown command %q", args[0])
 	}
 }
+
+// parseFlags parses a sub-command's args with fs, whose -h prints usage
+// then the flags; positional arguments are refused.
+func parseFlags(fs *flag.FlagSet, stderr io.Writer, usage string, args []string) error {
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, usage)
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	return nil
+}

@@ -31,17 +31,11 @@ func parseNATSFlags(args []string, stderr io.Writer) (natsConfig, error) {
 	fs.StringVar(&c.MonitorAddr, "monitor-addr", "",
 		"`host:port` of NATS's HTTP monitoring (/healthz) for health checks (default: none)")
 	routes := fs.String("routes", "", "the other nodes' `nats-route://host:port` URLs, comma-separated")
-	fs.Usage = func() {
-		fmt.Fprintln(stderr,
-			"Usage: stagehand nats --name N --routes URLS [flags]\n\nRuns one node of the NATS JetStream cluster a fleet "+
-				"shares (three nodes: R3 buckets and streams).")
-		fs.PrintDefaults()
-	}
-	if err := fs.Parse(args); err != nil {
+	const usage = "Usage: stagehand nats --name N --routes URLS [flags]\n\n" +
+		"Runs one node of the NATS JetStream cluster a fleet shares (three nodes: R3 buckets and " +
+		"streams)."
+	if err := parseFlags(fs, stderr, usage, args); err != nil {
 		return c, err
-	}
-	if fs.NArg() > 0 {
-		return c, fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
 	for r := range strings.SplitSeq(*routes, ",") {
 		if r = strings.TrimSpace(r); r != "" {

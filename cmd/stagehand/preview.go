@@ -42,13 +42,9 @@ func runPreview(_ context.Context, args []string, stdout, stderr io.Writer) erro
 		"participant attribute `N:key=value` (1-based participant number; repeatable), e.g. 2:featured=true")
 	fs.Var(&stopped, "stopped", "participant number `N` whose video is stopped (repeatable)")
 	fs.Var(&videos, "video", "video size `WxH` for every participant, or N:WxH for one (repeatable); default 1280x720")
-	fs.Usage = func() {
-		fmt.Fprintln(stderr,
-			"Usage: stagehand layout preview [flags]\n\nDraws a layout with labelled coloured tiles, as a composition would "+
-				"render it.")
-		fs.PrintDefaults()
-	}
-	if err := fs.Parse(args); err != nil {
+	const usage = "Usage: stagehand layout preview [flags]\n\n" +
+		"Draws a layout with labelled coloured tiles, as a composition would render it."
+	if err := parseFlags(fs, stderr, usage, args); err != nil {
 		return err
 	}
 	cfg, err := readLayoutConfig(*configPath)

@@ -56,17 +56,10 @@ func parsePublishFlags(args []string, stderr io.Writer) (publishConfig, error) {
 		c.ICEIPs = append(c.ICEIPs, v)
 		return nil
 	})
-	fs.Usage = func() {
-		fmt.Fprintln(stderr,
-			"Usage: stagehand publish --token TOKEN [flags]\n\nJoins a stage over WHIP and publishes a test pattern and a "+
-				"tone until interrupted.")
-		fs.PrintDefaults()
-	}
-	if err := fs.Parse(args); err != nil {
+	const usage = "Usage: stagehand publish --token TOKEN [flags]\n\n" +
+		"Joins a stage over WHIP and publishes a test pattern and a tone until interrupted."
+	if err := parseFlags(fs, stderr, usage, args); err != nil {
 		return c, err
-	}
-	if fs.NArg() > 0 {
-		return c, fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
 	if _, err := fmt.Sscanf(*size, "%dx%d", &c.Media.Width, &c.Media.Height); err != nil {
 		return c, fmt.Errorf("--size %q: want WxH, e.g. 1280x720", *size)

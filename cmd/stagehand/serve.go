@@ -105,17 +105,11 @@ func parseServeFlags(args []string, stderr io.Writer) (serveConfig, error) {
 	fs.StringVar(&c.RTMPSURL, "rtmps-url", "rtmps://127.0.0.1:1936/app/", "public RTMPS ingest URL of stages")
 	channelsFlag(fs, c.Channels)
 	verbose := fs.Bool("v", false, "log every request")
-	fs.Usage = func() {
-		fmt.Fprintln(stderr,
-			"Usage: stagehand serve [flags]\n\nRuns the IVS Real-Time API on an embedded NATS JetStream store (or an external "+
-				"NATS with --nats-url).")
-		fs.PrintDefaults()
-	}
-	if err := fs.Parse(args); err != nil {
+	const usage = "Usage: stagehand serve [flags]\n\n" +
+		"Runs the IVS Real-Time API on an embedded NATS JetStream store (or an external NATS with " +
+		"--nats-url)."
+	if err := parseFlags(fs, stderr, usage, args); err != nil {
 		return c, err
-	}
-	if fs.NArg() > 0 {
-		return c, fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
 	if *verbose {
 		c.LogLevel = slog.LevelDebug

@@ -63,17 +63,10 @@ func parseWorkerFlags(args []string, stderr io.Writer) (workerConfig, error) {
 	fs.DurationVar(&c.Drain, "drain-timeout", 0,
 		"on SIGTERM, let running compositions go on this long before handing them off to other workers (0: hand off at once)")
 	verbose := fs.Bool("v", false, "debug logging")
-	fs.Usage = func() {
-		fmt.Fprintln(stderr,
-			"Usage: stagehand worker --nats-url URL [flags]\n\nRuns compositions queued by the API of the deployment on that "+
-				"NATS JetStream.")
-		fs.PrintDefaults()
-	}
-	if err := fs.Parse(args); err != nil {
+	const usage = "Usage: stagehand worker --nats-url URL [flags]\n\n" +
+		"Runs compositions queued by the API of the deployment on that NATS JetStream."
+	if err := parseFlags(fs, stderr, usage, args); err != nil {
 		return c, err
-	}
-	if fs.NArg() > 0 {
-		return c, fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
 	if *verbose {
 		c.LogLevel = slog.LevelDebug
