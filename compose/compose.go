@@ -107,14 +107,16 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	defer cleanup()
 	start := time.Now()
 	var eng *engine.Engine
+	fps := 0 // the engine's frame rate, defaults applied: known once it is made
 	ec.OnFrame = func(f engine.Frame) {
-		if cfg.Progress != nil && (f.Index+1)%eng.Config().Video.Framerate == 0 {
+		if cfg.Progress != nil && (f.Index+1)%fps == 0 {
 			cfg.Progress(progress(eng, f.Index+1, start))
 		}
 	}
 	if eng, err = engine.New(ctx, ec); err != nil {
 		return Result{}, fmt.Errorf("compose: %w", err)
 	}
+	fps = eng.Config().Video.Framerate
 	defer eng.Close()
 	eng.SetParticipants(files.participants())
 	frames, err := eng.Run(ctx, files)

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -78,7 +79,7 @@ func (e *Engine) destinations(ctx context.Context) ([]sink.Config, error) {
 		case d.Recording != nil:
 			dc, err = e.recording(ctx, d.Name, *d.Recording)
 		default:
-			err = fmt.Errorf("no RTMP channel or recording")
+			err = errors.New("no RTMP channel or recording")
 		}
 		if err != nil {
 			return nil, fmt.Errorf("destination %s: %w", d.Name, err)

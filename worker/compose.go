@@ -52,9 +52,9 @@ func (w *Worker) compose(ctx context.Context, comp ivs.Composition, log *slog.Lo
 	}
 	idle := newIdleTimer(w.cfg.IdleTimeout)
 	defer idle.stop()
-	go r.endOn(stopped, idle.expired)
 	var follow sync.WaitGroup
 	var followErr error
+	follow.Go(func() { r.endOn(stopped, idle.expired) })
 	follow.Go(func() { followErr = r.follow(idle) })
 	_, err = r.eng.Run(r.ctx, engine.Live{})
 	r.cancel(nil)
