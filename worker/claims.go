@@ -5,6 +5,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/stagehand-rt/stagehand/ivs"
 	"github.com/stagehand-rt/stagehand/jobs"
 )
 
@@ -18,8 +19,9 @@ import (
 type held struct {
 	Job jobs.Job // the same in every delivery
 
-	mu sync.Mutex
-	c  *jobs.Claim
+	mu      sync.Mutex
+	c       *jobs.Claim
+	running bool // its composition runs here (see runs)
 }
 
 // hold registers c as the claim of its job. When this worker runs the job
@@ -45,6 +47,38 @@ func (w *Worker) release(h *held) {
 	if w.held[h.Job.Name] == h {
 		delete(w.held, h.Job.Name)
 	}
+}
+
+// setRunning records whether h's composition runs here now.
+func (h *held) setRunning(running bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.running = running
+}
+
+// runs reports whether the job named name runs here: another worker that
+// got it delivered again asks (jobs.Queue.AskOwner). A job waiting for
+// capacity or being handed back does not run.
+func (w *Worker) runs(name string) bool {
+	w.heldMu.Lock()
+	h := w.held[name]
+	w.heldMu.Unlock()
+	if h == nil {
+		return false
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.running
+}
+
+// ownedElsewhere reports the worker that still runs comp when it is not
+// this one: a delivery of a job whose owner is alive is left to that owner,
+// whose heartbeats keep the job claimed.
+func (w *Worker) ownedElsewhere(ctx context.Context, comp ivs.Composition, name string) (string, bool) {
+	if comp.Run == nil || comp.Run.Worker == "" || comp.Run.Worker == w.cfg.ID || comp.Ended() {
+		return "", false
+	}
+	return comp.Run.Worker, w.queue.AskOwner(ctx, comp.Run.Worker, name)
 }
 
 func (h *held) claim() *jobs.Claim {

@@ -41,6 +41,11 @@ func (w *Worker) runJob(ctx context.Context, claim *jobs.Claim) {
 		settle(c.GiveUp(ctx, err.Error()))
 		return
 	}
+	if owner, ok := w.ownedElsewhere(ctx, w.current(ctx, id), c.Job.Name); ok {
+		log.Warn("job delivered again while another worker runs it (its heartbeats did not reach NATS in time); "+
+			"left to that worker", "owner", owner, "attempt", c.Attempt())
+		return
+	}
 	// Capacity first: a composition that does not fit goes to another
 	// worker (or back to this one once there is room).
 	need := w.costOf(ctx, id)
@@ -66,7 +71,9 @@ func (w *Worker) runJob(ctx context.Context, claim *jobs.Claim) {
 	var hb sync.WaitGroup
 	hb.Go(func() { w.heartbeat(hbCtx, c) })
 	log.Info("composition starting")
+	c.setRunning(true)
 	runErr := w.compose(ctx, comp, log)
+	c.setRunning(false)
 	stopHeartbeat()
 	hb.Wait()
 	if errors.Is(runErr, errLostClaim) {
@@ -124,6 +131,13 @@ func (w *Worker) costOf(ctx context.Context, id string) float64 {
 		return cost(encoder.VideoConfig{})
 	}
 	return cost(cfg.Video)
+}
+
+// current is composition id as stored; its zero value when it cannot be
+// read now (take reads it again).
+func (w *Worker) current(ctx context.Context, id string) ivs.Composition {
+	comp, _ := w.store.Compositions.Get(ctx, id)
+	return comp
 }
 
 // take marks the composition as this worker's.

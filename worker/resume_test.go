@@ -2,6 +2,7 @@ package worker_test
 
 import (
 	"errors"
+	"fmt"
 	"image"
 	"image/jpeg"
 	"os"
@@ -317,20 +318,44 @@ func startRecording2(t *testing.T, env *stagetest.Env, st types.Stage) *string {
 	return out.Composition.Arn
 }
 
-// TestRedeliveryToTheSameWorker: a job whose heartbeats do not reach NATS
-// within AckWait (a NATS node lost, say) is delivered again, here to the
-// one worker that runs it. That run goes on with the new delivery: no second
-// run of the composition (none would be fenced off: both carry the same
-// worker id), one recording without a discontinuity, ended once.
-func TestRedeliveryToTheSameWorker(t *testing.T) {
-	env := stagetest.Start(t, stagetest.Options{Jobs: jobs.Config{AckWait: time.Second}})
+// TestRedeliveryWhileTheOwnerRuns: a job whose heartbeats do not reach
+// NATS within AckWait (a NATS node lost, say) is delivered again while its
+// worker runs it. Delivered to that same worker, the run goes on with the
+// new delivery (a second run there could not be fenced off: both carry the
+// same worker id); delivered to another worker, that one asks the owner,
+// which answers that it runs it, and leaves it. Either way: one run on one
+// worker, one recording without a discontinuity, ended once.
+func TestRedeliveryWhileTheOwnerRuns(t *testing.T) {
+	for _, workers := range []int{1, 2} {
+		t.Run(fmt.Sprintf("%d workers", workers), func(t *testing.T) { testRedelivery(t, workers) })
+	}
+}
+
+func testRedelivery(t *testing.T, workers int) {
+	env := stagetest.Start(t, stagetest.Options{Jobs: jobs.Config{AckWait: time.Second, MaxDeliver: 20}})
 	st := env.CreateStage(t, "again")
 	publish(t, env, st, "one", "teal")
 	buckets := t.TempDir()
 	// Heartbeats far apart: every second the job is delivered again.
-	runWorker(t, env, worker.Config{BucketsDir: buckets, Capacity: 8, Heartbeat: time.Hour})
+	for i := range workers {
+		runWorker(t, env, worker.Config{ID: fmt.Sprintf("w%d", i+1), BucketsDir: buckets, Capacity: 8, Heartbeat: time.Hour})
+	}
 	comp := startRecording(t, env, st, "again")
-	time.Sleep(5 * time.Second) // five redeliveries' worth
+	id := (*comp.Arn)[strings.LastIndex(*comp.Arn, "/")+1:]
+	owner := func() string {
+		c, err := env.Store.Compositions.Get(env.Ctx, id)
+		if err != nil || c.Run == nil {
+			t.Fatalf("composition %s: %v", id, err)
+		}
+		return c.Run.Worker
+	}
+	first := owner()
+	for range 5 { // five redeliveries' worth
+		time.Sleep(time.Second)
+		if now := owner(); now != first {
+			t.Fatalf("the composition moved from %s to %s while %s ran it", first, now, first)
+		}
+	}
 	if _, err := env.API.StopComposition(env.Ctx, &ivsrealtime.StopCompositionInput{Arn: comp.Arn}); err != nil {
 		t.Fatal(err)
 	}

@@ -166,6 +166,11 @@ func New(cfg Config, st *store.Store, q *jobs.Queue, signer *token.Signer) (*Wor
 // they run to their end. Run returns when none is left. It also uploads
 // what an earlier process left in the spool.
 func (w *Worker) Run(ctx context.Context) error {
+	owner, err := w.queue.AnswerOwnership(w.cfg.ID, w.runs)
+	if err != nil {
+		return fmt.Errorf("worker: %w", err)
+	}
+	defer func() { _ = owner.Unsubscribe() }()
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	wg.Go(func() { w.recoverSpool(ctx) })

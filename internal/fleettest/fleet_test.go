@@ -134,6 +134,9 @@ func (f *fleet) run(name string, args ...string) *testserver.Process {
 	f.t.Cleanup(func() {
 		if f.t.Failed() {
 			b, _ := os.ReadFile(p.LogPath())
+			if d := os.Getenv("STAGEHAND_FLEET_LOGS"); d != "" { // keep whole logs of a failed run
+				_ = os.WriteFile(filepath.Join(d, filepath.Base(p.LogPath())), b, 0o644)
+			}
 			lines := strings.Split(strings.TrimSpace(string(b)), "\n")
 			f.t.Logf("last lines of %s (%s):\n%s", name, strings.Join(args[:1], " "), strings.Join(lines[max(0, len(lines)-15):], "\n"))
 		}

@@ -78,6 +78,9 @@ func start(t testing.TB, logPath string, name string, args ...string) *Process {
 	}
 	cmd := exec.Command(name, args...)
 	cmd.Stdout, cmd.Stderr = logf, logf
+	// A test binary that is killed (a timeout, ^C) takes its servers with
+	// it rather than leaving them on their ports.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
 		logf.Close()
 		t.Fatalf("start %s: %v", name, err)
