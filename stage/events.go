@@ -19,7 +19,8 @@ const watcherQueue = 256
 
 // watcher is one events-channel connection.
 type watcher struct {
-	ch chan Message // closed by the room when the watcher overflows
+	ch      chan Message // closed by the room when the watcher overflows or the room is evicted
+	evicted bool         // set before ch is closed when the stage moved
 }
 
 func (r *room) addWatcher(w *watcher) bool {
@@ -43,8 +44,10 @@ func (r *room) removeWatcher(w *watcher) {
 	r.dropIfIdle()
 }
 
-// broadcast queues m for every watcher; r.mu is held.
+// broadcast queues m for every watcher, here and on other nodes; r.mu is
+// held.
 func (r *room) broadcast(m Message) {
+	r.publishLocked(m)
 	for w := range r.watchers {
 		select {
 		case w.ch <- m:
@@ -62,7 +65,13 @@ func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
-	rm, err := s.openRoom(r.Context(), c)
+	remote := s.cluster != nil && !s.cluster.holds(c.StageID)
+	var rm *room
+	if remote {
+		err = s.checkStage(r.Context(), c)
+	} else {
+		rm, err = s.openRoom(r.Context(), c, r, false)
+	}
 	if err != nil {
 		writeError(w, err)
 		return
@@ -78,9 +87,17 @@ func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
 	defer s.wg.Done()
 	conn.SetReadLimit(4 << 10)
 	ctx := conn.CloseRead(s.ctx) // nothing is read; this handles pings and the close
+	if remote {
+		s.watchRemote(ctx, conn, c.StageID)
+		return
+	}
 	wt := &watcher{ch: make(chan Message, watcherQueue)}
 	for !rm.addWatcher(wt) {
 		if rm = s.room(c.StageID, c.StageARN); rm == nil {
+			if s.cluster != nil { // the stage moved meanwhile
+				s.watchRemote(ctx, conn, c.StageID)
+				return
+			}
 			conn.Close(websocket.StatusGoingAway, "stage server shutting down")
 			return
 		}
@@ -98,6 +115,10 @@ func (s *Server) pushEvents(ctx context.Context, conn *websocket.Conn, wt *watch
 			conn.Close(websocket.StatusGoingAway, "stage server shutting down")
 			return
 		case m, ok := <-wt.ch:
+			if !ok && wt.evicted {
+				conn.Close(websocket.StatusServiceRestart, "the stage moved to another node: reconnect")
+				return
+			}
 			if !ok {
 				conn.Close(websocket.StatusPolicyViolation, "too slow: events were dropped; reconnect for a new snapshot")
 				return

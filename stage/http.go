@@ -55,6 +55,12 @@ func cors(h http.Handler) http.Handler {
 }
 
 func writeError(w http.ResponseWriter, err error) {
+	var rd *redirectError
+	if errors.As(err, &rd) {
+		w.Header().Set("Location", rd.to)
+		w.WriteHeader(http.StatusTemporaryRedirect)
+		return
+	}
 	var re *refusal.Error
 	if !errors.As(err, &re) {
 		http.Error(w, "internal error: "+err.Error(), http.StatusInternalServerError)
@@ -141,7 +147,7 @@ func (s *Server) publish(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	rm, err := s.openRoom(r.Context(), c)
+	rm, err := s.openRoom(r.Context(), c, r, true)
 	if err != nil {
 		return err
 	}
@@ -182,7 +188,11 @@ func (s *Server) subscribe(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	rm, err := s.openRoom(r.Context(), c)
+	rm, err := s.openRoom(r.Context(), c, r, false)
+	if errors.Is(err, errNotHosted) {
+		return refusal.Newf(http.StatusNotFound, "participant %q is not publishing on this stage",
+			r.PathValue("participantId"))
+	}
 	if err != nil {
 		return err
 	}
@@ -224,20 +234,35 @@ func (s *Server) subscribe(w http.ResponseWriter, r *http.Request) error {
 	return s.admitPeer(w, r, rm, p, c, answer, err)
 }
 
-// openRoom checks the token's stage still exists and returns its room.
-func (s *Server) openRoom(ctx context.Context, c token.Claims) (*room, error) {
-	ok, err := s.stageExists(ctx, c.StageID)
-	if err != nil {
-		return nil, fmt.Errorf("look up stage %s: %w", c.StageID, err)
+// openRoom checks the token's stage still exists and returns its room. In
+// a cluster the stage must be hosted here: placed here when place is set
+// and nobody hosts it; otherwise the error redirects r to its host.
+func (s *Server) openRoom(ctx context.Context, c token.Claims, r *http.Request, place bool) (*room, error) {
+	if err := s.checkStage(ctx, c); err != nil {
+		return nil, err
 	}
-	if !ok {
-		return nil, refusal.New(http.StatusNotFound, "the stage "+c.StageARN+" does not exist (deleted?)")
+	if s.cluster != nil {
+		if err := s.cluster.host(ctx, c.StageID, r, place); err != nil {
+			return nil, err
+		}
 	}
 	rm := s.room(c.StageID, c.StageARN)
 	if rm == nil {
 		return nil, refusal.New(http.StatusServiceUnavailable, "the stage server is shutting down")
 	}
 	return rm, nil
+}
+
+// checkStage refuses a token whose stage was deleted.
+func (s *Server) checkStage(ctx context.Context, c token.Claims) error {
+	ok, err := s.stageExists(ctx, c.StageID)
+	if err != nil {
+		return fmt.Errorf("look up stage %s: %w", c.StageID, err)
+	}
+	if !ok {
+		return refusal.New(http.StatusNotFound, "the stage "+c.StageARN+" does not exist (deleted?)")
+	}
+	return nil
 }
 
 func (s *Server) newPeerConn(rm *room, kind peerKind, pid string) (*peer, error) {

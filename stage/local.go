@@ -40,7 +40,7 @@ type Local struct{ p *peer }
 func (s *Server) JoinLocal(ctx context.Context, lp LocalParticipant) (*Local, error) {
 	c := token.Claims{ParticipantID: lp.ParticipantID, UserID: lp.UserID, StageARN: lp.StageARN,
 		StageID: lp.StageID, Attributes: lp.Attributes, Publish: true}
-	rm, err := s.openRoom(ctx, c)
+	rm, err := s.openRoom(ctx, c, nil, true)
 	if err != nil {
 		return nil, err
 	}

@@ -33,6 +33,10 @@ const (
 	MsgTracksPublished MessageType = "tracks-published"
 	// MsgTracksUnpublished: the participant stopped publishing.
 	MsgTracksUnpublished MessageType = "tracks-unpublished"
+	// MsgReconnect: the node serving this stage is leaving: reconnect to
+	// the stage's URLs with the same token now. The socket then closes
+	// with status 1012 (service restart).
+	MsgReconnect MessageType = "reconnect"
 )
 
 // ParticipantInfo is a participant as the events channel describes it.

@@ -5,11 +5,12 @@ import (
 	"fmt"
 )
 
-// EndStaleSessions ends the sessions that a previous run of this stage
-// server left open when it died: their connected participants are recorded
-// as having left, and the stages become idle. Call it before serving, and
-// only on a stage server that hosts every stage (as `stagehand serve`
-// does); it returns how many sessions it ended.
+// EndStaleSessions ends the sessions that a stage server left open when it
+// died (an earlier run of this one, or in a cluster a node whose stages
+// nobody came back to): their connected participants are recorded as
+// having left, and the stages become idle. Call it before serving; a
+// cluster node also runs it every 30 s, and leaves alone the stages a node
+// hosts. It returns how many sessions it ended.
 func (s *Server) EndStaleSessions(ctx context.Context) (int, error) {
 	ids, err := s.store.Stages.Keys(ctx, "")
 	if err != nil {
@@ -21,10 +22,7 @@ func (s *Server) EndStaleSessions(ctx context.Context) (int, error) {
 		if err != nil || st.ActiveSessionID == "" {
 			continue
 		}
-		s.mu.Lock()
-		_, live := s.rooms[id]
-		s.mu.Unlock()
-		if live {
+		if s.roomOf(id) != nil || s.leased(ctx, id) {
 			continue
 		}
 		if err := s.endStale(ctx, id, st.ARN, st.ActiveSessionID); err != nil {
@@ -33,6 +31,26 @@ func (s *Server) EndStaleSessions(ctx context.Context) (int, error) {
 		ended++
 	}
 	return ended, nil
+}
+
+// leased reports whether a node of the cluster hosts the stage (its
+// session is that node's to end).
+func (s *Server) leased(ctx context.Context, stageID string) bool {
+	if s.cluster == nil {
+		return false
+	}
+	_, err := s.cluster.leases.Get(ctx, stageID)
+	return err == nil
+}
+
+// endStaleSession ends the session of a stage this node just took over,
+// which the node that hosted it left open.
+func (s *Server) endStaleSession(ctx context.Context, stageID string) error {
+	st, err := s.store.Stages.Get(ctx, stageID)
+	if err != nil || st.ActiveSessionID == "" {
+		return nil
+	}
+	return s.endStale(ctx, stageID, st.ARN, st.ActiveSessionID)
 }
 
 func (s *Server) endStale(ctx context.Context, stageID, stageARN, sessionID string) error {

@@ -27,8 +27,12 @@ type room struct {
 	stageID, stageARN string
 	log               *slog.Logger
 
+	tag string // names this room in its NATS events (feed.go)
+
 	mu           sync.Mutex
-	dead         bool // dropped from the server; a new room takes over
+	dead         bool  // dropped from the server; a new room takes over
+	evicted      bool  // the stage moved to another node: nothing more is recorded here
+	seq          int64 // of the last message published on NATS
 	sessionID    string
 	lastSeq      int64
 	joined       int // participants that joined this session
@@ -45,7 +49,7 @@ type participant struct {
 }
 
 func newRoom(s *Server, stageID, stageARN string) *room {
-	return &room{s: s, stageID: stageID, stageARN: stageARN,
+	return &room{s: s, stageID: stageID, stageARN: stageARN, tag: newRoomTag(),
 		log:          s.log.With("stage", stageID),
 		participants: map[string]*participant{}, watchers: map[*watcher]struct{}{}}
 }
@@ -215,6 +219,9 @@ func (r *room) leave(p *peer, reason string) {
 		return
 	}
 	delete(part.peers, p)
+	if r.evicted {
+		return // the stage's next host records what became of its participants
+	}
 	switch {
 	case p.kind == publishPeer && part.pub == p:
 		part.pub = nil
@@ -237,6 +244,34 @@ func (r *room) leave(p *peer, reason string) {
 		r.endSession()
 	}
 	r.dropIfIdle()
+}
+
+// evict stops serving the stage here, recording nothing more: its watchers
+// are told to reconnect and its peers are closed (they reconnect through the
+// cluster's address to the stage's next host).
+func (r *room) evict(reason string) {
+	r.mu.Lock()
+	r.evicted, r.dead = true, true
+	for w := range r.watchers {
+		w.evicted = true
+		select {
+		case w.ch <- Message{Type: MsgReconnect, Reason: reason}:
+		default:
+		}
+		delete(r.watchers, w)
+		close(w.ch)
+	}
+	var peers []*peer
+	for _, part := range r.participants {
+		for p := range part.peers {
+			peers = append(peers, p)
+		}
+	}
+	r.mu.Unlock()
+	r.s.dropRoom(r)
+	for _, p := range peers {
+		p.close(reason)
+	}
 }
 
 // dropIfIdle forgets the room when nobody is connected or watching.

@@ -72,7 +72,10 @@ type Config struct {
 	// (that Close waits for) after each PUBLISH_STARTED event: individual
 	// participant recording starts there.
 	OnPublishStarted func(ctx context.Context, stageID, sessionID, participantID string)
-	Logger           *slog.Logger
+	// Cluster, when set, makes the server one node of a stage cluster
+	// (cluster.go); nil: it hosts every stage it is asked for.
+	Cluster *ClusterConfig
+	Logger  *slog.Logger
 }
 
 func (c Config) withDefaults() Config {
@@ -119,6 +122,7 @@ type Server struct {
 	cancel   context.CancelFunc
 	wg       sync.WaitGroup
 	sub      *nats.Subscription
+	cluster  *cluster // nil when not clustered
 
 	mu       sync.Mutex
 	rooms    map[string]*room // by stage id
@@ -151,7 +155,43 @@ func New(cfg Config, v Verifier, st *store.Store, nc *nats.Conn) (*Server, error
 			return nil, fmt.Errorf("stage: subscribe to disconnect signals: %w", err)
 		}
 	}
+	if cfg.Cluster != nil {
+		if err := s.joinCluster(*cfg.Cluster, st, nc); err != nil {
+			s.Close()
+			return nil, err
+		}
+	}
 	return s, nil
+}
+
+func (s *Server) joinCluster(cfg ClusterConfig, st *store.Store, nc *nats.Conn) error {
+	ctx, cancel := context.WithTimeout(s.ctx, 30*time.Second)
+	defer cancel()
+	cl, err := newCluster(ctx, s, cfg, st, nc)
+	if err != nil {
+		return err
+	}
+	s.cluster = cl
+	s.goTracked(func() { cl.run(s.ctx) })
+	return nil
+}
+
+// Drain hands the stages this node hosts to other nodes of its cluster:
+// their participants and watchers are told to reconnect, which brings them
+// to another node. Call it before Close on a SIGTERM; without a cluster it
+// does nothing.
+func (s *Server) Drain(ctx context.Context) {
+	if s.cluster != nil {
+		s.cluster.drain(ctx)
+	}
+}
+
+// NodeID is this node's id in its stage cluster ("" when not clustered).
+func (s *Server) NodeID() string {
+	if s.cluster == nil {
+		return ""
+	}
+	return s.cluster.cfg.NodeID
 }
 
 func newWebRTCAPI(cfg Config) (*webrtc.API, error) {
@@ -232,6 +272,9 @@ func (s *Server) Close() {
 	}
 	s.cancel()
 	s.wg.Wait()
+	if s.cluster != nil {
+		s.cluster.close()
+	}
 }
 
 // goTracked runs f on a goroutine that Close waits for. Once Close has
@@ -269,10 +312,50 @@ func (s *Server) room(stageID, stageARN string) *room {
 	}
 	r := s.rooms[stageID]
 	if r == nil {
+		if s.cluster != nil && !s.cluster.holds(stageID) {
+			return nil
+		}
 		r = newRoom(s, stageID, stageARN)
+		if s.cluster != nil {
+			// Nobody else has the new room yet: its lock is free.
+			r.mu.Lock()
+			r.publishLocked(r.snapshotLocked())
+			r.mu.Unlock()
+		}
 		s.rooms[stageID] = r
 	}
 	return r
+}
+
+// roomOf returns the stage's room, nil if there is none.
+func (s *Server) roomOf(stageID string) *room {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.rooms[stageID]
+}
+
+func (s *Server) allRooms() []*room {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	rooms := make([]*room, 0, len(s.rooms))
+	for _, r := range s.rooms {
+		rooms = append(rooms, r)
+	}
+	return rooms
+}
+
+// load is what this node carries, as its cluster compares nodes.
+func (s *Server) load() nodeInfo {
+	s.mu.Lock()
+	n := nodeInfo{Peers: len(s.sessions)}
+	s.mu.Unlock()
+	for _, r := range s.allRooms() {
+		r.mu.Lock()
+		n.Participants += r.connected()
+		r.mu.Unlock()
+		n.Stages++
+	}
+	return n
 }
 
 // dropRoom forgets a room that has become empty.

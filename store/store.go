@@ -57,6 +57,9 @@ type Store struct {
 	Revocations *Table[time.Time]
 	// Secrets holds the server's own keys (the token-signing key).
 	Secrets *Table[string]
+
+	js  jetstream.JetStream
+	cfg Config
 }
 
 // Open creates the buckets that do not exist yet and returns the store. It
@@ -68,23 +71,14 @@ func Open(ctx context.Context, js jetstream.JetStream, cfg Config) (*Store, erro
 	if cfg.Prefix == "" {
 		cfg.Prefix = "stagehand"
 	}
-	s := &Store{}
+	s := &Store{js: js, cfg: cfg}
 	var err error
 	open := func(name string, ttl time.Duration) jetstream.KeyValue {
 		if err != nil {
 			return nil
 		}
 		var kv jetstream.KeyValue
-		kv, err = js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
-			Bucket:   cfg.Prefix + "_" + name,
-			Storage:  jetstream.FileStorage,
-			Replicas: cfg.Replicas,
-			History:  1,
-			TTL:      ttl,
-		})
-		if err != nil {
-			err = fmt.Errorf("store: open bucket %s: %w", name, err)
-		}
+		kv, err = s.bucket(ctx, name, ttl)
 		return kv
 	}
 	s.Stages = newTable[ivs.Stage](open("stages", 0))
@@ -114,6 +108,31 @@ type Table[T any] struct {
 }
 
 func newTable[T any](kv jetstream.KeyValue) *Table[T] { return &Table[T]{kv: kv} }
+
+func (s *Store) bucket(ctx context.Context, name string, ttl time.Duration) (jetstream.KeyValue, error) {
+	kv, err := s.js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+		Bucket:   s.cfg.Prefix + "_" + name,
+		Storage:  jetstream.FileStorage,
+		Replicas: s.cfg.Replicas,
+		History:  1,
+		TTL:      ttl,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("store: open bucket %s: %w", name, err)
+	}
+	return kv, nil
+}
+
+// OpenTable opens (creating it if need be) a table beside the store's own,
+// for a package's private state: the stage cluster's leases, say. Each
+// value lives at most ttl after its last write (0: for ever).
+func OpenTable[T any](ctx context.Context, s *Store, name string, ttl time.Duration) (*Table[T], error) {
+	kv, err := s.bucket(ctx, name, ttl)
+	if err != nil {
+		return nil, err
+	}
+	return newTable[T](kv), nil
+}
 
 // Get returns the value under key, or ErrNotFound.
 func (t *Table[T]) Get(ctx context.Context, key string) (T, error) {
@@ -211,6 +230,26 @@ func (t *Table[T]) Delete(ctx context.Context, key string) error {
 		return fmt.Errorf("store: delete %s/%s: %w", t.kv.Bucket(), key, err)
 	}
 	return nil
+}
+
+// DeleteIf removes key if its value passes cond and nobody wrote it in
+// between; it reports whether it did. A key that does not exist is not an
+// error.
+func (t *Table[T]) DeleteIf(ctx context.Context, key string, cond func(T) bool) (bool, error) {
+	v, rev, err := t.get(ctx, key)
+	if errors.Is(err, ErrNotFound) {
+		return false, nil
+	}
+	if err != nil || !cond(v) {
+		return false, err
+	}
+	if err := t.kv.Purge(ctx, key, jetstream.LastRevision(rev)); err != nil {
+		if isWrongRevision(err) {
+			return false, nil
+		}
+		return false, fmt.Errorf("store: delete %s/%s: %w", t.kv.Bucket(), key, err)
+	}
+	return true, nil
 }
 
 // Keys returns the keys that start with prefix, sorted; a prefix that ends

@@ -73,10 +73,10 @@ func TestComposeFileCommandsParse(t *testing.T) {
 		}
 		roles[s.Command[0]] += max(1, s.Deploy.Replicas)
 	}
-	if roles["nats"] != 3 || roles["serve"] != 1 || roles["worker"] != 3 {
-		t.Errorf("fleet has %v; want 3 NATS nodes, 1 serve, 3 workers", roles)
+	if roles["nats"] != 3 || roles["serve"] != 2 || roles["worker"] != 3 {
+		t.Errorf("fleet has %v; want 3 NATS nodes, 2 serve (stage nodes), 3 workers", roles)
 	}
-	for _, want := range []string{"s3", "rtmp", "prometheus", "grafana"} {
+	for _, want := range []string{"s3", "rtmp", "prometheus", "grafana", "stage"} {
 		if _, ok := cf.Services[want]; !ok {
 			t.Errorf("no %s service", want)
 		}

@@ -51,7 +51,8 @@ type serveConfig struct {
 	Region    string
 	AccountID string
 	StageAddr string   // where the stage server (WHIP, WHEP, events) listens
-	StageURL  string   // its public base URL; default http://<StageAddr>
+	StageURL  string   // the stage cluster's public base URL; default NodeURL
+	NodeURL   string   // this node's own public base URL; default http://<StageAddr>
 	ICEIPs    []string // addresses ICE offers; default 127.0.0.1 for a loopback stage, else all
 	Worker    workerFlags
 	Ingest    ingestFlags
@@ -85,8 +86,12 @@ func parseServeFlags(args []string, stderr io.Writer) (serveConfig, error) {
 		"account id in ARNs (12 digits)")
 	fs.StringVar(&c.StageAddr, "stage-addr", "127.0.0.1:8691",
 		"address of the stage server: WHIP, WHEP, the events WebSocket and the web page (host:port)")
-	fs.StringVar(&c.StageURL, "stage-url", "",
-		"public base URL of the stage server as participants reach it (default http://<stage-addr>)")
+	fs.StringVar(&c.StageURL, "stage-url", os.Getenv("STAGEHAND_STAGE_URL"),
+		"public base URL of the stage cluster as participants reach it, put in tokens: a load balancer over the "+
+			"stage nodes, or any node (default: --node-url)")
+	fs.StringVar(&c.NodeURL, "node-url", os.Getenv("STAGEHAND_NODE_URL"),
+		"this stage node's own public base URL, where other nodes redirect the participants of the stages it "+
+			"hosts (default http://<stage-addr>)")
 	c.Worker.register(fs)
 	c.Ingest.register(fs)
 	fs.BoolVar(&c.Demo, "demo", false,
@@ -154,8 +159,10 @@ func (c *serveConfig) validate() error {
 	}
 	errs = append(errs, c.Worker.validate()...)
 	errs = append(errs, c.Ingest.validate()...)
-	if c.StageURL != "" && !strings.HasPrefix(c.StageURL, "http://") && !strings.HasPrefix(c.StageURL, "https://") {
-		errs = append(errs, fmt.Errorf("--stage-url %q: want an http:// or https:// URL", c.StageURL))
+	for flag, u := range map[string]string{"--stage-url": c.StageURL, "--node-url": c.NodeURL} {
+		if u != "" && !strings.HasPrefix(u, "http://") && !strings.HasPrefix(u, "https://") {
+			errs = append(errs, fmt.Errorf("%s %q: want an http:// or https:// URL", flag, u))
+		}
 	}
 	return errors.Join(errs...)
 }
@@ -165,10 +172,17 @@ func (c *serveConfig) validate() error {
 func (c *serveConfig) endpoints(stageAddr string) ivs.StageEndpoints {
 	base := strings.TrimSuffix(c.StageURL, "/")
 	if base == "" {
-		base = "http://" + stageAddr
+		base = c.nodeURL(stageAddr)
 	}
 	events := "ws" + strings.TrimPrefix(base, "http") + "/events"
 	return ivs.StageEndpoints{Events: events, WHIP: base + "/whip", RTMP: c.RTMPURL, RTMPS: c.RTMPSURL}
+}
+
+func (c *serveConfig) nodeURL(stageAddr string) string {
+	if c.NodeURL != "" {
+		return strings.TrimSuffix(c.NodeURL, "/")
+	}
+	return "http://" + stageAddr
 }
 
 func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -229,7 +243,8 @@ func serve(ctx context.Context, cfg serveConfig, stdout, stderr io.Writer) error
 		return err
 	}
 	sfu, err := stage.New(stage.Config{ICEIPs: cfg.ICEIPs, Logger: log,
-		OnPublishStarted: recording.NewDispatcher(st, queue, log).Hook()}, verifier, st, nc)
+		OnPublishStarted: recording.NewDispatcher(st, queue, log).Hook(),
+		Cluster:          &stage.ClusterConfig{NodeURL: cfg.nodeURL(stageLn.Addr().String())}}, verifier, st, nc)
 	if err != nil {
 		return err
 	}
@@ -260,8 +275,8 @@ func serve(ctx context.Context, cfg serveConfig, stdout, stderr io.Writer) error
 	defer stopWorker()
 	fmt.Fprintf(stdout, "stagehand: IVS Real-Time API at http://%s (region %s, account %s)\n", apiLn.Addr(), cfg.Region,
 		cfg.AccountID)
-	fmt.Fprintf(stdout, "stagehand: stage at %s (WHIP %s, events %s); join from a browser at %s/\n",
-		stageLn.Addr(), endpoints.WHIP, endpoints.Events, strings.TrimSuffix(endpoints.WHIP, "/whip"))
+	fmt.Fprintf(stdout, "stagehand: stage node %s at %s (WHIP %s, events %s); join from a browser at %s/\n",
+		sfu.NodeID(), stageLn.Addr(), endpoints.WHIP, endpoints.Events, strings.TrimSuffix(endpoints.WHIP, "/whip"))
 	var d *demo
 	hooks := serveHooks{
 		started: func() error {
@@ -276,6 +291,7 @@ func serve(ctx context.Context, cfg serveConfig, stdout, stderr io.Writer) error
 			if d != nil {
 				d.stop()
 			}
+			drainStage(sfu, log)
 		},
 	}
 	return serveHTTP(ctx, cfg, stdout, log, hooks,
@@ -287,6 +303,21 @@ func serve(ctx context.Context, cfg serveConfig, stdout, stderr io.Writer) error
 
 // startWorker runs the embedded composition worker until the returned
 // stop is called.
+// drainGrace is how long a draining stage node keeps answering after it
+// handed its stages over: participants reconnecting through the cluster's
+// address may still reach it, and it redirects them.
+const drainGrace = time.Second
+
+// drainStage hands the node's stages to the other nodes of the cluster.
+func drainStage(sfu *stage.Server, log *slog.Logger) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	start := time.Now()
+	sfu.Drain(ctx)
+	log.Info("stage node drained: its participants reconnect to other nodes", "took", time.Since(start))
+	time.Sleep(drainGrace)
+}
+
 func startWorker(ctx context.Context, cfg serveConfig, st *store.Store, q *jobs.Queue, ns ivs.Namespace,
 	reg *prometheus.Registry, log *slog.Logger) (stop func(), err error) {
 	if cfg.NoWorker {

@@ -29,7 +29,7 @@ import (
 // ever listed or spooled, each stored, with one EXT-X-DISCONTINUITY per
 // resume, and the RTMP channel got one stream per run.
 func TestFaults(t *testing.T) {
-	f := startFleet(t, 3)
+	f := startFleet(t, fleetSpec{workers: 3, stageNodes: 1})
 	var fig figures
 	ctx := context.Background()
 	st, err := f.api.CreateStage(ctx, &ivsrealtime.CreateStageInput{Name: aws.String("fleet")})

@@ -42,12 +42,15 @@ type fleet struct {
 	bin, dir string
 	nats     []*node
 	natsURL  string
-	serve    *testserver.Process
+	serve    *testserver.Process         // the first serve node
+	serves   map[int]*testserver.Process // every serve node, by pid
+	stageURL string                      // the stage cluster's address (a balancer with several nodes)
 	api      *ivsrealtime.Client
 	s3srv    *testserver.S3
 	s3c      *s3.Client
 	rtmp     *testserver.RTMP
 	store    *store.Store
+	js       jetstream.JetStream
 	workers  map[int]*workerProc // by pid
 	nextW    int
 }
@@ -73,9 +76,16 @@ func build(t *testing.T) string {
 	return bin
 }
 
-func startFleet(t *testing.T, workers int) *fleet {
+// fleetSpec sizes a fleet: several stage nodes (serve --no-worker) stand
+// behind one balancer for the stage and one for the API.
+type fleetSpec struct {
+	workers, stageNodes int
+}
+
+func startFleet(t *testing.T, spec fleetSpec) *fleet {
 	t.Helper()
-	f := &fleet{t: t, bin: build(t), dir: t.TempDir(), workers: map[int]*workerProc{}}
+	f := &fleet{t: t, bin: build(t), dir: t.TempDir(), workers: map[int]*workerProc{},
+		serves: map[int]*testserver.Process{}}
 	var urls, routes []string
 	for i := range 3 {
 		n := &node{name: fmt.Sprintf("n%d", i+1), addr: addr(t), clusterAddr: addr(t), dir: filepath.Join(f.dir, fmt.Sprintf("nats%d", i+1))}
@@ -93,12 +103,7 @@ func startFleet(t *testing.T, workers int) *fleet {
 		t.Fatal(err)
 	}
 	f.rtmp = testserver.StartRTMP(t)
-	apiAddr, stageAddr := addr(t), addr(t)
-	f.serve = f.run("serve", "serve", "--no-worker", "--nats-url", f.natsURL, "--replicas", "3",
-		"--api-addr", apiAddr, "--stage-addr", stageAddr, "--ice-ip", "127.0.0.1", "--data-dir", filepath.Join(f.dir, "serve"),
-		"--access-key-id", accessKey, "--secret-access-key", secretKey, "--channel", channel+"="+f.rtmp.URL("fleet"))
-	f.api = ivsrealtime.New(ivsrealtime.Options{Region: "us-east-1", BaseEndpoint: aws.String("http://" + apiAddr),
-		Credentials: credentials.NewStaticCredentialsProvider(accessKey, secretKey, "")})
+	f.startServes(max(1, spec.stageNodes))
 	// serve answers once the cluster elected its JetStream leader and the
 	// buckets and streams exist.
 	testkit.WaitFor(t, 90*time.Second, 250*time.Millisecond, func() error {
@@ -113,15 +118,47 @@ func startFleet(t *testing.T, workers int) *fleet {
 	}
 	t.Cleanup(nc.Close)
 	js, _ := jetstream.New(nc)
+	f.js = js
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	if f.store, err = store.Open(ctx, js, store.Config{Replicas: 3}); err != nil {
 		t.Fatal(err)
 	}
-	for range workers {
+	for range spec.workers {
 		f.startWorker("")
 	}
 	return f
+}
+
+// startServes starts n serve nodes (the API and a stage node each, no
+// worker); with more than one, balancers stand in front of their APIs and
+// their stage nodes.
+func (f *fleet) startServes(n int) {
+	apiAddrs, stageAddrs := make([]string, n), make([]string, n)
+	for i := range n {
+		apiAddrs[i], stageAddrs[i] = addr(f.t), addr(f.t)
+	}
+	apiURL := "http://" + apiAddrs[0]
+	f.stageURL = "http://" + stageAddrs[0]
+	if n > 1 {
+		apiURL, f.stageURL = testserver.StartBalancer(f.t, apiAddrs).URL(), testserver.StartBalancer(f.t, stageAddrs).URL()
+	}
+	for i := range n {
+		name := "serve"
+		if i > 0 {
+			name = fmt.Sprintf("serve%d", i+1)
+		}
+		p := f.run(name, "serve", "--no-worker", "--nats-url", f.natsURL, "--replicas", "3",
+			"--api-addr", apiAddrs[i], "--stage-addr", stageAddrs[i], "--stage-url", f.stageURL, "--ice-ip", "127.0.0.1",
+			"--rtmp-addr", "", "--rtmps-addr", "", "--data-dir", filepath.Join(f.dir, name),
+			"--access-key-id", accessKey, "--secret-access-key", secretKey, "--channel", channel+"="+f.rtmp.URL("fleet"))
+		if i == 0 {
+			f.serve = p
+		}
+		f.serves[p.Pid()] = p
+	}
+	f.api = ivsrealtime.New(ivsrealtime.Options{Region: "us-east-1", BaseEndpoint: aws.String(apiURL),
+		Credentials: credentials.NewStaticCredentialsProvider(accessKey, secretKey, "")})
 }
 
 func addr(t *testing.T) string {

@@ -48,6 +48,9 @@ type Env struct {
 	Store    *store.Store
 	Queue    *jobs.Queue
 	NC       *nats.Conn
+
+	verifier *tokenstore.Verifier
+	logger   *slog.Logger
 }
 
 // Options adjust the servers; Web serves the stage's other paths.
@@ -58,6 +61,9 @@ type Options struct {
 	Channels map[string]string
 	// Jobs sizes the job queue (AckWait, MaxDeliver).
 	Jobs jobs.Config
+	// Cluster makes the stage server a node of a stage cluster, whose
+	// node URL is its own address; AddNode starts more nodes.
+	Cluster *stage.ClusterConfig
 }
 
 // Start brings everything up; t.Cleanup stops it.
@@ -113,6 +119,11 @@ func Start(t testing.TB, o Options) *Env {
 	if cfg.OnPublishStarted == nil {
 		cfg.OnPublishStarted = recording.NewDispatcher(st, q, logger).Hook()
 	}
+	if o.Cluster != nil {
+		cc := *o.Cluster
+		cc.NodeURL = stageURL
+		cfg.Cluster = &cc
+	}
 	sfu, err := stage.New(cfg, verifier, st, nc)
 	if err != nil {
 		t.Fatal(err)
@@ -125,7 +136,47 @@ func Start(t testing.TB, o Options) *Env {
 		Region: Region, BaseEndpoint: aws.String(apiURL), RetryMaxAttempts: 1,
 		Credentials: credentials.NewStaticCredentialsProvider(KeyID, SecretKey, ""),
 	})
-	return &Env{Ctx: ctx, API: client, APIURL: apiURL, StageURL: stageURL, Stage: sfu, Store: st, Queue: q, NC: nc}
+	return &Env{Ctx: ctx, API: client, APIURL: apiURL, StageURL: stageURL, Stage: sfu, Store: st, Queue: q, NC: nc,
+		verifier: verifier, logger: logger}
+}
+
+// Node is one more stage node of a clustered Env.
+type Node struct {
+	URL    string // its own base URL
+	Server *stage.Server
+	hs     *http.Server
+	done   chan struct{}
+}
+
+// AddNode starts one more stage node on the Env's store and NATS, with
+// cluster settings cc (its NodeURL is set to its own address).
+func (e *Env) AddNode(t testing.TB, cc stage.ClusterConfig) *Node {
+	t.Helper()
+	ln := listen(t)
+	cc.NodeURL = "http://" + ln.Addr().String()
+	sfu, err := stage.New(stage.Config{ICEIPs: []string{"127.0.0.1"}, Logger: e.logger, Cluster: &cc}, e.verifier,
+		e.Store, e.NC)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := &Node{URL: cc.NodeURL, Server: sfu, done: make(chan struct{}),
+		hs: &http.Server{Handler: sfu.Handler(nil), ReadHeaderTimeout: 5 * time.Second}}
+	go func() {
+		defer close(n.done)
+		_ = n.hs.Serve(ln)
+	}()
+	t.Cleanup(n.Close)
+	return n
+}
+
+// Close stops the node: its peers leave and its HTTP server closes (its
+// leases lapse on their own, as a dead node's do). Safe to call twice.
+func (n *Node) Close() {
+	n.Server.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_ = n.hs.Shutdown(ctx)
+	<-n.done
 }
 
 func listen(t testing.TB) net.Listener {

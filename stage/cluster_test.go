@@ -1,0 +1,230 @@
+package stage_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/service/ivsrealtime/types"
+	"github.com/coder/websocket"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/stagehand-rt/stagehand/internal/stagetest"
+	"github.com/stagehand-rt/stagehand/internal/testkit"
+	"github.com/stagehand-rt/stagehand/stage"
+	"github.com/stagehand-rt/stagehand/stage/client"
+)
+
+const leaseTTL = 2 * time.Second
+
+// cluster starts a stage cluster of two nodes on one store: a (the Env's
+// stage server) and b.
+func cluster(t *testing.T) (*stagetest.Env, *stagetest.Node) {
+	t.Helper()
+	env := stagetest.Start(t, stagetest.Options{Cluster: &stage.ClusterConfig{LeaseTTL: leaseTTL}})
+	return env, env.AddNode(t, stage.ClusterConfig{LeaseTTL: leaseTTL})
+}
+
+// onNode is st as reached through the node at base.
+func onNode(st types.Stage, base string) types.Stage {
+	whip, events := base+"/whip", "ws"+strings.TrimPrefix(base, "http")+"/events"
+	st.Endpoints = &types.StageEndpoints{Whip: &whip, Events: &events}
+	return st
+}
+
+func stageID(st types.Stage) string { return (*st.Arn)[strings.LastIndex(*st.Arn, "/")+1:] }
+
+func hosts(s *stage.Server, st types.Stage) bool {
+	return slices.Contains(s.ActiveStages(), stageID(st))
+}
+
+// TestClusterPlacementAndRedirects: a stage is placed on the node its first
+// publisher reaches (the nodes are equally loaded); publishers and
+// subscribers that reach the other node are redirected (307) to it, and
+// that node's events socket tells what happens on the host.
+func TestClusterPlacementAndRedirects(t *testing.T) {
+	env, b := cluster(t)
+	st := env.CreateStage(t, "spread")
+	viaA, viaB := onNode(st, env.StageURL), onNode(st, b.URL)
+	w := watchEvents(t, env, viaA) // nobody hosts the stage yet: a follows it on NATS
+
+	alice, _ := publish(t, env, viaB, "alice")
+	if !hosts(b.Server, st) || hosts(env.Stage, st) {
+		t.Fatalf("the stage is on a: %v, on b: %v; want b only", hosts(env.Stage, st), hosts(b.Server, st))
+	}
+	bob, _ := publish(t, env, viaA, "bob") // 307 to b
+	if !hosts(b.Server, st) || hosts(env.Stage, st) {
+		t.Fatal("bob's publish through a did not reach b")
+	}
+	_, got := subscribe(t, env, viaA, findUser(t, env, st, activeSession(t, env, st), "alice"))
+	testkit.WaitFor(t, 10*time.Second, 50*time.Millisecond, func() error {
+		if got.count("video") < 10 {
+			return fmt.Errorf("the subscriber redirected to b got %d video packets", got.count("video"))
+		}
+		return nil
+	})
+	testkit.WaitFor(t, 10*time.Second, 50*time.Millisecond, func() error {
+		for _, want := range []string{"participant-joined alice", "participant-joined bob"} {
+			if !w.has(want) {
+				return fmt.Errorf("a's events socket has not told %q: %v", want, w.seen())
+			}
+		}
+		return nil
+	})
+	// The session URL is the host's: DELETE reaches it.
+	if err := bob.Close(env.Ctx); err != nil {
+		t.Errorf("bob leaves through the session URL of b: %v", err)
+	}
+	testkit.WaitFor(t, 10*time.Second, 50*time.Millisecond, func() error {
+		if !w.has("participant-left bob") {
+			return fmt.Errorf("bob's leaving not told on a: %v", w.seen())
+		}
+		return nil
+	})
+	_ = alice
+}
+
+// TestClusterFailover: the node hosting a stage goes; once its lease
+// lapsed, a participant that comes back through the other node is placed
+// there, the session the lost node left open is ended (LEFT recorded), and
+// the events socket on the surviving node tells the new state.
+func TestClusterFailover(t *testing.T) {
+	env, b := cluster(t)
+	st := env.CreateStage(t, "failover")
+	w := watchEvents(t, env, onNode(st, env.StageURL))
+	tok := env.Token(t, *st.Arn, "carol", nil)
+	first, err := client.Publish(env.Ctx, *onNode(st, b.URL).Endpoints.Whip, *tok.Token,
+		client.PublishOptions{Options: loopback})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer first.Close(context.Background())
+	session := activeSession(t, env, st)
+	b.Close()
+
+	start := time.Now()
+	var again *client.Publisher
+	testkit.WaitFor(t, 3*leaseTTL+5*time.Second, 100*time.Millisecond, func() error {
+		again, err = client.Publish(env.Ctx, *onNode(st, env.StageURL).Endpoints.Whip, *tok.Token,
+			client.PublishOptions{Options: loopback})
+		return err
+	})
+	defer again.Close(context.Background())
+	took := time.Since(start)
+	t.Logf("re-hosted on the surviving node %s after the host closed (lease TTL %s)", took.Round(10*time.Millisecond),
+		leaseTTL)
+	if took > leaseTTL+3*time.Second {
+		t.Errorf("re-hosting took %s; want about the lease TTL %s", took, leaseTTL)
+	}
+	if !hosts(env.Stage, st) {
+		t.Fatal("the surviving node does not host the stage")
+	}
+	if ev := events(t, env, st, session, *tok.ParticipantId); len(ev) == 0 || ev[len(ev)-1] != "LEFT" {
+		t.Errorf("the lost node's session: carol's events %v; want LEFT last", ev)
+	}
+	if now := activeSession(t, env, st); now == "" || now == session {
+		t.Errorf("active session %q after the move; want a new one (was %q)", now, session)
+	}
+	testkit.WaitFor(t, 10*time.Second, 50*time.Millisecond, func() error {
+		seen := w.seen()
+		joined := 0
+		for _, s := range seen {
+			if s == "participant-joined carol" {
+				joined++
+			}
+		}
+		if joined < 2 {
+			return fmt.Errorf("carol joined %d times on a's events socket, want 2: %v", joined, seen)
+		}
+		return nil
+	})
+}
+
+// TestClusterDrain: a draining node releases its stages and tells its
+// watchers to reconnect (a reconnect message, then status 1012); a
+// participant coming back through it is redirected to the other node.
+func TestClusterDrain(t *testing.T) {
+	env, b := cluster(t)
+	st := env.CreateStage(t, "drain")
+	viaB := onNode(st, b.URL)
+	p, tok := publish(t, env, viaB, "dave")
+	if !hosts(b.Server, st) {
+		t.Fatal("the stage is not on b")
+	}
+	wtok := env.Token(t, *st.Arn, "watcher", nil, types.ParticipantTokenCapabilitySubscribe)
+	conn, _, err := websocket.Dial(env.Ctx, *viaB.Endpoints.Events+"?access_token="+*wtok.Token, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = conn.CloseNow() }()
+	readType := func() (stage.MessageType, error) {
+		_, b, err := conn.Read(env.Ctx)
+		if err != nil {
+			return "", err
+		}
+		var m stage.Message
+		return m.Type, json.Unmarshal(b, &m)
+	}
+	if typ, err := readType(); err != nil || typ != stage.MsgSnapshot {
+		t.Fatalf("first message %q, %v; want a snapshot", typ, err)
+	}
+	b.Server.Drain(env.Ctx)
+	if hosts(b.Server, st) {
+		t.Error("b still hosts the stage after Drain")
+	}
+	select {
+	case <-p.Done():
+	case <-time.After(5 * time.Second):
+		t.Error("dave's connection to the drained node is still up")
+	}
+	var typ stage.MessageType
+	for err == nil && typ != stage.MsgReconnect {
+		typ, err = readType()
+	}
+	if typ != stage.MsgReconnect {
+		t.Errorf("the watcher got no reconnect message: %v", err)
+	}
+	if _, err := readType(); websocket.CloseStatus(err) != websocket.StatusServiceRestart {
+		t.Errorf("the events socket closed with %v; want 1012 (service restart)", err)
+	}
+	again, err := client.Publish(env.Ctx, *viaB.Endpoints.Whip, *tok.Token, client.PublishOptions{Options: loopback})
+	if err != nil {
+		t.Fatalf("dave publishing again through the drained node: %v", err)
+	}
+	defer again.Close(context.Background())
+	if !hosts(env.Stage, st) || hosts(b.Server, st) {
+		t.Error("the stage did not move to a")
+	}
+}
+
+// TestClusterLeaseLost: a node that finds its lease taken (a partition that
+// healed after another node took the stage) stops serving the stage at once.
+func TestClusterLeaseLost(t *testing.T) {
+	env, b := cluster(t)
+	st := env.CreateStage(t, "stolen")
+	p, _ := publish(t, env, onNode(st, b.URL), "erin")
+	js, _ := jetstream.New(env.NC)
+	kv, err := js.KeyValue(env.Ctx, "stagehand_stage_leases")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := kv.Put(env.Ctx, stageID(st), []byte(`{"node":"elsewhere","url":"http://127.0.0.1:9"}`)); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-p.Done():
+	case <-time.After(leaseTTL + 3*time.Second):
+		t.Fatal("b still serves erin after its lease was taken")
+	}
+	if hosts(b.Server, st) {
+		t.Error("b still has the stage's room")
+	}
+	if errors.Is(env.Ctx.Err(), context.Canceled) {
+		t.Fatal("env ended early")
+	}
+}
