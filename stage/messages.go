@@ -33,6 +33,10 @@ const (
 	MsgTracksPublished MessageType = "tracks-published"
 	// MsgTracksUnpublished: the participant stopped publishing.
 	MsgTracksUnpublished MessageType = "tracks-unpublished"
+	// MsgReconnect: the node serving this stage is leaving: reconnect to
+	// the stage's URLs with the same token now. Reason says why; the node
+	// then closes the channel with status 1012 (Service Restart).
+	MsgReconnect MessageType = "reconnect"
 )
 
 // ParticipantInfo is a participant as the events channel describes it.

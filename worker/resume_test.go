@@ -332,6 +332,7 @@ func TestRedeliveryWhileTheOwnerRuns(t *testing.T) {
 }
 
 func testRedelivery(t *testing.T, workers int) {
+	t.Helper()
 	env := stagetest.Start(t, stagetest.Options{Jobs: jobs.Config{AckWait: time.Second, MaxDeliver: 20}})
 	st := env.CreateStage(t, "again")
 	publish(t, env, st, "one", "teal")

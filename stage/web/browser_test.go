@@ -168,7 +168,12 @@ type pageReport struct {
 		Height    int    `json:"height"`
 		Codec     string `json:"codec"`
 	} `json:"remote"`
-	Errors []string `json:"errors"`
+	Errors     []string `json:"errors"`
+	Reconnects struct {
+		Events    int `json:"events"`
+		Publish   int `json:"publish"`
+		Subscribe int `json:"subscribe"`
+	} `json:"reconnects"`
 }
 
 // waitPage polls window.stagehand until cond holds; an error state fails
@@ -437,4 +442,52 @@ func TestBrowserJoinsStage(t *testing.T) {
 		t.Errorf("the browser's events = %v, want %v", names, want)
 	}
 	t.Logf("browser joined, published, watched and left in %v", time.Since(start).Round(time.Millisecond))
+}
+
+// TestBrowserReconnect: the stage's node goes away and another serves the
+// stage at the same URLs; the page reconnects its events channel, its
+// publication and its playback by itself, keeping one tile per publisher.
+func TestBrowserReconnect(t *testing.T) {
+	env := stagetest.Start(t, stagetest.Options{Web: web.Handler()})
+	b := startChromium(t)
+	st := env.CreateStage(t, "browser-moves")
+	tok := env.Token(t, *st.Arn, "chromium", nil)
+	pid := *tok.ParticipantId
+	gopher := *publishSynth(t, env, st, "gopher").ParticipantId
+	b.do(t, "open the page and join",
+		chromedp.Navigate(env.StageURL+"/?autojoin=1&token="+url.QueryEscape(*tok.Token)),
+		chromedp.WaitVisible(chromedp.CSS("#leave")))
+	b.waitPage(t, "publishing and watching gopher", 20*time.Second, func(r pageReport) bool {
+		return r.State == "publishing" && r.Remote[gopher].Frames > 10
+	})
+
+	env.RestartStage(t, 500*time.Millisecond)
+	restarted := time.Now()
+	rep := b.waitPage(t, "publishing again after reconnecting", 40*time.Second, func(r pageReport) bool {
+		return r.State == "publishing" && r.Reconnects.Events > 0 && r.Reconnects.Publish > 0
+	})
+	back := time.Since(restarted)
+	frames := rep.Remote[gopher].Frames
+	rep = b.waitPage(t, "gopher's frames again", 20*time.Second, func(r pageReport) bool {
+		g, ok := r.Remote[gopher]
+		return ok && g.Frames > frames+10
+	})
+	t.Logf("page publishing again %v after the restart, playing gopher again %v after it; reconnects %+v",
+		back.Round(time.Millisecond), time.Since(restarted).Round(time.Millisecond), rep.Reconnects)
+	if tiles := eval[int](t, b, fmt.Sprintf(`document.querySelectorAll('figure.tile[data-participant-id=%q]').length`,
+		gopher)); tiles != 1 {
+		t.Errorf("%d tiles for gopher after the reconnection, want 1", tiles)
+	}
+	_, got := subscribeDecoded(t, env, st, pid)
+	testkit.WaitFor(t, 15*time.Second, 50*time.Millisecond, func() error {
+		if n, _, _, _, err := got.snapshot(); n < 10 && err == nil {
+			return fmt.Errorf("still waiting for 10 decoded frames of the reconnected browser: %v", got)
+		}
+		return nil
+	})
+	if _, _, _, _, err := got.snapshot(); err != nil {
+		t.Fatalf("decoding the reconnected browser: %v", err)
+	}
+	b.do(t, "leave", chromedp.Click(chromedp.CSS("#leave")))
+	b.waitPage(t, "left", 10*time.Second, func(r pageReport) bool { return r.State == "left" })
 }
