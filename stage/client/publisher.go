@@ -189,7 +189,7 @@ func (p *Publisher) connect(ctx context.Context, old *session, deadline time.Tim
 		var se *StatusError
 		conflict := errors.As(err, &se) && se.Status == http.StatusConflict
 		if conflict && old != nil && old.resource != "" {
-			p.log.Info("the stage still holds the lost session; deleting it", "session", old.resource)
+			p.log.Info("the stage still holds the earlier session; deleting it", "session", old.resource)
 			old.drop()
 			continue
 		}
@@ -219,13 +219,13 @@ func (p *Publisher) run() {
 	defer close(p.done)
 	for {
 		cur := p.current()
-		why := "connection lost"
+		lost := true
 		select {
 		case <-p.ctx.Done():
 			return
 		case <-cur.done:
 		case <-p.kick:
-			why = "asked to reconnect"
+			lost = false
 		}
 		if p.ctx.Err() != nil {
 			return
@@ -234,18 +234,23 @@ func (p *Publisher) run() {
 			p.fail(cur, errors.New("client: the connection to the stage was lost"))
 			return
 		}
-		if err := p.reconnect(cur, why); err != nil {
+		if err := p.reconnect(cur, lost); err != nil {
 			p.fail(cur, err)
 			return
 		}
 	}
 }
 
-// reconnect replaces cur with a new connection.
-func (p *Publisher) reconnect(cur *session, why string) error {
+// reconnect replaces cur with a new connection. A lost cur stops sending
+// at once; one asked to move serves until the new one is up.
+func (p *Publisher) reconnect(cur *session, lost bool) error {
 	start := time.Now()
-	p.log.Warn("publication interrupted; reconnecting", "reason", why)
-	detach(cur.pc)
+	if lost {
+		p.log.Warn("publication lost; reconnecting")
+		detach(cur.pc)
+	} else {
+		p.log.Info("publication moving, as asked")
+	}
 	s, attempts, err := p.connect(p.ctx, cur, start.Add(p.o.Reconnect.within()))
 	if err != nil {
 		if p.ctx.Err() != nil {

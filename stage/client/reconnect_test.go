@@ -95,9 +95,22 @@ func followStage(t *testing.T, env *stagetest.Env, st types.Stage, whip string, 
 // follower come back by themselves: the new server lists the participant
 // as publishing, the follower decodes its video again, each reports its
 // reconnection, and nothing is left running.
+//
+// "killed" plays a node killed without a word: the clients ignore the
+// closed connections' DTLS goodbye, so only ICE silence tells them.
 func TestReconnectAfterNodeLoss(t *testing.T) {
 	check := testkit.CheckGoroutines(t, testkit.IdleHTTPConns)
-	t.Run("stage", func(t *testing.T) {
+	t.Run("closed", testNodeLoss)
+	t.Run("killed", func(t *testing.T) {
+		client.IgnoreDTLSClose(t)
+		testNodeLoss(t)
+	})
+	check()
+}
+
+func testNodeLoss(t *testing.T) {
+	t.Helper()
+	{
 		env := stagetest.Start(t, stagetest.Options{})
 		st := env.CreateStage(t, "node-loss")
 		tok := env.Token(t, *st.Arn, "ann", nil)
@@ -135,8 +148,7 @@ func TestReconnectAfterNodeLoss(t *testing.T) {
 			t.Errorf("Follow = %v", err)
 		}
 		leave()
-	})
-	check()
+	}
 }
 
 // TestReconnectGivesUp: a stage that stays out of reach longer than
@@ -178,7 +190,8 @@ func TestReconnectGivesUp(t *testing.T) {
 		if err := p.Err(); err == nil || !strings.Contains(err.Error(), "connection refused") {
 			t.Errorf("Err() = %v, want the last attempt's failure", err)
 		}
-		t.Logf("publisher gave up %v after the loss: %v", time.Duration(gaveUp.Load()).Round(time.Millisecond), p.Err())
+		t.Logf("publisher gave up %v after the node went away (Within counts from when it noticed): %v",
+			time.Duration(gaveUp.Load()).Round(time.Millisecond), p.Err())
 		select {
 		case err := <-followed:
 			if err == nil || !strings.Contains(err.Error(), "not reconnected within") {
@@ -314,4 +327,56 @@ func TestFollowReconnectMessage(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Errorf("Follow = %v", err)
 	}
+}
+
+// TestPublisherMovesWhenAsked: Reconnect (what an owner does on a
+// reconnect message) makes a new connection while the old one still
+// publishes; the stage, which holds the old one, answers 409, which the
+// Publisher clears by DELETEing it. Subscribers get the new one.
+func TestPublisherMovesWhenAsked(t *testing.T) {
+	check := testkit.CheckGoroutines(t, testkit.IdleHTTPConns)
+	t.Run("stage", func(t *testing.T) {
+		env := stagetest.Start(t, stagetest.Options{})
+		st := env.CreateStage(t, "asked")
+		tok := env.Token(t, *st.Arn, "ann", nil)
+		src, err := synth.New(synth.Config{Width: 320, Height: 180, Label: "ann"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer src.Close()
+		var rc reconnects
+		p, err := client.Publish(env.Ctx, *st.Endpoints.Whip, *tok.Token, client.PublishOptions{Options: loopback,
+			OnKeyframeRequest: src.RequestKeyframe, Reconnect: client.Reconnect{OnReconnect: rc.on}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(env.Ctx)
+		var wg sync.WaitGroup
+		wg.Go(func() { _ = src.Run(ctx, p.Video, p.Audio) })
+		got := &frames{n: map[string]int{}}
+		stop := followStage(t, env, st, *st.Endpoints.Whip, got, client.Reconnect{})
+		id := *tok.ParticipantId
+		testkit.WaitFor(t, 15*time.Second, 50*time.Millisecond,
+			testkit.Until("frames of ann", func() bool { return got.count(id) > 15 }))
+		p.Reconnect()
+		testkit.WaitFor(t, 15*time.Second, 50*time.Millisecond,
+			testkit.Until("the move", func() bool { return p.Reconnects() == 1 }))
+		before := got.count(id)
+		testkit.WaitFor(t, 15*time.Second, 50*time.Millisecond,
+			testkit.Until("frames of the new connection", func() bool { return got.count(id) > before+15 }))
+		attempts, took := rc.last()
+		t.Logf("moved in %v (%d attempts: the 409 cleared by a DELETE)", took.Round(time.Millisecond), attempts)
+		if attempts != 2 {
+			t.Errorf("%d attempts, want 2 (409, then the offer after the DELETE)", attempts)
+		}
+		if err := stop(); err != nil {
+			t.Errorf("Follow = %v", err)
+		}
+		cancel()
+		wg.Wait()
+		if err := p.Close(env.Ctx); err != nil {
+			t.Errorf("Close = %v", err)
+		}
+	})
+	check()
 }
