@@ -256,6 +256,10 @@ func (p *Publisher) reconnect(cur *session, lost bool) error {
 		if p.ctx.Err() != nil {
 			return nil // Close came first
 		}
+		if !lost && !isClosed(cur.done) {
+			p.log.Warn("publication could not move; staying where it is", "error", err)
+			return nil
+		}
 		return fmt.Errorf("client: reconnect to %s: %w", p.whip, err)
 	}
 	p.mu.Lock()
@@ -272,6 +276,15 @@ func (p *Publisher) reconnect(cur *session, lost bool) error {
 		f(attempts, took)
 	}
 	return nil
+}
+
+func isClosed(c <-chan struct{}) bool {
+	select {
+	case <-c:
+		return true
+	default:
+		return false
+	}
 }
 
 func (p *Publisher) fail(cur *session, err error) {
@@ -329,7 +342,8 @@ func (p *Publisher) Reconnects() int {
 }
 
 // Done is closed when the publication has ended for good: Close was
-// called, or the connection was lost and could not be made again (see Err).
+// called, or the connection was lost and could not be made again (see
+// Err). Close is still to be called then.
 func (p *Publisher) Done() <-chan struct{} { return p.done }
 
 // Err says why the publication ended once Done is closed: the lost

@@ -484,6 +484,9 @@ func TestBrowserReconnect(t *testing.T) {
 		gopher)); tiles != 1 {
 		t.Errorf("%d tiles for gopher after the reconnection, want 1", tiles)
 	}
+	if len(rep.Errors) > 0 {
+		t.Errorf("the page reports errors after reconnecting: %q", rep.Errors)
+	}
 	_, got := subscribeDecoded(t, env, st, pid)
 	testkit.WaitFor(t, 15*time.Second, 50*time.Millisecond, func() error {
 		if n, _, _, _, err := got.snapshot(); n < 10 && err == nil {
@@ -537,10 +540,13 @@ func TestBrowserReconnectMessage(t *testing.T) {
 	b.waitPage(t, "publishing", 20*time.Second, func(r pageReport) bool { return r.State == "publishing" })
 	leave <- struct{}{}
 	told := time.Now()
-	b.waitPage(t, "publishing again after the move", 20*time.Second, func(r pageReport) bool {
+	rep := b.waitPage(t, "publishing again after the move", 20*time.Second, func(r pageReport) bool {
 		return r.State == "publishing" && r.Reconnects.Events > 0 && r.Reconnects.Publish > 0
 	})
 	t.Logf("page publishing again %v after the reconnect message", time.Since(told).Round(time.Millisecond))
+	if len(rep.Errors) > 0 {
+		t.Errorf("the page reports errors after moving: %q", rep.Errors)
+	}
 	if n := dials.Load(); n != 2 {
 		t.Errorf("%d connections to the events channel, want 2", n)
 	}

@@ -130,8 +130,12 @@ async function negotiate(peer, url, session, old = null) {
     try {
       return await post(url, session.token, pc.localDescription.sdp);
     } catch (err) {
-      if (err.status !== 409 || !old?.resource) throw err;
-      await deleteResource(old, session.token);
+      if (err.status !== 409) throw err;
+      // A first join refused 409: someone else publishes as this
+      // participant, which waiting does not change.
+      if (!old) err.retryable = false;
+      if (!old?.resource) throw err;
+      await deleteResource(old, session.token, true);
       return post(url, session.token, pc.localDescription.sdp);
     }
   });
@@ -159,8 +163,9 @@ function onLost(pc, lost) {
   });
 }
 
-// deleteResource leaves a session's node, best effort: it may be gone.
-async function deleteResource(peer, token) {
+// deleteResource leaves a session's node. A replaced session's node may be
+// gone: quiet leaves its failure out of the page's errors.
+async function deleteResource(peer, token, quiet = false) {
   const url = peer.resource;
   peer.resource = '';
   if (!url) return;
@@ -168,14 +173,15 @@ async function deleteResource(peer, token) {
     // A 404 is fine: the stage ends subscriptions of a publisher that left.
     await fetch(url, { method: 'DELETE', headers: { Authorization: `Bearer ${token}` }, keepalive: true });
   } catch (err) {
-    recordError(`DELETE ${url}`, err);
+    if (quiet) console.warn(`DELETE ${url}: ${err.message}`);
+    else recordError(`DELETE ${url}`, err);
   }
 }
 
 // release leaves a WHIP/WHEP session: DELETE first, so that the stage
 // records a leave rather than a lost connection, then close.
-async function release(peer, token) {
-  await deleteResource(peer, token);
+async function release(peer, token, quiet = false) {
+  await deleteResource(peer, token, quiet);
   peer.pc.close();
 }
 
@@ -386,7 +392,7 @@ class Session {
     }
     if (this.closed) return release(pub, this.token);
     this.pub = pub;
-    if (old) release(old, this.token);
+    if (old) release(old, this.token, true);
     onLost(pc, () => {
       if (this.pub === pub) this.reconnectPublication('the connection was lost');
     });
@@ -432,7 +438,7 @@ class Session {
     const peer = { pc, resource: '' };
     const old = sub.peer;
     sub.peer = peer;
-    if (old) release(old, this.token);
+    if (old) release(old, this.token, true);
     const stream = new MediaStream();
     pc.addTransceiver('audio', { direction: 'recvonly' });
     pc.addTransceiver('video', { direction: 'recvonly' });
@@ -474,7 +480,7 @@ class Session {
     delete report.remote[id];
     sub.tile.remove();
     render();
-    if (sub.peer) release(sub.peer, this.token);
+    if (sub.peer) release(sub.peer, this.token, true); // its publisher left, or its node did
   }
 
   // poll updates window.stagehand from the peer connections' stats.
