@@ -34,8 +34,8 @@ const (
 	// MsgTracksUnpublished: the participant stopped publishing.
 	MsgTracksUnpublished MessageType = "tracks-unpublished"
 	// MsgReconnect: the node serving this stage is leaving: reconnect to
-	// the stage's URLs with the same token now. The socket then closes
-	// with status 1012 (service restart).
+	// the stage's URLs with the same token now. Reason says why; the node
+	// then closes the channel with status 1012 (Service Restart).
 	MsgReconnect MessageType = "reconnect"
 )
 

@@ -6,9 +6,11 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"os"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/pion/webrtc/v4"
@@ -27,6 +29,8 @@ type publishConfig struct {
 	NoAudio  bool
 	NoVideo  bool
 	ICEIPs   []string
+	// ReconnectWithin bounds one outage of the stage; 0 never reconnects.
+	ReconnectWithin time.Duration
 }
 
 func parsePublishFlags(args []string, stderr io.Writer) (publishConfig, error) {
@@ -49,6 +53,8 @@ func parsePublishFlags(args []string, stderr io.Writer) (publishConfig, error) {
 		"flash white and beep at the start of every second (to check A/V sync)")
 	fs.BoolVar(&c.NoAudio, "no-audio", false, "publish video only")
 	fs.BoolVar(&c.NoVideo, "no-video", false, "publish audio only")
+	fs.DurationVar(&c.ReconnectWithin, "reconnect-within", time.Minute,
+		"when the stage's node is lost, keep reconnecting this long before giving up (0: never reconnect)")
 	fs.Func("ice-ip", "local `IP` to offer in ICE candidates (repeatable; default every interface)", func(v string) error {
 		if net.ParseIP(v) == nil {
 			return fmt.Errorf("%q is not an IP address", v)
@@ -88,6 +94,9 @@ func (c *publishConfig) resolve() error {
 	if c.Media.Label == "" {
 		c.Media.Label = claims.UserID
 	}
+	if c.ReconnectWithin < 0 {
+		return errors.New("--reconnect-within must not be negative")
+	}
 	if c.NoAudio && c.NoVideo {
 		return errors.New("--no-audio and --no-video leave nothing to publish")
 	}
@@ -108,17 +117,7 @@ func runPublish(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		return err
 	}
 	defer src.Close()
-	codec := webrtc.MimeTypeVP8
-	if cfg.Media.VideoCodec == "H264" {
-		codec = webrtc.MimeTypeH264
-	}
-	joinCtx, cancel := context.WithTimeout(ctx, 20*time.Second)
-	defer cancel()
-	pub, err := client.Publish(joinCtx, cfg.WHIPURL, cfg.Token, client.PublishOptions{
-		Options:    client.Options{ICEIPs: cfg.ICEIPs, UserAgent: "stagehand-publish/" + version},
-		VideoCodec: codec, NoAudio: cfg.NoAudio, NoVideo: cfg.NoVideo,
-		OnKeyframeRequest: src.RequestKeyframe,
-	})
+	pub, err := joinStage(ctx, cfg, src, stdout, stderr)
 	if err != nil {
 		return fmt.Errorf("join %s: %w", cfg.WHIPURL, err)
 	}
@@ -132,13 +131,14 @@ func runPublish(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		runCtx, stop = context.WithTimeout(runCtx, cfg.Duration)
 		defer stop()
 	}
-	go func() {
+	var watch sync.WaitGroup
+	watch.Go(func() {
 		select {
-		case <-pub.Done(): // disconnected by the stage
+		case <-pub.Done(): // the stage ended it, or reconnecting gave up
 			stop()
 		case <-runCtx.Done():
 		}
-	}()
+	})
 	var video, audio synth.SampleWriter
 	if pub.Video != nil {
 		video = pub.Video
@@ -147,24 +147,45 @@ func runPublish(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		audio = pub.Audio
 	}
 	runErr := src.Run(runCtx, video, audio)
-	disconnected := false
-	select {
-	case <-pub.Done():
-		disconnected = true
-	default:
-	}
+	stop()
+	watch.Wait()
+	ended := pub.Err() // read before Close, which ends the publication itself
 	leaveCtx, cancelLeave := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancelLeave()
 	closeErr := pub.Close(leaveCtx)
-	if runErr != nil {
+	switch {
+	case ended != nil:
+		return fmt.Errorf("the stage ended the connection (DisconnectParticipant, stage deleted, or the network): %w",
+			ended)
+	case runErr != nil:
 		return runErr
-	}
-	if disconnected {
-		return errors.New("the stage ended the connection (DisconnectParticipant, stage deleted, or the network)")
-	}
-	if closeErr != nil {
+	case closeErr != nil:
 		return fmt.Errorf("leave: %w", closeErr)
 	}
 	fmt.Fprintln(stdout, "stagehand: left the stage")
 	return nil
+}
+
+// joinStage publishes src's tracks to the stage; the publication
+// reconnects by itself, with a line on stdout each time, and logs its
+// trouble to stderr.
+func joinStage(ctx context.Context, cfg publishConfig, src *synth.Source, stdout, stderr io.Writer) (
+	*client.Publisher, error) {
+	codec := webrtc.MimeTypeVP8
+	if cfg.Media.VideoCodec == "H264" {
+		codec = webrtc.MimeTypeH264
+	}
+	joinCtx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	return client.Publish(joinCtx, cfg.WHIPURL, cfg.Token, client.PublishOptions{
+		Options:    client.Options{ICEIPs: cfg.ICEIPs, UserAgent: "stagehand-publish/" + version},
+		VideoCodec: codec, NoAudio: cfg.NoAudio, NoVideo: cfg.NoVideo,
+		OnKeyframeRequest: src.RequestKeyframe,
+		Reconnect: client.Reconnect{Off: cfg.ReconnectWithin == 0, Within: cfg.ReconnectWithin,
+			OnReconnect: func(attempts int, took time.Duration) {
+				fmt.Fprintf(stdout, "stagehand: reconnected to the stage after %v (%d attempts)\n",
+					took.Round(time.Millisecond), attempts)
+			}},
+		Logger: slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
+	})
 }

@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"sync"
 	"testing"
 	"time"
 
@@ -49,6 +50,7 @@ type Env struct {
 	Queue    *jobs.Queue
 	NC       *nats.Conn
 
+	node     *stageNode // the stage server serving StageURL now
 	verifier *tokenstore.Verifier
 	logger   *slog.Logger
 }
@@ -124,28 +126,23 @@ func Start(t testing.TB, o Options) *Env {
 		cc.NodeURL = stageURL
 		cfg.Cluster = &cc
 	}
-	sfu, err := stage.New(cfg, verifier, st, nc)
-	if err != nil {
-		t.Fatal(err)
-	}
 	serveOn(t, apiLn, srv)
-	serveOn(t, stageLn, sfu.Handler(o.Web))
-	t.Cleanup(sfu.Close) // runs before the HTTP servers close: peers leave first
+	node := &stageNode{cfg: cfg, verifier: verifier, store: st, nc: nc, web: o.Web}
+	node.start(t, stageLn)
 	apiURL := "http://" + apiLn.Addr().String()
 	client := ivsrealtime.New(ivsrealtime.Options{
 		Region: Region, BaseEndpoint: aws.String(apiURL), RetryMaxAttempts: 1,
 		Credentials: credentials.NewStaticCredentialsProvider(KeyID, SecretKey, ""),
 	})
-	return &Env{Ctx: ctx, API: client, APIURL: apiURL, StageURL: stageURL, Stage: sfu, Store: st, Queue: q, NC: nc,
-		verifier: verifier, logger: logger}
+	return &Env{Ctx: ctx, API: client, APIURL: apiURL, StageURL: stageURL, Stage: node.sfu, Store: st, Queue: q,
+		NC: nc, node: node, verifier: verifier, logger: logger}
 }
 
 // Node is one more stage node of a clustered Env.
 type Node struct {
 	URL    string // its own base URL
 	Server *stage.Server
-	hs     *http.Server
-	done   chan struct{}
+	node   *stageNode
 }
 
 // AddNode starts one more stage node on the Env's store and NATS, with
@@ -154,30 +151,15 @@ func (e *Env) AddNode(t testing.TB, cc stage.ClusterConfig) *Node {
 	t.Helper()
 	ln := listen(t)
 	cc.NodeURL = "http://" + ln.Addr().String()
-	sfu, err := stage.New(stage.Config{ICEIPs: []string{"127.0.0.1"}, Logger: e.logger, Cluster: &cc}, e.verifier,
-		e.Store, e.NC)
-	if err != nil {
-		t.Fatal(err)
-	}
-	n := &Node{URL: cc.NodeURL, Server: sfu, done: make(chan struct{}),
-		hs: &http.Server{Handler: sfu.Handler(nil), ReadHeaderTimeout: 5 * time.Second}}
-	go func() {
-		defer close(n.done)
-		_ = n.hs.Serve(ln)
-	}()
-	t.Cleanup(n.Close)
-	return n
+	n := &stageNode{cfg: stage.Config{ICEIPs: []string{"127.0.0.1"}, Logger: e.logger, Cluster: &cc},
+		verifier: e.verifier, store: e.Store, nc: e.NC}
+	n.start(t, ln)
+	return &Node{URL: cc.NodeURL, Server: n.sfu, node: n}
 }
 
 // Close stops the node: its peers leave and its HTTP server closes (its
 // leases lapse on their own, as a dead node's do). Safe to call twice.
-func (n *Node) Close() {
-	n.Server.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	_ = n.hs.Shutdown(ctx)
-	<-n.done
-}
+func (n *Node) Close() { n.node.stop() }
 
 func listen(t testing.TB) net.Listener {
 	t.Helper()
@@ -228,4 +210,64 @@ func (e *Env) Token(t testing.TB, stageARN, userID string, attrs map[string]stri
 		t.Fatal(err)
 	}
 	return *out.ParticipantToken
+}
+
+// stageNode is one stage server serving the stage URL, as one run of a
+// stage node process.
+type stageNode struct {
+	cfg      stage.Config
+	verifier stage.Verifier
+	store    *store.Store
+	nc       *nats.Conn
+	web      http.Handler
+
+	sfu  *stage.Server
+	addr string
+	stop func()
+}
+
+// start serves a new stage server on ln; t.Cleanup stops it if stop has
+// not.
+func (n *stageNode) start(t testing.TB, ln net.Listener) {
+	t.Helper()
+	sfu, err := stage.New(n.cfg, n.verifier, n.store, n.nc)
+	if err != nil {
+		_ = ln.Close()
+		t.Fatal(err)
+	}
+	hs := &http.Server{Handler: sfu.Handler(n.web), ReadHeaderTimeout: 5 * time.Second}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = hs.Serve(ln)
+	}()
+	var once sync.Once
+	n.sfu, n.addr = sfu, ln.Addr().String()
+	n.stop = func() {
+		once.Do(func() {
+			sfu.Close() // before the HTTP server: peers leave first
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			_ = hs.Shutdown(ctx)
+			<-done
+		})
+	}
+	t.Cleanup(n.stop)
+}
+
+// RestartStage emulates the loss of the stage's node: the stage server is
+// closed (every peer and events watcher disconnected) and its address
+// refuses connections for down, then a new stage server on the same store
+// serves the same URLs, as the node the stage moves to would. Env.Stage is
+// the new server.
+func (e *Env) RestartStage(t testing.TB, down time.Duration) {
+	t.Helper()
+	e.node.stop()
+	time.Sleep(down) // the outage itself, not a wait for a condition
+	ln, err := net.Listen("tcp", e.node.addr)
+	if err != nil {
+		t.Fatalf("listen again on %s: %v", e.node.addr, err)
+	}
+	e.node.start(t, ln)
+	e.Stage = e.node.sfu
 }

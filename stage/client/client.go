@@ -1,6 +1,14 @@
 // Package client joins a stage from Go: WHIP publish, WHEP subscribe to one
 // publisher, and the events channel. `stagehand publish`, composition
 // workers and tests use it; any WHIP/WHEP client works as well.
+//
+// A stage is hosted by one stage node at a time, and moves when that node
+// drains or dies. A Publisher and Follow get back on their own: offers
+// follow a 307 to the node hosting the stage (with the token), a 503 or a
+// refused connection is retried with backoff (250 ms doubling to 5 s,
+// jittered) for at most Reconnect.Within, and a 4xx that retrying cannot
+// cure ends them at once. A plain Subscription does not reconnect: Follow
+// makes a new one.
 package client
 
 import (
@@ -13,7 +21,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
-	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/coder/websocket"
@@ -38,12 +46,47 @@ type Options struct {
 	HTTPClient *http.Client
 }
 
+// httpClient is the client of every request: o.HTTPClient or one with a
+// 10 s timeout, following redirects with the token. A stage node redirects
+// a WHIP or WHEP offer (307) to the node hosting the stage; Go drops
+// Authorization on a redirect to another host, which would make the offer
+// unauthorized there.
 func (o Options) httpClient() *http.Client {
+	c := http.Client{Timeout: 10 * time.Second}
 	if o.HTTPClient != nil {
-		return o.HTTPClient
+		c = *o.HTTPClient
 	}
-	return &http.Client{Timeout: 10 * time.Second}
+	next := c.CheckRedirect
+	c.CheckRedirect = func(req *http.Request, via []*http.Request) error {
+		if len(via) >= maxRedirects {
+			return fmt.Errorf("stopped after %d redirects", len(via))
+		}
+		if auth := via[0].Header.Get("Authorization"); auth != "" {
+			req.Header.Set("Authorization", auth)
+		}
+		if next != nil {
+			return next(req, via)
+		}
+		return nil
+	}
+	return &c
 }
+
+// maxRedirects bounds a chain of node redirects: one is the rule (the
+// node that answered knows the host), a few allow for a stage moving
+// meanwhile.
+const maxRedirects = 5
+
+// ICE timeouts of every client connection; the keepalive makes the stage
+// answer often enough that 2 s of silence means it is gone.
+const (
+	iceDisconnected = 2 * time.Second
+	iceFailed       = 3 * time.Second
+	iceKeepalive    = 500 * time.Millisecond
+)
+
+// ignoreDTLSClose is set by tests only (export_test.go).
+var ignoreDTLSClose atomic.Bool
 
 func newAPI(o Options) (*webrtc.API, error) {
 	m := &webrtc.MediaEngine{}
@@ -55,6 +98,13 @@ func newAPI(o Options) (*webrtc.API, error) {
 		return nil, fmt.Errorf("interceptors: %w", err)
 	}
 	var se webrtc.SettingEngine
+	// A stage node that vanished (killed, unplugged) is noticed after 2 s
+	// without traffic rather than pion's 5 s: the connection is then made
+	// again, to the node that hosts the stage next.
+	se.SetICETimeouts(iceDisconnected, iceFailed, iceKeepalive)
+	// A test that plays a killed node has the goodbye of a closed one
+	// ignored: only silence is left to notice.
+	se.DisableCloseByDTLS(ignoreDTLSClose.Load())
 	se.SetIncludeLoopbackCandidate(true)
 	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
 	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4, webrtc.NetworkTypeUDP6})
@@ -68,120 +118,6 @@ func newAPI(o Options) (*webrtc.API, error) {
 	return webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithInterceptorRegistry(ir), webrtc.WithSettingEngine(se)), nil
 }
 
-// session is a negotiated WHIP or WHEP peer connection and its resource.
-type session struct {
-	pc       *webrtc.PeerConnection
-	resource string // absolute URL for DELETE
-	token    string
-	opts     Options
-	done     chan struct{}
-	doneOnce sync.Once
-}
-
-// offer sends the peer connection's offer to endpoint and applies the
-// answer.
-func (s *session) offer(ctx context.Context, endpoint string) error {
-	gathered := webrtc.GatheringCompletePromise(s.pc)
-	o, err := s.pc.CreateOffer(nil)
-	if err != nil {
-		return fmt.Errorf("create offer: %w", err)
-	}
-	if err := s.pc.SetLocalDescription(o); err != nil {
-		return fmt.Errorf("set local description: %w", err)
-	}
-	select {
-	case <-gathered:
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, endpoint, strings.NewReader(s.pc.LocalDescription().SDP))
-	if err != nil {
-		return err
-	}
-	s.header(req)
-	req.Header.Set("Content-Type", "application/sdp")
-	resp, err := s.opts.httpClient().Do(req)
-	if err != nil {
-		return fmt.Errorf("POST %s: %w", endpoint, err)
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(io.LimitReader(resp.Body, 256<<10))
-	if resp.StatusCode != http.StatusCreated {
-		return refused(resp.StatusCode, strings.TrimSpace(string(body)))
-	}
-	loc, err := resp.Location()
-	if err != nil {
-		return fmt.Errorf("the answer has no usable Location: %w", err)
-	}
-	s.resource = loc.String()
-	if err := s.pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer,
-		SDP: string(body)}); err != nil {
-		return fmt.Errorf("apply answer: %w", err)
-	}
-	return nil
-}
-
-func (s *session) header(req *http.Request) {
-	req.Header.Set("Authorization", "Bearer "+s.token)
-	if s.opts.UserAgent != "" {
-		req.Header.Set("User-Agent", s.opts.UserAgent)
-	}
-}
-
-func (s *session) watch() {
-	s.pc.OnConnectionStateChange(func(st webrtc.PeerConnectionState) {
-		if st == webrtc.PeerConnectionStateFailed || st == webrtc.PeerConnectionStateClosed {
-			s.doneOnce.Do(func() { close(s.done) })
-		}
-	})
-}
-
-// waitConnected waits for ICE and DTLS to complete.
-func (s *session) waitConnected(ctx context.Context) error {
-	connected := make(chan struct{})
-	var once sync.Once
-	prev := s.pc.ConnectionState()
-	if prev == webrtc.PeerConnectionStateConnected {
-		return nil
-	}
-	s.pc.OnConnectionStateChange(func(st webrtc.PeerConnectionState) {
-		switch st {
-		case webrtc.PeerConnectionStateConnected:
-			once.Do(func() { close(connected) })
-		case webrtc.PeerConnectionStateFailed, webrtc.PeerConnectionStateClosed:
-			s.doneOnce.Do(func() { close(s.done) })
-		}
-	})
-	select {
-	case <-connected:
-		return nil
-	case <-s.done:
-		return errors.New("the connection failed before it was established")
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-}
-
-// close DELETEs the resource (leaving the stage) and closes the peer
-// connection.
-func (s *session) close(ctx context.Context) error {
-	var err error
-	if s.resource != "" {
-		req, rerr := http.NewRequestWithContext(ctx, http.MethodDelete, s.resource, nil)
-		if rerr == nil {
-			s.header(req)
-			resp, derr := s.opts.httpClient().Do(req)
-			if derr != nil {
-				err = fmt.Errorf("DELETE %s: %w", s.resource, derr)
-			} else {
-				resp.Body.Close()
-			}
-		}
-		s.resource = ""
-	}
-	return errors.Join(err, s.pc.Close())
-}
-
 // StatusError is a refusal by the stage server, read back from its
 // response; find it with errors.As.
 type StatusError = refusal.Error
@@ -191,121 +127,9 @@ func refused(status int, msg string) error {
 	return fmt.Errorf("stage refused: %d %w", status, refusal.New(status, msg))
 }
 
-// Publisher is a WHIP publication. Write encoded samples to Video and
-// Audio.
-type Publisher struct {
-	session
-	Video *webrtc.TrackLocalStaticSample // nil without video
-	Audio *webrtc.TrackLocalStaticSample // nil without audio
-}
-
-// PublishOptions say what a Publisher sends.
-type PublishOptions struct {
-	Options
-	// VideoCodec is webrtc.MimeTypeVP8 (default) or webrtc.MimeTypeH264;
-	// NoVideo and NoAudio leave a kind out.
-	VideoCodec       string
-	NoVideo, NoAudio bool
-	// OnKeyframeRequest is called when a receiver asks for a keyframe
-	// (PLI or FIR relayed by the stage); the encoder should send one.
-	OnKeyframeRequest func()
-}
-
-// Publish joins the stage at whipURL with a PUBLISH token and returns once
-// the connection is established.
-func Publish(ctx context.Context, whipURL, tok string, o PublishOptions) (*Publisher, error) {
-	wapi, err := newAPI(o.Options)
-	if err != nil {
-		return nil, err
-	}
-	pc, err := wapi.NewPeerConnection(webrtc.Configuration{})
-	if err != nil {
-		return nil, err
-	}
-	p := &Publisher{session: session{pc: pc, token: tok, opts: o.Options, done: make(chan struct{})}}
-	if err := p.addTracks(o); err != nil {
-		_ = pc.Close()
-		return nil, err
-	}
-	if err := p.offer(ctx, whipURL); err != nil {
-		_ = pc.Close()
-		return nil, err
-	}
-	if err := p.waitConnected(ctx); err != nil {
-		_ = p.close(context.Background())
-		return nil, err
-	}
-	p.watch()
-	return p, nil
-}
-
-func (p *Publisher) addTracks(o PublishOptions) error {
-	add := func(capab webrtc.RTPCodecCapability, id string, onKeyframe func()) (*webrtc.TrackLocalStaticSample, error) {
-		t, err := webrtc.NewTrackLocalStaticSample(capab, id, "stagehand")
-		if err != nil {
-			return nil, err
-		}
-		tr, err := p.pc.AddTransceiverFromTrack(t,
-			webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendonly})
-		if err != nil {
-			return nil, err
-		}
-		go readRTCP(tr.Sender(), onKeyframe)
-		return t, nil
-	}
-	var err error
-	if !o.NoVideo {
-		codec := o.VideoCodec
-		if codec == "" {
-			codec = webrtc.MimeTypeVP8
-		}
-		capab := webrtc.RTPCodecCapability{MimeType: codec, ClockRate: 90000}
-		if strings.EqualFold(codec, webrtc.MimeTypeH264) {
-			capab.SDPFmtpLine = "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f"
-		}
-		if p.Video, err = add(capab, "video", o.OnKeyframeRequest); err != nil {
-			return fmt.Errorf("video track: %w", err)
-		}
-	}
-	if !o.NoAudio {
-		if p.Audio, err = add(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2},
-			"audio", nil); err != nil {
-			return fmt.Errorf("audio track: %w", err)
-		}
-	}
-	return nil
-}
-
-// readRTCP reads a sender's RTCP so that interceptors (NACK responses)
-// run, and passes keyframe requests on; it ends when the connection
-// closes.
-func readRTCP(s *webrtc.RTPSender, onKeyframe func()) {
-	for {
-		pkts, _, err := s.ReadRTCP()
-		if err != nil {
-			return
-		}
-		for _, p := range pkts {
-			switch p.(type) {
-			case *rtcp.PictureLossIndication, *rtcp.FullIntraRequest:
-				if onKeyframe != nil {
-					onKeyframe()
-				}
-			}
-		}
-	}
-}
-
-// Done is closed when the connection fails or closes (for instance after
-// DisconnectParticipant).
-func (p *Publisher) Done() <-chan struct{} { return p.done }
-
-// Close leaves the stage (DELETE) and closes the connection.
-func (p *Publisher) Close(ctx context.Context) error { return p.close(ctx) }
-
 // Subscription receives one publisher's tracks over WHEP.
 type Subscription struct {
-	session
+	*session
 }
 
 // WHEPURL is where the stage whose WHIP endpoint is whipURL serves the
@@ -322,28 +146,22 @@ func Subscribe(ctx context.Context, whepURL, tok string, o Options, onTrack func
 	if err != nil {
 		return nil, err
 	}
-	pc, err := wapi.NewPeerConnection(webrtc.Configuration{})
+	ss, err := newSession(wapi, tok, o)
 	if err != nil {
 		return nil, err
 	}
-	s := &Subscription{session{pc: pc, token: tok, opts: o, done: make(chan struct{})}}
-	pc.OnTrack(onTrack)
+	s := &Subscription{ss}
+	ss.pc.OnTrack(onTrack)
 	for _, k := range []webrtc.RTPCodecType{webrtc.RTPCodecTypeAudio, webrtc.RTPCodecTypeVideo} {
-		if _, err := pc.AddTransceiverFromKind(k,
+		if _, err := ss.pc.AddTransceiverFromKind(k,
 			webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionRecvonly}); err != nil {
-			_ = pc.Close()
+			_ = ss.pc.Close()
 			return nil, err
 		}
 	}
-	if err := s.offer(ctx, whepURL); err != nil {
-		_ = pc.Close()
+	if err := ss.establish(ctx, whepURL); err != nil {
 		return nil, err
 	}
-	if err := s.waitConnected(ctx); err != nil {
-		_ = s.close(context.Background())
-		return nil, err
-	}
-	s.watch()
 	return s, nil
 }
 
@@ -352,7 +170,8 @@ func (s *Subscription) RequestKeyframe(t *webrtc.TrackRemote) error {
 	return s.pc.WriteRTCP([]rtcp.Packet{&rtcp.PictureLossIndication{MediaSSRC: uint32(t.SSRC())}})
 }
 
-// Done is closed when the connection fails or closes (the publisher left).
+// Done is closed when the connection is lost (no packet for 2 s), fails or
+// closes (the publisher left).
 func (s *Subscription) Done() <-chan struct{} { return s.done }
 
 // Close stops receiving (DELETE) and closes the connection.
@@ -379,10 +198,19 @@ func DialEvents(ctx context.Context, eventsURL, tok string) (*Events, error) {
 			b, _ := io.ReadAll(io.LimitReader(resp.Body, 4<<10))
 			return nil, refused(resp.StatusCode, string(bytes.TrimSpace(b)))
 		}
-		return nil, fmt.Errorf("events channel %s: %w", eventsURL, err)
+		return nil, fmt.Errorf("events channel %s: %w", eventsURL, redact(err, tok))
 	}
 	conn.SetReadLimit(1 << 20)
 	return &Events{conn: conn}, nil
+}
+
+// redact takes the token out of an error that quotes the URL carrying it:
+// errors are logged. (A JWT is URL-safe: the query holds it verbatim.)
+func redact(err error, tok string) error {
+	if tok == "" {
+		return err
+	}
+	return errors.New(strings.ReplaceAll(err.Error(), tok, "<token>"))
 }
 
 // Next returns the next message.

@@ -6,11 +6,11 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
-	"net/http"
 	"slices"
 	"sync"
 	"time"
 
+	"github.com/coder/websocket"
 	"github.com/pion/webrtc/v4"
 
 	"github.com/stagehand-rt/stagehand/stage"
@@ -32,16 +32,22 @@ type FollowOptions struct {
 	Filter func(participantID string) bool
 	// Logger defaults to slog.Default.
 	Logger *slog.Logger
+	// Reconnect bounds how long the events channel may stay out of reach
+	// (on by default); OnReconnect counts its reconnections.
+	Reconnect Reconnect
 }
 
 // Follow keeps a subscription to every publisher of the stage, as a
 // composition worker needs: it reads the events channel, subscribes over
 // WHEP to each participant that publishes (again when its tracks change),
-// and closes the subscription when it stops. When the events channel
-// drops, Follow reconnects with backoff and resynchronises from the new
+// and closes the subscription when it stops. A subscription that is lost
+// (its node left) is made again while its publisher is listed. When the
+// events channel drops, or the node serving it says it is leaving, Follow
+// reconnects with backoff and reconciles its subscriptions with the new
 // snapshot. It returns when ctx ends, with every subscription closed and
-// every OnTrack call returned; or early with an error the stage gave for
-// the token (a 4xx), which retrying cannot fix.
+// every OnTrack call returned; early with an error the stage gave for the
+// token (a 4xx), which retrying cannot fix; or when the events channel could
+// not be reached again within FollowOptions.Reconnect.Within.
 func Follow(ctx context.Context, eventsURL, whipURL, tok string, o FollowOptions) error {
 	f := &follower{ctx: ctx, whip: whipURL, tok: tok, o: o, subs: map[string]*followed{},
 		infos: map[string]stage.ParticipantInfo{}, order: map[string]int{}}
@@ -50,9 +56,14 @@ func Follow(ctx context.Context, eventsURL, whipURL, tok string, o FollowOptions
 	}
 	f.log = f.o.Logger.With("component", "follow")
 	defer f.closeAll()
-	backoff := 250 * time.Millisecond
-	for {
-		err := f.session(eventsURL)
+	b := newBackoff()
+	lost := time.Now() // when the events channel was last lost (or first dialled)
+	for attempts := 1; ; attempts++ {
+		connected, err := f.session(eventsURL, func() {
+			f.reconnected(attempts, lost)
+			attempts = 0
+			b.reset()
+		})
 		var se *StatusError
 		if errors.As(err, &se) && se.Status >= 400 && se.Status < 500 {
 			return err
@@ -60,14 +71,33 @@ func Follow(ctx context.Context, eventsURL, whipURL, tok string, o FollowOptions
 		if ctx.Err() != nil {
 			return nil
 		}
-		f.log.Warn("events channel lost; reconnecting", "error", err, "in", backoff)
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-time.After(backoff):
+		if connected {
+			lost = time.Now()
 		}
-		backoff = min(2*backoff, 5*time.Second)
+		if f.o.Reconnect.Off {
+			return fmt.Errorf("client: %w", err)
+		}
+		d := b.delay(0)
+		f.log.Warn("events channel lost; reconnecting", "error", err, "in", d)
+		if !wait(ctx, d, lost.Add(f.o.Reconnect.within())) {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return fmt.Errorf("client: not reconnected within %v: %w", f.o.Reconnect.within(), err)
+		}
 	}
+}
+
+// reconnected reports an events channel that is back after an outage.
+func (f *follower) reconnected(attempts int, lost time.Time) {
+	if f.dialled {
+		took := time.Since(lost)
+		f.log.Info("events channel reconnected", "attempts", attempts, "took", took.Round(time.Millisecond))
+		if cb := f.o.Reconnect.OnReconnect; cb != nil {
+			cb(attempts, took)
+		}
+	}
+	f.dialled = true
 }
 
 type follower struct {
@@ -83,6 +113,8 @@ type follower struct {
 	infos map[string]stage.ParticipantInfo
 	order map[string]int // when each was first seen: layouts go by arrival
 	seen  int
+
+	dialled bool // the events channel was up once; touched by Follow's goroutine only
 }
 
 // followed is one publisher's subscription, being made or made.
@@ -91,19 +123,34 @@ type followed struct {
 	done   chan struct{} // closed when the subscription is closed
 }
 
-// session follows one connection of the events channel until it fails.
-func (f *follower) session(eventsURL string) error {
+// errMoving is a node's word that it is leaving (stage.MsgReconnect).
+var errMoving = errors.New("the stage's node is leaving")
+
+// session follows one connection of the events channel until it fails;
+// up is called once its snapshot is in. connected reports whether it was.
+func (f *follower) session(eventsURL string, up func()) (connected bool, err error) {
 	ev, err := DialEvents(f.ctx, eventsURL, f.tok)
 	if err != nil {
-		return err
+		return false, err
 	}
 	defer ev.Close()
 	for {
 		m, err := ev.Next(f.ctx)
 		if err != nil {
-			return fmt.Errorf("events channel: %w", err)
+			if websocket.CloseStatus(err) == websocket.StatusServiceRestart {
+				err = errMoving
+			}
+			return connected, fmt.Errorf("events channel: %w", err)
+		}
+		if m.Type == stage.MsgReconnect {
+			f.log.Info("the stage's node is leaving; reconnecting", "reason", m.Reason)
+			return connected, fmt.Errorf("events channel: %w", errMoving)
 		}
 		f.handle(m)
+		if !connected && m.Type == stage.MsgSnapshot {
+			connected = true
+			up()
+		}
 	}
 }
 
@@ -190,49 +237,64 @@ func (f *follower) start(id string) {
 	}()
 }
 
-// subscribe holds one subscription to id until ctx ends or it drops; a
-// subscription that fails or drops while id still publishes is made again.
+// subscribe holds a subscription to id until ctx ends (id no longer
+// publishes, or Follow returns): one that fails or is lost is made again,
+// with backoff, since the publisher may be moving to another node. A 404
+// is retried too: the publisher may not be back yet, and the events
+// channel says when it is gone for good.
 func (f *follower) subscribe(ctx context.Context, id string) {
+	b := newBackoff()
 	for attempt := 0; ctx.Err() == nil; attempt++ {
 		if attempt > 0 {
+			t := time.NewTimer(b.delay(0))
 			select {
 			case <-ctx.Done():
+				t.Stop()
 				return
-			case <-time.After(min(time.Duration(attempt)*500*time.Millisecond, 5*time.Second)):
+			case <-t.C:
 			}
 		}
-		var tracks trackGroup
-		var sub *Subscription
-		ready := make(chan struct{}) // sub is set, or nil if Subscribe failed
-		s, err := Subscribe(ctx, WHEPURL(f.whip, id), f.tok, f.o.Options, func(tr *webrtc.TrackRemote,
-			_ *webrtc.RTPReceiver) {
-			<-ready
-			if sub == nil || f.o.OnTrack == nil || !tracks.add() {
-				return
-			}
-			defer tracks.wg.Done()
-			f.o.OnTrack(id, tr, sub)
-		})
-		if err != nil {
-			close(ready)
-			f.log.Info("subscribe", "participant", id, "error", err)
-			var se *StatusError
-			if errors.As(err, &se) && se.Status == http.StatusNotFound {
-				return // no longer publishing: the events channel will say
-			}
-			continue
+		if f.hold(ctx, id) {
+			b.reset()
 		}
-		sub = s
-		close(ready)
-		select {
-		case <-ctx.Done():
-		case <-s.Done():
-		}
-		closeCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-		_ = s.Close(closeCtx)
-		cancel()
-		tracks.wait()
 	}
+}
+
+// hold makes one subscription to id and keeps it until ctx ends or it is
+// lost, with every OnTrack call it made returned; it reports whether the
+// subscription was made.
+func (f *follower) hold(ctx context.Context, id string) bool {
+	var tracks trackGroup
+	var sub *Subscription
+	ready := make(chan struct{}) // sub is set, or nil if Subscribe failed
+	s, err := Subscribe(ctx, WHEPURL(f.whip, id), f.tok, f.o.Options, func(tr *webrtc.TrackRemote,
+		_ *webrtc.RTPReceiver) {
+		<-ready
+		if sub == nil || f.o.OnTrack == nil || !tracks.add() {
+			return
+		}
+		defer tracks.wg.Done()
+		f.o.OnTrack(id, tr, sub)
+	})
+	if err != nil {
+		close(ready)
+		if ctx.Err() == nil {
+			f.log.Info("subscribe", "participant", id, "error", err)
+		}
+		return false
+	}
+	sub = s
+	close(ready)
+	select {
+	case <-ctx.Done():
+	case <-s.Done():
+		f.log.Info("subscription lost; subscribing again", "participant", id)
+	}
+	closeCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), deleteOldWithin)
+	_ = s.Close(closeCtx)
+	cancel()
+	tracks.wait()
+	return true
 }
 
 // trackGroup counts the OnTrack calls of one subscription; once wait has

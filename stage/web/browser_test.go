@@ -5,11 +5,14 @@ import (
 	"context"
 	"fmt"
 	"hash/fnv"
+	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"os"
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -18,10 +21,13 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ivsrealtime"
 	"github.com/aws/aws-sdk-go-v2/service/ivsrealtime/types"
 	"github.com/chromedp/chromedp"
+	"github.com/coder/websocket"
+	"github.com/coder/websocket/wsjson"
 	"github.com/pion/webrtc/v4"
 
 	"github.com/stagehand-rt/stagehand/internal/stagetest"
 	"github.com/stagehand-rt/stagehand/internal/testkit"
+	"github.com/stagehand-rt/stagehand/stage"
 	"github.com/stagehand-rt/stagehand/stage/client"
 	"github.com/stagehand-rt/stagehand/stage/web"
 	"github.com/stagehand-rt/stagehand/synth"
@@ -168,7 +174,12 @@ type pageReport struct {
 		Height    int    `json:"height"`
 		Codec     string `json:"codec"`
 	} `json:"remote"`
-	Errors []string `json:"errors"`
+	Errors     []string `json:"errors"`
+	Reconnects struct {
+		Events    int `json:"events"`
+		Publish   int `json:"publish"`
+		Subscribe int `json:"subscribe"`
+	} `json:"reconnects"`
 }
 
 // waitPage polls window.stagehand until cond holds; an error state fails
@@ -437,4 +448,135 @@ func TestBrowserJoinsStage(t *testing.T) {
 		t.Errorf("the browser's events = %v, want %v", names, want)
 	}
 	t.Logf("browser joined, published, watched and left in %v", time.Since(start).Round(time.Millisecond))
+}
+
+// TestBrowserReconnect: the stage's node goes away and another serves the
+// stage at the same URLs; the page reconnects its events channel, its
+// publication and its playback by itself, keeping one tile per publisher.
+func TestBrowserReconnect(t *testing.T) {
+	env := stagetest.Start(t, stagetest.Options{Web: web.Handler()})
+	b := startChromium(t)
+	st := env.CreateStage(t, "browser-moves")
+	tok := env.Token(t, *st.Arn, "chromium", nil)
+	pid := *tok.ParticipantId
+	gopher := *publishSynth(t, env, st, "gopher").ParticipantId
+	b.do(t, "open the page and join",
+		chromedp.Navigate(env.StageURL+"/?autojoin=1&token="+url.QueryEscape(*tok.Token)),
+		chromedp.WaitVisible(chromedp.CSS("#leave")))
+	b.waitPage(t, "publishing and watching gopher", 20*time.Second, func(r pageReport) bool {
+		return r.State == "publishing" && r.Remote[gopher].Frames > 10
+	})
+
+	env.RestartStage(t, 500*time.Millisecond)
+	restarted := time.Now()
+	rep := b.waitPage(t, "publishing again after reconnecting", 40*time.Second, func(r pageReport) bool {
+		return r.State == "publishing" && r.Reconnects.Events > 0 && r.Reconnects.Publish > 0
+	})
+	back := time.Since(restarted)
+	frames := rep.Remote[gopher].Frames
+	rep = b.waitPage(t, "gopher's frames again", 20*time.Second, func(r pageReport) bool {
+		g, ok := r.Remote[gopher]
+		return ok && g.Frames > frames+10
+	})
+	t.Logf("page publishing again %v after the restart, playing gopher again %v after it; reconnects %+v",
+		back.Round(time.Millisecond), time.Since(restarted).Round(time.Millisecond), rep.Reconnects)
+	if tiles := eval[int](t, b, fmt.Sprintf(`document.querySelectorAll('figure.tile[data-participant-id=%q]').length`,
+		gopher)); tiles != 1 {
+		t.Errorf("%d tiles for gopher after the reconnection, want 1", tiles)
+	}
+	if len(rep.Errors) > 0 {
+		t.Errorf("the page reports errors after reconnecting: %q", rep.Errors)
+	}
+	_, got := subscribeDecoded(t, env, st, pid)
+	testkit.WaitFor(t, 15*time.Second, 50*time.Millisecond, func() error {
+		if n, _, _, _, err := got.snapshot(); n < 10 && err == nil {
+			return fmt.Errorf("still waiting for 10 decoded frames of the reconnected browser: %v", got)
+		}
+		return nil
+	})
+	if _, _, _, _, err := got.snapshot(); err != nil {
+		t.Fatalf("decoding the reconnected browser: %v", err)
+	}
+	b.do(t, "leave", chromedp.Click(chromedp.CSS("#leave")))
+	b.waitPage(t, "left", 10*time.Second, func(r pageReport) bool { return r.State == "left" })
+}
+
+// TestBrowserReconnectMessage: a node that says it is leaving (a reconnect
+// message, then status 1012) is left at once: the page reopens its events
+// channel and moves its publication, which the stage, still holding the
+// old one, first answers 409: the page DELETEs the old session and offers
+// again. The events channel here is a stand-in that says so on demand.
+func TestBrowserReconnectMessage(t *testing.T) {
+	env := stagetest.Start(t, stagetest.Options{Web: web.Handler()})
+	b := startChromium(t)
+	st := env.CreateStage(t, "browser-told")
+	tok := env.Token(t, *st.Arn, "chromium", nil)
+	leave := make(chan struct{})
+	var dials atomic.Int32
+	events := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		conn, err := websocket.Accept(w, r, &websocket.AcceptOptions{InsecureSkipVerify: true})
+		if err != nil {
+			return
+		}
+		ctx := conn.CloseRead(r.Context())
+		_ = wsjson.Write(ctx, conn, stage.Message{Type: stage.MsgSnapshot, Participants: []stage.ParticipantInfo{}})
+		if dials.Add(1) > 1 {
+			<-ctx.Done()
+			return
+		}
+		select {
+		case <-leave:
+			_ = wsjson.Write(ctx, conn, stage.Message{Type: stage.MsgReconnect, Reason: "draining"})
+			conn.Close(websocket.StatusServiceRestart, "draining")
+		case <-ctx.Done():
+		}
+	}))
+	defer events.Close()
+	defer close(leave)
+	wsURL := "ws" + strings.TrimPrefix(events.URL, "http") + "/events"
+	b.do(t, "open the page and join",
+		chromedp.Navigate(env.StageURL+"/?autojoin=1&events="+url.QueryEscape(wsURL)+"&token="+url.QueryEscape(*tok.Token)),
+		chromedp.WaitVisible(chromedp.CSS("#leave")))
+	b.waitPage(t, "publishing", 20*time.Second, func(r pageReport) bool { return r.State == "publishing" })
+	leave <- struct{}{}
+	told := time.Now()
+	rep := b.waitPage(t, "publishing again after the move", 20*time.Second, func(r pageReport) bool {
+		return r.State == "publishing" && r.Reconnects.Events > 0 && r.Reconnects.Publish > 0
+	})
+	t.Logf("page publishing again %v after the reconnect message", time.Since(told).Round(time.Millisecond))
+	if len(rep.Errors) > 0 {
+		t.Errorf("the page reports errors after moving: %q", rep.Errors)
+	}
+	if n := dials.Load(); n != 2 {
+		t.Errorf("%d connections to the events channel, want 2", n)
+	}
+	// The old publication left by DELETE (its offer had been refused 409
+	// while the stage held it), which ended the stage session: the new one
+	// is in a session of its own.
+	testkit.WaitFor(t, 10*time.Second, 100*time.Millisecond, func() error {
+		ls, err := env.API.ListStageSessions(env.Ctx, &ivsrealtime.ListStageSessionsInput{StageArn: st.Arn})
+		if err != nil {
+			return err
+		}
+		var names [][]string
+		for _, ss := range ls.StageSessions {
+			names = append(names, participantEvents(t, env, st, aws.ToString(ss.SessionId), *tok.ParticipantId))
+		}
+		slices.SortFunc(names, func(a, b []string) int { return len(b) - len(a) })
+		want := [][]string{{"JOINED", "PUBLISH_STARTED", "PUBLISH_STOPPED", "LEFT"}, {"JOINED", "PUBLISH_STARTED"}}
+		if !slices.EqualFunc(names, want, slices.Equal) {
+			return fmt.Errorf("the browser's events by session = %v, want %v", names, want)
+		}
+		return nil
+	})
+	_, got := subscribeDecoded(t, env, st, *tok.ParticipantId)
+	testkit.WaitFor(t, 15*time.Second, 50*time.Millisecond, func() error {
+		if n, _, _, _, err := got.snapshot(); n < 10 && err == nil {
+			return fmt.Errorf("still waiting for 10 decoded frames of the moved browser: %v", got)
+		}
+		return nil
+	})
+	if _, _, _, _, err := got.snapshot(); err != nil {
+		t.Fatalf("decoding the moved browser: %v", err)
+	}
 }

@@ -7,9 +7,16 @@
 //
 // The page reports its state for users and tests alike: a status line,
 // document.body.dataset.state ("idle", "joining", "connecting",
-// "publishing", "watching" for a subscribe-only token, "leaving", "left",
-// "error: …") and window.stagehand (state, publishing, local encoder
-// stats, remote[participantId].frames decoded, errors).
+// "publishing", "watching" for a subscribe-only token, "reconnecting…",
+// "leaving", "left", "error: …") and window.stagehand (state, publishing,
+// local encoder stats, remote[participantId].frames decoded, errors,
+// reconnects of the events channel, the publication and subscriptions).
+//
+// When the stage's node leaves (a reconnect message, the events channel
+// closed with 1001 or 1012) or goes quiet (a connection failed, or
+// disconnected for 2 s), the page reconnects each part by itself with the
+// same token, 250 ms to 5 s apart, for at most a minute, keeping each
+// publisher's tile.
 //
 // The package owns the page only; the endpoints it talks to are the stage
 // server's (package stage), found in the token's whip_url and events_url

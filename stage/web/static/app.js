@@ -7,7 +7,8 @@ const params = new URLSearchParams(location.search);
 
 // report is window.stagehand: plain data, so that a test reads it whole
 // with one evaluation.
-const report = { state: 'idle', publishing: false, participantId: '', local: null, remote: {}, errors: [] };
+const report = { state: 'idle', publishing: false, participantId: '', local: null, remote: {}, errors: [],
+  reconnects: { events: 0, publish: 0, subscribe: 0 } };
 window.stagehand = report;
 
 let current = null; // the joined Session
@@ -58,39 +59,129 @@ function gathered(pc, ms = 5000) {
   });
 }
 
+// Reconnection: when the stage's node leaves (drained: a reconnect message,
+// then the events channel closes with 1012; killed: the connections go
+// quiet), every part of the session comes back on its own, with the same
+// token, to the same URLs; the stage places it on another node. Attempts
+// are spaced as the Go client spaces them: 250 ms doubling to 5 s, each in
+// the upper half of its step, for at most a minute.
+const RETRY_FIRST_MS = 250;
+const RETRY_MAX_MS = 5000;
+const GIVE_UP_MS = 60000;
+const LOST_AFTER_MS = 2000; // 'disconnected' this long counts as lost
+
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+// retrying calls attempt until it resolves, fails with an error that is not
+// retryable, the session closes, or GIVE_UP_MS have passed.
+async function retrying(what, session, attempt) {
+  const deadline = Date.now() + GIVE_UP_MS;
+  let step = RETRY_FIRST_MS;
+  for (let n = 1; ; n++) {
+    try {
+      return await attempt(n);
+    } catch (err) {
+      const left = deadline - Date.now();
+      if (session.closed || !err.retryable || left <= 0) throw err;
+      const delay = Math.min(Math.max(step / 2 + (Math.random() * step) / 2, err.retryAfter || 0), RETRY_MAX_MS);
+      step = Math.min(2 * step, RETRY_MAX_MS);
+      console.warn(`${what}: attempt ${n} failed (${err.message}); again in ${Math.round(delay)} ms`);
+      await sleep(Math.min(delay, left));
+    }
+  }
+}
+
+// post sends an offer. fetch follows a 307 to the node hosting the stage
+// with the same method and body. A failure is retryable when the stage may
+// be moving (a refused connection, 5xx), or still holds this participant's
+// earlier session (409).
+async function post(url, token, sdp) {
+  let resp;
+  try {
+    resp = await fetch(url, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/sdp', Authorization: `Bearer ${token}` },
+      body: sdp,
+    });
+  } catch (err) {
+    err.retryable = true;
+    throw err;
+  }
+  if (resp.status === 201) return resp;
+  const body = await resp.text();
+  const err = new Error(`${resp.status} ${body.trim() || resp.statusText}`);
+  err.status = resp.status;
+  err.retryable = resp.status >= 500 || resp.status === 409 || resp.status === 429;
+  err.retryAfter = 1000 * Number(resp.headers.get('Retry-After') || 0) || 0;
+  throw err;
+}
+
 // negotiate makes the WHIP/WHEP exchange of peer ({pc, resource}): the
-// offer is POSTed to url, the 201 answer applied. peer.resource is set as
-// soon as the server has created the session, so that release can always
-// DELETE it.
-async function negotiate(peer, url, token) {
+// offer is POSTed to url (again while the stage is moving), the 201 answer
+// applied. peer.resource is set as soon as the server has created the
+// session, so that release can always DELETE it; it is resolved against
+// the URL that answered, after any redirect. old, the session peer
+// replaces, is DELETEd if the stage answers 409 (it still holds it).
+async function negotiate(peer, url, session, old = null) {
   const { pc } = peer;
   await pc.setLocalDescription(await pc.createOffer());
   await gathered(pc);
-  const resp = await fetch(url, {
-    method: 'POST',
-    headers: { 'Content-Type': 'application/sdp', Authorization: `Bearer ${token}` },
-    body: pc.localDescription.sdp,
+  const resp = await retrying(`POST ${url}`, session, async () => {
+    try {
+      return await post(url, session.token, pc.localDescription.sdp);
+    } catch (err) {
+      if (err.status !== 409) throw err;
+      // A first join refused 409: someone else publishes as this
+      // participant, which waiting does not change.
+      if (!old) err.retryable = false;
+      if (!old?.resource) throw err;
+      await deleteResource(old, session.token, true);
+      return post(url, session.token, pc.localDescription.sdp);
+    }
   });
   const body = await resp.text();
-  if (resp.status !== 201) throw new Error(`${resp.status} ${body.trim() || resp.statusText}`);
   const loc = resp.headers.get('Location');
-  if (loc) peer.resource = new URL(loc, url).href;
+  if (loc) peer.resource = new URL(loc, resp.url || url).href;
   await pc.setRemoteDescription({ type: 'answer', sdp: body });
+}
+
+// onLost calls lost once when pc fails, or stays disconnected for
+// LOST_AFTER_MS: its node is gone.
+function onLost(pc, lost) {
+  let timer = 0;
+  let fired = false;
+  const fire = () => {
+    if (!fired) {
+      fired = true;
+      lost();
+    }
+  };
+  pc.addEventListener('connectionstatechange', () => {
+    clearTimeout(timer);
+    if (pc.connectionState === 'failed') fire();
+    else if (pc.connectionState === 'disconnected') timer = setTimeout(fire, LOST_AFTER_MS);
+  });
+}
+
+// deleteResource leaves a session's node. A replaced session's node may be
+// gone: quiet leaves its failure out of the page's errors.
+async function deleteResource(peer, token, quiet = false) {
+  const url = peer.resource;
+  peer.resource = '';
+  if (!url) return;
+  try {
+    // A 404 is fine: the stage ends subscriptions of a publisher that left.
+    await fetch(url, { method: 'DELETE', headers: { Authorization: `Bearer ${token}` }, keepalive: true });
+  } catch (err) {
+    if (quiet) console.warn(`DELETE ${url}: ${err.message}`);
+    else recordError(`DELETE ${url}`, err);
+  }
 }
 
 // release leaves a WHIP/WHEP session: DELETE first, so that the stage
 // records a leave rather than a lost connection, then close.
-async function release(peer, token) {
-  const url = peer.resource;
-  peer.resource = '';
-  if (url) {
-    try {
-      // A 404 is fine: the stage ends subscriptions of a publisher that left.
-      await fetch(url, { method: 'DELETE', headers: { Authorization: `Bearer ${token}` }, keepalive: true });
-    } catch (err) {
-      recordError(`DELETE ${url}`, err);
-    }
-  }
+async function release(peer, token, quiet = false) {
+  await deleteResource(peer, token, quiet);
   peer.pc.close();
 }
 
@@ -142,7 +233,8 @@ function codecOf(stats, codecId) {
 }
 
 // Session is one join: the events channel, the WHIP publication if the
-// token may publish, and a WHEP subscription per other publisher.
+// token may publish, and a WHEP subscription per other publisher. Each
+// part reconnects by itself when the stage's node leaves or is lost.
 class Session {
   constructor(token, claims, whip, events) {
     this.token = token;
@@ -152,11 +244,14 @@ class Session {
     this.events = events;
     this.base = whip.replace(/\/whip\/?$/, '');
     this.pub = null; // {pc, resource}
-    this.subs = new Map(); // participantId -> {pc, resource, tile}
+    this.pubMoving = false;
+    this.subs = new Map(); // participantId -> {peer: {pc, resource}, tile, video, p, moving}
     this.stream = null;
     this.ws = null;
     this.closed = false;
     this.timer = 0;
+    this.moving = 0; // reconnections of the events channel or the publication under way
+    this.resync = null; // after an events reconnection: {pub} as it was when the channel was lost
   }
 
   fail(where, err) {
@@ -176,25 +271,88 @@ class Session {
         open = true;
         resolve();
       };
-      ws.onmessage = (e) => this.onEvent(JSON.parse(e.data));
+      ws.onmessage = (e) => this.onEvent(ws, JSON.parse(e.data));
       ws.onclose = (e) => {
         const why = `closed (${e.code}${e.reason ? ` ${e.reason}` : ''})`;
-        if (!open) reject(new Error(`events channel ${this.events} refused or unreachable: ${why}`));
-        else this.fail('events', why);
+        if (!open) {
+          const err = new Error(`events channel ${this.events} refused or unreachable: ${why}`);
+          err.retryable = true; // a WebSocket refusal has no status: the first join alone gives up at once
+          reject(err);
+        } else if (!this.closed && this.ws === ws) {
+          // 1001 (the server shut down) and 1012 (a node restarting) say
+          // the node leaves, as a reconnect message does.
+          this.eventsLost(why, ws.leaving || e.code === 1001 || e.code === 1012);
+        }
       };
     });
   }
 
-  onEvent(m) {
+  // eventsLost reconnects the events channel; when the node said it is
+  // leaving, the publication and subscriptions move at once rather than
+  // wait for their connections to go quiet.
+  async eventsLost(why, leaving) {
+    console.warn(`events channel ${why}; reconnecting`);
+    this.resync = { pub: this.pub };
+    this.moving++;
+    setState('reconnecting…');
+    if (leaving) {
+      if (this.pub) this.reconnectPublication('the node is leaving');
+      for (const id of this.subs.keys()) this.resubscribe(id);
+    }
+    try {
+      await retrying('events channel', this, () => this.openEvents());
+      report.reconnects.events++;
+    } catch (err) {
+      this.fail('events', err);
+      return;
+    } finally {
+      this.moving--;
+    }
+    this.settle();
+  }
+
+  // resynced takes up the first snapshot after the events channel came
+  // back. A stage lives on one node, so a channel lost without a word
+  // (1006: the node was killed) most likely took the connections with it,
+  // which the browser would notice only when ICE gives up, seconds later:
+  // subscriptions are made again now, and the publication too if the stage
+  // does not list it.
+  resynced(m, listed) {
+    const { pub } = this.resync;
+    this.resync = null;
+    for (const id of this.subs.keys()) if (listed.has(id)) this.resubscribe(id);
+    const self = (m.participants ?? []).find((p) => p.participantId === this.claims.jti);
+    if (pub && this.pub === pub && !self?.tracks?.length) this.reconnectPublication('the stage does not list it');
+  }
+
+  // settle restores the state once nothing is reconnecting.
+  settle() {
+    if (this.closed || this.moving > 0 || report.state.startsWith('error')) return;
+    if (!this.pub) setState('watching');
+    else if (report.publishing) setState('publishing');
+    else setState('connecting'); // poll says "publishing" once frames are sent
+  }
+
+  onEvent(ws, m) {
     switch (m.type) {
-      case 'snapshot':
-        for (const p of m.participants ?? []) if (p.tracks?.length) this.watch(p);
+      case 'snapshot': {
+        // Also the first message after a reconnection: subscriptions of
+        // publishers no longer listed end, new ones start.
+        const listed = new Set();
+        for (const p of m.participants ?? []) {
+          if (!p.tracks?.length) continue;
+          listed.add(p.participantId);
+          this.watch(p);
+        }
+        for (const id of [...this.subs.keys()]) if (!listed.has(id)) this.unwatch(id);
+        if (this.resync) this.resynced(m, listed);
         break;
+      }
       case 'tracks-published':
         // Again for a participant already watched: a track started late,
         // which only a new subscription carries.
-        if (this.subs.has(m.participant.participantId)) this.unwatch(m.participant.participantId);
-        this.watch(m.participant);
+        if (this.subs.has(m.participant.participantId)) this.resubscribe(m.participant.participantId);
+        else this.watch(m.participant);
         break;
       case 'tracks-unpublished':
       case 'participant-left':
@@ -203,55 +361,116 @@ class Session {
       case 'session-ended':
         for (const id of [...this.subs.keys()]) this.unwatch(id);
         break;
+      case 'reconnect':
+        ws.leaving = true; // the node closes the channel next
+        console.warn(`the stage's node is leaving: ${m.reason || 'no reason given'}`);
+        break;
     }
   }
 
   async publish() {
     this.stream = await navigator.mediaDevices.getUserMedia({ audio: true, video: true });
     addTile(this.claims.jti, this.claims.user_id || this.claims.jti, true).video.srcObject = this.stream;
+    setState('connecting'); // "publishing" once frames are sent
+    await this.connectPublication(null);
+  }
+
+  // connectPublication offers the camera and microphone on a new
+  // connection, which replaces old once answered.
+  async connectPublication(old) {
     const pc = new RTCPeerConnection();
-    this.pub = { pc, resource: '' };
+    const pub = { pc, resource: '' };
     for (const track of this.stream.getTracks()) {
       const tr = pc.addTransceiver(track, { direction: 'sendonly', streams: [this.stream] });
       if (track.kind === 'video') preferVP8(tr);
     }
-    pc.onconnectionstatechange = () => {
-      if (pc.connectionState === 'failed') {
-        report.publishing = false;
-        this.fail('publish', new Error('the connection failed (no ICE/DTLS traffic)'));
-      }
-    };
-    setState('connecting'); // "publishing" once frames are sent
-    await negotiate(this.pub, this.whip, this.token);
+    try {
+      await negotiate(pub, this.whip, this, old);
+    } catch (err) {
+      release(pub, this.token);
+      throw err;
+    }
+    if (this.closed) return release(pub, this.token);
+    this.pub = pub;
+    if (old) release(old, this.token, true);
+    onLost(pc, () => {
+      if (this.pub === pub) this.reconnectPublication('the connection was lost');
+    });
+  }
+
+  async reconnectPublication(why) {
+    if (this.closed || this.pubMoving) return;
+    console.warn(`publication: ${why}; reconnecting`);
+    this.pubMoving = true;
+    this.moving++;
+    report.publishing = false;
+    setState('reconnecting…');
+    try {
+      await this.connectPublication(this.pub);
+      report.reconnects.publish++;
+    } catch (err) {
+      this.fail('publish', err);
+      return;
+    } finally {
+      this.pubMoving = false;
+      this.moving--;
+    }
+    this.settle();
   }
 
   watch(p) {
     const id = p.participantId;
     if (!this.caps.allow_subscribe || this.closed || id === this.claims.jti || this.subs.has(id)) return;
     const { fig, video } = addTile(id, p.userId || id, false);
-    const sub = { pc: new RTCPeerConnection(), resource: '', tile: fig };
+    const sub = { peer: null, tile: fig, video, p, moving: false };
     this.subs.set(id, sub);
     const r = (report.remote[id] = { userId: p.userId || '', state: 'subscribing', frames: 0, presented: 0, width: 0, height: 0, codec: '' });
     render();
     countPresented(video, r);
+    this.subscribe(id, sub);
+  }
+
+  // subscribe receives sub's publisher on a new connection, shown in the
+  // same tile; a subscription lost while its publisher is listed is made
+  // again (the publisher may have moved node).
+  async subscribe(id, sub) {
+    const pc = new RTCPeerConnection();
+    const peer = { pc, resource: '' };
+    const old = sub.peer;
+    sub.peer = peer;
+    if (old) release(old, this.token, true);
     const stream = new MediaStream();
-    sub.pc.addTransceiver('audio', { direction: 'recvonly' });
-    sub.pc.addTransceiver('video', { direction: 'recvonly' });
-    sub.pc.ontrack = (e) => {
+    pc.addTransceiver('audio', { direction: 'recvonly' });
+    pc.addTransceiver('video', { direction: 'recvonly' });
+    pc.ontrack = (e) => {
       stream.addTrack(e.track);
-      video.srcObject = stream;
+      sub.video.srcObject = stream;
     };
-    sub.pc.onconnectionstatechange = () => { r.state = sub.pc.connectionState; };
-    negotiate(sub, `${this.base}/whep/${encodeURIComponent(id)}`, this.token).then(
-      () => {
-        if (this.subs.get(id) !== sub) release(sub, this.token); // unpublished meanwhile
-      },
-      (err) => {
-        if (this.subs.get(id) !== sub) return release(sub, this.token);
-        recordError(`subscribe to ${p.userId || id}`, err);
-        this.unwatch(id);
-      },
-    );
+    pc.onconnectionstatechange = () => {
+      if (report.remote[id] && sub.peer === peer) report.remote[id].state = pc.connectionState;
+    };
+    onLost(pc, () => {
+      if (this.subs.get(id) === sub && sub.peer === peer) this.resubscribe(id);
+    });
+    try {
+      await negotiate(peer, `${this.base}/whep/${encodeURIComponent(id)}`, this);
+      if (this.subs.get(id) !== sub || sub.peer !== peer) release(peer, this.token); // replaced meanwhile
+    } catch (err) {
+      if (this.subs.get(id) !== sub || sub.peer !== peer) return release(peer, this.token);
+      // 404: not publishing (yet) on the stage's node; its tracks-published
+      // event brings it back.
+      if (err.status !== 404) recordError(`subscribe to ${sub.p.userId || id}`, err);
+      this.unwatch(id);
+    }
+  }
+
+  // resubscribe makes sub's connection again, in the same tile.
+  resubscribe(id) {
+    const sub = this.subs.get(id);
+    if (!sub || this.closed) return;
+    report.reconnects.subscribe++;
+    if (report.remote[id]) report.remote[id].state = 'reconnecting';
+    this.subscribe(id, sub);
   }
 
   unwatch(id) {
@@ -261,7 +480,7 @@ class Session {
     delete report.remote[id];
     sub.tile.remove();
     render();
-    release(sub, this.token);
+    if (sub.peer) release(sub.peer, this.token, true); // its publisher left, or its node did
   }
 
   // poll updates window.stagehand from the peer connections' stats.
@@ -274,13 +493,14 @@ class Session {
           width: s.frameWidth ?? 0, height: s.frameHeight ?? 0, codec: codecOf(stats, s.codecId) };
       }
       const flowing = this.pub.pc.connectionState === 'connected' && report.local?.framesSent > 0;
-      if (flowing && !report.publishing && !report.state.startsWith('error')) {
+      if (flowing && !report.publishing && this.moving === 0 && !report.state.startsWith('error')) {
         report.publishing = true;
         setState('publishing');
       }
     }
     for (const [id, sub] of this.subs) {
-      const stats = await sub.pc.getStats();
+      if (!sub.peer) continue;
+      const stats = await sub.peer.pc.getStats();
       const r = report.remote[id];
       for (const s of stats.values()) {
         if (!r || s.type !== 'inbound-rtp' || s.kind !== 'video') continue;
@@ -314,7 +534,7 @@ class Session {
     // SUBSCRIBE_STOPPED, PUBLISH_STOPPED, LEFT in that order.
     const subs = [...this.subs.values()];
     this.subs.clear();
-    await Promise.all(subs.map((p) => release(p, this.token)));
+    await Promise.all(subs.filter((s) => s.peer).map((s) => release(s.peer, this.token)));
     if (this.pub) await release(this.pub, this.token);
     for (const t of this.stream?.getTracks() ?? []) t.stop();
     $('tiles').replaceChildren();
