@@ -209,6 +209,12 @@ type PublishOptions struct {
 	// OnKeyframeRequest is called when a receiver asks for a keyframe
 	// (PLI or FIR relayed by the stage); the encoder should send one.
 	OnKeyframeRequest func()
+	// Tracks, when set, are published instead of the sample tracks, which
+	// VideoCodec, NoVideo and NoAudio then do not shape (Video and Audio
+	// stay nil): a caller that packetizes RTP itself (the load generator)
+	// passes TrackLocalStaticRTP tracks. OnKeyframeRequest hears the video
+	// tracks' keyframe requests.
+	Tracks []webrtc.TrackLocal
 }
 
 // Publish joins the stage at whipURL with a PUBLISH token and returns once
@@ -240,6 +246,9 @@ func Publish(ctx context.Context, whipURL, tok string, o PublishOptions) (*Publi
 }
 
 func (p *Publisher) addTracks(o PublishOptions) error {
+	if len(o.Tracks) > 0 {
+		return p.addOwnTracks(o)
+	}
 	add := func(capab webrtc.RTPCodecCapability, id string, onKeyframe func()) (*webrtc.TrackLocalStaticSample, error) {
 		t, err := webrtc.NewTrackLocalStaticSample(capab, id, "stagehand")
 		if err != nil {
@@ -272,6 +281,23 @@ func (p *Publisher) addTracks(o PublishOptions) error {
 			"audio", nil); err != nil {
 			return fmt.Errorf("audio track: %w", err)
 		}
+	}
+	return nil
+}
+
+// addOwnTracks sends the caller's tracks.
+func (p *Publisher) addOwnTracks(o PublishOptions) error {
+	for _, t := range o.Tracks {
+		tr, err := p.pc.AddTransceiverFromTrack(t,
+			webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendonly})
+		if err != nil {
+			return fmt.Errorf("%s track %s: %w", t.Kind(), t.ID(), err)
+		}
+		var onKeyframe func()
+		if t.Kind() == webrtc.RTPCodecTypeVideo {
+			onKeyframe = o.OnKeyframeRequest
+		}
+		go readRTCP(tr.Sender(), onKeyframe)
 	}
 	return nil
 }
