@@ -1,0 +1,62 @@
+package loadtest_test
+
+import (
+	"bytes"
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/service/ivsrealtime"
+
+	"github.com/stagehand-rt/stagehand/internal/stagetest"
+	"github.com/stagehand-rt/stagehand/internal/testkit"
+	"github.com/stagehand-rt/stagehand/loadtest"
+)
+
+// TestRun runs one publisher and three subscribers on a real stage for a
+// few seconds: everyone joins, nothing is lost, each subscriber receives
+// what the publisher sends, latency is that of loopback, and the stage it
+// made is gone afterwards.
+func TestRun(t *testing.T) {
+	env := stagetest.Start(t, stagetest.Options{})
+	check := testkit.CheckGoroutines(t, testkit.IdleHTTPConns)
+	var progress bytes.Buffer
+	rep, err := loadtest.Run(context.Background(), loadtest.Config{
+		EndpointURL: env.APIURL, AccessKeyID: stagetest.KeyID, SecretAccessKey: stagetest.SecretKey,
+		Publishers: 1, Subscribers: 3, Duration: 3 * time.Second,
+		Width: 320, Height: 180, VideoBitrate: 300_000,
+		MetricsURL: "none", ICEIPs: []string{"127.0.0.1"}, Progress: &progress,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var table bytes.Buffer
+	if err := rep.WriteTable(&table); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("\n%s", table.String())
+	if rep.Publishers != 1 || rep.Subscribers != 3 || len(rep.Failures) != 0 {
+		t.Errorf("publishers %d, subscribers %d, failures %v", rep.Publishers, rep.Subscribers, rep.Failures)
+	}
+	if rep.SubscriberJoin.N != 3 || rep.PublisherJoin.N != 1 {
+		t.Errorf("joins: %+v %+v", rep.SubscriberJoin, rep.PublisherJoin)
+	}
+	if rep.Loss.Lost != 0 || rep.Loss.Expected == 0 {
+		t.Errorf("loss = %+v", rep.Loss)
+	}
+	if lo, hi := 0.6*rep.PublisherKbps, 1.4*rep.PublisherKbps; rep.ReceivedKbps.Min < lo || rep.ReceivedKbps.Max > hi {
+		t.Errorf("received %+v kbit/s, want within ±40 %% of the %.0f sent", rep.ReceivedKbps, rep.PublisherKbps)
+	}
+	if rep.Latency.N == 0 || rep.Latency.Min <= 0 || rep.Latency.P95 >= 500 {
+		t.Errorf("latency = %+v ms", rep.Latency)
+	}
+	if !strings.Contains(progress.String(), "subscribers 3/3") {
+		t.Errorf("progress = %q", progress.String())
+	}
+	out, err := env.API.ListStages(env.Ctx, &ivsrealtime.ListStagesInput{})
+	if err != nil || len(out.Stages) != 0 {
+		t.Errorf("stages left: %v %v", out, err)
+	}
+	check()
+}
