@@ -25,8 +25,13 @@ import (
 	"time"
 )
 
-// MaxPublishersPerStage is IVS's limit of publishers on one stage.
-const MaxPublishersPerStage = 12
+// MaxPublishersPerStage is IVS's limit of publishers on one stage, and
+// MaxParticipantsPerStage the stage server's default limit of participants
+// (publishers and subscribers): more subscribers take more stages.
+const (
+	MaxPublishersPerStage   = 12
+	MaxParticipantsPerStage = 100
+)
 
 // Config is one load run. Defaults fill what is left zero.
 type Config struct {
@@ -123,6 +128,11 @@ func (c Config) stageCount() int {
 	return c.Stages
 }
 
+// capacity is how many subscribers the stages take.
+func (c Config) capacity() int {
+	return c.stageCount()*MaxParticipantsPerStage - c.Publishers
+}
+
 // Validate checks a Config with its defaults.
 func (c Config) Validate() error {
 	var errs []error
@@ -144,6 +154,10 @@ func (c Config) Validate() error {
 	}
 	if n := c.stageCount(); n > 0 && c.Publishers > n*MaxPublishersPerStage {
 		bad("%d publishers on %d stages: at most %d per stage", c.Publishers, n, MaxPublishersPerStage)
+	}
+	if n := c.stageCount(); n > 0 && c.Ramp.Step == 0 && c.Subscribers > c.capacity() {
+		bad("%d subscribers and %d publishers on %d stages: at most %d participants per stage "+
+			"(give --stages and as many publishers, one each)", c.Subscribers, c.Publishers, n, MaxParticipantsPerStage)
 	}
 	if c.VideoCodec != "vp8" && c.VideoCodec != "h264" {
 		bad("video codec %q: want vp8 or h264", c.VideoCodec)

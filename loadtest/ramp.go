@@ -16,6 +16,9 @@ type RampResult struct {
 	// the ramp ended first).
 	LastHeld    int `json:"lastHeldSubscribers"`
 	FirstFailed int `json:"firstFailedSubscribers"`
+	// Full says the ramp ended with the stages full (100 participants
+	// each): give more stages, and publishers, to go on.
+	Full bool `json:"stagesFull,omitempty"`
 }
 
 // RampStep is one step's figures, over its measuring window.
@@ -25,6 +28,10 @@ type RampStep struct {
 	LossPercent  float64 `json:"lossPercent"`
 	Failures     int     `json:"failures"`
 	Held         bool    `json:"held"`
+	// ServerCores and ToolCores are the CPU each used over the window
+	// (ServerCores 0 when the metrics are not read).
+	ServerCores float64 `json:"serverCpuCores"`
+	ToolCores   float64 `json:"toolCpuCores"`
 }
 
 // ramp adds subscribers a step at a time and measures each step over
@@ -38,14 +45,25 @@ func (r *runner) ramp(ctx context.Context, start time.Time) *RampResult {
 		if c.Subscribers > 0 {
 			n = min(n, c.Subscribers-r.started())
 		}
+		if n = min(n, c.capacity()-r.started()); n <= 0 {
+			res.Full = true
+			break
+		}
 		fails := r.failureTotal()
 		r.joinSubscribers(ctx, n)
 		r.markAll()
+		server0, serverErr := r.scrape(ctx)
+		cpu0, t0 := selfCPU(), time.Now()
 		sleep(ctx, c.Ramp.Every)
 		if ctx.Err() != nil {
 			break
 		}
 		st := r.step()
+		wall := time.Since(t0).Seconds()
+		st.ToolCores = (selfCPU() - cpu0).Seconds() / wall
+		if server1, err := r.scrape(ctx); err == nil && serverErr == nil {
+			st.ServerCores = (server1.cpuSeconds - server0.cpuSeconds) / server1.at.Sub(server0.at).Seconds()
+		}
 		st.Failures = r.failureTotal() - fails
 		st.Held = st.LatencyP95Ms <= float64(c.Ramp.MaxLatency.Milliseconds()) &&
 			st.LossPercent <= 100*c.Ramp.MaxLoss && st.Failures == 0
@@ -109,17 +127,22 @@ func (r *runner) step() RampStep {
 
 func (res *RampResult) write(w io.Writer) {
 	fmt.Fprintf(w, "\nramp (p95 latency and loss over each step's window)\n")
-	fmt.Fprintf(w, "%12s %16s %10s %9s\n", "subscribers", "latency p95 ms", "loss %", "failures")
+	fmt.Fprintf(w, "%12s %16s %10s %9s %12s %10s\n", "subscribers", "latency p95 ms", "loss %", "failures",
+		"server cores", "tool cores")
 	for _, s := range res.Steps {
 		mark := "held"
 		if !s.Held {
 			mark = "CROSSED"
 		}
-		fmt.Fprintf(w, "%12d %16.0f %10.2f %9d  %s\n", s.Subscribers, s.LatencyP95Ms, s.LossPercent, s.Failures, mark)
+		fmt.Fprintf(w, "%12d %16.0f %10.2f %9d %12.2f %10.2f  %s\n", s.Subscribers, s.LatencyP95Ms, s.LossPercent,
+			s.Failures, s.ServerCores, s.ToolCores, mark)
 	}
 	switch {
 	case res.FirstFailed > 0:
 		fmt.Fprintf(w, "held at %d subscribers; crossed a threshold at %d\n", res.LastHeld, res.FirstFailed)
+	case res.Full:
+		fmt.Fprintf(w, "held at %d subscribers, when the stages were full (%d participants each): "+
+			"give more --stages and --publishers\n", res.LastHeld, MaxParticipantsPerStage)
 	default:
 		fmt.Fprintf(w, "held at %d subscribers; no step crossed a threshold\n", res.LastHeld)
 	}

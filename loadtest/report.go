@@ -19,6 +19,9 @@ type Report struct {
 	DurationSec    float64 `json:"durationSeconds"`
 	PublisherJoin  Dist    `json:"publisherJoinMs"`
 	SubscriberJoin Dist    `json:"subscriberJoinMs"` // per WHEP connection
+	// JoinsPerSecond is subscribers joined (token minted, a WHEP connection
+	// to each publisher of the stage) per second spent joining them.
+	JoinsPerSecond float64 `json:"subscriberJoinsPerSecond"`
 	// PublisherKbps is what one publisher sends (payload, video and audio);
 	// ExpectedKbps what a subscriber of its stage should receive.
 	PublisherKbps float64 `json:"publisherKbps"`
@@ -33,6 +36,8 @@ type Report struct {
 	Server       Server      `json:"server"`
 	Tool         Tool        `json:"tool"`
 	Ramp         *RampResult `json:"ramp,omitempty"`
+
+	joinConcurrency int
 }
 
 // Dist is a distribution's summary.
@@ -88,7 +93,7 @@ func distOf[T int64 | float64 | time.Duration](v []T, unit float64) Dist {
 // report sums up the participants at end.
 func (r *runner) report(start, end time.Time, before, after serverSample, scrapeErr error) *Report {
 	c := r.cfg
-	rep := &Report{Stages: len(r.stages), Video: fmt.Sprintf("%s %dx%d@%d %dk", strings.ToUpper(c.VideoCodec),
+	rep := &Report{Stages: len(r.stages), joinConcurrency: c.JoinConcurrency, Video: fmt.Sprintf("%s %dx%d@%d %dk", strings.ToUpper(c.VideoCodec),
 		c.Width, c.Height, c.FPS, c.VideoBitrate/1000), DurationSec: end.Sub(start).Seconds()}
 	var pubJoins []time.Duration
 	pubKbps := map[*stageRun]float64{}
@@ -132,6 +137,11 @@ func (r *runner) report(start, end time.Time, before, after serverSample, scrape
 		rep.ExpectedKbps /= float64(rep.Subscribers)
 	}
 	rep.SubscriberJoin = distOf(subJoins, float64(time.Millisecond))
+	r.mu.Lock()
+	if r.joinWall > 0 {
+		rep.JoinsPerSecond = float64(r.subJoins) / r.joinWall.Seconds()
+	}
+	r.mu.Unlock()
 	rep.ReceivedKbps = distOf(rates, 1)
 	rep.Latency = distOf(lat, float64(time.Millisecond))
 	if rep.Loss.Expected > 0 {
@@ -219,6 +229,7 @@ func (rep *Report) WriteTable(w io.Writer) error {
 	row("duration", "%.1f s", rep.DurationSec)
 	dist("publisher join", rep.PublisherJoin, "ms")
 	dist("subscriber join (WHEP)", rep.SubscriberJoin, "ms")
+	row("subscriber join rate", "%.1f /s (%d at a time)", rep.JoinsPerSecond, rep.joinConcurrency)
 	if rep.ReceivedKbps.N > 0 {
 		row("received per subscriber", "p50 %.0f kbit/s   min %.0f kbit/s   (expected %.0f)",
 			rep.ReceivedKbps.P50, rep.ReceivedKbps.Min, rep.ExpectedKbps)

@@ -56,6 +56,7 @@ type runner struct {
 	subs     []*subscriber // joined
 	subCount int           // subscribers started
 	subJoins int           // subscribers joined
+	joinWall time.Duration // spent in joinSubscribers
 	failures map[string]int
 	maxRSS   float64
 }
@@ -225,6 +226,12 @@ func (r *runner) joinSubscribers(ctx context.Context, n int) {
 	first := r.subCount
 	r.subCount += n
 	r.mu.Unlock()
+	start := time.Now()
+	defer func() {
+		r.mu.Lock()
+		r.joinWall += time.Since(start)
+		r.mu.Unlock()
+	}()
 	r.parallel(ctx, n, func(ctx context.Context, i int) error {
 		i += first
 		s := r.stages[i%len(r.stages)]
