@@ -93,28 +93,52 @@ func distOf[T int64 | float64 | time.Duration](v []T, unit float64) Dist {
 // report sums up the participants at end.
 func (r *runner) report(start, end time.Time, before, after serverSample, scrapeErr error) *Report {
 	c := r.cfg
-	rep := &Report{Stages: len(r.stages), joinConcurrency: c.JoinConcurrency, Video: fmt.Sprintf("%s %dx%d@%d %dk", strings.ToUpper(c.VideoCodec),
-		c.Width, c.Height, c.FPS, c.VideoBitrate/1000), DurationSec: end.Sub(start).Seconds()}
-	var pubJoins []time.Duration
-	pubKbps := map[*stageRun]float64{}
-	for _, p := range r.publishers() {
-		pubJoins = append(pubJoins, p.join)
-		kbps := float64(p.sentBytes.Load()*8) / end.Sub(start).Seconds() / 1000
-		rep.PublisherKbps += kbps
-		pubKbps[p.stage] += kbps
+	rep := &Report{Stages: len(r.stages), joinConcurrency: c.JoinConcurrency, Video: fmt.Sprintf("%s %dx%d@%d %dk",
+		strings.ToUpper(c.VideoCodec), c.Width, c.Height, c.FPS, c.VideoBitrate/1000),
+		DurationSec: end.Sub(start).Seconds()}
+	pubKbps := r.publisherReport(rep, end.Sub(start))
+	packets := r.subscriberReport(rep, end, pubKbps)
+	rep.Server = r.serverReport(before, after, scrapeErr, packets)
+	r.mu.Lock()
+	for _, e := range slices.Sorted(maps.Keys(r.failures)) {
+		rep.Failures = append(rep.Failures, Failure{Error: e, Count: r.failures[e]})
 	}
-	rep.Publishers = len(pubJoins)
+	if r.joinWall > 0 {
+		rep.JoinsPerSecond = float64(r.subJoins) / r.joinWall.Seconds()
+	}
+	r.mu.Unlock()
+	return rep
+}
+
+// publisherReport fills the publishers' figures and returns what each
+// stage's publishers send together, kbit/s.
+func (r *runner) publisherReport(rep *Report, d time.Duration) map[*stageRun]float64 {
+	var joins []time.Duration
+	perStage := map[*stageRun]float64{}
+	for _, p := range r.publishers() {
+		joins = append(joins, p.join)
+		kbps := float64(p.sentBytes.Load()*8) / d.Seconds() / 1000
+		rep.PublisherKbps += kbps
+		perStage[p.stage] += kbps
+	}
+	rep.Publishers = len(joins)
 	if rep.Publishers > 0 {
 		rep.PublisherKbps /= float64(rep.Publishers)
 	}
-	rep.PublisherJoin = distOf(pubJoins, float64(time.Millisecond))
-	var subJoins, lat []time.Duration
+	rep.PublisherJoin = distOf(joins, float64(time.Millisecond))
+	return perStage
+}
+
+// subscriberReport fills the subscribers' figures and returns the packets
+// they received. A subscriber that did not reach every publisher of its
+// stage counts in the join times and the failures only.
+func (r *runner) subscriberReport(rep *Report, end time.Time, pubKbps map[*stageRun]float64) (packets int64) {
+	var joins, lat []time.Duration
 	var rates, losses []float64
-	var packets int64
 	for _, s := range r.subscribers() {
 		s.mu.Lock()
 		joined := len(s.joins) == len(s.stage.publishers())
-		subJoins = append(subJoins, s.joins...)
+		joins = append(joins, s.joins...)
 		s.mu.Unlock()
 		if !joined {
 			continue
@@ -136,12 +160,7 @@ func (r *runner) report(start, end time.Time, before, after serverSample, scrape
 	if rep.Subscribers > 0 {
 		rep.ExpectedKbps /= float64(rep.Subscribers)
 	}
-	rep.SubscriberJoin = distOf(subJoins, float64(time.Millisecond))
-	r.mu.Lock()
-	if r.joinWall > 0 {
-		rep.JoinsPerSecond = float64(r.subJoins) / r.joinWall.Seconds()
-	}
-	r.mu.Unlock()
+	rep.SubscriberJoin = distOf(joins, float64(time.Millisecond))
 	rep.ReceivedKbps = distOf(rates, 1)
 	rep.Latency = distOf(lat, float64(time.Millisecond))
 	if rep.Loss.Expected > 0 {
@@ -150,13 +169,7 @@ func (r *runner) report(start, end time.Time, before, after serverSample, scrape
 	if len(losses) > 0 {
 		rep.Loss.WorstPercent = slices.Max(losses)
 	}
-	rep.Server = r.serverReport(before, after, scrapeErr, packets)
-	r.mu.Lock()
-	for _, e := range slices.Sorted(maps.Keys(r.failures)) {
-		rep.Failures = append(rep.Failures, Failure{Error: e, Count: r.failures[e]})
-	}
-	r.mu.Unlock()
-	return rep
+	return packets
 }
 
 func (r *runner) serverReport(before, after serverSample, scrapeErr error, packets int64) Server {

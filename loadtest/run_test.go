@@ -19,12 +19,19 @@ import (
 // what the publisher sends, latency is that of loopback, and the stage it
 // made is gone afterwards.
 func TestRun(t *testing.T) {
+	for _, codec := range []string{"vp8", "h264"} {
+		t.Run(codec, func(t *testing.T) { testRun(t, codec) })
+	}
+}
+
+func testRun(t *testing.T, codec string) {
+	t.Helper()
 	env := stagetest.Start(t, stagetest.Options{})
 	check := testkit.CheckGoroutines(t, testkit.IdleHTTPConns)
 	var progress bytes.Buffer
 	rep, err := loadtest.Run(context.Background(), loadtest.Config{
 		EndpointURL: env.APIURL, AccessKeyID: stagetest.KeyID, SecretAccessKey: stagetest.SecretKey,
-		Publishers: 1, Subscribers: 3, Duration: 3 * time.Second,
+		Publishers: 1, Subscribers: 3, Duration: 3 * time.Second, VideoCodec: codec,
 		Width: 320, Height: 180, VideoBitrate: 300_000,
 		MetricsURL: "none", ICEIPs: []string{"127.0.0.1"}, Progress: &progress,
 	})
