@@ -67,3 +67,37 @@ func testRun(t *testing.T, codec string) {
 	}
 	check()
 }
+
+// TestRamp: a ramp that holds goes on to its ceiling; one whose threshold
+// no step can meet stops at its first step.
+func TestRamp(t *testing.T) {
+	env := stagetest.Start(t, stagetest.Options{})
+	base := loadtest.Config{
+		EndpointURL: env.APIURL, AccessKeyID: stagetest.KeyID, SecretAccessKey: stagetest.SecretKey,
+		Publishers: 1, Width: 160, Height: 90, VideoBitrate: 100_000, MetricsURL: "none",
+		ICEIPs: []string{"127.0.0.1"}, Ramp: loadtest.Ramp{Step: 1, Every: time.Second},
+	}
+	holds := base
+	holds.Subscribers = 2
+	rep, err := loadtest.Run(context.Background(), holds)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := rep.Ramp; r == nil || len(r.Steps) != 2 || r.LastHeld != 2 || r.FirstFailed != 0 {
+		t.Errorf("ramp to 2 = %+v", r)
+	}
+	crosses := base
+	crosses.Ramp.MaxLatency = time.Nanosecond
+	rep, err = loadtest.Run(context.Background(), crosses)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := rep.Ramp; r == nil || len(r.Steps) != 1 || r.LastHeld != 0 || r.FirstFailed != 1 || r.Steps[0].Held {
+		t.Errorf("ramp over a 1 ns threshold = %+v", r)
+	}
+	var table bytes.Buffer
+	_ = rep.WriteTable(&table)
+	if !strings.Contains(table.String(), "crossed a threshold at 1") {
+		t.Errorf("table:\n%s", table.String())
+	}
+}
