@@ -60,12 +60,11 @@ type Config struct {
 	Ramp               Ramp
 	Progress           io.Writer // a one-line progress, rewritten each second; nil for none
 	Logger             *slog.Logger
-	progressEvery      time.Duration
 }
 
 // Ramp adds Step subscribers every Every until the p95 latency or the loss
-// over the last step crosses its threshold (or Subscribers, when not 0, are
-// reached). Step 0 is no ramp.
+// over the last step crosses its threshold or a join fails (or Subscribers,
+// when not 0, are reached, or the stages are full). Step 0 is no ramp.
 type Ramp struct {
 	Step       int
 	Every      time.Duration // default 10 s
@@ -114,9 +113,6 @@ func (c Config) WithDefaults() Config {
 		c.Logger = slog.Default()
 	}
 	c.Logger = c.Logger.With("component", "loadtest")
-	if c.progressEvery == 0 {
-		c.progressEvery = time.Second
-	}
 	return c
 }
 

@@ -9,7 +9,7 @@ import (
 // progress rewrites one status line on cfg.Progress every second until ctx
 // ends, and follows the server's memory.
 func (r *runner) progress(ctx context.Context, start time.Time) {
-	t := time.NewTicker(r.cfg.progressEvery)
+	t := time.NewTicker(time.Second)
 	defer t.Stop()
 	var lastBytes int64
 	last := time.Now()
