@@ -30,6 +30,7 @@ Usage:
   stagehand health URL               exit 0 if URL answers 2xx (container health checks)
   stagehand layout preview [flags]   draw a layout with labelled tiles into a PNG
   stagehand compose [flags]          compose media files to RTMP(S), S3 and/or local HLS
+  stagehand load --endpoint-url URL  size a stage node: synthetic publishers and subscribers, a report
   stagehand version                  print the version
 
 Run "stagehand <command> -h" for its flags.
@@ -72,6 +73,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return runPublish(ctx, args[1:], stdout, stderr)
 	case "worker":
 		return runWorker(ctx, args[1:], stdout, stderr)
+	case "load":
+		return runLoad(ctx, args[1:], stdout, stderr)
 	case "nats":
 		return runNATS(ctx, args[1:], stdout, stderr)
 	case "health":

@@ -62,7 +62,10 @@ type serveConfig struct {
 	RTMPSURL  string
 	Channels  map[string]string
 	LogLevel  slog.Level
-	onListen  func(addr string) // tests learn the chosen port
+	// CPUProfile and MemProfile are pprof files written at the end (sizing
+	// a node with `stagehand load`).
+	CPUProfile, MemProfile string
+	onListen               func(addr string) // tests learn the chosen port
 }
 
 func parseServeFlags(args []string, stderr io.Writer) (serveConfig, error) {
@@ -110,6 +113,8 @@ func parseServeFlags(args []string, stderr io.Writer) (serveConfig, error) {
 	fs.StringVar(&c.RTMPSURL, "rtmps-url", "rtmps://127.0.0.1:1936/app/", "public RTMPS ingest URL of stages")
 	channelsFlag(fs, c.Channels)
 	verbose := fs.Bool("v", false, "log every request")
+	fs.StringVar(&c.CPUProfile, "cpuprofile", "", "write a pprof CPU profile of the server to this `file`")
+	fs.StringVar(&c.MemProfile, "memprofile", "", "write a pprof allocation profile to this `file` at the end")
 	const usage = "Usage: stagehand serve [flags]\n\n" +
 		"Runs the IVS Real-Time API on an embedded NATS JetStream store (or an external NATS with " +
 		"--nats-url)."
@@ -190,7 +195,11 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
-	return serve(ctx, cfg, stdout, stderr)
+	stopProfiles, err := startProfiles(cfg.CPUProfile, cfg.MemProfile)
+	if err != nil {
+		return err
+	}
+	return errors.Join(serve(ctx, cfg, stdout, stderr), stopProfiles())
 }
 
 func serve(ctx context.Context, cfg serveConfig, stdout, stderr io.Writer) error {

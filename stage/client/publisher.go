@@ -59,6 +59,12 @@ type PublishOptions struct {
 	// (PLI or FIR relayed by the stage), and after each reconnection; the
 	// encoder should send one.
 	OnKeyframeRequest func()
+	// Tracks, when set, are published instead of the sample tracks, which
+	// VideoCodec, NoVideo and NoAudio then do not shape (Video and Audio
+	// stay nil): a caller that packetizes RTP itself (the load generator)
+	// passes TrackLocalStaticRTP tracks. OnKeyframeRequest hears the video
+	// tracks' keyframe requests.
+	Tracks []webrtc.TrackLocal
 	// Reconnect bounds reconnecting (on by default).
 	Reconnect Reconnect
 	// Logger defaults to slog.Default.
@@ -98,6 +104,9 @@ func Publish(ctx context.Context, whipURL, tok string, o PublishOptions) (*Publi
 }
 
 func (p *Publisher) makeTracks() error {
+	if len(p.o.Tracks) > 0 {
+		return nil
+	}
 	var err error
 	if !p.o.NoVideo {
 		codec := p.o.VideoCodec
@@ -124,22 +133,34 @@ func (p *Publisher) makeTracks() error {
 // attach adds the tracks to a new connection, with a reader of each
 // sender's RTCP that ends when the connection closes.
 func (p *Publisher) attach(pc *webrtc.PeerConnection) error {
-	for _, t := range []*webrtc.TrackLocalStaticSample{p.Video, p.Audio} {
-		if t == nil {
-			continue
-		}
+	for _, t := range p.tracks() {
 		tr, err := pc.AddTransceiverFromTrack(t,
 			webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendonly})
 		if err != nil {
 			return fmt.Errorf("add %s track: %w", t.Kind(), err)
 		}
-		onKeyframe := p.o.OnKeyframeRequest
-		if t == p.Audio {
-			onKeyframe = nil
+		var onKeyframe func()
+		if t.Kind() == webrtc.RTPCodecTypeVideo {
+			onKeyframe = p.o.OnKeyframeRequest
 		}
 		p.wg.Go(func() { readRTCP(tr.Sender(), onKeyframe) })
 	}
 	return nil
+}
+
+// tracks are what the publication sends: the caller's, or its sample tracks.
+func (p *Publisher) tracks() []webrtc.TrackLocal {
+	if len(p.o.Tracks) > 0 {
+		return p.o.Tracks
+	}
+	var ts []webrtc.TrackLocal
+	if p.Video != nil {
+		ts = append(ts, p.Video)
+	}
+	if p.Audio != nil {
+		ts = append(ts, p.Audio)
+	}
+	return ts
 }
 
 // detach stops a lost connection's senders: the tracks' samples then go

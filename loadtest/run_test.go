@@ -1,0 +1,103 @@
+package loadtest_test
+
+import (
+	"bytes"
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/service/ivsrealtime"
+
+	"github.com/stagehand-rt/stagehand/internal/stagetest"
+	"github.com/stagehand-rt/stagehand/internal/testkit"
+	"github.com/stagehand-rt/stagehand/loadtest"
+)
+
+// TestRun runs one publisher and three subscribers on a real stage for a
+// few seconds: everyone joins, nothing is lost, each subscriber receives
+// what the publisher sends, latency is that of loopback, and the stage it
+// made is gone afterwards.
+func TestRun(t *testing.T) {
+	for _, codec := range []string{"vp8", "h264"} {
+		t.Run(codec, func(t *testing.T) { testRun(t, codec) })
+	}
+}
+
+func testRun(t *testing.T, codec string) {
+	t.Helper()
+	env := stagetest.Start(t, stagetest.Options{})
+	check := testkit.CheckGoroutines(t, testkit.IdleHTTPConns)
+	var progress bytes.Buffer
+	rep, err := loadtest.Run(context.Background(), loadtest.Config{
+		EndpointURL: env.APIURL, AccessKeyID: stagetest.KeyID, SecretAccessKey: stagetest.SecretKey,
+		Publishers: 1, Subscribers: 3, Duration: 3 * time.Second, VideoCodec: codec,
+		Width: 320, Height: 180, VideoBitrate: 300_000,
+		MetricsURL: "none", ICEIPs: []string{"127.0.0.1"}, Progress: &progress,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var table bytes.Buffer
+	if err := rep.WriteTable(&table); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("\n%s", table.String())
+	if rep.Publishers != 1 || rep.Subscribers != 3 || len(rep.Failures) != 0 {
+		t.Errorf("publishers %d, subscribers %d, failures %v", rep.Publishers, rep.Subscribers, rep.Failures)
+	}
+	if rep.SubscriberJoin.N != 3 || rep.PublisherJoin.N != 1 {
+		t.Errorf("joins: %+v %+v", rep.SubscriberJoin, rep.PublisherJoin)
+	}
+	if rep.Loss.Lost != 0 || rep.Loss.Expected == 0 {
+		t.Errorf("loss = %+v", rep.Loss)
+	}
+	if lo, hi := 0.6*rep.PublisherKbps, 1.4*rep.PublisherKbps; rep.ReceivedKbps.Min < lo || rep.ReceivedKbps.Max > hi {
+		t.Errorf("received %+v kbit/s, want within ±40 %% of the %.0f sent", rep.ReceivedKbps, rep.PublisherKbps)
+	}
+	if rep.Latency.N == 0 || rep.Latency.Min <= 0 || rep.Latency.P95 >= 500 {
+		t.Errorf("latency = %+v ms", rep.Latency)
+	}
+	if !strings.Contains(progress.String(), "subscribers 3/3") {
+		t.Errorf("progress = %q", progress.String())
+	}
+	out, err := env.API.ListStages(env.Ctx, &ivsrealtime.ListStagesInput{})
+	if err != nil || len(out.Stages) != 0 {
+		t.Errorf("stages left: %v %v", out, err)
+	}
+	check()
+}
+
+// TestRamp: a ramp that holds goes on to its ceiling; one whose threshold
+// no step can meet stops at its first step.
+func TestRamp(t *testing.T) {
+	env := stagetest.Start(t, stagetest.Options{})
+	base := loadtest.Config{
+		EndpointURL: env.APIURL, AccessKeyID: stagetest.KeyID, SecretAccessKey: stagetest.SecretKey,
+		Publishers: 1, Width: 160, Height: 90, VideoBitrate: 100_000, MetricsURL: "none",
+		ICEIPs: []string{"127.0.0.1"}, Ramp: loadtest.Ramp{Step: 1, Every: time.Second},
+	}
+	holds := base
+	holds.Subscribers = 2
+	rep, err := loadtest.Run(context.Background(), holds)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := rep.Ramp; r == nil || len(r.Steps) != 2 || r.LastHeld != 2 || r.FirstFailed != 0 {
+		t.Errorf("ramp to 2 = %+v", r)
+	}
+	crosses := base
+	crosses.Ramp.MaxLatency = time.Nanosecond
+	rep, err = loadtest.Run(context.Background(), crosses)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := rep.Ramp; r == nil || len(r.Steps) != 1 || r.LastHeld != 0 || r.FirstFailed != 1 || r.Steps[0].Held {
+		t.Errorf("ramp over a 1 ns threshold = %+v", r)
+	}
+	var table bytes.Buffer
+	_ = rep.WriteTable(&table)
+	if !strings.Contains(table.String(), "crossed a threshold at 1") {
+		t.Errorf("table:\n%s", table.String())
+	}
+}
