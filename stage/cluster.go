@@ -77,6 +77,9 @@ type nodeInfo struct {
 	Participants int    `json:"participants"`
 	Peers        int    `json:"peers"`
 	Draining     bool   `json:"draining,omitempty"`
+	// At is when the node announced this; a node silent for
+	// silentAfter is taken for dead before its entry expires.
+	At time.Time `json:"at"`
 }
 
 // Timings of the cluster's bookkeeping.
@@ -85,6 +88,9 @@ const (
 	// releaseAfter is how long a node keeps the lease of a stage it no
 	// longer has a room for: a participant coming back soon finds it here.
 	releaseAfter = 10 * time.Second
+	// silentAfter: a node that has not announced itself for this long is
+	// not sent participants (it died, or lost NATS).
+	silentAfter = 5 * announceEvery / 2
 	// placeQuery names the node a redirect placed a stage on.
 	placeQuery = "node"
 	// janitorEvery is how often a node ends the sessions of stages whose
@@ -376,7 +382,7 @@ func (cl *cluster) close() {
 // announce records this node's load.
 func (cl *cluster) announce(ctx context.Context) {
 	n := cl.s.load()
-	n.ID, n.URL, n.Draining = cl.cfg.NodeID, cl.cfg.NodeURL, cl.draining.Load()
+	n.ID, n.URL, n.Draining, n.At = cl.cfg.NodeID, cl.cfg.NodeURL, cl.draining.Load(), time.Now()
 	actx, cancel := context.WithTimeout(ctx, announceEvery)
 	defer cancel()
 	if err := cl.nodes.Put(actx, nodeKey(cl.cfg.NodeID), n); err != nil && ctx.Err() == nil {
@@ -384,10 +390,14 @@ func (cl *cluster) announce(ctx context.Context) {
 	}
 }
 
-// alive reports whether node id announced itself lately.
+// alive reports whether node id announced itself lately (or the store
+// cannot tell now).
 func (cl *cluster) alive(ctx context.Context, id string) bool {
-	_, err := cl.nodes.Get(ctx, nodeKey(id))
-	return err == nil || !errors.Is(err, store.ErrNotFound)
+	n, err := cl.nodes.Get(ctx, nodeKey(id))
+	if err != nil {
+		return !errors.Is(err, store.ErrNotFound)
+	}
+	return time.Since(n.At) < silentAfter
 }
 
 // nodeKey is how a node id appears in keys and subjects.
@@ -408,7 +418,7 @@ func (cl *cluster) leastLoaded(ctx context.Context) (nodeInfo, bool) {
 	}
 	for _, k := range keys {
 		n, err := cl.nodes.Get(ctx, k)
-		if err != nil || n.Draining || n.ID == cl.cfg.NodeID {
+		if err != nil || n.Draining || n.ID == cl.cfg.NodeID || time.Since(n.At) >= silentAfter {
 			continue
 		}
 		live = append(live, n)

@@ -104,14 +104,6 @@ func startFleet(t *testing.T, spec fleetSpec) *fleet {
 	}
 	f.rtmp = testserver.StartRTMP(t)
 	f.startServes(max(1, spec.stageNodes))
-	// serve answers once the cluster elected its JetStream leader and the
-	// buckets and streams exist.
-	testkit.WaitFor(t, 90*time.Second, 250*time.Millisecond, func() error {
-		if _, err := f.api.ListStages(context.Background(), &ivsrealtime.ListStagesInput{}); err != nil {
-			return fmt.Errorf("the API does not answer (see %s): %w", f.serve.LogPath(), err)
-		}
-		return nil
-	})
 	nc, err := nats.Connect(f.natsURL, nats.MaxReconnects(-1), nats.ReconnectWait(500*time.Millisecond))
 	if err != nil {
 		t.Fatal(err)
@@ -156,9 +148,25 @@ func (f *fleet) startServes(n int) {
 			f.serve = p
 		}
 		f.serves[p.Pid()] = p
+		// One at a time: the first creates the buckets and streams (once the
+		// cluster elected its JetStream leader), which the others then find.
+		f.waitAPI("http://"+apiAddrs[i], p)
 	}
 	f.api = ivsrealtime.New(ivsrealtime.Options{Region: "us-east-1", BaseEndpoint: aws.String(apiURL),
 		Credentials: credentials.NewStaticCredentialsProvider(accessKey, secretKey, "")})
+	f.waitAPI(apiURL, f.serve)
+}
+
+// waitAPI waits until the API at url answers.
+func (f *fleet) waitAPI(url string, p *testserver.Process) {
+	api := ivsrealtime.New(ivsrealtime.Options{Region: "us-east-1", BaseEndpoint: aws.String(url),
+		Credentials: credentials.NewStaticCredentialsProvider(accessKey, secretKey, "")})
+	testkit.WaitFor(f.t, 90*time.Second, 250*time.Millisecond, func() error {
+		if _, err := api.ListStages(context.Background(), &ivsrealtime.ListStagesInput{}); err != nil {
+			return fmt.Errorf("the API at %s does not answer (see %s): %w", url, p.LogPath(), err)
+		}
+		return nil
+	})
 }
 
 func addr(t *testing.T) string {

@@ -59,19 +59,23 @@ func TestStageNodeFaults(t *testing.T) {
 	} {
 		s := stages[i]
 		t.Run(fault.name, func(t *testing.T) {
-			waitSegments(t, f, s, 2, 30*time.Second)
+			before := waitSegments(t, f, s, 3, 30*time.Second)
 			host := f.hostOf(s.id)
 			session := activeSessionOf(t, f, s.arn)
 			start := time.Now()
-			fault.hit(f.serves[nodePID(host)])
-			rehost := f.waitRehosted(t, s.id, host, 20*time.Second)
-			back := s.waitBack(t, f, session, 30*time.Second)
+			var rehost time.Duration
+			go func() { // Terminate returns once the node exited
+				fault.hit(f.serves[nodePID(host)])
+			}()
+			rehost = f.waitRehosted(t, s.id, host, 20*time.Second)
+			s.waitBack(t, f, session, 30*time.Second)
+			back := time.Since(start)
 			if c := waitActive(t, f, s.comp, 5*time.Second); c.State != types.CompositionStateActive {
 				t.Errorf("composition %s after the node loss", c.State)
 			}
-			fig.add("%s: stage re-hosted %s after the fault, every publisher back after %s",
+			fig.add("%s: stage re-hosted %s after the fault, every publisher back %s after it",
 				fault.name, rehost.Round(10*time.Millisecond), back.Round(10*time.Millisecond))
-			s.faultAt = start
+			waitSegments(t, f, s, before+3, 30*time.Second) // the recording goes on past the fault
 		})
 	}
 	for _, s := range stages {
@@ -91,7 +95,6 @@ type stageUnderTest struct {
 	arn, comp *string
 	id        string
 	prefix    string
-	faultAt   time.Time
 }
 
 // stageWithComposition creates a stage, two publishers on it and a
@@ -205,18 +208,22 @@ func (f *fleet) waitRehosted(t *testing.T, stageID, old string, within time.Dura
 	return time.Since(start)
 }
 
-func waitSegments(t *testing.T, f *fleet, s *stageUnderTest, n int, within time.Duration) {
+// waitSegments waits until the recording lists n segments, and returns how
+// many it lists.
+func waitSegments(t *testing.T, f *fleet, s *stageUnderTest, n int, within time.Duration) (got int) {
 	t.Helper()
 	testkit.WaitFor(t, within, 200*time.Millisecond, func() error {
 		if s.prefix == "" {
 			c := waitActive(t, f, s.comp, within)
 			s.prefix = *c.Destinations[0].Detail.S3.RecordingPrefix
 		}
-		if segs, _ := f.storedPlaylist(s.prefix, "180p30"); len(segs) < n {
-			return fmt.Errorf("%d segments stored, want %d", len(segs), n)
+		segs, _ := f.storedPlaylist(s.prefix, "180p30")
+		if got = len(segs); got < n {
+			return fmt.Errorf("%d segments stored, want %d", got, n)
 		}
 		return nil
 	})
+	return got
 }
 
 // checkRecording waits for the composition to stop and checks its one
@@ -257,10 +264,14 @@ func (f *fleet) checkRecording(t *testing.T, s *stageUnderTest) (lost int, froze
 	return lost, freezeSeconds(t, dir, list.String()), len(segs)
 }
 
-var freezeDuration = regexp.MustCompile(`freeze_duration: ([0-9.]+)`)
+var (
+	freezeStart    = regexp.MustCompile(`freeze_start: ([0-9.]+)`)
+	freezeDuration = regexp.MustCompile(`freeze_duration: ([0-9.]+)`)
+)
 
 // freezeSeconds runs FFmpeg's freezedetect over the concatenated segments:
-// how long the picture did not change (0.2 s or more at a time).
+// how long the picture did not change (0.2 s or more at a time), leaving
+// out the start, before the first picture of a participant arrived.
 func freezeSeconds(t *testing.T, dir, list string) float64 {
 	t.Helper()
 	lf := filepath.Join(dir, "list.txt")
@@ -268,14 +279,22 @@ func freezeSeconds(t *testing.T, dir, list string) float64 {
 		t.Fatal(err)
 	}
 	out, err := exec.Command("ffmpeg", "-hide_banner", "-nostats", "-f", "concat", "-safe", "0", "-i", lf,
-		"-vf", "freezedetect=n=0.0005:d=0.2", "-an", "-f", "null", "-").CombinedOutput()
+		"-vf", "freezedetect=n=0.00002:d=0.2", "-an", "-f", "null", "-").CombinedOutput()
 	if err != nil {
 		t.Fatalf("ffmpeg freezedetect: %v\n%s", err, out)
 	}
+	starts := freezeStart.FindAllStringSubmatch(string(out), -1)
 	total := 0.0
-	for _, m := range freezeDuration.FindAllStringSubmatch(string(out), -1) {
+	for i, m := range freezeDuration.FindAllStringSubmatch(string(out), -1) {
 		d, _ := strconv.ParseFloat(m[1], 64)
-		total += d
+		at := 0.0
+		if i < len(starts) {
+			at, _ = strconv.ParseFloat(starts[i][1], 64)
+		}
+		t.Logf("the composite stood still %.2f s from %.2f s", d, at)
+		if at > 0.5 {
+			total += d
+		}
 	}
 	return total
 }
