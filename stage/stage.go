@@ -36,6 +36,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/pion/ice/v4"
 	"github.com/pion/interceptor"
+	"github.com/pion/interceptor/pkg/nack"
 	"github.com/pion/webrtc/v4"
 
 	"github.com/stagehand-rt/stagehand/stagesignal"
@@ -194,6 +195,10 @@ func (s *Server) NodeID() string {
 	return s.cluster.cfg.NodeID
 }
 
+// nackHistory is how many sent packets of a stream can be sent again: 1.8 s
+// of 1.5 Mbit/s video, many round trips.
+const nackHistory = 256
+
 func newWebRTCAPI(cfg Config) (*webrtc.API, error) {
 	m := &webrtc.MediaEngine{}
 	if err := registerCodecs(m); err != nil {
@@ -201,7 +206,10 @@ func newWebRTCAPI(cfg Config) (*webrtc.API, error) {
 	}
 	ir := &interceptor.Registry{}
 	// NACK responder and generator, RTCP reports, TWCC: what browsers expect.
-	if err := webrtc.RegisterDefaultInterceptors(m, ir); err != nil {
+	// The responder keeps a copy of each packet it sent to each subscriber:
+	// nackHistory of them rather than pion's 1,024 (1.5 MB a stream).
+	if err := webrtc.RegisterDefaultInterceptorsWithOptions(m, ir,
+		webrtc.WithNackResponderOptions(nack.ResponderSize(nackHistory))); err != nil {
 		return nil, fmt.Errorf("stage: interceptors: %w", err)
 	}
 	var se webrtc.SettingEngine
