@@ -580,3 +580,52 @@ func TestBrowserReconnectMessage(t *testing.T) {
 		t.Fatalf("decoding the moved browser: %v", err)
 	}
 }
+
+// TestBrowserRedirect: in a stage cluster the page is served by a node that
+// does not host its stage. Its publication and its playback are redirected
+// (307) to the node that does, across origins (another port), with the
+// token carried in the redirect; the events channel is served where the
+// page is, from NATS.
+func TestBrowserRedirect(t *testing.T) {
+	env := stagetest.Start(t, stagetest.Options{Web: web.Handler(), Cluster: &stage.ClusterConfig{}})
+	host := env.AddNode(t, stage.ClusterConfig{})
+	b := startChromium(t)
+	st := env.CreateStage(t, "browser-redirect")
+	// gopher publishes through the other node first, which places the stage
+	// there.
+	onHost := st
+	whip := host.URL + "/whip"
+	onHost.Endpoints = &types.StageEndpoints{Whip: &whip, Events: st.Endpoints.Events}
+	gopher := *publishSynth(t, env, onHost, "gopher").ParticipantId
+	if !slices.Contains(host.Server.ActiveStages(), stageIDOf(st)) {
+		t.Fatal("the stage is not on the node gopher published to")
+	}
+	tok := env.Token(t, *st.Arn, "chromium", nil)
+	pid := *tok.ParticipantId
+	b.do(t, "open the page on the node that does not host the stage, and join",
+		chromedp.Navigate(env.StageURL+"/?autojoin=1&token="+url.QueryEscape(*tok.Token)),
+		chromedp.WaitVisible(chromedp.CSS("#leave")))
+	rep := b.waitPage(t, "publishing and watching gopher through redirects", 30*time.Second, func(r pageReport) bool {
+		return r.State == "publishing" && r.Remote[gopher].Frames > 10
+	})
+	if len(rep.Errors) > 0 {
+		t.Errorf("the page reports errors: %q", rep.Errors)
+	}
+	if slices.Contains(env.Stage.ActiveStages(), stageIDOf(st)) {
+		t.Error("the page's node hosts the stage too")
+	}
+	_, got := subscribeDecoded(t, env, st, pid) // through the page's node too
+	testkit.WaitFor(t, 15*time.Second, 50*time.Millisecond, func() error {
+		if n, _, _, _, err := got.snapshot(); n < 10 && err == nil {
+			return fmt.Errorf("still waiting for 10 decoded frames of the browser: %v", got)
+		}
+		return nil
+	})
+	if _, _, _, _, err := got.snapshot(); err != nil {
+		t.Fatalf("decoding the browser published through a redirect: %v", err)
+	}
+	b.do(t, "leave", chromedp.Click(chromedp.CSS("#leave")))
+	b.waitPage(t, "left", 10*time.Second, func(r pageReport) bool { return r.State == "left" })
+}
+
+func stageIDOf(st types.Stage) string { return (*st.Arn)[strings.LastIndex(*st.Arn, "/")+1:] }
