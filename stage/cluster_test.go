@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ivsrealtime"
 	"github.com/aws/aws-sdk-go-v2/service/ivsrealtime/types"
 	"github.com/coder/websocket"
 	"github.com/nats-io/nats.go/jetstream"
@@ -255,4 +257,42 @@ func TestClusterLeaseLost(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// TestClusterDisconnectAndDelete: DisconnectParticipant and DeleteStage
+// reach the node that hosts the participant, whichever node the API runs
+// beside; the disconnected participant cannot come back through any node.
+func TestClusterDisconnectAndDelete(t *testing.T) {
+	env, b := cluster(t)
+	st := env.CreateStage(t, "reach")
+	viaB := onNode(st, b.URL)
+	troll, tok := publish(t, env, viaB, "troll")
+	keeper, _ := publish(t, env, viaB, "keeper")
+	if !hosts(b.Server, st) {
+		t.Fatal("the stage is not on b")
+	}
+	if _, err := env.API.DisconnectParticipant(env.Ctx, &ivsrealtime.DisconnectParticipantInput{
+		StageArn: st.Arn, ParticipantId: tok.ParticipantId, Reason: aws.String("spam")}); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-troll.Done():
+	case <-time.After(10 * time.Second):
+		t.Fatal("the disconnected publisher on b is still connected")
+	}
+	for _, base := range []string{env.StageURL, b.URL} {
+		_, err := client.Publish(env.Ctx, base+"/whip", *tok.Token, client.PublishOptions{Options: loopback})
+		var se *client.StatusError
+		if !errors.As(err, &se) || se.Status != 403 {
+			t.Errorf("rejoin through %s with a revoked token: %v, want 403", base, err)
+		}
+	}
+	if _, err := env.API.DeleteStage(env.Ctx, &ivsrealtime.DeleteStageInput{Arn: st.Arn}); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-keeper.Done():
+	case <-time.After(10 * time.Second):
+		t.Fatal("the publisher on b is still connected after DeleteStage")
+	}
 }
