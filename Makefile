@@ -6,7 +6,7 @@ FUZZTIME ?= 20s
 GOLANGCI_LINT_VERSION := v2.15.0
 GOLANGCI_LINT := $(shell go env GOPATH)/bin/golangci-lint
 
-.PHONY: all deps test-deps build run test test-faults vet lint fuzz bench bench-go bench-latency clean
+.PHONY: all deps test-deps build run test test-faults test-security vet lint fuzz bench bench-go bench-latency clean
 
 all: build
 
@@ -36,6 +36,7 @@ run: build
 vet: deps
 	$(GO) vet ./...
 	$(GO) vet -tags faults ./internal/fleettest
+	$(GO) vet -tags security ./internal/securitytest
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { echo "gofmt needed:"; gofmt -l $$(git ls-files '*.go'); exit 1; }
 
 # golangci-lint with .golangci.yml (staticcheck included); installs the
@@ -45,6 +46,7 @@ lint: test-deps vet
 		GOFLAGS= $(GO) install github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$(GOLANGCI_LINT_VERSION)
 	$(GOLANGCI_LINT) run ./...
 	$(GOLANGCI_LINT) run --build-tags faults ./internal/fleettest
+	$(GOLANGCI_LINT) run --build-tags security ./internal/securitytest
 
 # Every test, under the race detector, then a short fuzz run of the layout engine.
 test: lint
@@ -55,7 +57,13 @@ test: lint
 	$(GO) test -run '^$$' -fuzz '^FuzzVerify$$' -fuzztime 10s ./api/sigv4
 	$(GO) test -run '^$$' -fuzz '^FuzzVideoPush$$' -fuzztime 10s -fuzzminimizetime 2s ./trackdecode
 	$(GO) test -run '^$$' -fuzz '^FuzzMessages$$' -fuzztime 10s -fuzzminimizetime 2s ./ingest
+	$(MAKE) --no-print-directory test-security
 	$(MAKE) --no-print-directory test-faults
+
+# The attack suite: every attack tried against real servers must fail;
+# prints "N attacks tried, 0 succeeded" and the list. Part of `make test`.
+test-security: test-deps
+	$(GO) test -tags security -count=1 -v -timeout 10m ./internal/securitytest
 
 # The fleet as processes on loopback (3 NATS nodes, serve, 3 workers, S3,
 # RTMP) with faults injected; prints what each fault cost. Part of `make test`.
