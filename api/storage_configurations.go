@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 
+	"github.com/stagehand-rt/stagehand/internal/validation"
 	"github.com/stagehand-rt/stagehand/ivs"
 )
 
@@ -27,7 +28,7 @@ func (s *Server) createStorageConfiguration(ctx context.Context,
 	if v.required("s3", in.S3 != nil) && v.required("s3.bucketName", in.S3.BucketName != nil) {
 		bucket = *in.S3.BucketName
 		v.length("s3.bucketName", bucket, 3, 63)
-		if !bucketPattern.MatchString(bucket) {
+		if !validation.BucketPattern.MatchString(bucket) {
 			v.add("s3.bucketName", bucket, "Member must satisfy regular expression pattern: [a-z0-9-.]+")
 		}
 	}

@@ -11,7 +11,6 @@ import (
 
 var (
 	namePattern      = regexp.MustCompile(`^[a-zA-Z0-9-_]*$`)
-	bucketPattern    = regexp.MustCompile(`^[a-z0-9-.]+$`)
 	tokenIDPattern   = regexp.MustCompile(`^[a-zA-Z0-9-_]*$`)
 	nextTokenPattern = regexp.MustCompile(`^[a-zA-Z0-9+/=_-]*$`)
 	sessionPattern   = regexp.MustCompile(`^st-[a-zA-Z0-9]+$`)

@@ -5,12 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"path/filepath"
 	"sync"
 	"time"
 
 	"github.com/pion/webrtc/v4"
 
+	"github.com/stagehand-rt/stagehand/internal/safepath"
+	"github.com/stagehand-rt/stagehand/internal/validation"
 	"github.com/stagehand-rt/stagehand/ivs"
 	"github.com/stagehand-rt/stagehand/sink/ivsrec"
 	"github.com/stagehand-rt/stagehand/sink/thumbnail"
@@ -368,7 +369,16 @@ func (s *session) segments() int {
 	return s.writer.Segments()
 }
 
-// LocalDir is where a recording lives in a local object store.
-func LocalDir(root, bucket, prefix string) string {
-	return filepath.Join(root, bucket, filepath.FromSlash(prefix))
+// LocalDir is where a recording lives in a local object store (or a
+// spool) under root. The bucket and prefix come from the store, so they
+// are checked with the API's rules, and the result is proven to stay under
+// root, before anything is written there.
+func LocalDir(root, bucket, prefix string) (string, error) {
+	if err := validation.BucketName("bucketName", bucket); err != nil {
+		return "", err
+	}
+	if err := validation.KeyPrefix("recordingPrefix", prefix); err != nil {
+		return "", err
+	}
+	return safepath.Join(root, bucket, prefix)
 }

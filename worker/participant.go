@@ -5,7 +5,6 @@ import (
 	"errors"
 	"log/slog"
 	"os"
-	"path/filepath"
 	"sync"
 	"time"
 
@@ -86,13 +85,19 @@ func (w *Worker) continueRecording(ctx context.Context, p jobs.ParticipantRecord
 // recordingOutput is where a recording's files go: the local object store,
 // or a spool uploaded to S3.
 func (w *Worker) recordingOutput(ctx context.Context, bucket, prefix string) (recording.Output, error) {
-	if w.cfg.S3 == nil {
-		dir := recording.LocalDir(w.cfg.BucketsDir, bucket, prefix)
-		return recording.Output{Dir: dir}, os.MkdirAll(dir, 0o755)
+	root := w.cfg.BucketsDir
+	if w.cfg.S3 != nil {
+		root = w.cfg.SpoolDir
 	}
-	dir := filepath.Join(w.cfg.SpoolDir, bucket, filepath.FromSlash(prefix))
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	dir, err := recording.LocalDir(root, bucket, prefix)
+	if err != nil {
 		return recording.Output{}, err
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return recording.Output{}, err
+	}
+	if w.cfg.S3 == nil {
+		return recording.Output{Dir: dir}, nil
 	}
 	// The uploads outlive a worker shutdown long enough to store the end.
 	up, err := upload.Start(context.WithoutCancel(ctx), upload.Config{Client: w.recordingS3(), Bucket: bucket,

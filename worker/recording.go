@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/stagehand-rt/stagehand/engine"
+	"github.com/stagehand-rt/stagehand/internal/validation"
 	"github.com/stagehand-rt/stagehand/ivs"
 	"github.com/stagehand-rt/stagehand/sink/ivsrec"
 	"github.com/stagehand-rt/stagehand/sink/upload"
@@ -162,6 +163,13 @@ func (l *ledger) hooks(dir string) engine.Hooks {
 func (w *Worker) resumePoint(ctx context.Context, run *ivs.RecordingRun, dest string, rec *engine.Recording,
 	log *slog.Logger) (string, *ivsrec.Resume) {
 	if run == nil || run.Rendition == "" {
+		return "", nil
+	}
+	// The rendition names a folder under the recording's: one read from
+	// the store that could leave it is not continued.
+	if err := validation.KeyPrefix("rendition", run.Rendition); err != nil {
+		log.Warn("refusing the stored rendition; recording into a new rendition folder", "destination", dest,
+			"error", err)
 		return "", nil
 	}
 	data, err := w.readPlaylist(ctx, rec, ivsrec.PlaylistPath(run.Rendition))

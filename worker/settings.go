@@ -5,12 +5,12 @@ import (
 	"context"
 	"fmt"
 	"math"
-	"path/filepath"
 	"time"
 
 	"github.com/stagehand-rt/stagehand/encoder"
 	"github.com/stagehand-rt/stagehand/engine"
 	"github.com/stagehand-rt/stagehand/ivs"
+	"github.com/stagehand-rt/stagehand/recording"
 	"github.com/stagehand-rt/stagehand/sink/upload"
 	"github.com/stagehand-rt/stagehand/store"
 )
@@ -69,14 +69,20 @@ func (w *Worker) recordingSettings(ctx context.Context, d ivs.Destination) (*eng
 	}
 	prefix := d.Detail.S3.RecordingPrefix
 	rec := &engine.Recording{}
+	root := w.cfg.BucketsDir
 	if w.cfg.S3 != nil {
 		// <spool>/<bucket>/<key>: a restarted worker knows where what it
 		// left belongs (recoverSpool).
-		rec.Dir = filepath.Join(w.cfg.SpoolDir, sc.S3.BucketName, filepath.FromSlash(prefix))
+		root = w.cfg.SpoolDir
+	}
+	// The store is trusted no more than the API's input: a bucket or
+	// prefix that would leave root fails the composition, nothing written.
+	if rec.Dir, err = recording.LocalDir(root, sc.S3.BucketName, prefix); err != nil {
+		return nil, fmt.Errorf("recording location (%s): %w", sc.ARN, err)
+	}
+	if w.cfg.S3 != nil {
 		rec.Upload = &upload.Config{Client: upload.NewClient(*w.cfg.S3), Bucket: sc.S3.BucketName, Prefix: prefix,
 			Dir: rec.Dir}
-	} else {
-		rec.Dir = filepath.Join(w.cfg.BucketsDir, sc.S3.BucketName, filepath.FromSlash(prefix))
 	}
 	if len(c.ThumbnailConfigurations) > 0 {
 		rec.Thumbnails = thumbnailSettings(c.ThumbnailConfigurations[0])

@@ -43,7 +43,7 @@ type segmentFile struct {
 // openSegment creates the partial file of the segment at path and starts
 // the segment in it.
 func openSegment(fm format, path string) (*segmentFile, error) {
-	f, err := os.Create(path + ".part")
+	f, err := os.OpenFile(path+".part", os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("ivsrec: %w", err)
 	}

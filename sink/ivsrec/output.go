@@ -19,7 +19,7 @@ type Output struct {
 // version), and announces it.
 func (o Output) Publish(rel string, data []byte) error {
 	p := o.path(rel)
-	if err := os.WriteFile(p+".tmp", data, 0o644); err != nil {
+	if err := os.WriteFile(p+".tmp", data, 0o600); err != nil {
 		return fmt.Errorf("ivsrec: %w", err)
 	}
 	if err := os.Rename(p+".tmp", p); err != nil {
@@ -40,7 +40,7 @@ func (o Output) path(rel string) string { return filepath.Join(o.Dir, filepath.F
 // mkdirs creates the events folder and the rendition's.
 func (o Output) mkdirs(rendition string) error {
 	for _, d := range []string{eventsDir, RenditionDir(rendition)} {
-		if err := os.MkdirAll(o.path(d), 0o755); err != nil {
+		if err := os.MkdirAll(o.path(d), 0o700); err != nil {
 			return fmt.Errorf("ivsrec: %w", err)
 		}
 	}

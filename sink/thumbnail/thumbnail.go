@@ -81,7 +81,7 @@ func New(cfg Config) (*Writer, error) {
 		if d == "" {
 			continue
 		}
-		if err := os.MkdirAll(filepath.Join(cfg.Dir, filepath.FromSlash(d)), 0o755); err != nil {
+		if err := os.MkdirAll(filepath.Join(cfg.Dir, filepath.FromSlash(d)), 0o700); err != nil {
 			return nil, fmt.Errorf("thumbnail: %w", err)
 		}
 	}
