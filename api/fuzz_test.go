@@ -33,6 +33,7 @@ func FuzzRequest(f *testing.F) {
 	f.Fuzz(func(t *testing.T, op uint8, body []byte) {
 		name := ops[int(op)%len(ops)]
 		r := httptest.NewRequest(http.MethodPost, "/"+name, bytes.NewReader(body))
+		r.Header.Set("Content-Type", "application/json")
 		w := httptest.NewRecorder()
 		e.srv.ServeHTTP(w, r)
 		if w.Code >= 500 {

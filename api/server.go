@@ -20,6 +20,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"mime"
 	"net/http"
 	"net/url"
 	"runtime/debug"
@@ -166,6 +167,9 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) (opName string, e
 	if e != nil {
 		return opName, e
 	}
+	if e := browserRequest(r, body); e != nil {
+		return opName, e
+	}
 	if !s.cfg.NoAuth {
 		if err := s.auth.Verify(r, body); err != nil {
 			return opName, authError(err)
@@ -214,6 +218,28 @@ func (s *Server) route(r *http.Request) (string, operation, *Error) {
 	return name, op, nil
 }
 
+// browserRequest refuses what a page of another site can send without a
+// CORS preflight: a body that is not JSON (text/plain, a form), or any
+// request that says it comes from another origin. The SDKs and the CLI
+// send application/json (or x-amz-json-1.1) and no Origin. With --no-auth
+// this is all that stands between a browser and the operations.
+func browserRequest(r *http.Request, body []byte) *Error {
+	if o := r.Header.Get("Origin"); o != "" {
+		if u, err := url.Parse(o); err != nil || !strings.EqualFold(u.Host, r.Host) {
+			return &Error{http.StatusForbidden, "AccessDeniedException", "cross-origin requests are refused"}
+		}
+	}
+	if len(body) == 0 {
+		return nil
+	}
+	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if err != nil || mt != "application/json" && mt != "application/x-amz-json-1.1" {
+		return &Error{http.StatusUnsupportedMediaType, "ValidationException",
+			"Content-Type must be application/json or application/x-amz-json-1.1"}
+	}
+	return nil
+}
+
 // authError maps a signature failure to its AWS error, all 403.
 func authError(err error) *Error {
 	var se *sigv4.Error
@@ -223,9 +249,9 @@ func authError(err error) *Error {
 	return &Error{http.StatusForbidden, "AccessDeniedException", err.Error()}
 }
 
-// setCommonHeaders adds the headers IVS's front end puts on every response.
+// setCommonHeaders adds the headers IVS's front end puts on every response,
+// but Access-Control-Allow-Origin: no other site's page may read answers.
 func setCommonHeaders(h http.Header) {
-	h.Set("Access-Control-Allow-Origin", "*")
 	h.Set("Cache-Control", "no-store, no-cache")
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("X-Frame-Options", "DENY")

@@ -69,7 +69,7 @@ func (f *ingestFlags) tlsConfig(dev bool, dataDir string, stdout io.Writer) (*tl
 		return nil, err
 	}
 	path := filepath.Join(dataDir, "ingest-cert.pem")
-	if err := os.MkdirAll(dataDir, 0o755); err != nil {
+	if err := os.MkdirAll(dataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("data directory: %w", err)
 	}
 	if err := os.WriteFile(path, certPEM, 0o644); err != nil {

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"fmt"
+	"net"
 	"net/http"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -27,4 +29,22 @@ func withMetrics(h http.Handler, reg *prometheus.Registry) http.Handler {
 		}
 		h.ServeHTTP(w, r)
 	})
+}
+
+// withMetricsListener serves /metrics on its own address when addr is
+// given (kept off the address the API is exposed on), else beside the API,
+// the first listener, where earlier versions served it. The host guard
+// is not in front of /metrics: scrapers name hosts of their own.
+func withMetricsListener(ls []listener, addr string, reg *prometheus.Registry) ([]listener, error) {
+	if addr == "" {
+		ls[0].h = withMetrics(ls[0].h, reg)
+		return ls, nil
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("metrics address %s: %w", addr, err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	return append(ls, listener{"metrics", ln, mux}), nil
 }

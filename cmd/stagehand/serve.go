@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
@@ -56,6 +57,7 @@ type serveConfig struct {
 	ICEIPs    []string // addresses ICE offers; default 127.0.0.1 for a loopback stage, else all
 	Worker    workerFlags
 	Ingest    ingestFlags
+	HTTP      httpFlags
 	NoWorker  bool // run no embedded worker (workers run as `stagehand worker`)
 	Demo      bool // start a demo stage, participants and composition
 	RTMPURL   string
@@ -97,6 +99,7 @@ func parseServeFlags(args []string, stderr io.Writer) (serveConfig, error) {
 			"hosts (default http://<stage-addr>)")
 	c.Worker.register(fs)
 	c.Ingest.register(fs)
+	c.HTTP.register(fs)
 	fs.BoolVar(&c.Demo, "demo", false,
 		"start a demo: a stage with two synthetic participants and a composition recording them into the local bucket")
 	fs.BoolVar(&c.NoWorker, "no-worker", false,
@@ -164,6 +167,7 @@ func (c *serveConfig) validate() error {
 	}
 	errs = append(errs, c.Worker.validate()...)
 	errs = append(errs, c.Ingest.validate()...)
+	errs = append(errs, c.HTTP.validate(c)...)
 	for flag, u := range map[string]string{"--stage-url": c.StageURL, "--node-url": c.NodeURL} {
 		if u != "" && !strings.HasPrefix(u, "http://") && !strings.HasPrefix(u, "https://") {
 			errs = append(errs, fmt.Errorf("%s %q: want an http:// or https:// URL", flag, u))
@@ -186,6 +190,9 @@ func (c *serveConfig) endpoints(stageAddr string) ivs.StageEndpoints {
 func (c *serveConfig) nodeURL(stageAddr string) string {
 	if c.NodeURL != "" {
 		return strings.TrimSuffix(c.NodeURL, "/")
+	}
+	if c.HTTP.https() {
+		return "https://" + stageAddr
 	}
 	return "http://" + stageAddr
 }
@@ -215,6 +222,15 @@ func serve(ctx context.Context, cfg serveConfig, stdout, stderr io.Writer) error
 		return fmt.Errorf("stage address %s: %w", cfg.StageAddr, err)
 	}
 	defer stageLn.Close()
+	tlsCfg, err := cfg.HTTP.tlsConfig(cfg.hosts(), cfg.DataDir, stdout)
+	if err != nil {
+		return err
+	}
+	scheme := "http"
+	if tlsCfg != nil {
+		scheme, apiLn, stageLn = "https", tls.NewListener(apiLn, tlsCfg), tls.NewListener(stageLn, tlsCfg)
+	}
+	cfg.warnExposed(stdout, log)
 
 	natsURL := cfg.NATSURL
 	if natsURL == "" {
@@ -282,8 +298,8 @@ func serve(ctx context.Context, cfg serveConfig, stdout, stderr io.Writer) error
 		return err
 	}
 	defer stopWorker()
-	fmt.Fprintf(stdout, "stagehand: IVS Real-Time API at http://%s (region %s, account %s)\n", apiLn.Addr(), cfg.Region,
-		cfg.AccountID)
+	fmt.Fprintf(stdout, "stagehand: IVS Real-Time API at %s://%s (region %s, account %s)\n", scheme, apiLn.Addr(),
+		cfg.Region, cfg.AccountID)
 	fmt.Fprintf(stdout, "stagehand: stage node %s at %s (WHIP %s, events %s); join from a browser at %s/\n",
 		sfu.NodeID(), stageLn.Addr(), endpoints.WHIP, endpoints.Events, strings.TrimSuffix(endpoints.WHIP, "/whip"))
 	var d *demo
@@ -293,7 +309,7 @@ func serve(ctx context.Context, cfg serveConfig, stdout, stderr io.Writer) error
 				return nil
 			}
 			var err error
-			d, err = startDemo(ctx, cfg, "http://"+apiLn.Addr().String(), stdout, log)
+			d, err = startDemo(ctx, cfg, scheme+"://"+apiLn.Addr().String(), stdout, log)
 			return err
 		},
 		stopping: func() {
@@ -303,11 +319,15 @@ func serve(ctx context.Context, cfg serveConfig, stdout, stderr io.Writer) error
 			drainStage(sfu, log)
 		},
 	}
-	return serveHTTP(ctx, cfg, stdout, log, hooks,
-		listener{"API", apiLn, withMetrics(srv, reg)},
+	guard := cfg.hostGuard()
+	ls := []listener{{"API", apiLn, guard.Handler(srv)},
 		// The stage's WHIP/WHEP requests wait for ICE gathering; events
 		// WebSockets stay open, so no write timeout there.
-		listener{"stage", stageLn, sfu.Handler(web.Handler())})
+		{"stage", stageLn, guard.Handler(sfu.Handler(web.Handler()))}}
+	if ls, err = withMetricsListener(ls, cfg.HTTP.MetricsAddr, reg); err != nil {
+		return err
+	}
+	return serveHTTP(ctx, cfg, stdout, log, hooks, ls...)
 }
 
 // startWorker runs the embedded composition worker until the returned

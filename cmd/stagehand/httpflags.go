@@ -1,0 +1,135 @@
+package main
+
+import (
+	"crypto/tls"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/stagehand-rt/stagehand/ingest"
+	"github.com/stagehand-rt/stagehand/internal/hostguard"
+)
+
+// httpFlags are how serve's HTTP listeners (the API and the stage) face
+// the network: TLS, the host names they answer to, and where /metrics is.
+type httpFlags struct {
+	Cert, Key    string   // HTTPS certificate (PEM, with its chain) and key
+	TLS          bool     // HTTPS with a self-signed certificate under --dev
+	AllowedHosts []string // host names served besides the configured ones
+	MetricsAddr  string   // /metrics on its own address; empty: on the API's
+}
+
+func (f *httpFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&f.Cert, "tls-cert", "", "HTTPS certificate (PEM, with its chain) of the API and the stage")
+	fs.StringVar(&f.Key, "tls-key", "", "its private key (PEM)")
+	fs.BoolVar(&f.TLS, "tls", false,
+		"serve the API and the stage over HTTPS; with --dev and no --tls-cert a self-signed certificate is made")
+	fs.Func("allowed-hosts", "comma-separated host `names` the API and the stage answer to besides localhost, IP "+
+		"addresses and the hosts of --stage-url, --node-url and the listen addresses (DNS rebinding guard)",
+		func(v string) error {
+			for h := range strings.SplitSeq(v, ",") {
+				if h = strings.TrimSpace(h); h != "" {
+					f.AllowedHosts = append(f.AllowedHosts, h)
+				}
+			}
+			return nil
+		})
+	fs.StringVar(&f.MetricsAddr, "metrics-addr", "",
+		"serve GET /metrics on this address (host:port) only; default: on the API address")
+}
+
+func (f *httpFlags) validate(c *serveConfig) []error {
+	var errs []error
+	if (f.Cert == "") != (f.Key == "") {
+		errs = append(errs, errors.New("give both --tls-cert and --tls-key"))
+	}
+	if f.TLS && f.Cert == "" && !c.Dev {
+		errs = append(errs, errors.New("--tls without --tls-cert/--tls-key needs --dev (a self-signed certificate)"))
+	}
+	if f.MetricsAddr != "" {
+		if _, _, err := net.SplitHostPort(f.MetricsAddr); err != nil {
+			errs = append(errs, fmt.Errorf("--metrics-addr %q: %w", f.MetricsAddr, err))
+		}
+	}
+	// Unsigned requests from anywhere would be anyone's API.
+	if c.NoAuth && !loopback(c.APIAddr) {
+		errs = append(errs, fmt.Errorf("--no-auth on %s: unsigned requests are accepted only on a loopback "+
+			"--api-addr (127.0.0.1, ::1, localhost)", c.APIAddr))
+	}
+	return errs
+}
+
+// https reports whether the listeners serve TLS.
+func (f *httpFlags) https() bool { return f.TLS || f.Cert != "" }
+
+// tlsConfig is the listeners' certificate: the given one, a self-signed
+// one (--dev --tls; its PEM written under dataDir for clients to trust),
+// or nil (plain HTTP).
+func (f *httpFlags) tlsConfig(hosts []string, dataDir string, stdout io.Writer) (*tls.Config, error) {
+	if f.Cert != "" {
+		return ingest.LoadTLS(f.Cert, f.Key)
+	}
+	if !f.TLS {
+		return nil, nil
+	}
+	cfg, certPEM, fp, err := ingest.SelfSigned(append([]string{"127.0.0.1", "localhost"}, hosts...)...)
+	if err != nil {
+		return nil, err
+	}
+	path := filepath.Join(dataDir, "https-cert.pem")
+	if err := os.MkdirAll(dataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("data directory: %w", err)
+	}
+	if err := os.WriteFile(path, certPEM, 0o644); err != nil { // a certificate is public
+		return nil, fmt.Errorf("write the self-signed HTTPS certificate: %w", err)
+	}
+	fmt.Fprintf(stdout, "stagehand: the API and the stage use a SELF-SIGNED certificate (--dev --tls), written to %s, "+
+		"SHA-256 %s: clients must trust it\n", path, fp)
+	return cfg, nil
+}
+
+// hosts are the names the listeners answer to: the hosts of the public
+// URLs and listen addresses, and --allowed-hosts.
+func (c *serveConfig) hosts() []string {
+	hs := append([]string{c.APIAddr, c.StageAddr}, c.HTTP.AllowedHosts...)
+	for _, s := range []string{c.StageURL, c.NodeURL} {
+		if u, err := url.Parse(s); err == nil && u.Host != "" {
+			hs = append(hs, u.Host)
+		}
+	}
+	return hs
+}
+
+// hostGuard refuses requests for other hosts (DNS rebinding).
+func (c *serveConfig) hostGuard() *hostguard.Guard { return hostguard.New(c.hosts()...) }
+
+// warnExposed says loudly that --dev's demo credentials are served beyond
+// this machine.
+func (c *serveConfig) warnExposed(stdout io.Writer, log *slog.Logger) {
+	if !c.Dev || loopback(c.APIAddr) {
+		return
+	}
+	fmt.Fprintf(stdout, "stagehand: WARNING: --dev on %s, a non-loopback address: anyone who reaches it can use "+
+		"the demo credentials; give real ones, or listen on 127.0.0.1\n", c.APIAddr)
+	log.Warn("--dev on a non-loopback address: the demo credentials are served to the network", "apiAddr", c.APIAddr)
+}
+
+// loopback reports whether addr (host:port) listens on loopback only.
+func loopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}

@@ -1,0 +1,73 @@
+package main
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// freeAddr is a loopback address nothing listens on now.
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// TestServeHTTPS: --dev --tls serves the API over HTTPS with a self-signed
+// certificate written for clients, refuses foreign Host headers, and
+// --metrics-addr moves /metrics off the API address.
+func TestServeHTTPS(t *testing.T) {
+	dir := t.TempDir()
+	metrics := freeAddr(t)
+	u, _, out := startServeOutput(t, "--dev", "--tls", "--no-worker", "--api-addr", "127.0.0.1:0",
+		"--stage-addr", "127.0.0.1:0", "--nats-addr", "127.0.0.1:0", "--data-dir", dir, "--metrics-addr", metrics)
+	if !strings.Contains(out.String(), "API at https://") {
+		t.Errorf("serve did not announce HTTPS:\n%s", out)
+	}
+	pem, err := os.ReadFile(filepath.Join(dir, "https-cert.pem"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(pem)
+	c := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}}}
+	api := "https" + strings.TrimPrefix(u, "http")
+	for _, tc := range []struct {
+		method, url, host string
+		want              int
+	}{
+		{http.MethodPost, api + "/ListStages", "", http.StatusForbidden}, // reached the API: unsigned
+		{http.MethodPost, api + "/ListStages", "rebound.example:8690", http.StatusMisdirectedRequest},
+		{http.MethodGet, api + "/metrics", "", http.StatusNotFound},
+		{http.MethodGet, "http://" + metrics + "/metrics", "", http.StatusOK},
+	} {
+		req, err := http.NewRequest(tc.method, tc.url, strings.NewReader("{}"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Content-Type", "application/json")
+		if tc.host != "" {
+			req.Host = tc.host
+		}
+		resp, err := c.Do(req)
+		if err != nil {
+			t.Fatalf("%s %s: %v", tc.method, tc.url, err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != tc.want {
+			t.Errorf("%s %s (Host %q) = %d; want %d", tc.method, tc.url, tc.host, resp.StatusCode, tc.want)
+		}
+	}
+	if _, err := http.Get(api + "/metrics"); err == nil || !strings.Contains(err.Error(), "certificate") {
+		t.Errorf("a client without the certificate: %v; want a certificate error", err)
+	}
+}
