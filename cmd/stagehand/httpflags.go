@@ -95,13 +95,20 @@ func (f *httpFlags) tlsConfig(hosts []string, dataDir string, stdout io.Writer) 
 	return cfg, nil
 }
 
-// hosts are the names the listeners answer to: the hosts of the public
-// URLs and listen addresses, and --allowed-hosts.
+// hosts are the names the listeners answer to (and the self-signed
+// certificate names): the hosts of the public URLs and listen addresses,
+// and --allowed-hosts, without ports.
 func (c *serveConfig) hosts() []string {
-	hs := append([]string{c.APIAddr, c.StageAddr}, c.HTTP.AllowedHosts...)
+	var hs []string
+	for _, s := range append([]string{c.APIAddr, c.StageAddr}, c.HTTP.AllowedHosts...) {
+		if h, _, err := net.SplitHostPort(s); err == nil {
+			s = h
+		}
+		hs = append(hs, s)
+	}
 	for _, s := range []string{c.StageURL, c.NodeURL} {
-		if u, err := url.Parse(s); err == nil && u.Host != "" {
-			hs = append(hs, u.Host)
+		if u, err := url.Parse(s); err == nil && u.Hostname() != "" {
+			hs = append(hs, u.Hostname())
 		}
 	}
 	return hs

@@ -71,3 +71,19 @@ func TestServeHTTPS(t *testing.T) {
 		t.Errorf("a client without the certificate: %v; want a certificate error", err)
 	}
 }
+
+func TestServeHosts(t *testing.T) {
+	c := serveConfig{APIAddr: "127.0.0.1:8690", StageAddr: "[::1]:8691", StageURL: "https://stage.example.com:443/",
+		NodeURL: "http://node-1.internal:8691", HTTP: httpFlags{AllowedHosts: []string{"api", "lb.example:8443"}}}
+	got := strings.Join(c.hosts(), " ")
+	if want := "127.0.0.1 ::1 api lb.example stage.example.com node-1.internal"; got != want {
+		t.Errorf("hosts = %q; want %q", got, want)
+	}
+	g := c.hostGuard()
+	for host, ok := range map[string]bool{"stage.example.com": true, "node-1.internal:8691": true, "api:8690": true,
+		"lb.example": true, "evil.example": false} {
+		if g.Allows(host) != ok {
+			t.Errorf("Allows(%q) = %v; want %v", host, !ok, ok)
+		}
+	}
+}
