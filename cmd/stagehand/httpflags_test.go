@@ -87,3 +87,14 @@ func TestServeHosts(t *testing.T) {
 		}
 	}
 }
+
+// TestServeDevExposedWarns: --dev on a non-loopback address starts, and
+// says loudly that the demo credentials are served to the network.
+func TestServeDevExposedWarns(t *testing.T) {
+	_, stop, out := startServeOutput(t, "--dev", "--no-worker", "--api-addr", "0.0.0.0:0",
+		"--stage-addr", "127.0.0.1:0", "--nats-addr", "127.0.0.1:0", "--data-dir", t.TempDir())
+	stop()
+	if !strings.Contains(out.String(), "WARNING: --dev on 0.0.0.0:0") {
+		t.Errorf("no warning:\n%s", out)
+	}
+}

@@ -77,6 +77,36 @@ func TestWorkerPathTraversal(t *testing.T) {
 	}
 }
 
+// TestWorkerSymlinkEscape: a bucket directory replaced by a symlink to
+// elsewhere does not lead the worker's writes out of the buckets
+// directory: the composition fails, nothing is written there.
+func TestWorkerSymlinkEscape(t *testing.T) {
+	env := stagetest.Start(t, stagetest.Options{})
+	buckets, outside := t.TempDir(), t.TempDir()
+	if err := os.Symlink(outside, filepath.Join(buckets, "linked-bucket")); err != nil {
+		t.Fatal(err)
+	}
+	arn := startComposition(t, env, env.CreateStage(t, "symlink"), storageConfig(t, env, "linked-bucket"))
+	runWorker(t, env, worker.Config{BucketsDir: buckets})
+	Attack(t, "bucket directory symlinked out of the root", func(t *testing.T) {
+		var reason string
+		eventually(t, 60*time.Second, "composition FAILED", func() bool {
+			c, err := env.Store.Compositions.Get(env.Ctx, arnID(t, arn))
+			if err == nil && c.Run != nil {
+				reason = c.Run.Reason
+			}
+			return err == nil && c.State == ivs.CompositionFailed
+		})
+		t.Logf("FAILED: %s", reason)
+		if fs := files(t, outside); len(fs) != 0 {
+			t.Errorf("files written through the symlink: %v", fs)
+		}
+		if entries, _ := os.ReadDir(outside); len(entries) != 0 {
+			t.Errorf("%d entries created through the symlink", len(entries))
+		}
+	})
+}
+
 // TestRecordingFileModes: a composition's recording (segments, playlists,
 // events, directories) is readable by its owner only.
 func TestRecordingFileModes(t *testing.T) {
