@@ -98,8 +98,15 @@ func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer s.wg.Done()
+	defer func() { _ = conn.CloseNow() }() // ends CloseRead's reader whatever happened
 	conn.SetReadLimit(4 << 10)
-	ctx := conn.CloseRead(sctx) // nothing is read; this handles pings and the close
+	// Nothing is read; this handles pings and the close. Its context is
+	// never cancelled: a cancelled read drops the connection without the
+	// close frame that tells the client why.
+	read := conn.CloseRead(context.WithoutCancel(sctx))
+	ctx, cancel := context.WithCancel(sctx)
+	defer cancel()
+	defer context.AfterFunc(read, cancel)()
 	s.serveEvents(ctx, conn, rm, c, remote)
 }
 

@@ -65,6 +65,27 @@ func TestStageLimits(t *testing.T) {
 		leaks.CheckEnded(t)
 	})
 
+	Attack(t, "50 events sockets from one token", func(t *testing.T) {
+		watcher := env.Token(t, *st.Arn, "watcher", nil, types.ParticipantTokenCapabilitySubscribe)
+		open, refused := 0, 0
+		for range 50 {
+			ev, err := client.DialEvents(env.Ctx, *st.Endpoints.Events, *watcher.Token)
+			var se *client.StatusError
+			switch {
+			case err == nil:
+				open++
+				defer ev.Close()
+			case errors.As(err, &se) && se.Status == http.StatusTooManyRequests:
+				refused++
+			default:
+				t.Errorf("events socket: %v", err)
+			}
+		}
+		if open != 4 || refused != 46 {
+			t.Errorf("50 events sockets of one token: %d open, %d refused 429; want 4 and 46", open, refused)
+		}
+	})
+
 	Attack(t, "10,000 bad subscribe requests", func(t *testing.T) {
 		session := activeSession(t, env, st)
 		prober := env.Token(t, *st.Arn, "prober", nil, types.ParticipantTokenCapabilitySubscribe)
