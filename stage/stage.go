@@ -12,6 +12,10 @@
 //	DELETE /session/{id}          leave (the Location of a WHIP or WHEP answer)
 //	GET    /events                WebSocket of stage events (?access_token= or Bearer)
 //
+// What one participant (one token) may hold is bounded (limits.go, Config):
+// past a limit an offer is refused 409 or 429 before any PeerConnection is
+// made (docs/security/stage.md).
+//
 // Offers must carry all their ICE candidates (no trickle): answers are sent
 // once this side's gathering is complete, which on a LAN takes
 // milliseconds.
