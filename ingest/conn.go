@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/url"
 	"path"
 	"runtime/debug"
 	"strings"
@@ -85,7 +86,7 @@ func (s *Server) handle(nc net.Conn, secure bool) {
 		if v := recover(); v != nil {
 			s.metrics.connections.WithLabelValues(outcomePanic).Inc()
 			p.log.Error("ingest connection panicked; dropped", "ingest", p.id, "participant", p.cfg.ParticipantID,
-				"panic", v, "stack", string(debug.Stack()))
+				"panic", scrub(fmt.Sprint(v)), "stack", string(debug.Stack()))
 		}
 	}()
 	defer func() { // after a panic too
@@ -100,7 +101,8 @@ func (s *Server) handle(nc net.Conn, secure bool) {
 	case errors.As(err, &r):
 		s.metrics.connections.WithLabelValues(outcomeRefused).Inc()
 		s.metrics.refusals.WithLabelValues(r.code).Inc()
-		p.log.Info("ingest refused", "ingest", p.id, "participant", p.cfg.ParticipantID, "code", r.code, "reason", r.msg)
+		p.log.Info("ingest refused", "ingest", p.id, "participant", p.cfg.ParticipantID, "code", r.code,
+			"reason", scrub(r.msg))
 	case err == nil, errors.Is(err, errUnpublished):
 		s.metrics.connections.WithLabelValues(outcomeEnded).Inc()
 		p.log.Info("RTMP publish ended", "ingest", p.id, "participant", p.cfg.ParticipantID,
@@ -108,7 +110,8 @@ func (s *Server) handle(nc net.Conn, secure bool) {
 	default:
 		s.metrics.connections.WithLabelValues(outcomeFailed).Inc()
 		p.log.Info("RTMP connection ended", "ingest", p.id, "participant", p.cfg.ParticipantID,
-			"duration", time.Since(p.connected).Round(time.Millisecond), "video_frames", p.videoSent, "error", err)
+			"duration", time.Since(p.connected).Round(time.Millisecond), "video_frames", p.videoSent,
+			"error", scrub(err.Error()))
 	}
 }
 
@@ -119,7 +122,7 @@ func (p *publisher) run(ctx context.Context) error {
 		return fmt.Errorf("RTMP handshake: %w", err)
 	}
 	if err := p.sc.AcceptConn(); err != nil {
-		return fmt.Errorf("RTMP connect: %w", err)
+		return fmt.Errorf("RTMP connect: %w", connectError(err))
 	}
 	if !p.sc.Publish {
 		_ = p.sc.RejectAction()
@@ -160,9 +163,26 @@ func (p *publisher) run(ctx context.Context) error {
 	err = p.readMedia()
 	stop()
 	if err != nil && !errors.Is(err, errUnpublished) {
-		reason = "the RTMP publish ended: " + err.Error()
+		reason = "the RTMP publish ended: " + scrub(err.Error())
 	}
 	return err
+}
+
+// connectError keeps what an RTMP connect error says of its kind, never
+// the command or URL the library quotes in it: an encoder's tcUrl and
+// stream name carry the stream key, and a tcUrl that does not parse comes
+// back whole in the error.
+func connectError(err error) error {
+	var ne net.Error
+	var ue *url.Error
+	switch { // *url.Error is a net.Error too: it goes first
+	case errors.As(err, &ue):
+		return errors.New("the tcUrl and stream name do not form a URL")
+	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF), errors.As(err, &ne):
+		return err
+	}
+	kind, _, _ := strings.Cut(err.Error(), ":")
+	return errors.New(scrub(kind))
 }
 
 // authorize finds the ingest configuration of the stream key and checks
@@ -172,7 +192,7 @@ func (p *publisher) authorize(ctx context.Context, key string) error {
 	defer cancel()
 	c, id, err := p.s.lookup(lctx, key)
 	if errors.Is(err, errUnknownKey) {
-		app := strings.Trim(path.Dir(p.sc.URL.Path), "/")
+		app := scrub(strings.Trim(path.Dir(p.sc.URL.Path), "/"))
 		return &refusal{code: "UNKNOWN_STREAM_KEY", msg: fmt.Sprintf("unknown stream key %q (app %q)", redact(key), app)}
 	}
 	if err != nil {

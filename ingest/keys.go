@@ -5,6 +5,7 @@ import (
 	"crypto/subtle"
 	"errors"
 	"fmt"
+	"regexp"
 	"strings"
 
 	"github.com/stagehand-rt/stagehand/ivs"
@@ -39,6 +40,14 @@ func redact(key string) string {
 	}
 	return "…"
 }
+
+// keyLike matches what looks like an IVS stream key anywhere in a text:
+// rt_<account>_<region>_<id>_<secret>, the secret up to a separator.
+var keyLike = regexp.MustCompile(`rt_[^_\s"'/]*_[^_\s"'/]*_[^_\s"'/]*_[^\s"'/?&#,;)}\]]+`)
+
+// scrub redacts every stream key in s, for text that reaches a log line
+// and may quote what an encoder sent (a tcUrl, a stream name).
+func scrub(s string) string { return keyLike.ReplaceAllStringFunc(s, redact) }
 
 // lookup returns the ingest configuration whose stream key is key, and its
 // id, or errUnknownKey.

@@ -11,6 +11,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/stagehand-rt/stagehand/stagesignal"
+	"github.com/stagehand-rt/stagehand/token"
 )
 
 // watcherQueue bounds the messages waiting for one slow watcher; a watcher
@@ -76,6 +77,18 @@ func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
+	sctx, done, err := s.openSocket(c)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	defer done()
+	// Counted now, the socket is ended by a DisconnectParticipant signal;
+	// one that came since the token was first checked is seen here.
+	if _, err := s.authorize(r); err != nil {
+		writeError(w, err)
+		return
+	}
 	conn, err := websocket.Accept(w, r, &websocket.AcceptOptions{InsecureSkipVerify: true}) // token-authorized, any origin
 	if err != nil {
 		return // Accept has answered
@@ -85,8 +98,21 @@ func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer s.wg.Done()
+	defer func() { _ = conn.CloseNow() }() // ends CloseRead's reader whatever happened
 	conn.SetReadLimit(4 << 10)
-	ctx := conn.CloseRead(s.ctx) // nothing is read; this handles pings and the close
+	// Nothing is read; this handles pings and the close. Its context is
+	// never cancelled: a cancelled read drops the connection without the
+	// close frame that tells the client why.
+	read := conn.CloseRead(context.WithoutCancel(sctx))
+	ctx, cancel := context.WithCancel(sctx)
+	defer cancel()
+	defer context.AfterFunc(read, cancel)()
+	s.serveEvents(ctx, conn, rm, c, remote)
+}
+
+// serveEvents writes the stage's events to conn until it closes, its
+// participant is ended, or the server stops.
+func (s *Server) serveEvents(ctx context.Context, conn *websocket.Conn, rm *room, c token.Claims, remote bool) {
 	if remote {
 		s.watchRemote(ctx, conn, c.StageID)
 		return
@@ -112,7 +138,7 @@ func (s *Server) pushEvents(ctx context.Context, conn *websocket.Conn, wt *watch
 	for {
 		select {
 		case <-ctx.Done():
-			conn.Close(websocket.StatusGoingAway, "stage server shutting down")
+			closeFor(ctx, conn)
 			return
 		case m, ok := <-wt.ch:
 			if !ok && wt.evicted {
@@ -145,12 +171,6 @@ func (s *Server) onDisconnect(msg *nats.Msg) {
 		s.log.Warn("bad disconnect signal", "subject", msg.Subject)
 		return
 	}
-	s.mu.Lock()
-	rm := s.rooms[stageID]
-	s.mu.Unlock()
-	if rm == nil {
-		return
-	}
 	reason := "disconnected by DisconnectParticipant"
 	if d.Reason != "" {
 		reason += ": " + d.Reason
@@ -158,5 +178,20 @@ func (s *Server) onDisconnect(msg *nats.Msg) {
 	if d.ParticipantID == stagesignal.Everyone {
 		reason = "the stage was deleted"
 	}
+	s.endSockets(stageID, d.ParticipantID, &socketEnd{websocket.StatusPolicyViolation, reason})
+	rm := s.roomOf(stageID)
+	if rm == nil {
+		return
+	}
+	rm.revoke(d.ParticipantID)
 	s.goTracked(func() { rm.disconnect(d.ParticipantID, reason) })
+}
+
+// revoke keeps participant pid, which DisconnectParticipant removed (or
+// everyone, when the stage was deleted), from joining with an offer it
+// was negotiating.
+func (r *room) revoke(pid string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.revoked[pid] = true
 }

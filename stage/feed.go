@@ -99,7 +99,7 @@ func (s *Server) watchRemote(ctx context.Context, conn *websocket.Conn, stageID 
 	for {
 		select {
 		case <-ctx.Done():
-			conn.Close(websocket.StatusGoingAway, "stage server shutting down")
+			closeFor(ctx, conn)
 			return
 		case m := <-ch:
 			var env envelope

@@ -83,7 +83,8 @@ func (s *Server) authorize(r *http.Request) (token.Claims, error) {
 	switch {
 	case err == nil:
 		return c, nil
-	case errors.Is(err, tokenstore.ErrRevoked), errors.Is(err, tokenstore.ErrForeignStage):
+	case errors.Is(err, tokenstore.ErrRevoked), errors.Is(err, tokenstore.ErrForeignStage),
+		errors.Is(err, tokenstore.ErrReservedParticipant):
 		return c, refusal.New(http.StatusForbidden, "participant token refused: "+err.Error())
 	case isTokenError(err):
 		return c, refusal.New(http.StatusUnauthorized, "participant token refused: "+err.Error())
@@ -143,6 +144,11 @@ func (s *Server) publish(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	if !c.Publish {
+		// Refused before the stage is placed or a PeerConnection made.
+		s.recordRefusal(c.StageID, c.ParticipantID, "JOIN_ERROR", "INSUFFICIENT_CAPABILITIES")
+		return refusal.New(http.StatusForbidden, "the token does not allow publishing (no PUBLISH capability)")
+	}
 	offer, err := readOffer(r)
 	if err != nil {
 		return err
@@ -151,6 +157,11 @@ func (s *Server) publish(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	release, err := rm.reserve(c.ParticipantID, publishPeer, "")
+	if err != nil {
+		return err
+	}
+	defer release()
 	p, err := s.newPeerConn(rm, publishPeer, c.ParticipantID)
 	if err != nil {
 		return err
@@ -216,6 +227,11 @@ func (s *Server) subscribe(w http.ResponseWriter, r *http.Request) error {
 		return refusal.Newf(http.StatusNotFound,
 			"participant %q has left or has sent no media yet; subscribe on its tracks-published event", target)
 	}
+	release, err := rm.reserve(c.ParticipantID, subscribePeer, target)
+	if err != nil {
+		return err
+	}
+	defer release()
 	p, err := s.newPeerConn(rm, subscribePeer, c.ParticipantID)
 	if err != nil {
 		return err
@@ -270,6 +286,7 @@ func (s *Server) newPeerConn(rm *room, kind peerKind, pid string) (*peer, error)
 	if err != nil {
 		return nil, fmt.Errorf("new peer connection: %w", err)
 	}
+	s.pcs.add()
 	p := newPeer(s, rm, kind, pid)
 	p.pc = pc
 	return p, nil
@@ -279,6 +296,12 @@ func (s *Server) newPeerConn(rm *room, kind peerKind, pid string) (*peer, error)
 // any error the peer connection is closed and nothing is left behind.
 func (s *Server) admitPeer(w http.ResponseWriter, r *http.Request, rm *room, p *peer, c token.Claims, answer string,
 	err error) error {
+	if err == nil {
+		// The token may have been revoked (or its key deleted) while the
+		// offer was negotiated; a signal that came meanwhile is kept by
+		// the room, which join checks.
+		_, err = s.authorize(r)
+	}
 	if err == nil {
 		err = rm.join(c, p, clientInfo{userAgent: r.UserAgent()})
 		if errors.Is(err, errRoomGone) {
@@ -293,6 +316,7 @@ func (s *Server) admitPeer(w http.ResponseWriter, r *http.Request, rm *room, p *
 	}
 	if err != nil {
 		_ = p.pc.Close()
+		s.pcs.done()
 		return err
 	}
 	p.pc.OnConnectionStateChange(p.onState)
@@ -327,6 +351,17 @@ func newResourceID() string {
 	b := make([]byte, 12)
 	_, _ = rand.Read(b)
 	return hex.EncodeToString(b)
+}
+
+// recordRefusal records an error event of participant pid on a stage this
+// server has a room for (see recordErrorLocked); otherwise it is only
+// logged.
+func (s *Server) recordRefusal(stageID, pid, name, code string) {
+	if rm := s.roomOf(stageID); rm != nil {
+		rm.recordError(pid, name, code)
+		return
+	}
+	s.log.Debug("participant refused", "stage", stageID, "participant", pid, "event", name, "code", code)
 }
 
 // recordError records an error event of participant pid (see

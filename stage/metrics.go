@@ -11,6 +11,10 @@ var (
 	peersDesc = prometheus.NewDesc("stagehand_stage_peers",
 		"Peer connections on this server's stages, by kind: publish (WHIP and RTMP ingest) and subscribe.",
 		[]string{"kind"}, nil)
+	pcsMadeDesc = prometheus.NewDesc("stagehand_stage_peer_connections_total",
+		"WebRTC peer connections made since the server started, refused offers' included.", nil, nil)
+	pcsOpenDesc = prometheus.NewDesc("stagehand_stage_peer_connections_open",
+		"WebRTC peer connections open now, negotiating or joined.", nil, nil)
 )
 
 // Collector reports the stages' occupancy, read when scraped.
@@ -22,6 +26,8 @@ func (c stageCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- roomsDesc
 	ch <- participantsDesc
 	ch <- peersDesc
+	ch <- pcsMadeDesc
+	ch <- pcsOpenDesc
 }
 
 func (c stageCollector) Collect(ch chan<- prometheus.Metric) {
@@ -59,4 +65,7 @@ func (c stageCollector) Collect(ch chan<- prometheus.Metric) {
 	for k, n := range peers {
 		ch <- prometheus.MustNewConstMetric(peersDesc, prometheus.GaugeValue, float64(n), k.String())
 	}
+	made, open := c.s.PeerConnections()
+	ch <- prometheus.MustNewConstMetric(pcsMadeDesc, prometheus.CounterValue, float64(made))
+	ch <- prometheus.MustNewConstMetric(pcsOpenDesc, prometheus.GaugeValue, float64(open))
 }

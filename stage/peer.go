@@ -293,6 +293,7 @@ func (p *peer) close(reason string) {
 			if err := p.pc.Close(); err != nil {
 				p.r.log.Debug("close peer connection", "participant", p.participantID, "error", err)
 			}
+			p.s.pcs.done()
 		}
 		p.r.log.Info("peer left", "participant", p.participantID, "kind", p.kind, "reason", reason)
 		if p.kind == publishPeer {

@@ -15,6 +15,7 @@ import (
 	"github.com/stagehand-rt/stagehand/ivs"
 	"github.com/stagehand-rt/stagehand/store"
 	"github.com/stagehand-rt/stagehand/token"
+	"github.com/stagehand-rt/stagehand/token/tokenstore"
 )
 
 // room is one stage's live state on this server: its session, its
@@ -38,6 +39,11 @@ type room struct {
 	joined       int // participants that joined this session
 	participants map[string]*participant
 	watchers     map[*watcher]struct{}
+	pending      map[string]pending   // by participant id: peers being negotiated (limits.go)
+	errors       map[string]*errorLog // by participant id, in this session
+	// revoked are the participants DisconnectParticipant removed: an offer
+	// of theirs negotiated meanwhile must not join.
+	revoked map[string]bool
 }
 
 // participant is one token's presence on the stage.
@@ -51,7 +57,8 @@ type participant struct {
 func newRoom(s *Server, stageID, stageARN string) *room {
 	return &room{s: s, stageID: stageID, stageARN: stageARN, tag: newRoomTag(),
 		log:          s.log.With("stage", stageID),
-		participants: map[string]*participant{}, watchers: map[*watcher]struct{}{}}
+		participants: map[string]*participant{}, watchers: map[*watcher]struct{}{},
+		pending: map[string]pending{}, errors: map[string]*errorLog{}, revoked: map[string]bool{}}
 }
 
 // join admits p, a new peer connection of the token's participant,
@@ -61,6 +68,9 @@ func (r *room) join(c token.Claims, p *peer, client clientInfo) error {
 	defer r.mu.Unlock()
 	if r.dead {
 		return errRoomGone
+	}
+	if err := r.revokedLocked(c.ParticipantID); err != nil {
+		return err
 	}
 	var part *participant
 	if r.sessionID != "" { // participants of an ended session are forgotten
@@ -175,6 +185,7 @@ func (r *room) startSession() error {
 	}
 	r.sessionID = id
 	r.participants = map[string]*participant{}
+	r.errors = map[string]*errorLog{}
 	r.log.Info("stage session started", "session", id)
 	r.broadcast(Message{Type: MsgSessionStarted, SessionID: id})
 	return nil
@@ -370,12 +381,20 @@ func (r *room) disconnect(id, reason string) {
 
 // recordErrorLocked records an error event under the active session; a
 // refused join on an idle stage has no session to be recorded in, and is
-// only logged.
+// only logged. A participant's repeated errors are recorded and logged
+// within limits (allowError): a token replayed 10,000 times writes a few
+// events, not 10,000.
 func (r *room) recordErrorLocked(pid, name, code string) {
-	r.log.Info("participant refused", "participant", pid, "event", name, "code", code)
-	if r.sessionID != "" && code != "" {
-		r.recordLocked(pid, name, "", code)
+	if r.sessionID == "" {
+		r.log.Debug("participant refused", "participant", pid, "event", name, "code", code)
+		return
 	}
+	if code == "" || !r.allowError(pid, name, code) {
+		return
+	}
+	r.log.Info("participant refused", "participant", pid, "event", name, "code", code,
+		"suppressed", r.errors[pid].suppressed)
+	r.recordLocked(pid, name, "", code)
 }
 
 // recordLocked writes one participant event of the active session.
@@ -448,8 +467,9 @@ func now() time.Time { return time.Now().UTC().Truncate(time.Millisecond) }
 // CompositionParticipantPrefix starts the participant id of a composition
 // worker's subscriber. Like IVS, the stage does not report compositions as
 // participants: no participant record, no events, no events-channel
-// messages.
-const CompositionParticipantPrefix = "composition-"
+// messages. Only the server's own key may sign a token with such an id
+// (tokenstore refuses it from an imported key).
+const CompositionParticipantPrefix = tokenstore.ReservedParticipantPrefix
 
 // Hidden reports whether participant id is a composition's.
 func Hidden(id string) bool { return strings.HasPrefix(id, CompositionParticipantPrefix) }

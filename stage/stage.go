@@ -12,6 +12,10 @@
 //	DELETE /session/{id}          leave (the Location of a WHIP or WHEP answer)
 //	GET    /events                WebSocket of stage events (?access_token= or Bearer)
 //
+// What one participant (one token) may hold is bounded (limits.go, Config):
+// past a limit an offer is refused 409 or 429 before any PeerConnection is
+// made (docs/security/stage.md).
+//
 // Offers must carry all their ICE candidates (no trickle): answers are sent
 // once this side's gathering is complete, which on a LAN takes
 // milliseconds.
@@ -69,6 +73,20 @@ type Config struct {
 	// TrackWait is how long a subscribe waits for a publisher's tracks to
 	// start flowing. Default 3 s.
 	TrackWait time.Duration
+	// Limits per participant (per token), each checked before any
+	// PeerConnection is made (docs/security/stage.md):
+	// MaxSubscriptionsPerPublisher WHEP peers, live or being negotiated,
+	// to one publisher (past it: 409); MaxSubscriptions to all publishers
+	// together (429); MaxEventSockets events WebSockets open on this node
+	// (429). Defaults 1, MaxPublishers + 4 and 4.
+	MaxSubscriptionsPerPublisher int
+	MaxSubscriptions             int
+	MaxEventSockets              int
+	// MaxErrorEvents bounds the error events (JOIN_ERROR, SUBSCRIBE_ERROR…)
+	// recorded for one participant in one session; the same error is
+	// recorded at most once every ErrorEventInterval. Defaults 20 and 10 s.
+	MaxErrorEvents     int
+	ErrorEventInterval time.Duration
 	// OnPublishStarted, when set, is called on a goroutine of its own
 	// (that Close waits for) after each PUBLISH_STARTED event: individual
 	// participant recording starts there.
@@ -94,6 +112,25 @@ func (c Config) withDefaults() Config {
 	}
 	if c.TrackWait <= 0 {
 		c.TrackWait = 3 * time.Second
+	}
+	return c.limitDefaults()
+}
+
+func (c Config) limitDefaults() Config {
+	if c.MaxSubscriptionsPerPublisher <= 0 {
+		c.MaxSubscriptionsPerPublisher = 1
+	}
+	if c.MaxSubscriptions <= 0 {
+		c.MaxSubscriptions = c.MaxPublishers + 4
+	}
+	if c.MaxEventSockets <= 0 {
+		c.MaxEventSockets = 4
+	}
+	if c.MaxErrorEvents <= 0 {
+		c.MaxErrorEvents = 20
+	}
+	if c.ErrorEventInterval <= 0 {
+		c.ErrorEventInterval = 10 * time.Second
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
@@ -125,9 +162,12 @@ type Server struct {
 	sub      *nats.Subscription
 	cluster  *cluster // nil when not clustered
 
+	pcs pcCounter // PeerConnections made and open, for metrics
+
 	mu       sync.Mutex
-	rooms    map[string]*room // by stage id
-	sessions map[string]*peer // by resource id (Location)
+	rooms    map[string]*room                     // by stage id
+	sessions map[string]*peer                     // by resource id (Location)
+	sockets  map[string]map[*eventSocket]struct{} // events WebSockets by stage id
 	closed   bool
 }
 
@@ -148,7 +188,8 @@ func New(cfg Config, v Verifier, st *store.Store, nc *nats.Conn) (*Server, error
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Server{cfg: cfg, verifier: v, store: st, log: cfg.Logger.With("component", "stage"), api: wapi,
-		ctx: ctx, cancel: cancel, rooms: map[string]*room{}, sessions: map[string]*peer{}}
+		ctx: ctx, cancel: cancel, rooms: map[string]*room{}, sessions: map[string]*peer{},
+		sockets: map[string]map[*eventSocket]struct{}{}}
 	if nc != nil {
 		s.sub, err = nc.Subscribe(disconnectSubjects, s.onDisconnect)
 		if err != nil {

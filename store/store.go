@@ -33,7 +33,14 @@ type Config struct {
 	Replicas int
 	// Prefix starts every bucket name; default "stagehand".
 	Prefix string
+	// Retention is how long a stage session, a participant record and a
+	// participant event are kept after their last write; default 14 days
+	// (docs/security/stage.md).
+	Retention time.Duration
 }
+
+// DefaultRetention keeps two weeks of stage history.
+const DefaultRetention = 14 * 24 * time.Hour
 
 // Store holds one table per resource type.
 type Store struct {
@@ -71,6 +78,9 @@ func Open(ctx context.Context, js jetstream.JetStream, cfg Config) (*Store, erro
 	if cfg.Prefix == "" {
 		cfg.Prefix = "stagehand"
 	}
+	if cfg.Retention <= 0 {
+		cfg.Retention = DefaultRetention
+	}
 	s := &Store{js: js, cfg: cfg}
 	var err error
 	open := func(name string, ttl time.Duration) jetstream.KeyValue {
@@ -82,9 +92,11 @@ func Open(ctx context.Context, js jetstream.JetStream, cfg Config) (*Store, erro
 		return kv
 	}
 	s.Stages = newTable[ivs.Stage](open("stages", 0))
-	s.Sessions = newTable[ivs.StageSession](open("sessions", 0))
-	s.Participants = newTable[ivs.Participant](open("participants", 0))
-	s.Events = newTable[ivs.Event](open("events", 0))
+	// Stage history is bounded in time: participants' events, however
+	// many, go once Retention has passed.
+	s.Sessions = newTable[ivs.StageSession](open("sessions", cfg.Retention))
+	s.Participants = newTable[ivs.Participant](open("participants", cfg.Retention))
+	s.Events = newTable[ivs.Event](open("events", cfg.Retention))
 	s.Recordings = newTable[ivs.ParticipantRecording](open("participant_recordings", 0))
 	s.EncoderConfigurations = newTable[ivs.EncoderConfiguration](open("encoder_configurations", 0))
 	s.StorageConfigurations = newTable[ivs.StorageConfiguration](open("storage_configurations", 0))

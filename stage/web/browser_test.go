@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"hash/fnv"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"os"
 	"slices"
@@ -507,13 +506,17 @@ func TestBrowserReconnect(t *testing.T) {
 // old one, first answers 409: the page DELETEs the old session and offers
 // again. The events channel here is a stand-in that says so on demand.
 func TestBrowserReconnectMessage(t *testing.T) {
-	env := stagetest.Start(t, stagetest.Options{Web: web.Handler()})
+	// The stand-in is served by the page's own server: the page takes
+	// ?events= from nowhere else.
+	mux := http.NewServeMux()
+	mux.Handle("/", web.Handler())
+	env := stagetest.Start(t, stagetest.Options{Web: mux})
 	b := startChromium(t)
 	st := env.CreateStage(t, "browser-told")
 	tok := env.Token(t, *st.Arn, "chromium", nil)
 	leave := make(chan struct{})
 	var dials atomic.Int32
-	events := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	mux.HandleFunc("/stand-in/events", func(w http.ResponseWriter, r *http.Request) {
 		conn, err := websocket.Accept(w, r, &websocket.AcceptOptions{InsecureSkipVerify: true})
 		if err != nil {
 			return
@@ -530,10 +533,9 @@ func TestBrowserReconnectMessage(t *testing.T) {
 			conn.Close(websocket.StatusServiceRestart, "draining")
 		case <-ctx.Done():
 		}
-	}))
-	defer events.Close()
+	})
 	defer close(leave)
-	wsURL := "ws" + strings.TrimPrefix(events.URL, "http") + "/events"
+	wsURL := "ws" + strings.TrimPrefix(env.StageURL, "http") + "/stand-in/events"
 	b.do(t, "open the page and join",
 		chromedp.Navigate(env.StageURL+"/?autojoin=1&events="+url.QueryEscape(wsURL)+"&token="+url.QueryEscape(*tok.Token)),
 		chromedp.WaitVisible(chromedp.CSS("#leave")))

@@ -20,7 +20,8 @@
 //
 // The package owns the page only; the endpoints it talks to are the stage
 // server's (package stage), found in the token's whip_url and events_url
-// claims.
+// claims. ?whip= and ?events= override them only when they name the page's
+// own server: a link cannot send the token anywhere else.
 package web
 
 import (

@@ -143,3 +143,27 @@ func importKey(t *testing.T, st *store.Store, id string) *token.Signer {
 	}
 	return s
 }
+
+// TestReservedParticipant: only the server's key signs the participant ids
+// of its compositions; an imported key claiming one is refused.
+func TestReservedParticipant(t *testing.T) {
+	st := openStore(t)
+	ctx := t.Context()
+	v, err := NewVerifier(ctx, st, ns)
+	if err != nil {
+		t.Fatal(err)
+	}
+	server, err := LoadSigner(ctx, st, ns)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stageARN := ns.ARN(ivs.TypeStage, "abcdABCDefgh")
+	id := ReservedParticipantPrefix + "abcdABCDefgh"
+	if _, err := v.Verify(ctx, sign(t, server, claims(stageARN, id))); err != nil {
+		t.Fatalf("the server's own composition token: %v", err)
+	}
+	customer := importKey(t, st, "keyABCDefgh1")
+	if _, err := v.Verify(ctx, sign(t, customer, claims(stageARN, id))); !errors.Is(err, ErrReservedParticipant) {
+		t.Fatalf("imported key claiming %s: %v", id, err)
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"crypto/ecdsa"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/stagehand-rt/stagehand/ivs"
@@ -19,7 +20,15 @@ var (
 	ErrRevoked = errors.New("participant was disconnected from this stage and may not join again")
 	// ErrForeignStage is a token for a stage of another account or region.
 	ErrForeignStage = errors.New("not a stage of this server")
+	// ErrReservedParticipant is a token signed with an imported key that
+	// claims a participant id reserved for the server's own participants.
+	ErrReservedParticipant = errors.New("participant id is reserved for the server's own participants")
 )
+
+// ReservedParticipantPrefix starts the participant ids only the server's
+// own key may sign: its composition workers' subscribers, which the stage
+// hides from the participant list (stage.CompositionParticipantPrefix).
+const ReservedParticipantPrefix = "composition-"
 
 // RevocationKey is the store.Revocations key under which a participant
 // DisconnectParticipant revoked is kept.
@@ -47,9 +56,13 @@ func NewVerifier(ctx context.Context, st *store.Store, ns ivs.Namespace) (*Verif
 
 // Verify returns the token's claims, or why it may not be used.
 func (v *Verifier) Verify(ctx context.Context, tok string) (token.Claims, error) {
-	c, err := token.Verify(tok, keyLookup{ctx, v}, v.now())
+	keys := &keyLookup{ctx: ctx, v: v}
+	c, err := token.Verify(tok, keys, v.now())
 	if err != nil {
 		return c, err
+	}
+	if !keys.server && strings.HasPrefix(c.ParticipantID, ReservedParticipantPrefix) {
+		return c, fmt.Errorf("jti %q: %w", c.ParticipantID, ErrReservedParticipant)
 	}
 	stage, err := ivs.ParseARN(c.StageARN)
 	if err != nil || !v.ns.Owns(stage, ivs.TypeStage) {
@@ -64,13 +77,15 @@ func (v *Verifier) Verify(ctx context.Context, tok string) (token.Claims, error)
 }
 
 type keyLookup struct {
-	ctx context.Context
-	v   *Verifier
+	ctx    context.Context
+	v      *Verifier
+	server bool // the kid named the server's own key
 }
 
 // Key finds the public key a token's kid names.
-func (k keyLookup) Key(kid string) (*ecdsa.PublicKey, bool) {
+func (k *keyLookup) Key(kid string) (*ecdsa.PublicKey, bool) {
 	if kid == k.v.kid {
+		k.server = true
 		return k.v.server, true
 	}
 	a, err := ivs.ParseARN(kid)

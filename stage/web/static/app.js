@@ -550,6 +550,20 @@ function setJoined(joined) {
   $('leave').disabled = !joined;
 }
 
+// sameOrigin is the ?whip= or ?events= override of the token's URLs, taken
+// only when it points at this page's own server: a link could otherwise
+// send the token to a server of its author's.
+function sameOrigin(name) {
+  const v = params.get(name);
+  if (!v) return '';
+  const u = new URL(v, location.href);
+  const scheme = u.protocol.replace(/^ws/, 'http');
+  if (u.host !== location.host || scheme !== location.protocol) {
+    throw new Error(`?${name}= must point at this page's server (${location.host}); the token's own URL is used otherwise`);
+  }
+  return u.href;
+}
+
 async function join(text) {
   if (current) return;
   const token = text.trim();
@@ -557,8 +571,8 @@ async function join(text) {
   report.errors = [];
   try {
     const claims = decodeToken(token);
-    const whip = params.get('whip') || claims.whip_url;
-    const events = params.get('events') || claims.events_url;
+    const whip = sameOrigin('whip') || claims.whip_url;
+    const events = sameOrigin('events') || claims.events_url;
     if (!whip || !events) throw new Error('the token has no whip_url or events_url claim; add ?whip= and ?events=');
     s = current = new Session(token, claims, whip, events);
     report.participantId = claims.jti || '';
