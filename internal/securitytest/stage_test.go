@@ -113,7 +113,7 @@ func TestStageTokens(t *testing.T) {
 	Attack(t, "WHIP with a SUBSCRIBE-only token", func(t *testing.T) {
 		tok := env.Token(t, *st.Arn, "lurker", nil, types.ParticipantTokenCapabilitySubscribe)
 		made, _ := env.Stage.PeerConnections()
-		status := post(t, http.DefaultClient, *st.Endpoints.Whip, *tok.Token, offerSDP(t))
+		status := postOffer(t, http.DefaultClient, *st.Endpoints.Whip, *tok.Token, offerSDP(t))
 		if status != http.StatusForbidden {
 			t.Errorf("WHIP with a SUBSCRIBE-only token answered %d; want 403", status)
 		}
@@ -183,7 +183,7 @@ func flood(t *testing.T, hc *http.Client, n, conc int, url, tok, offer string) m
 	for range conc {
 		wg.Go(func() {
 			for next.Add(1) <= int64(n) {
-				status := post(t, hc, url, tok, offer)
+				status := postOffer(t, hc, url, tok, offer)
 				mu.Lock()
 				codes[status]++
 				mu.Unlock()
@@ -194,7 +194,7 @@ func flood(t *testing.T, hc *http.Client, n, conc int, url, tok, offer string) m
 	return codes
 }
 
-func post(t *testing.T, hc *http.Client, url, tok, offer string) int {
+func postOffer(t *testing.T, hc *http.Client, url, tok, offer string) int {
 	t.Helper()
 	req, err := http.NewRequestWithContext(context.Background(), http.MethodPost, url, strings.NewReader(offer))
 	if err != nil {
@@ -229,7 +229,7 @@ func refusedEverywhere(t *testing.T, env *stagetest.Env, st types.Stage, tok str
 	t.Helper()
 	made, _ := env.Stage.PeerConnections()
 	for _, url := range []string{*st.Endpoints.Whip, client.WHEPURL(*st.Endpoints.Whip, "anyone")} {
-		if got := post(t, http.DefaultClient, url, tok, offerSDP(t)); got != status {
+		if got := postOffer(t, http.DefaultClient, url, tok, offerSDP(t)); got != status {
 			t.Errorf("POST %s answered %d; want %d", url, got, status)
 		}
 	}
