@@ -45,6 +45,17 @@ func TestStageLimits(t *testing.T) {
 	offer := offerSDP(t)
 	hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
 	defer hc.CloseIdleConnections()
+	// The publisher's relays start with its tracks: before the goroutine
+	// snapshot below, not during the attack.
+	testkit.WaitFor(t, 15*time.Second, 50*time.Millisecond, testkit.Until("the publisher's tracks flow", func() bool {
+		sess, err := env.API.GetStage(env.Ctx, &ivsrealtime.GetStageInput{Arn: st.Arn})
+		if err != nil || sess.Stage.ActiveSessionId == nil {
+			return false
+		}
+		out, err := env.API.ListParticipants(env.Ctx, &ivsrealtime.ListParticipantsInput{StageArn: st.Arn,
+			SessionId: sess.Stage.ActiveSessionId, FilterByPublished: true})
+		return err == nil && len(out.Participants) == 1
+	}))
 
 	Attack(t, "500 WHEP offers from one token", func(t *testing.T) {
 		leaks := testkit.SnapshotGoroutines(testkit.IdleHTTPConns)
