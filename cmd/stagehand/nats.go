@@ -92,10 +92,22 @@ func runNATS(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "stagehand: NATS node %s of cluster %s on %s (routes on %s)\n", cfg.Name, cfg.Cluster,
-		ns.ClientURL(), cfg.ClusterAddr)
+	fmt.Fprintf(stdout, "stagehand: NATS node %s of cluster %s on %s (routes on %s); %s\n", cfg.Name, cfg.Cluster,
+		ns.ClientURL(), cfg.ClusterAddr, security(sc))
 	<-ctx.Done()
 	ns.Shutdown()
 	fmt.Fprintln(stdout, "stagehand: NATS node stopped")
 	return nil
+}
+
+// security says how the node lets clients and peers in.
+func security(c natsserver.Config) string {
+	users, tls := "any client (no --users)", "no TLS"
+	if len(c.Users) > 0 {
+		users = fmt.Sprintf("%d users", len(c.Users))
+	}
+	if c.TLS != nil {
+		tls = "TLS on clients, mutual TLS on routes"
+	}
+	return users + ", " + tls
 }
