@@ -48,9 +48,11 @@ func parseWorkerFlags(args []string, stderr io.Writer) (workerConfig, error) {
 	c.NATS.register(fs)
 	fs.IntVar(&c.Replicas, "replicas", 1, "replicas of the JetStream buckets and streams (as the deployment's serve/api)")
 	fs.StringVar(&c.DataDir, "data-dir", "stagehand-worker", "directory for the spool and local recordings")
-	fs.StringVar(&c.Region, "region", envOr("STAGEHAND_REGION", "us-east-1"), "region in ARNs (as the API's)")
+	// Kept so that existing command lines parse: control mints the
+	// worker's tokens, in its own region and account.
+	fs.StringVar(&c.Region, "region", envOr("STAGEHAND_REGION", "us-east-1"), "unused (control mints the tokens)")
 	fs.StringVar(&c.AccountID, "account-id", envOr("STAGEHAND_ACCOUNT_ID", "123456789012"),
-		"account id in ARNs (as the API's)")
+		"unused (control mints the tokens)")
 	channelsFlag(fs, c.Channels)
 	fs.Func("ice-ip", "local `IP` offered in ICE candidates (repeatable; default every interface)", func(v string) error {
 		if net.ParseIP(v) == nil {

@@ -1,7 +1,9 @@
 // Package natsserver runs an embedded NATS server with JetStream: the
 // default store and job queue of `stagehand serve`, the server that tests
 // run against, and a node of a JetStream cluster (`stagehand nats`). It
-// keeps JetStream's file store under the directory it is given.
+// keeps JetStream's file store under the directory it is given. With Users
+// it lets in only the roles' users, each with its permissions (auth.go);
+// with TLS, clients connect in TLS and routes are mutual TLS.
 package natsserver
 
 import (
