@@ -24,6 +24,7 @@ import (
 	"github.com/stagehand-rt/stagehand/internal/testmedia"
 	"github.com/stagehand-rt/stagehand/ivs"
 	"github.com/stagehand-rt/stagehand/stage/client"
+	"github.com/stagehand-rt/stagehand/token/tokenservice"
 	"github.com/stagehand-rt/stagehand/token/tokenstore"
 	"github.com/stagehand-rt/stagehand/worker"
 )
@@ -275,7 +276,7 @@ func runWorker(t *testing.T, env *stagetest.Env, cfg worker.Config) {
 		t.Fatal(err)
 	}
 	cfg.ICEIPs = loopback.ICEIPs
-	w, err := worker.New(cfg, env.Store, env.Queue, signer)
+	w, err := worker.New(cfg, env.Store, env.Queue, tokenservice.Minter{Store: env.Store, Signer: signer})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -126,6 +126,9 @@ type Config struct {
 	// StopTTL is how long a stop signal is kept. It must outlast the time
 	// a job can wait in the queue. Default 7 days.
 	StopTTL time.Duration
+	// Bind opens the stream, consumers and bucket that exist and never
+	// creates or updates one: a worker may not configure streams.
+	Bind bool
 	// Logger receives heartbeats that fail, malformed and reaped jobs,
 	// with component=jobs added; default slog.Default(). Local to this
 	// process: it need not match other processes' Config.
@@ -218,14 +221,18 @@ func openStream(ctx context.Context, js jetstream.JetStream, cfg Config) (jetstr
 		Replicas:    cfg.Replicas,
 		Duplicates:  cfg.DuplicateWindow,
 	}
-	s, err := ensureStream(ctx, js, sc)
+	s, err := ensureStream(ctx, js, sc, cfg.Bind)
 	if err != nil {
 		return nil, fmt.Errorf("jobs: open stream %s: %w", StreamName, err)
 	}
 	return s, nil
 }
 
-func ensureStream(ctx context.Context, js jetstream.JetStream, sc jetstream.StreamConfig) (jetstream.Stream, error) {
+func ensureStream(ctx context.Context, js jetstream.JetStream, sc jetstream.StreamConfig,
+	bind bool) (jetstream.Stream, error) {
+	if bind {
+		return js.Stream(ctx, sc.Name)
+	}
 	s, err := js.CreateStream(ctx, sc)
 	if errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
 		s, err = js.UpdateStream(ctx, sc)
@@ -244,14 +251,18 @@ func openConsumer(ctx context.Context, s jetstream.Stream, cfg Config) (jetstrea
 		FilterSubject: SubjectPrefix + ".*",
 		Replicas:      cfg.Replicas,
 	}
-	c, err := ensureConsumer(ctx, s, cc)
+	c, err := ensureConsumer(ctx, s, cc, cfg.Bind)
 	if err != nil {
 		return nil, fmt.Errorf("jobs: open consumer %s: %w", ConsumerName, err)
 	}
 	return c, nil
 }
 
-func ensureConsumer(ctx context.Context, s jetstream.Stream, cc jetstream.ConsumerConfig) (jetstream.Consumer, error) {
+func ensureConsumer(ctx context.Context, s jetstream.Stream, cc jetstream.ConsumerConfig,
+	bind bool) (jetstream.Consumer, error) {
+	if bind {
+		return s.Consumer(ctx, cc.Durable)
+	}
 	c, err := s.CreateConsumer(ctx, cc)
 	if errors.Is(err, jetstream.ErrConsumerExists) {
 		c, err = s.UpdateConsumer(ctx, cc)
@@ -267,6 +278,13 @@ func openStops(ctx context.Context, js jetstream.JetStream, cfg Config) (jetstre
 		Replicas:    cfg.Replicas,
 		History:     1,
 		TTL:         cfg.StopTTL,
+	}
+	if cfg.Bind {
+		kv, err := js.KeyValue(ctx, StopBucket)
+		if err != nil {
+			return nil, fmt.Errorf("jobs: bind bucket %s: %w", StopBucket, err)
+		}
+		return kv, nil
 	}
 	kv, err := js.CreateKeyValue(ctx, kc)
 	if errors.Is(err, jetstream.ErrBucketExists) {

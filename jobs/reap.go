@@ -37,7 +37,7 @@ func openExhausted(ctx context.Context, js jetstream.JetStream, cfg Config) (jet
 		Replicas:    cfg.Replicas,
 		MaxAge:      exhaustedMaxAge,
 	}
-	s, err := ensureStream(ctx, js, sc)
+	s, err := ensureStream(ctx, js, sc, cfg.Bind)
 	if err != nil {
 		return nil, fmt.Errorf("jobs: open stream %s: %w", ExhaustedStreamName, err)
 	}
@@ -47,7 +47,7 @@ func openExhausted(ctx context.Context, js jetstream.JetStream, cfg Config) (jet
 		AckPolicy:   jetstream.AckExplicitPolicy,
 		AckWait:     time.Minute,
 		Replicas:    cfg.Replicas,
-	})
+	}, cfg.Bind)
 	if err != nil {
 		return nil, fmt.Errorf("jobs: open consumer %s: %w", ReaperConsumerName, err)
 	}

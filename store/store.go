@@ -37,6 +37,12 @@ type Config struct {
 	// participant event are kept after their last write; default 14 days
 	// (docs/security/stage.md).
 	Retention time.Duration
+	// Bind opens buckets that exist and never creates or updates one: a
+	// worker may not configure streams (one could source the secrets).
+	Bind bool
+	// Without names tables left closed (nil), such as "secrets": a worker
+	// may not read them.
+	Without []string
 }
 
 // DefaultRetention keeps two weeks of stage history.
@@ -84,7 +90,7 @@ func Open(ctx context.Context, js jetstream.JetStream, cfg Config) (*Store, erro
 	s := &Store{js: js, cfg: cfg}
 	var err error
 	open := func(name string, ttl time.Duration) jetstream.KeyValue {
-		if err != nil {
+		if err != nil || slices.Contains(cfg.Without, name) {
 			return nil
 		}
 		var kv jetstream.KeyValue
@@ -119,9 +125,21 @@ type Table[T any] struct {
 	kv jetstream.KeyValue
 }
 
-func newTable[T any](kv jetstream.KeyValue) *Table[T] { return &Table[T]{kv: kv} }
+func newTable[T any](kv jetstream.KeyValue) *Table[T] {
+	if kv == nil {
+		return nil
+	}
+	return &Table[T]{kv: kv}
+}
 
 func (s *Store) bucket(ctx context.Context, name string, ttl time.Duration) (jetstream.KeyValue, error) {
+	if s.cfg.Bind {
+		kv, err := s.js.KeyValue(ctx, s.cfg.Prefix+"_"+name)
+		if err != nil {
+			return nil, fmt.Errorf("store: bind bucket %s: %w", name, err)
+		}
+		return kv, nil
+	}
 	kv, err := s.js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
 		Bucket:   s.cfg.Prefix + "_" + name,
 		Storage:  jetstream.FileStorage,

@@ -79,7 +79,7 @@ func (w *Worker) newRun(ctx context.Context, comp ivs.Composition, log *slog.Log
 	if err != nil {
 		return nil, err
 	}
-	tok, err := w.subscribeToken(id, st)
+	tok, err := w.tokens.CompositionToken(ctx, id)
 	if err != nil {
 		return nil, err
 	}

@@ -120,7 +120,7 @@ func (w *Worker) followParticipant(ctx context.Context, st ivs.Stage, pid string
 	if err != nil {
 		return err
 	}
-	tok, err := w.subscribeToken("rec-"+pid+"-"+ivs.RandomString(6), full)
+	tok, err := w.tokens.RecordingToken(ctx, a.ID, pid)
 	if err != nil {
 		return err
 	}

@@ -23,8 +23,10 @@ import (
 	"github.com/stagehand-rt/stagehand/internal/testmedia"
 	"github.com/stagehand-rt/stagehand/internal/testserver"
 	"github.com/stagehand-rt/stagehand/sink/upload"
+	"github.com/stagehand-rt/stagehand/stage"
 	"github.com/stagehand-rt/stagehand/stage/client"
 	"github.com/stagehand-rt/stagehand/synth"
+	"github.com/stagehand-rt/stagehand/token/tokenservice"
 	"github.com/stagehand-rt/stagehand/worker"
 )
 
@@ -344,5 +346,14 @@ func TestParticipantAudioOnly(t *testing.T) {
 	}
 	if d := probe.Duration(t); d < 4 || d > 8 {
 		t.Errorf("%.2f s recorded, want about 5", d)
+	}
+}
+
+// TestTokenPrefix: the tokens control mints for workers name participants
+// the stage treats as composition subscribers.
+func TestTokenPrefix(t *testing.T) {
+	if tokenservice.ParticipantPrefix != stage.CompositionParticipantPrefix {
+		t.Fatalf("tokenservice mints %q…, the stage hides %q…", tokenservice.ParticipantPrefix,
+			stage.CompositionParticipantPrefix)
 	}
 }

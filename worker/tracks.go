@@ -1,32 +1,20 @@
-// The composition as a participant of its stage: its token, who is on the
-// stage, and each subscribed track decoded into the engine.
+// The composition as a participant of its stage: who is on the stage, and
+// each subscribed track decoded into the engine.
 
 package worker
 
 import (
 	"log/slog"
-	"time"
 
 	"github.com/asticode/go-astiav"
 	"github.com/pion/webrtc/v4"
 
 	"github.com/stagehand-rt/stagehand/engine"
-	"github.com/stagehand-rt/stagehand/ivs"
 	"github.com/stagehand-rt/stagehand/layout"
 	"github.com/stagehand-rt/stagehand/stage"
 	"github.com/stagehand-rt/stagehand/stage/client"
-	"github.com/stagehand-rt/stagehand/token"
 	"github.com/stagehand-rt/stagehand/trackdecode"
 )
-
-// subscribeToken mints the composition's own SUBSCRIBE token.
-func (w *Worker) subscribeToken(id string, st ivs.Stage) (string, error) {
-	a, _ := ivs.ParseARN(st.ARN)
-	now := time.Now().Truncate(time.Second)
-	return w.signer.Sign(token.Claims{ParticipantID: stage.CompositionParticipantPrefix + id, UserID: "composition",
-		StageARN: st.ARN, StageID: a.ID, EventsURL: st.Endpoints.Events, WhipURL: st.Endpoints.WHIP,
-		Subscribe: true, IssuedAt: now.Add(-time.Minute), ExpiresAt: now.Add(token.MaxLifetime - time.Minute)})
-}
 
 func layoutParticipants(ps []stage.ParticipantInfo) []layout.Participant {
 	out := make([]layout.Participant, 0, len(ps))

@@ -39,7 +39,6 @@ import (
 	"github.com/stagehand-rt/stagehand/jobs"
 	"github.com/stagehand-rt/stagehand/sink/upload"
 	"github.com/stagehand-rt/stagehand/store"
-	"github.com/stagehand-rt/stagehand/token"
 )
 
 // Config configures a worker.
@@ -125,7 +124,7 @@ type Worker struct {
 	cfg     Config
 	store   *store.Store
 	queue   *jobs.Queue
-	signer  *token.Signer
+	tokens  Tokens
 	log     *slog.Logger
 	budget  *budget
 	metrics *metrics
@@ -142,8 +141,16 @@ type Worker struct {
 	recS3     *s3.Client
 }
 
-// New creates a worker; signer mints its subscribe tokens.
-func New(cfg Config, st *store.Store, q *jobs.Queue, signer *token.Signer) (*Worker, error) {
+// Tokens mints the worker's own SUBSCRIBE tokens: tokenservice.Client
+// asks control for them, so that a worker never holds the signing key;
+// tokenservice.Minter signs them in a process that does.
+type Tokens interface {
+	CompositionToken(ctx context.Context, compositionID string) (string, error)
+	RecordingToken(ctx context.Context, stageID, participantID string) (string, error)
+}
+
+// New creates a worker; tokens mints its subscribe tokens.
+func New(cfg Config, st *store.Store, q *jobs.Queue, tokens Tokens) (*Worker, error) {
 	cfg = cfg.withDefaults()
 	if cfg.S3 == nil && cfg.BucketsDir == "" {
 		return nil, errors.New("worker: S3 destinations need an S3 server or a BucketsDir")
@@ -151,7 +158,7 @@ func New(cfg Config, st *store.Store, q *jobs.Queue, signer *token.Signer) (*Wor
 	if cfg.S3 != nil && cfg.SpoolDir == "" {
 		return nil, errors.New("worker: uploads to S3 need a SpoolDir")
 	}
-	w := &Worker{cfg: cfg, store: st, queue: q, signer: signer, budget: newBudget(float64(cfg.Capacity)),
+	w := &Worker{cfg: cfg, store: st, queue: q, tokens: tokens, budget: newBudget(float64(cfg.Capacity)),
 		log: cfg.Logger.With("component", "worker", "worker", cfg.ID), draining: make(chan struct{}),
 		held: map[string]*held{}}
 	w.spool = &spool{limit: cfg.SpoolLimit, log: w.log}

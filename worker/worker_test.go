@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -28,6 +29,7 @@ import (
 	"github.com/stagehand-rt/stagehand/sink/upload"
 	"github.com/stagehand-rt/stagehand/stage/client"
 	"github.com/stagehand-rt/stagehand/synth"
+	"github.com/stagehand-rt/stagehand/token/tokenservice"
 	"github.com/stagehand-rt/stagehand/token/tokenstore"
 	"github.com/stagehand-rt/stagehand/worker"
 )
@@ -502,7 +504,14 @@ func startWorkerDone(t *testing.T, env *stagetest.Env, cfg worker.Config) (*work
 	if cfg.ICEIPs == nil {
 		cfg.ICEIPs = loopback.ICEIPs
 	}
-	w, err := worker.New(cfg, env.Store, env.Queue, signer)
+	// The worker asks for its tokens as a fleet's worker does: over NATS.
+	sub, err := tokenservice.Serve(env.NC, "test.tokens", tokenservice.Minter{Store: env.Store, Signer: signer},
+		slog.Default())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = sub.Unsubscribe() })
+	w, err := worker.New(cfg, env.Store, env.Queue, tokenservice.Client{NC: env.NC, Subject: "test.tokens"})
 	if err != nil {
 		t.Fatal(err)
 	}

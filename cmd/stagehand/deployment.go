@@ -8,6 +8,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/stagehand-rt/stagehand/internal/natsserver"
 	"github.com/stagehand-rt/stagehand/jobs"
 	"github.com/stagehand-rt/stagehand/store"
 )
@@ -21,12 +22,27 @@ type deployment struct {
 	queue *jobs.Queue
 }
 
-// openDeployment connects to natsURL as client name and opens (creating
-// when missing) the store's buckets and the queue with replicas.
-func openDeployment(ctx context.Context, natsURL, name string, replicas int) (*deployment, error) {
-	nc, err := nats.Connect(natsURL, nats.Name(name), nats.MaxReconnects(-1),
+// dial is how a process connects to the deployment's NATS.
+type dial struct {
+	url, name string
+	opts      []nats.Option // credentials, TLS
+	// worker binds to the buckets and streams control created, leaves the
+	// ones a worker may not read closed, and uses the worker inboxes: what
+	// the server lets a worker do.
+	worker bool
+}
+
+// openDeployment connects as d says and opens the store's buckets and the
+// queue with replicas, creating the missing ones unless d is a worker's.
+func openDeployment(ctx context.Context, d dial, replicas int) (*deployment, error) {
+	natsURL := d.url
+	opts := append([]nats.Option{nats.Name(d.name), nats.MaxReconnects(-1),
 		// A cluster node that goes away: the next one within a second.
-		nats.ReconnectWait(500*time.Millisecond))
+		nats.ReconnectWait(500 * time.Millisecond)}, d.opts...)
+	if d.worker {
+		opts = append(opts, nats.CustomInboxPrefix(natsserver.WorkerInboxPrefix))
+	}
+	nc, err := nats.Connect(natsURL, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("connect to NATS at %s: %w", natsURL, err)
 	}
@@ -43,10 +59,10 @@ func openDeployment(ctx context.Context, natsURL, name string, replicas int) (*d
 		// Each attempt has its own deadline: a request sent before the
 		// cluster had a leader may never be answered.
 		attemptCtx, cancelAttempt := context.WithTimeout(openCtx, 10*time.Second)
-		d, err := open(attemptCtx, nc, js, replicas)
+		dep, err := open(attemptCtx, nc, js, replicas, d.worker)
 		cancelAttempt()
 		if err == nil {
-			return d, nil
+			return dep, nil
 		}
 		select {
 		case <-openCtx.Done():
@@ -57,12 +73,17 @@ func openDeployment(ctx context.Context, natsURL, name string, replicas int) (*d
 	}
 }
 
-func open(ctx context.Context, nc *nats.Conn, js jetstream.JetStream, replicas int) (*deployment, error) {
-	st, err := store.Open(ctx, js, store.Config{Replicas: replicas})
+func open(ctx context.Context, nc *nats.Conn, js jetstream.JetStream, replicas int, worker bool) (*deployment,
+	error) {
+	sc := store.Config{Replicas: replicas, Bind: worker}
+	if worker {
+		sc.Without = natsserver.WorkerDeniedTables
+	}
+	st, err := store.Open(ctx, js, sc)
 	if err != nil {
 		return nil, err
 	}
-	q, err := jobs.Open(ctx, js, jobs.Config{Replicas: replicas})
+	q, err := jobs.Open(ctx, js, jobs.Config{Replicas: replicas, Bind: worker})
 	if err != nil {
 		return nil, err
 	}

@@ -65,6 +65,8 @@ func TestComposeFileCommandsParse(t *testing.T) {
 			_, err = parseServeFlags(args, io.Discard)
 		case "worker":
 			_, err = parseWorkerFlags(args, io.Discard)
+		case "nats-secrets":
+			_, err = parseNATSSecretsFlags(args, io.Discard)
 		default:
 			t.Errorf("service %s runs unknown command %q", name, s.Command[0])
 		}
@@ -138,7 +140,7 @@ func serveMetricNames(t *testing.T) []string {
 		t.Fatal(err)
 	}
 	defer ns.Shutdown()
-	dep, err := openDeployment(ctx, ns.ClientURL(), "dashboard-test", 1)
+	dep, err := openDeployment(ctx, dial{url: ns.ClientURL(), name: "dashboard-test"}, 1)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -27,6 +27,7 @@ Usage:
   stagehand publish --token T        join a stage over WHIP with a test pattern and a tone
   stagehand worker --nats-url URL    run compositions for a deployment (serve --no-worker, fleets)
   stagehand nats --routes URLS       run one node of a fleet's NATS JetStream cluster
+  stagehand nats-secrets --dir DIR   write a fleet's NATS users, credentials and development certificates
   stagehand health URL               exit 0 if URL answers 2xx (container health checks)
   stagehand layout preview [flags]   draw a layout with labelled tiles into a PNG
   stagehand compose [flags]          compose media files to RTMP(S), S3 and/or local HLS
@@ -77,6 +78,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return runLoad(ctx, args[1:], stdout, stderr)
 	case "nats":
 		return runNATS(ctx, args[1:], stdout, stderr)
+	case "nats-secrets":
+		return runNATSSecrets(ctx, args[1:], stdout, stderr)
 	case "health":
 		return runHealth(ctx, args[1:], stdout)
 	case "version":

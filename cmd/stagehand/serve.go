@@ -26,6 +26,7 @@ import (
 	"github.com/stagehand-rt/stagehand/stage"
 	"github.com/stagehand-rt/stagehand/stage/web"
 	"github.com/stagehand-rt/stagehand/store"
+	"github.com/stagehand-rt/stagehand/token/tokenservice"
 	"github.com/stagehand-rt/stagehand/token/tokenstore"
 	"github.com/stagehand-rt/stagehand/worker"
 )
@@ -44,6 +45,7 @@ type serveConfig struct {
 	DataDir   string
 	NATSURL   string // external NATS; empty runs the embedded server
 	NATSAddr  string // where the embedded server listens
+	NATS      natsClientFlags
 	Replicas  int
 	Dev       bool
 	NoAuth    bool
@@ -79,6 +81,7 @@ func parseServeFlags(args []string, stderr io.Writer) (serveConfig, error) {
 	fs.StringVar(&c.NATSURL, "nats-url", os.Getenv("STAGEHAND_NATS_URL"),
 		"external NATS (JetStream) URL(s), comma-separated; empty runs an embedded server")
 	fs.StringVar(&c.NATSAddr, "nats-addr", "127.0.0.1:4222", "address of the embedded NATS server (loopback)")
+	c.NATS.register(fs)
 	fs.IntVar(&c.Replicas, "replicas", 1, "replicas of the JetStream buckets and streams (3 on a 3-node cluster)")
 	fs.BoolVar(&c.Dev, "dev", false, "local demo: accept the demo credentials when none are given")
 	fs.BoolVar(&c.NoAuth, "no-auth", false, "accept unsigned API requests (only with --dev)")
@@ -168,6 +171,7 @@ func (c *serveConfig) validate() error {
 	errs = append(errs, c.Worker.validate()...)
 	errs = append(errs, c.Ingest.validate()...)
 	errs = append(errs, c.HTTP.validate(c)...)
+	errs = append(errs, c.NATS.validate(c.NATSURL)...)
 	for flag, u := range map[string]string{"--stage-url": c.StageURL, "--node-url": c.NodeURL} {
 		if u != "" && !strings.HasPrefix(u, "http://") && !strings.HasPrefix(u, "https://") {
 			errs = append(errs, fmt.Errorf("%s %q: want an http:// or https:// URL", flag, u))
@@ -232,17 +236,22 @@ func serve(ctx context.Context, cfg serveConfig, stdout, stderr io.Writer) error
 	}
 	cfg.warnExposed(stdout, log)
 
-	natsURL := cfg.NATSURL
-	if natsURL == "" {
-		ns, err := natsserver.Start(natsserver.Config{Addr: cfg.NATSAddr, StoreDir: filepath.Join(cfg.DataDir, "nats")})
+	nd := dial{url: cfg.NATSURL, name: "stagehand-serve"}
+	if nd.url == "" {
+		ns, creds, err := startEmbeddedNATS(cfg, stdout)
 		if err != nil {
 			return err
 		}
 		defer ns.Shutdown()
-		natsURL = ns.ClientURL()
-		fmt.Fprintf(stdout, "stagehand: embedded NATS JetStream at %s, data in %s\n", natsURL, cfg.DataDir)
+		nd.url = ns.ClientURL()
+		if cfg.NATS.CredsFile == "" {
+			cfg.NATS.CredsFile = creds
+		}
 	}
-	dep, err := openDeployment(ctx, natsURL, "stagehand-serve", cfg.Replicas)
+	if nd.opts, err = cfg.NATS.options(); err != nil {
+		return err
+	}
+	dep, err := openDeployment(ctx, nd, cfg.Replicas)
 	if err != nil {
 		return err
 	}
@@ -267,6 +276,17 @@ func serve(ctx context.Context, cfg serveConfig, stdout, stderr io.Writer) error
 	if err != nil {
 		return err
 	}
+	signer, err := tokenstore.LoadSigner(openCtx, st, ns)
+	if err != nil {
+		return err
+	}
+	minter := tokenservice.Minter{Store: st, Signer: signer}
+	// Workers ask for their subscribe tokens here: they hold no signing key.
+	tokenSub, err := tokenservice.Serve(nc, natsserver.TokenSubject, minter, log)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = tokenSub.Unsubscribe() }()
 	sfu, err := stage.New(stage.Config{ICEIPs: cfg.ICEIPs, Logger: log,
 		OnPublishStarted: recording.NewDispatcher(st, queue, log).Hook(),
 		Cluster:          &stage.ClusterConfig{NodeURL: cfg.nodeURL(stageLn.Addr().String())}}, verifier, st, nc)
@@ -293,7 +313,7 @@ func serve(ctx context.Context, cfg serveConfig, stdout, stderr io.Writer) error
 		return err
 	}
 	defer stopIngest()
-	stopWorker, err := startWorker(ctx, cfg, st, queue, ns, reg, log)
+	stopWorker, err := startWorker(ctx, cfg, st, queue, minter, reg, log)
 	if err != nil {
 		return err
 	}
@@ -330,8 +350,29 @@ func serve(ctx context.Context, cfg serveConfig, stdout, stderr io.Writer) error
 	return serveHTTP(ctx, cfg, stdout, log, hooks, ls...)
 }
 
-// startWorker runs the embedded composition worker until the returned
-// stop is called.
+// startEmbeddedNATS runs the single-node NATS on loopback, with users whose
+// passwords it writes once into the data directory (mode 0600): serve logs
+// in as control, and `stagehand worker`s of this machine with worker.creds.
+// It returns the server and control's credentials file.
+func startEmbeddedNATS(cfg serveConfig, stdout io.Writer) (*natsserver.Server, string, error) {
+	dir := filepath.Join(cfg.DataDir, "nats-secrets")
+	if _, err := writeSecrets(dir, nil); err != nil {
+		return nil, "", err
+	}
+	users, err := readUsers(filepath.Join(dir, natsDir, usersFile))
+	if err != nil {
+		return nil, "", err
+	}
+	ns, err := natsserver.Start(natsserver.Config{Addr: cfg.NATSAddr, StoreDir: filepath.Join(cfg.DataDir, "nats"),
+		Users: users})
+	if err != nil {
+		return nil, "", err
+	}
+	fmt.Fprintf(stdout, "stagehand: embedded NATS JetStream at %s, data in %s; workers log in with --nats-creds %s\n",
+		ns.ClientURL(), cfg.DataDir, credsFile(dir, natsserver.RoleWorker))
+	return ns, credsFile(dir, natsserver.RoleControl), nil
+}
+
 // drainGrace is how long a draining stage node keeps answering after it
 // handed its stages over: participants reconnecting through the cluster's
 // address may still reach it, and it redirects them.
@@ -347,16 +388,14 @@ func drainStage(sfu *stage.Server, log *slog.Logger) {
 	time.Sleep(drainGrace)
 }
 
-func startWorker(ctx context.Context, cfg serveConfig, st *store.Store, q *jobs.Queue, ns ivs.Namespace,
+// startWorker runs the embedded composition worker until the returned
+// stop is called.
+func startWorker(ctx context.Context, cfg serveConfig, st *store.Store, q *jobs.Queue, tokens worker.Tokens,
 	reg *prometheus.Registry, log *slog.Logger) (stop func(), err error) {
 	if cfg.NoWorker {
 		return func() {}, nil
 	}
-	signer, err := tokenstore.LoadSigner(ctx, st, ns)
-	if err != nil {
-		return nil, err
-	}
-	w, err := worker.New(cfg.Worker.config(cfg.DataDir, cfg.Channels, cfg.ICEIPs, log), st, q, signer)
+	w, err := worker.New(cfg.Worker.config(cfg.DataDir, cfg.Channels, cfg.ICEIPs, log), st, q, tokens)
 	if err != nil {
 		return nil, err
 	}

@@ -15,8 +15,8 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/stagehand-rt/stagehand/ivs"
-	"github.com/stagehand-rt/stagehand/token/tokenstore"
+	"github.com/stagehand-rt/stagehand/internal/natsserver"
+	"github.com/stagehand-rt/stagehand/token/tokenservice"
 	"github.com/stagehand-rt/stagehand/worker"
 )
 
@@ -24,6 +24,7 @@ import (
 // NATS JetStream (a `serve --no-worker` or a cluster).
 type workerConfig struct {
 	NATSURL     string
+	NATS        natsClientFlags
 	Replicas    int
 	DataDir     string
 	Region      string
@@ -44,11 +45,14 @@ func parseWorkerFlags(args []string, stderr io.Writer) (workerConfig, error) {
 	fs.SetOutput(stderr)
 	fs.StringVar(&c.NATSURL, "nats-url", os.Getenv("STAGEHAND_NATS_URL"),
 		"NATS (JetStream) URL(s) of the deployment, comma-separated (env STAGEHAND_NATS_URL)")
+	c.NATS.register(fs)
 	fs.IntVar(&c.Replicas, "replicas", 1, "replicas of the JetStream buckets and streams (as the deployment's serve/api)")
 	fs.StringVar(&c.DataDir, "data-dir", "stagehand-worker", "directory for the spool and local recordings")
-	fs.StringVar(&c.Region, "region", envOr("STAGEHAND_REGION", "us-east-1"), "region in ARNs (as the API's)")
+	// Kept so that existing command lines parse: control mints the
+	// worker's tokens, in its own region and account.
+	fs.StringVar(&c.Region, "region", envOr("STAGEHAND_REGION", "us-east-1"), "unused (control mints the tokens)")
 	fs.StringVar(&c.AccountID, "account-id", envOr("STAGEHAND_ACCOUNT_ID", "123456789012"),
-		"account id in ARNs (as the API's)")
+		"unused (control mints the tokens)")
 	channelsFlag(fs, c.Channels)
 	fs.Func("ice-ip", "local `IP` offered in ICE candidates (repeatable; default every interface)", func(v string) error {
 		if net.ParseIP(v) == nil {
@@ -79,6 +83,7 @@ func parseWorkerFlags(args []string, stderr io.Writer) (workerConfig, error) {
 	if c.Replicas != 1 && c.Replicas != 3 {
 		errs = append(errs, fmt.Errorf("--replicas %d: want 1 or 3", c.Replicas))
 	}
+	errs = append(errs, c.NATS.validate(c.NATSURL)...)
 	return c, errors.Join(errs...)
 }
 
@@ -88,19 +93,19 @@ func runWorker(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return err
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: cfg.LogLevel}))
-	dep, err := openDeployment(ctx, cfg.NATSURL, "stagehand-worker", cfg.Replicas)
+	opts, err := cfg.NATS.options()
+	if err != nil {
+		return err
+	}
+	dep, err := openDeployment(ctx, dial{url: cfg.NATSURL, name: "stagehand-worker", opts: opts, worker: true},
+		cfg.Replicas)
 	if err != nil {
 		return err
 	}
 	defer dep.close()
-	st, q := dep.store, dep.queue
-	openCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	signer, err := tokenstore.LoadSigner(openCtx, st, ivs.Namespace{Region: cfg.Region, Account: cfg.AccountID})
-	if err != nil {
-		return err
-	}
-	w, err := worker.New(cfg.Worker.config(cfg.DataDir, cfg.Channels, cfg.ICEIPs, log), st, q, signer)
+	// Control mints the worker's subscribe tokens: a worker has no signing key.
+	tokens := tokenservice.Client{NC: dep.nc, Subject: natsserver.TokenSubject}
+	w, err := worker.New(cfg.Worker.config(cfg.DataDir, cfg.Channels, cfg.ICEIPs, log), dep.store, dep.queue, tokens)
 	if err != nil {
 		return err
 	}

@@ -27,7 +27,8 @@ func TestWorkerCommand(t *testing.T) {
 	}
 	natsAddr := l.Addr().String()
 	l.Close()
-	url, _ := startServe(t, "--dev", "--no-worker", "--api-addr", "127.0.0.1:0", "--stage-addr", "127.0.0.1:0", "--nats-addr", natsAddr, "--data-dir", t.TempDir())
+	serveDir := t.TempDir()
+	url, _ := startServe(t, "--dev", "--no-worker", "--api-addr", "127.0.0.1:0", "--stage-addr", "127.0.0.1:0", "--nats-addr", natsAddr, "--data-dir", serveDir)
 	c := sdkClient(url, devAccessKeyID, devSecretAccessKey)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
@@ -37,7 +38,11 @@ func TestWorkerCommand(t *testing.T) {
 	wout := &syncBuffer{}
 	done := make(chan error, 1)
 	go func() {
-		done <- runWorker(wctx, []string{"--nats-url", "nats://" + natsAddr, "--data-dir", workerDir, "--ice-ip", "127.0.0.1", "--metrics-addr", ""}, wout, wout)
+		// It logs in with the worker credentials serve wrote: the worker
+		// role, whose tokens serve mints.
+		done <- runWorker(wctx, []string{"--nats-url", "nats://" + natsAddr, "--data-dir", workerDir,
+			"--nats-creds", filepath.Join(serveDir, "nats-secrets", "worker", "worker.creds"), "--ice-ip", "127.0.0.1",
+			"--metrics-addr", ""}, wout, wout)
 	}()
 	defer func() {
 		stopWorker()
@@ -113,6 +118,8 @@ func TestWorkerFlags(t *testing.T) {
 		{[]string{"--nats-url", "nats://x", "--capacity", "-1"}, "--capacity"},
 		{[]string{"--nats-url", "nats://x", "--s3-endpoint", "http://h"}, "--s3-access-key-id"},
 		{[]string{"--nats-url", "nats://x", "--channel", "x"}, "ARN=URL"},
+		{[]string{"--nats-url", "nats://127.0.0.1:4222"}, "no NATS credentials"},
+		{[]string{"--nats-url", "nats://nats1:4222", "--nats-creds", "f"}, "--nats-tls-ca"},
 	} {
 		_, err := parseWorkerFlags(tc.args, &bytes.Buffer{})
 		if err == nil || !strings.Contains(err.Error(), tc.want) {

@@ -40,6 +40,7 @@ const (
 type fleet struct {
 	t        *testing.T
 	bin, dir string
+	secrets  string // the NATS secrets stagehand nats-secrets wrote: every link is TLS with a role's password
 	nats     []*node
 	natsURL  string
 	serve    *testserver.Process         // the first serve node
@@ -86,6 +87,11 @@ func startFleet(t *testing.T, spec fleetSpec) *fleet {
 	t.Helper()
 	f := &fleet{t: t, bin: build(t), dir: t.TempDir(), workers: map[int]*workerProc{},
 		serves: map[int]*testserver.Process{}}
+	f.secrets = filepath.Join(f.dir, "nats-secrets")
+	if out, err := exec.Command(f.bin, "nats-secrets", "--dir", f.secrets, "--hosts", "127.0.0.1,localhost").
+		CombinedOutput(); err != nil {
+		t.Fatalf("nats-secrets: %v\n%s", err, out)
+	}
 	var urls, routes []string
 	for i := range 3 {
 		n := &node{name: fmt.Sprintf("n%d", i+1), addr: addr(t), clusterAddr: addr(t), dir: filepath.Join(f.dir, fmt.Sprintf("nats%d", i+1))}
@@ -104,7 +110,8 @@ func startFleet(t *testing.T, spec fleetSpec) *fleet {
 	}
 	f.rtmp = testserver.StartRTMP(t)
 	f.startServes(max(1, spec.stageNodes))
-	nc, err := nats.Connect(f.natsURL, nats.MaxReconnects(-1), nats.ReconnectWait(500*time.Millisecond))
+	nc, err := nats.Connect(f.natsURL, nats.MaxReconnects(-1), nats.ReconnectWait(500*time.Millisecond),
+		f.controlLogin(), nats.RootCAs(f.secret("control", "ca.crt")))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -141,6 +148,7 @@ func (f *fleet) startServes(n int) {
 			name = fmt.Sprintf("serve%d", i+1)
 		}
 		p := f.run(name, "serve", "--no-worker", "--nats-url", f.natsURL, "--replicas", "3",
+			"--nats-creds", f.secret("control", "control.creds"), "--nats-tls-ca", f.secret("control", "ca.crt"),
 			"--api-addr", apiAddrs[i], "--stage-addr", stageAddrs[i], "--stage-url", f.stageURL, "--ice-ip", "127.0.0.1",
 			"--rtmp-addr", "", "--rtmps-addr", "", "--data-dir", filepath.Join(f.dir, name),
 			"--access-key-id", accessKey, "--secret-access-key", secretKey, "--channel", channel+"="+f.rtmp.URL("fleet"))
@@ -191,7 +199,22 @@ func (f *fleet) run(name string, args ...string) *testserver.Process {
 
 func (f *fleet) startNode(n *node, routes []string) {
 	n.proc = f.run(n.name, "nats", "--name", n.name, "--addr", n.addr, "--cluster-addr", n.clusterAddr,
-		"--routes", strings.Join(routes, ","), "--store-dir", n.dir)
+		"--routes", strings.Join(routes, ","), "--store-dir", n.dir, "--users", f.secret("nats", "users"),
+		"--tls-cert", f.secret("nats", "node.crt"), "--tls-key", f.secret("nats", "node.key"),
+		"--tls-ca", f.secret("nats", "ca.crt"))
+}
+
+// secret is a file of the fleet's NATS secrets directory.
+func (f *fleet) secret(dir, name string) string { return filepath.Join(f.secrets, dir, name) }
+
+// controlLogin logs the test in to NATS as serve does.
+func (f *fleet) controlLogin() nats.Option {
+	b, err := os.ReadFile(f.secret("control", "control.creds"))
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	user, pass, _ := strings.Cut(strings.TrimSpace(string(b)), ":")
+	return nats.UserInfo(user, pass)
 }
 
 func (f *fleet) routes() []string {
@@ -211,6 +234,7 @@ func (f *fleet) startWorker(name string) *workerProc {
 	}
 	w := &workerProc{name: name, dir: filepath.Join(f.dir, name)}
 	w.proc = f.run(name, "worker", "--nats-url", f.natsURL, "--replicas", "3", "--data-dir", w.dir,
+		"--nats-creds", f.secret("worker", "worker.creds"), "--nats-tls-ca", f.secret("worker", "ca.crt"),
 		"--s3-endpoint", f.s3srv.Endpoint, "--s3-access-key-id", f.s3srv.AccessKey, "--s3-secret-access-key", f.s3srv.SecretKey,
 		"--channel", channel+"="+f.rtmp.URL("fleet"), "--ice-ip", "127.0.0.1", "--metrics-addr", "", "--idle-timeout", "0")
 	f.workers[w.proc.Pid()] = w

@@ -1,7 +1,9 @@
 // Package natsserver runs an embedded NATS server with JetStream: the
 // default store and job queue of `stagehand serve`, the server that tests
 // run against, and a node of a JetStream cluster (`stagehand nats`). It
-// keeps JetStream's file store under the directory it is given.
+// keeps JetStream's file store under the directory it is given. With Users
+// it lets in only the roles' users, each with its permissions (auth.go);
+// with TLS, clients connect in TLS and routes are mutual TLS.
 package natsserver
 
 import (
@@ -29,6 +31,11 @@ type Config struct {
 	// MonitorAddr, when set, serves NATS's HTTP monitoring (/healthz,
 	// /jsz) on host:port, for health checks.
 	MonitorAddr string
+	// Users, when set, are the only clients accepted, each with its role's
+	// permissions; without them any client may do anything.
+	Users []User
+	// TLS, when set, makes clients connect with TLS to this certificate.
+	TLS *TLSFiles
 }
 
 // ClusterConfig joins the server to a cluster of nodes that route to each
@@ -42,6 +49,9 @@ type ClusterConfig struct {
 	// Routes are the nats-route://host:port URLs of the other nodes (this
 	// node's own is ignored by the server).
 	Routes []string
+	// TLS, when set, makes routes mutual TLS: every node presents a
+	// certificate the CA signed, and refuses a peer that does not.
+	TLS *TLSFiles
 }
 
 // Server is a running embedded NATS server.
@@ -89,6 +99,9 @@ func Start(cfg Config) (*Server, error) {
 			return nil, err
 		}
 	}
+	if err := secure(opts, cfg); err != nil {
+		return nil, err
+	}
 	if cfg.MonitorAddr != "" {
 		h, p, err := net.SplitHostPort(cfg.MonitorAddr)
 		if err != nil {
@@ -129,12 +142,35 @@ func cluster(opts *server.Options, c ClusterConfig) error {
 	// Explicit routes are retried forever at a steady pace: a restarted
 	// node rejoins within a second.
 	opts.Cluster = server.ClusterOpts{Name: c.Name, Host: host, Port: port}
+	if c.TLS != nil {
+		if opts.Cluster.TLSConfig, err = tlsConfig(*c.TLS, true); err != nil {
+			return err
+		}
+		opts.Cluster.TLSTimeout = 5
+	}
 	for _, r := range c.Routes {
 		u, err := url.Parse(r)
 		if err != nil || u.Host == "" {
 			return fmt.Errorf("natsserver: route %q: want nats-route://host:port", r)
 		}
 		opts.Routes = append(opts.Routes, u)
+	}
+	return nil
+}
+
+// secure adds the users and the client TLS to opts.
+func secure(opts *server.Options, cfg Config) error {
+	var err error
+	if len(cfg.Users) > 0 {
+		if opts.Users, err = users(cfg.Users); err != nil {
+			return err
+		}
+	}
+	if cfg.TLS != nil {
+		if opts.TLSConfig, err = tlsConfig(*cfg.TLS, false); err != nil {
+			return err
+		}
+		opts.TLS, opts.TLSTimeout = true, 5
 	}
 	return nil
 }
@@ -156,4 +192,15 @@ func (s *Server) ClientURL() string { return s.ns.ClientURL() }
 func (s *Server) Shutdown() {
 	s.ns.Shutdown()
 	s.ns.WaitForShutdown()
+}
+
+// Routes is the number of cluster routes the server has open.
+func (s *Server) Routes() int { return s.ns.NumRoutes() }
+
+// ClusterAddr is where the server accepts routes, once it listens.
+func (s *Server) ClusterAddr() string {
+	if a := s.ns.ClusterAddr(); a != nil {
+		return a.String()
+	}
+	return ""
 }
