@@ -13,6 +13,7 @@ import (
 
 	"github.com/stagehand-rt/stagehand/internal/stagetest"
 	"github.com/stagehand-rt/stagehand/ivs"
+	"github.com/stagehand-rt/stagehand/token/tokenservice"
 	"github.com/stagehand-rt/stagehand/token/tokenstore"
 	"github.com/stagehand-rt/stagehand/worker"
 )
@@ -38,7 +39,7 @@ func runWorker(t *testing.T, env *stagetest.Env, cfg worker.Config) {
 		t.Fatal(err)
 	}
 	cfg.ICEIPs = stagetest.Loopback.ICEIPs
-	w, err := worker.New(cfg, env.Store, env.Queue, signer)
+	w, err := worker.New(cfg, env.Store, env.Queue, tokenservice.Minter{Store: env.Store, Signer: signer})
 	if err != nil {
 		t.Fatal(err)
 	}
