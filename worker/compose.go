@@ -117,7 +117,7 @@ func (r *run) endOn(stopped <-chan struct{}, idle <-chan struct{}) {
 // the engine until the run ends; an error ends the run.
 func (r *run) follow(idle *idleTimer) error {
 	err := client.Follow(r.ctx, r.stage.Endpoints.Events, r.stage.Endpoints.WHIP, r.token, client.FollowOptions{
-		Options: client.Options{ICEIPs: r.w.cfg.ICEIPs, UserAgent: "stagehand-worker"},
+		Options: r.w.stageOptions("stagehand-worker"),
 		OnParticipants: func(ps []stage.ParticipantInfo) {
 			r.eng.SetParticipants(layoutParticipants(ps))
 			idle.set(len(ps) > 0)

@@ -125,7 +125,7 @@ func (w *Worker) followParticipant(ctx context.Context, st ivs.Stage, pid string
 		return err
 	}
 	return client.Follow(ctx, full.Endpoints.Events, full.Endpoints.WHIP, tok, client.FollowOptions{
-		Options:        client.Options{ICEIPs: w.cfg.ICEIPs, UserAgent: "stagehand-recorder"},
+		Options:        w.stageOptions("stagehand-recorder"),
 		Filter:         func(id string) bool { return id == pid },
 		OnParticipants: onParticipants,
 		OnTrack:        func(_ string, tr *webrtc.TrackRemote, sub *client.Subscription) { onTrack(tr, sub) },

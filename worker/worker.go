@@ -24,9 +24,12 @@ package worker
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"os"
 	"runtime"
 	"sync"
@@ -38,6 +41,7 @@ import (
 	"github.com/stagehand-rt/stagehand/ivs"
 	"github.com/stagehand-rt/stagehand/jobs"
 	"github.com/stagehand-rt/stagehand/sink/upload"
+	"github.com/stagehand-rt/stagehand/stage/client"
 	"github.com/stagehand-rt/stagehand/store"
 )
 
@@ -62,6 +66,9 @@ type Config struct {
 	RTMPSCAFile string
 	// ICEIPs restricts the addresses the worker's subscriptions offer.
 	ICEIPs []string
+	// StageCAFile verifies an HTTPS stage with this CA bundle (or the
+	// stage's self-signed certificate) besides the system's roots.
+	StageCAFile string
 	// IdleTimeout stops a composition whose stage has had no publisher for
 	// this long (it shows the background meanwhile). Default 10 minutes;
 	// negative: never.
@@ -130,6 +137,8 @@ type Worker struct {
 	metrics *metrics
 	spool   *spool
 
+	stageCAs *x509.CertPool // nil: the system's roots
+
 	heldMu sync.Mutex
 	held   map[string]*held // the jobs running here, by name
 
@@ -161,6 +170,15 @@ func New(cfg Config, st *store.Store, q *jobs.Queue, tokens Tokens) (*Worker, er
 	w := &Worker{cfg: cfg, store: st, queue: q, tokens: tokens, budget: newBudget(float64(cfg.Capacity)),
 		log: cfg.Logger.With("component", "worker", "worker", cfg.ID), draining: make(chan struct{}),
 		held: map[string]*held{}}
+	if cfg.StageCAFile != "" {
+		pem, err := os.ReadFile(cfg.StageCAFile)
+		if err != nil {
+			return nil, fmt.Errorf("worker: stage CA file: %w", err)
+		}
+		if w.stageCAs = trustedRoots(); !w.stageCAs.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("worker: stage CA file %s holds no PEM certificate", cfg.StageCAFile)
+		}
+	}
 	w.spool = &spool{limit: cfg.SpoolLimit, log: w.log}
 	w.metrics = newMetrics(q, w.spool)
 	return w, nil
@@ -278,6 +296,26 @@ func (b *budget) waitRoom(ctx context.Context, c float64) bool {
 			return false
 		}
 	}
+}
+
+// trustedRoots is the system's roots, or none where they cannot be read.
+func trustedRoots() *x509.CertPool {
+	if pool, err := x509.SystemCertPool(); err == nil {
+		return pool
+	}
+	return x509.NewCertPool()
+}
+
+// stageOptions are the stage client's options of this worker's
+// subscriptions; ua names them in the stage's participant records.
+func (w *Worker) stageOptions(ua string) client.Options {
+	o := client.Options{ICEIPs: w.cfg.ICEIPs, UserAgent: ua}
+	if w.stageCAs != nil {
+		tr := http.DefaultTransport.(*http.Transport).Clone()
+		tr.TLSClientConfig = &tls.Config{RootCAs: w.stageCAs, MinVersion: tls.VersionTLS12}
+		o.HTTPClient = &http.Client{Transport: tr} // no Timeout: the events socket stays open
+	}
+	return o
 }
 
 // compositionID is the id in a composition ARN.

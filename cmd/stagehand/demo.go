@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"path/filepath"
 	"sync"
 	"time"
@@ -31,14 +32,23 @@ type demo struct {
 	iceIPs   []string
 	dataDir  string
 	stdout   io.Writer
+	hc       *http.Client // trusts serve's own HTTPS certificate; nil over HTTP
 	stopOnce sync.Once
 }
 
 // startDemo sets the demo up against the API at apiURL.
 func startDemo(ctx context.Context, cfg serveConfig, apiURL string, stdout io.Writer, log *slog.Logger) (*demo, error) {
-	d := &demo{log: log.With("component", "demo"), iceIPs: cfg.ICEIPs, dataDir: cfg.DataDir, stdout: stdout}
-	d.api = rt.New(rt.Options{Region: cfg.Region, BaseEndpoint: aws.String(apiURL), RetryMaxAttempts: 2,
-		Credentials: credentials.NewStaticCredentialsProvider(cfg.AccessKey, cfg.SecretKey, "")})
+	hc, err := cfg.selfClient()
+	if err != nil {
+		return nil, err
+	}
+	d := &demo{log: log.With("component", "demo"), iceIPs: cfg.ICEIPs, dataDir: cfg.DataDir, stdout: stdout, hc: hc}
+	opts := rt.Options{Region: cfg.Region, BaseEndpoint: aws.String(apiURL), RetryMaxAttempts: 2,
+		Credentials: credentials.NewStaticCredentialsProvider(cfg.AccessKey, cfg.SecretKey, "")}
+	if hc != nil {
+		opts.HTTPClient = hc
+	}
+	d.api = rt.New(opts)
 	st, err := d.api.CreateStage(ctx, &rt.CreateStageInput{Name: aws.String("demo")})
 	if err != nil {
 		return nil, fmt.Errorf("demo stage: %w", err)
@@ -95,8 +105,8 @@ func (d *demo) publish(ctx context.Context, st *types.Stage, user, color string)
 	joinCtx, cancel := context.WithTimeout(ctx, 20*time.Second)
 	defer cancel()
 	pub, err := client.Publish(joinCtx, *st.Endpoints.Whip, *tok.ParticipantToken.Token, client.PublishOptions{
-		Options: client.Options{ICEIPs: d.iceIPs,
-			UserAgent: "stagehand-demo/" + version}, OnKeyframeRequest: src.RequestKeyframe})
+		Options:           client.Options{ICEIPs: d.iceIPs, UserAgent: "stagehand-demo/" + version, HTTPClient: d.hc},
+		OnKeyframeRequest: src.RequestKeyframe})
 	if err != nil {
 		src.Close()
 		return fmt.Errorf("demo participant %s: %w", user, err)

@@ -71,3 +71,34 @@ func TestServeDemo(t *testing.T) {
 		t.Errorf("demo recording %dx%d %.1f s, want 1280x720 ≥ 3 s", w, h, dur)
 	}
 }
+
+// TestServeDemoHTTPS: `serve --dev --tls --demo` serves the API and the
+// stage over HTTPS with a self-signed certificate, which the demo's
+// participants and the embedded worker trust: the composition records.
+func TestServeDemoHTTPS(t *testing.T) {
+	_, stop, out := startServeOutput(t, "--dev", "--tls", "--demo", "--api-addr", "127.0.0.1:0",
+		"--stage-addr", "127.0.0.1:0", "--nats-addr", "127.0.0.1:0", "--data-dir", t.TempDir())
+	re := regexp.MustCompile(`recording to (\S+playlist\.m3u8)`)
+	var playlist string
+	testkit.WaitFor(t, 30*time.Second, 100*time.Millisecond, func() error {
+		m := re.FindStringSubmatch(out.String())
+		if m == nil {
+			return fmt.Errorf("no demo recording announced:\n%s", out)
+		}
+		playlist = m[1]
+		return nil
+	})
+	testkit.WaitFor(t, 30*time.Second, 200*time.Millisecond, func() error {
+		b, err := os.ReadFile(playlist)
+		if n := strings.Count(string(b), "#EXTINF"); err != nil || n < 2 {
+			return fmt.Errorf("the demo recording over HTTPS has %d segments (%w)", n, err)
+		}
+		return nil
+	})
+	stop()
+	for _, line := range strings.Split(out.String(), "\n") {
+		if strings.Contains(line, "certificate signed by unknown authority") {
+			t.Errorf("a client of serve did not trust its certificate: %s", line)
+		}
+	}
+}

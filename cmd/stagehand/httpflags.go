@@ -2,12 +2,14 @@ package main
 
 import (
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -19,6 +21,10 @@ import (
 
 // httpFlags are how serve's HTTP listeners (the API and the stage) face
 // the network: TLS, the host names they answer to, and where /metrics is.
+// selfSignedCertFile is where --dev --tls writes its certificate, under
+// the data directory: clients (and serve's embedded worker) trust it.
+const selfSignedCertFile = "https-cert.pem"
+
 type httpFlags struct {
 	Cert, Key    string   // HTTPS certificate (PEM, with its chain) and key
 	TLS          bool     // HTTPS with a self-signed certificate under --dev
@@ -83,7 +89,7 @@ func (f *httpFlags) tlsConfig(hosts []string, dataDir string, stdout io.Writer) 
 	if err != nil {
 		return nil, err
 	}
-	path := filepath.Join(dataDir, "https-cert.pem")
+	path := filepath.Join(dataDir, selfSignedCertFile)
 	if err := os.MkdirAll(dataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("data directory: %w", err)
 	}
@@ -93,6 +99,39 @@ func (f *httpFlags) tlsConfig(hosts []string, dataDir string, stdout io.Writer) 
 	fmt.Fprintf(stdout, "stagehand: the API and the stage use a SELF-SIGNED certificate (--dev --tls), written to %s, "+
 		"SHA-256 %s: clients must trust it\n", path, fp)
 	return cfg, nil
+}
+
+// certFile is the HTTPS certificate serve presents: --tls-cert, or the one
+// --dev --tls made; "" over plain HTTP.
+func (c *serveConfig) certFile() string {
+	switch {
+	case c.HTTP.Cert != "":
+		return c.HTTP.Cert
+	case c.HTTP.TLS:
+		return filepath.Join(c.DataDir, selfSignedCertFile)
+	}
+	return ""
+}
+
+// selfClient is an HTTP client that trusts serve's own certificate besides
+// the system's roots: the demo's API calls and participants use it.
+func (c *serveConfig) selfClient() (*http.Client, error) {
+	file := c.certFile()
+	if file == "" {
+		return nil, nil
+	}
+	pem, err := os.ReadFile(file)
+	if err != nil {
+		return nil, fmt.Errorf("read the HTTPS certificate: %w", err)
+	}
+	pool, err := x509.SystemCertPool()
+	if err != nil {
+		pool = x509.NewCertPool()
+	}
+	pool.AppendCertsFromPEM(pem)
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+	return &http.Client{Transport: tr}, nil
 }
 
 // hosts are the names the listeners answer to (and the self-signed

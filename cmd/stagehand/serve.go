@@ -395,7 +395,11 @@ func startWorker(ctx context.Context, cfg serveConfig, st *store.Store, q *jobs.
 	if cfg.NoWorker {
 		return func() {}, nil
 	}
-	w, err := worker.New(cfg.Worker.config(cfg.DataDir, cfg.Channels, cfg.ICEIPs, log), st, q, tokens)
+	wcfg := cfg.Worker.config(cfg.DataDir, cfg.Channels, cfg.ICEIPs, log)
+	if wcfg.StageCAFile == "" {
+		wcfg.StageCAFile = cfg.certFile() // the embedded worker trusts serve's own certificate
+	}
+	w, err := worker.New(wcfg, st, q, tokens)
 	if err != nil {
 		return nil, err
 	}

@@ -17,12 +17,13 @@ import (
 // workerFlags are the composition worker's settings, the same in
 // `stagehand serve` and `stagehand worker`.
 type workerFlags struct {
-	S3        upload.ClientConfig // no Endpoint and no keys: the local buckets
-	Idle      time.Duration       // 0: never
-	Capacity  int                 // 0: by CPU count
-	CAFile    string              // verifies RTMPS channels
-	Spool     byteSize            // bound of the upload spool
-	RTMPRetry time.Duration       // reconnecting before a channel is FAILED
+	S3          upload.ClientConfig // no Endpoint and no keys: the local buckets
+	Idle        time.Duration       // 0: never
+	Capacity    int                 // 0: by CPU count
+	CAFile      string              // verifies RTMPS channels
+	StageCAFile string              // verifies an HTTPS stage
+	Spool       byteSize            // bound of the upload spool
+	RTMPRetry   time.Duration       // reconnecting before a channel is FAILED
 }
 
 func (w *workerFlags) register(fs *flag.FlagSet) {
@@ -37,6 +38,9 @@ func (w *workerFlags) register(fs *flag.FlagSet) {
 	fs.DurationVar(&w.Idle, "idle-timeout", worker.DefaultIdleTimeout,
 		"stop a composition whose stage has had no publisher this long (0: never)")
 	fs.StringVar(&w.CAFile, "rtmps-ca-file", "", "CA bundle that verifies RTMPS channel servers (default: the system's)")
+	fs.StringVar(&w.StageCAFile, "stage-ca-file", os.Getenv("STAGEHAND_STAGE_CA_FILE"),
+		"CA bundle (or certificate) that verifies an HTTPS stage (default: the system's; serve's embedded worker "+
+			"trusts serve's self-signed certificate)")
 	fs.IntVar(&w.Capacity, "capacity", 0,
 		"capacity in 1080p30 composites (a 720p30 one counts 0.44; default: one per two CPUs)")
 	w.Spool = worker.DefaultSpoolLimit
@@ -90,7 +94,8 @@ func (w *workerFlags) validate() []error {
 func (w *workerFlags) config(dataDir string, channels map[string]string, iceIPs []string,
 	log *slog.Logger) worker.Config {
 	c := worker.Config{Capacity: w.Capacity, BucketsDir: filepath.Join(dataDir, "buckets"),
-		Channels: channels, ICEIPs: iceIPs, IdleTimeout: w.Idle, RTMPSCAFile: w.CAFile, Logger: log,
+		Channels: channels, ICEIPs: iceIPs, IdleTimeout: w.Idle, RTMPSCAFile: w.CAFile, StageCAFile: w.StageCAFile,
+		Logger:     log,
 		SpoolLimit: int64(w.Spool), RTMPRetryFor: w.RTMPRetry}
 	if w.Idle == 0 {
 		c.IdleTimeout = -1

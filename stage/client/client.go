@@ -185,6 +185,12 @@ type Events struct {
 // DialEvents connects to the events channel at eventsURL with any token of
 // the stage. The first message is a snapshot.
 func DialEvents(ctx context.Context, eventsURL, tok string) (*Events, error) {
+	return DialEventsWith(ctx, eventsURL, tok, Options{})
+}
+
+// DialEventsWith is DialEvents through o.HTTPClient (its TLS settings: a
+// stage with a certificate of a private CA).
+func DialEventsWith(ctx context.Context, eventsURL, tok string, o Options) (*Events, error) {
 	u, err := url.Parse(eventsURL)
 	if err != nil {
 		return nil, fmt.Errorf("events URL: %w", err)
@@ -192,7 +198,7 @@ func DialEvents(ctx context.Context, eventsURL, tok string) (*Events, error) {
 	q := u.Query()
 	q.Set("access_token", tok)
 	u.RawQuery = q.Encode()
-	conn, resp, err := websocket.Dial(ctx, u.String(), nil)
+	conn, resp, err := websocket.Dial(ctx, u.String(), &websocket.DialOptions{HTTPClient: o.HTTPClient})
 	if err != nil {
 		if resp != nil && resp.StatusCode >= 400 {
 			b, _ := io.ReadAll(io.LimitReader(resp.Body, 4<<10))

@@ -129,7 +129,7 @@ var errMoving = errors.New("the stage's node is leaving")
 // session follows one connection of the events channel until it fails;
 // up is called once its snapshot is in. connected reports whether it was.
 func (f *follower) session(eventsURL string, up func()) (connected bool, err error) {
-	ev, err := DialEvents(f.ctx, eventsURL, f.tok)
+	ev, err := DialEventsWith(f.ctx, eventsURL, f.tok, f.o.Options)
 	if err != nil {
 		return false, err
 	}
