@@ -465,7 +465,9 @@ func serveHTTP(ctx context.Context, cfg serveConfig, stdout io.Writer, log *slog
 		}
 	}
 	hooks.stopping()
-	shutCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	// Longer than net/http's 5 s for a connection that never sent a request
+	// (a client's spare dial, common over TLS), which Shutdown waits for.
+	shutCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	for _, hs := range servers {
 		if serr := hs.Shutdown(shutCtx); serr != nil && err == nil {
