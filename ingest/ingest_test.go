@@ -29,7 +29,7 @@ import (
 	"github.com/stagehand-rt/stagehand/worker"
 )
 
-var loopback = client.Options{ICEIPs: []string{"127.0.0.1"}}
+var loopback = stagetest.Loopback
 
 // received is what a WHEP subscriber decoded.
 type received struct {

@@ -397,8 +397,12 @@ func (cl *cluster) alive(ctx context.Context, id string) bool {
 	if err != nil {
 		return !errors.Is(err, store.ErrNotFound)
 	}
-	return time.Since(n.At) < silentAfter
+	return !n.silent()
 }
+
+// silent reports whether the node has not announced itself for
+// silentAfter: it died, or lost NATS.
+func (n nodeInfo) silent() bool { return time.Since(n.At) >= silentAfter }
 
 // nodeKey is how a node id appears in keys and subjects.
 func nodeKey(id string) string { return base64.RawURLEncoding.EncodeToString([]byte(id)) }
@@ -418,7 +422,7 @@ func (cl *cluster) leastLoaded(ctx context.Context) (nodeInfo, bool) {
 	}
 	for _, k := range keys {
 		n, err := cl.nodes.Get(ctx, k)
-		if err != nil || n.Draining || n.ID == cl.cfg.NodeID || time.Since(n.At) >= silentAfter {
+		if err != nil || n.Draining || n.ID == cl.cfg.NodeID || n.silent() {
 			continue
 		}
 		live = append(live, n)

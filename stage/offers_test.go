@@ -22,7 +22,7 @@ func newOfferChecker(tb testing.TB) (*offerChecker, string) {
 	env := stagetest.Start(tb, stagetest.Options{})
 	st := env.CreateStage(tb, "offers")
 	return &offerChecker{whip: *st.Endpoints.Whip, tok: *env.Token(tb, *st.Arn, "offerer", nil).Token,
-		hc: &http.Client{Timeout: 10 * time.Second}}, offerSDP(tb)
+		hc: &http.Client{Timeout: 10 * time.Second}}, stagetest.OfferSDP(tb)
 }
 
 func (c *offerChecker) check(t *testing.T, offer string) {

@@ -4,11 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
@@ -41,7 +36,7 @@ import (
 	"github.com/stagehand-rt/stagehand/token/tokenstore"
 )
 
-var loopback = client.Options{ICEIPs: []string{"127.0.0.1"}}
+var loopback = stagetest.Loopback
 
 // marked is a VP8 "frame" whose payload says who sent it and its number:
 // the stage forwards bytes, so the subscriber can check them.
@@ -413,14 +408,14 @@ func TestRefusals(t *testing.T) {
 		{"no token", whip, "", sdp, "v=0", 401, "missing participant token"},
 		{"garbage token", whip, "not.a.token", sdp, "v=0", 401, "participant token refused"},
 		{"expired token", whip, expired, sdp, "v=0", 401, "expired"},
-		{"subscribe-only publishes", whip, *subOnly.Token, sdp, offerSDP(t), 403, "no PUBLISH capability"},
-		{"publish-only subscribes", client.WHEPURL(whip, *alice.ParticipantId), *pubOnly.Token, sdp, offerSDP(t), 403, "no SUBSCRIBE capability"},
+		{"subscribe-only publishes", whip, *subOnly.Token, sdp, stagetest.OfferSDP(t), 403, "no PUBLISH capability"},
+		{"publish-only subscribes", client.WHEPURL(whip, *alice.ParticipantId), *pubOnly.Token, sdp, stagetest.OfferSDP(t), 403, "no SUBSCRIBE capability"},
 		{"wrong content type", whip, *good.Token, "application/json", "{}", 415, "application/sdp"},
 		{"malformed SDP", whip, *good.Token, sdp, "this is not SDP", 400, "not a usable SDP offer"},
 		{"empty offer", whip, *good.Token, sdp, "", 400, "empty"},
-		{"no publisher", client.WHEPURL(whip, "nobody"), *good.Token, sdp, offerSDP(t), 404, "not publishing"},
-		{"deleted stage", whip, *goneTok.Token, sdp, offerSDP(t), 404, "does not exist"},
-		{"already publishing", whip, *alice.Token, sdp, offerSDP(t), 409, "already publishing"},
+		{"no publisher", client.WHEPURL(whip, "nobody"), *good.Token, sdp, stagetest.OfferSDP(t), 404, "not publishing"},
+		{"deleted stage", whip, *goneTok.Token, sdp, stagetest.OfferSDP(t), 404, "does not exist"},
+		{"already publishing", whip, *alice.Token, sdp, stagetest.OfferSDP(t), 409, "already publishing"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			status, body := post(t, tc.url, tc.tok, tc.ctype, tc.body)
@@ -439,41 +434,11 @@ func TestRefusals(t *testing.T) {
 	}
 }
 
-// offerSDP is a real offer with audio and video to send.
-func offerSDP(t testing.TB) string {
-	t.Helper()
-	pc, err := webrtc.NewPeerConnection(webrtc.Configuration{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pc.Close()
-	for _, k := range []webrtc.RTPCodecType{webrtc.RTPCodecTypeAudio, webrtc.RTPCodecTypeVideo} {
-		if _, err := pc.AddTransceiverFromKind(k, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendrecv}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	o, err := pc.CreateOffer(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return o.SDP
-}
-
 // selfSigned imports a public key and signs a token with its private key,
 // as IVS customers do, here one that expired at exp.
 func selfSigned(t *testing.T, env *stagetest.Env, st types.Stage, exp time.Time) string {
 	t.Helper()
-	key, _ := ecdsa.GenerateKey(elliptic.P384(), rand.Reader)
-	der, _ := x509.MarshalPKIXPublicKey(&key.PublicKey)
-	out, err := env.API.ImportPublicKey(env.Ctx, &ivsrealtime.ImportPublicKeyInput{
-		PublicKeyMaterial: aws.String(string(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der})))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := token.NewSigner(key, *out.PublicKey.Arn)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := env.ImportedSigner(t)
 	tok, err := s.Sign(token.Claims{ParticipantID: "selfsigned1", StageARN: *st.Arn, Publish: true, Subscribe: true,
 		IssuedAt: exp.Add(-time.Hour), ExpiresAt: exp})
 	if err != nil {

@@ -34,7 +34,7 @@ import (
 	"github.com/stagehand-rt/stagehand/worker"
 )
 
-var loopback = client.Options{ICEIPs: []string{"127.0.0.1"}}
+var loopback = stagetest.Loopback
 
 // publish runs a synth participant of the given colour until the test ends.
 func publish(t *testing.T, env *stagetest.Env, st types.Stage, user, color string) {

@@ -18,16 +18,7 @@ import (
 // composition of two participants, and Ctrl-C closes the recording.
 func TestServeDemo(t *testing.T) {
 	url, stop, out := startServeOutput(t, "--dev", "--demo", "--api-addr", "127.0.0.1:0", "--stage-addr", "127.0.0.1:0", "--nats-addr", "127.0.0.1:0", "--data-dir", t.TempDir())
-	re := regexp.MustCompile(`recording to (\S+playlist\.m3u8)`)
-	var playlist string
-	testkit.WaitFor(t, 30*time.Second, 100*time.Millisecond, func() error {
-		m := re.FindStringSubmatch(out.String())
-		if m == nil {
-			return fmt.Errorf("no demo recording announced:\n%s", out)
-		}
-		playlist = m[1]
-		return nil
-	})
+	playlist := demoPlaylist(t, out)
 	time.Sleep(5 * time.Second)
 	// An unsigned API request, refused and counted.
 	if resp, err := http.Post(url+"/ListStages", "application/json", strings.NewReader("{}")); err == nil {
@@ -78,16 +69,7 @@ func TestServeDemo(t *testing.T) {
 func TestServeDemoHTTPS(t *testing.T) {
 	_, stop, out := startServeOutput(t, "--dev", "--tls", "--demo", "--api-addr", "127.0.0.1:0",
 		"--stage-addr", "127.0.0.1:0", "--nats-addr", "127.0.0.1:0", "--data-dir", t.TempDir())
-	re := regexp.MustCompile(`recording to (\S+playlist\.m3u8)`)
-	var playlist string
-	testkit.WaitFor(t, 30*time.Second, 100*time.Millisecond, func() error {
-		m := re.FindStringSubmatch(out.String())
-		if m == nil {
-			return fmt.Errorf("no demo recording announced:\n%s", out)
-		}
-		playlist = m[1]
-		return nil
-	})
+	playlist := demoPlaylist(t, out)
 	testkit.WaitFor(t, 30*time.Second, 200*time.Millisecond, func() error {
 		b, err := os.ReadFile(playlist)
 		if n := strings.Count(string(b), "#EXTINF"); err != nil || n < 2 {
@@ -101,4 +83,20 @@ func TestServeDemoHTTPS(t *testing.T) {
 			t.Errorf("a client of serve did not trust its certificate: %s", line)
 		}
 	}
+}
+
+// demoPlaylist waits for serve to announce the demo recording's playlist.
+func demoPlaylist(t *testing.T, out *syncBuffer) string {
+	t.Helper()
+	re := regexp.MustCompile(`recording to (\S+playlist\.m3u8)`)
+	var playlist string
+	testkit.WaitFor(t, 30*time.Second, 100*time.Millisecond, func() error {
+		m := re.FindStringSubmatch(out.String())
+		if m == nil {
+			return fmt.Errorf("no demo recording announced:\n%s", out)
+		}
+		playlist = m[1]
+		return nil
+	})
+	return playlist
 }

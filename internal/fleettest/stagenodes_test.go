@@ -70,9 +70,7 @@ func TestStageNodeFaults(t *testing.T) {
 			rehost = f.waitRehosted(t, s.id, host, 20*time.Second)
 			s.waitBack(t, f, session, 30*time.Second)
 			back := time.Since(start)
-			if c := waitActive(t, f, s.comp, 5*time.Second); c.State != types.CompositionStateActive {
-				t.Errorf("composition %s after the node loss", c.State)
-			}
+			waitActive(t, f, s.comp, 5*time.Second) // still ACTIVE after the node loss, or the test fails
 			fig.add("%s: stage re-hosted %s after the fault, every publisher back %s after it",
 				fault.name, rehost.Round(10*time.Millisecond), back.Round(10*time.Millisecond))
 			waitSegments(t, f, s, before+3, 30*time.Second) // the recording goes on past the fault

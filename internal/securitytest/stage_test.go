@@ -7,8 +7,6 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
-	"crypto/x509"
-	"encoding/pem"
 	"errors"
 	"io"
 	"net/http"
@@ -22,7 +20,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ivsrealtime"
 	"github.com/aws/aws-sdk-go-v2/service/ivsrealtime/types"
 	"github.com/coder/websocket"
-	"github.com/pion/webrtc/v4"
 
 	"github.com/stagehand-rt/stagehand/internal/stagetest"
 	"github.com/stagehand-rt/stagehand/internal/testkit"
@@ -42,7 +39,7 @@ func TestStageLimits(t *testing.T) {
 	env.PublishSynth(t, st, pub, synth.Config{Width: 160, Height: 90}, client.PublishOptions{})
 	attacker := env.Token(t, *st.Arn, "attacker", nil, types.ParticipantTokenCapabilitySubscribe)
 	whep := client.WHEPURL(*st.Endpoints.Whip, *pub.ParticipantId)
-	offer := offerSDP(t)
+	offer := stagetest.OfferSDP(t)
 	hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
 	defer hc.CloseIdleConnections()
 	// The publisher's relays start with its tracks: before the goroutine
@@ -124,7 +121,7 @@ func TestStageTokens(t *testing.T) {
 	Attack(t, "WHIP with a SUBSCRIBE-only token", func(t *testing.T) {
 		tok := env.Token(t, *st.Arn, "lurker", nil, types.ParticipantTokenCapabilitySubscribe)
 		made, _ := env.Stage.PeerConnections()
-		status := postOffer(t, http.DefaultClient, *st.Endpoints.Whip, *tok.Token, offerSDP(t))
+		status := postOffer(t, http.DefaultClient, *st.Endpoints.Whip, *tok.Token, stagetest.OfferSDP(t))
 		if status != http.StatusForbidden {
 			t.Errorf("WHIP with a SUBSCRIBE-only token answered %d; want 403", status)
 		}
@@ -137,7 +134,7 @@ func TestStageTokens(t *testing.T) {
 	})
 
 	Attack(t, "reserved participant id signed with an imported key", func(t *testing.T) {
-		signer := importedSigner(t, env)
+		signer := env.ImportedSigner(t)
 		tok := sign(t, signer, st, tokenstore.ReservedParticipantPrefix+"forged")
 		refusedEverywhere(t, env, st, tok, http.StatusForbidden)
 	})
@@ -240,7 +237,7 @@ func refusedEverywhere(t *testing.T, env *stagetest.Env, st types.Stage, tok str
 	t.Helper()
 	made, _ := env.Stage.PeerConnections()
 	for _, url := range []string{*st.Endpoints.Whip, client.WHEPURL(*st.Endpoints.Whip, "anyone")} {
-		if got := postOffer(t, http.DefaultClient, url, tok, offerSDP(t)); got != status {
+		if got := postOffer(t, http.DefaultClient, url, tok, stagetest.OfferSDP(t)); got != status {
 			t.Errorf("POST %s answered %d; want %d", url, got, status)
 		}
 	}
@@ -256,24 +253,6 @@ func refusedEverywhere(t *testing.T, env *stagetest.Env, st types.Stage, tok str
 	if err != nil || len(keys) != 0 {
 		t.Errorf("participants recorded: %v (%v); want none", keys, err)
 	}
-}
-
-// importedSigner imports a public key through the API, as customers do,
-// and returns a signer naming it.
-func importedSigner(t *testing.T, env *stagetest.Env) *token.Signer {
-	t.Helper()
-	key, _ := ecdsa.GenerateKey(elliptic.P384(), rand.Reader)
-	der, _ := x509.MarshalPKIXPublicKey(&key.PublicKey)
-	out, err := env.API.ImportPublicKey(env.Ctx, &ivsrealtime.ImportPublicKeyInput{
-		PublicKeyMaterial: aws.String(string(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der})))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := token.NewSigner(key, *out.PublicKey.Arn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return s
 }
 
 func sign(t *testing.T, s *token.Signer, st types.Stage, pid string) string {
@@ -303,26 +282,4 @@ func activeSession(t *testing.T, env *stagetest.Env, st types.Stage) string {
 		t.Fatal(err)
 	}
 	return aws.ToString(out.Stage.ActiveSessionId)
-}
-
-// offerSDP is an offer of one audio and one video section, as a browser
-// subscribing would make.
-func offerSDP(t *testing.T) string {
-	t.Helper()
-	pc, err := webrtc.NewPeerConnection(webrtc.Configuration{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pc.Close()
-	for _, k := range []webrtc.RTPCodecType{webrtc.RTPCodecTypeAudio, webrtc.RTPCodecTypeVideo} {
-		if _, err := pc.AddTransceiverFromKind(k, webrtc.RTPTransceiverInit{
-			Direction: webrtc.RTPTransceiverDirectionSendrecv}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	o, err := pc.CreateOffer(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return o.SDP
 }

@@ -19,7 +19,7 @@ import (
 	"github.com/stagehand-rt/stagehand/synth"
 )
 
-var loopback = client.Options{ICEIPs: []string{"127.0.0.1"}}
+var loopback = stagetest.Loopback
 
 // frames counts decoded video frames per participant.
 type frames struct {

@@ -35,7 +35,7 @@ import (
 
 const chromiumPath = "/usr/bin/chromium"
 
-var loopback = client.Options{ICEIPs: []string{"127.0.0.1"}}
+var loopback = stagetest.Loopback
 
 // browser is a headless Chromium driven over the DevTools protocol.
 // chromedp talks to it through --remote-debugging-pipe: no debugging port

@@ -7,10 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
-
-	"github.com/stagehand-rt/stagehand/internal/natsserver"
+	"github.com/stagehand-rt/stagehand/internal/testkit"
 	"github.com/stagehand-rt/stagehand/ivs"
 	"github.com/stagehand-rt/stagehand/store"
 	"github.com/stagehand-rt/stagehand/token"
@@ -24,20 +21,7 @@ var ns = ivs.Namespace{Region: "us-east-1", Account: "123456789012"}
 // token for a composition participant that lasts a day; an ended or
 // unknown one gets none.
 func TestMint(t *testing.T) {
-	srv, err := natsserver.Start(natsserver.Config{StoreDir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(srv.Shutdown)
-	nc, err := nats.Connect(srv.ClientURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	nc, js := testkit.JetStream(t)
 	ctx := t.Context()
 	st, err := store.Open(ctx, js, store.Config{})
 	if err != nil {

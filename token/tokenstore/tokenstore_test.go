@@ -11,10 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
-
-	"github.com/stagehand-rt/stagehand/internal/natsserver"
+	"github.com/stagehand-rt/stagehand/internal/testkit"
 	"github.com/stagehand-rt/stagehand/ivs"
 	"github.com/stagehand-rt/stagehand/store"
 	"github.com/stagehand-rt/stagehand/token"
@@ -25,20 +22,7 @@ var ns = ivs.Namespace{Region: "us-east-1", Account: "123456789012"}
 // openStore starts an embedded NATS server and opens a store on it.
 func openStore(t *testing.T) *store.Store {
 	t.Helper()
-	s, err := natsserver.Start(natsserver.Config{StoreDir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(s.Shutdown)
-	nc, err := nats.Connect(s.ClientURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, js := testkit.JetStream(t)
 	st, err := store.Open(t.Context(), js, store.Config{})
 	if err != nil {
 		t.Fatal(err)
