@@ -57,7 +57,7 @@ test: lint
 	$(GO) test -run '^$$' -fuzz '^FuzzVerify$$' -fuzztime 10s ./api/sigv4
 	$(GO) test -run '^$$' -fuzz '^FuzzVideoPush$$' -fuzztime 10s -fuzzminimizetime 2s ./trackdecode
 	$(GO) test -run '^$$' -fuzz '^FuzzMessages$$' -fuzztime 10s -fuzzminimizetime 2s ./ingest
-	$(GO) test -run '^$$' -fuzz '^FuzzJoin$$' -fuzztime 10s ./internal/safepath
+	$(GO) test -run '^$$' -fuzz '^FuzzJoin$$' -fuzztime 10s -fuzzminimizetime 2s ./internal/safepath
 	$(MAKE) --no-print-directory test-security
 	$(MAKE) --no-print-directory test-faults
 
@@ -85,7 +85,7 @@ fuzz: deps
 	$(GO) test -run '^$$' -fuzz '^FuzzOffer$$' -fuzztime 2m -fuzzminimizetime 2s ./stage
 	$(GO) test -run '^$$' -fuzz '^FuzzMessages$$' -fuzztime 2m -fuzzminimizetime 2s ./ingest
 	$(GO) test -run '^$$' -fuzz '^FuzzAnnexB$$' -fuzztime 1m ./ingest
-	$(GO) test -run '^$$' -fuzz '^FuzzJoin$$' -fuzztime 1m ./internal/safepath
+	$(GO) test -run '^$$' -fuzz '^FuzzJoin$$' -fuzztime 1m -fuzzminimizetime 5s ./internal/safepath
 
 # Stagehand against the FFmpeg CLI, side by side, and against the codec
 # floor: prints the table (benchmarks/README.md). BENCH_PAIRS=1
