@@ -446,10 +446,15 @@ $('comp-form').addEventListener('submit', async (e) => {
     if (storage === 'new') {
       const r = await op('CreateStorageConfiguration', { name: 'console', s3: { bucketName: $('comp-bucket').value.trim() } });
       storage = r.storageConfiguration.arn;
+      // A retry after a refusal below uses this one.
+      $('comp-storage').prepend(el('option', { value: storage }, `console (${idOf(storage)})`));
+      $('comp-storage').value = storage;
     }
     if (encoder === 'new') {
       const r = await op('CreateEncoderConfiguration', { name: 'console-720p30' });
       encoder = r.encoderConfiguration.arn;
+      $('comp-encoder').prepend(el('option', { value: encoder }, `console-720p30 (${idOf(encoder)})`));
+      $('comp-encoder').value = encoder;
     }
     const seconds = $('comp-segment').value;
     const r = await op('StartComposition', {
@@ -462,7 +467,6 @@ $('comp-form').addEventListener('submit', async (e) => {
     location.hash = `#composition/${r.composition.arn}`;
   } catch (err) {
     showError($('comp-error'), err);
-    formFilled = false;
   } finally {
     $('comp-submit').disabled = false;
   }
@@ -477,6 +481,8 @@ function openComposition(arn) {
   $('comp-title').textContent = `Composition ${idOf(arn)}`;
   $('comp-state').textContent = '';
   $('rec-meta').textContent = 'No recording yet.';
+  $('thumb').hidden = true;
+  $('thumb').removeAttribute('src');
   showError($('comp-stop-error'), null);
   $('comp-stop').onclick = async () => {
     showError($('comp-stop-error'), null);
@@ -532,6 +538,7 @@ function openComposition(arn) {
       $('rec-meta').textContent = 'The recording is in S3: open it from the bucket (not playable here).';
     }
     const thumb = recs.recordings.find((r) => r.thumbnail)?.thumbnail;
+    $('thumb').hidden = !thumb;
     if (thumb) $('thumb').src = `${thumb}?t=${Date.now()}`;
     await drawBoxes(c);
   }
@@ -548,8 +555,11 @@ function openComposition(arn) {
     const g = await call('/console/api/layout/preview?format=json', { body: { layout: c.layout, participants: ps.map(() => ({})), width: 1280, height: 720 } });
     for (const t of g.tiles || []) {
       const n = Number(t.id.slice(1)) - 1;
-      box.append(el('div', { class: 'box', style: `left:${(100 * t.tile.x) / 1280}%;top:${(100 * t.tile.y) / 720}%;width:${(100 * t.tile.w) / 1280}%;height:${(100 * t.tile.h) / 720}%` },
-        ps[n]?.userId || t.id));
+      const b = el('div', { class: 'box' }, ps[n]?.userId || t.id);
+      // CSSOM, not a style attribute: the CSP allows no inline styles.
+      Object.assign(b.style, { left: `${(100 * t.tile.x) / 1280}%`, top: `${(100 * t.tile.y) / 720}%`,
+        width: `${(100 * t.tile.w) / 1280}%`, height: `${(100 * t.tile.h) / 720}%` });
+      box.append(b);
     }
   }
 
