@@ -75,7 +75,8 @@ func (c *Console) handlePreview(w http.ResponseWriter, r *http.Request) {
 			ps[i].Detail = strings.TrimSpace(ps[i].Detail + " stopped")
 		}
 	}
-	img, geometry, err := compositor.Preview(compositor.Config{Canvas: layout.Size{W: in.Width, H: in.Height}, Layout: cfg}, ps)
+	canvas := layout.Size{W: in.Width, H: in.Height}
+	img, geometry, err := compositor.Preview(compositor.Config{Canvas: canvas, Layout: cfg}, ps)
 	if err != nil {
 		writeError(w, http.StatusBadRequest, "ValidationException", err.Error())
 		return

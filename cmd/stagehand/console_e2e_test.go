@@ -39,7 +39,9 @@ func (s *shots) take(name string) {
 }
 
 // jsText is a JavaScript expression for the text of the element with id.
-func jsText(id string) string { return fmt.Sprintf("(document.getElementById(%q).textContent || '')", id) }
+func jsText(id string) string {
+	return fmt.Sprintf("(document.getElementById(%q).textContent || '')", id)
+}
 
 // TestConsoleInBrowser drives the console of `serve --dev` in headless
 // Chromium as an operator would: sign in (a wrong secret first), create a
@@ -197,4 +199,3 @@ func publishSynth(t *testing.T, api *rt.Client, stageARN, user, color string) {
 		_ = pub.Close(context.Background())
 	})
 }
-
