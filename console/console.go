@@ -15,7 +15,9 @@
 //     for /console/; the server keeps its SHA-256, for SessionTTL, at most
 //     MaxSessions (the oldest go first). The secret is neither kept nor
 //     sent back. DELETE signs out; GET says whether the browser is signed
-//     in. With NoAuth (serve --dev --no-auth) every browser is.
+//     in. With NoAuth (serve --dev --no-auth) every browser is. Past 20
+//     failed sign-ins in a minute, sign-in is refused (429) for the rest
+//     of the minute.
 //   - Every other /console/api/ and /console/rec/ request needs a session
 //     (401 otherwise). Every /console/api/ request must carry the
 //     X-Stagehand-Console header, and an Origin, if any, naming the
@@ -87,6 +89,7 @@ type Config struct {
 type Console struct {
 	cfg      Config
 	sessions *sessions
+	failed   failures
 	log      *slog.Logger
 	mux      *http.ServeMux
 }

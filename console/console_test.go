@@ -385,3 +385,29 @@ func TestRecordingsFindsThePlaylist(t *testing.T) {
 		t.Errorf("%d %s\nwant %s", w.Code, w.Body, want)
 	}
 }
+
+func TestFailedSignInsAreBounded(t *testing.T) {
+	e := newEnv(t, nil)
+	bad := `{"accessKeyId":"` + keyID + `","secretAccessKey":"guess"}`
+	good := `{"accessKeyId":"` + keyID + `","secretAccessKey":"` + secret + `"}`
+	for range maxFailures {
+		if w := e.do(t, req{method: "POST", path: "/console/api/session", body: bad}); w.Code != 401 {
+			t.Fatalf("a wrong secret: %d", w.Code)
+		}
+	}
+	for _, tc := range []struct {
+		name    string
+		advance time.Duration
+		body    string
+		want    int
+	}{
+		{"one more guess", 0, bad, 429},
+		{"even the right pair, within the minute", 30 * time.Second, good, 429},
+		{"the right pair a minute later", 30 * time.Second, good, 200},
+	} {
+		e.now = e.now.Add(tc.advance)
+		if w := e.do(t, req{method: "POST", path: "/console/api/session", body: tc.body}); w.Code != tc.want {
+			t.Errorf("%s: %d, want %d", tc.name, w.Code, tc.want)
+		}
+	}
+}

@@ -103,6 +103,41 @@ func (s *sessions) count() int {
 	return len(s.all)
 }
 
+// Failed sign-ins are bounded: past maxFailures within failWindow the
+// console refuses every sign-in (429) until the window has passed, so that
+// the key pair cannot be guessed at speed on the stage address, which
+// participants reach. The API itself is not affected.
+const (
+	maxFailures = 20
+	failWindow  = time.Minute
+)
+
+// failures counts recent failed sign-ins.
+type failures struct {
+	mu    sync.Mutex
+	start time.Time
+	n     int
+}
+
+// blocked reports whether sign-ins are refused at now.
+func (f *failures) blocked(now time.Time) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if now.Sub(f.start) >= failWindow {
+		f.start, f.n = now, 0
+	}
+	return f.n >= maxFailures
+}
+
+func (f *failures) add(now time.Time) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if now.Sub(f.start) >= failWindow {
+		f.start, f.n = now, 0
+	}
+	f.n++
+}
+
 // checkCredentials compares a key pair with every configured one in
 // constant time (no early exit on the key id either).
 func checkCredentials(creds map[string]string, keyID, secret string) bool {
@@ -167,7 +202,13 @@ func (c *Console) handleSession(w http.ResponseWriter, r *http.Request) {
 			writeJSON(w, http.StatusOK, sessionInfo{SignedIn: true, NoAuth: true})
 			return
 		}
+		if c.failed.blocked(c.cfg.Now()) {
+			writeError(w, http.StatusTooManyRequests, "ThrottlingException",
+				"too many failed sign-ins: try again in a minute")
+			return
+		}
 		if !checkCredentials(c.cfg.Credentials, in.AccessKeyID, in.SecretAccessKey) {
+			c.failed.add(c.cfg.Now())
 			c.log.Info("console sign-in refused", "accessKeyId", in.AccessKeyID, "remote", r.RemoteAddr)
 			writeError(w, http.StatusUnauthorized, "UnrecognizedClientException",
 				"the access key id or its secret is not one the API accepts")

@@ -90,10 +90,11 @@ func TestConsoleInBrowser(t *testing.T) {
 	b.WaitTrue(t, "the stage view", 10*time.Second, "document.body.dataset.view === 'stage'")
 	stageARN := browsertest.Eval[string](t, b, "decodeURIComponent(location.hash).slice('#stage/'.length)")
 	api := sdkClient(apiURL, devAccessKeyID, devSecretAccessKey)
-	publishSynth(t, api, stageARN, "alice", "tomato")
-	b.WaitTrue(t, "alice's tile playing", 30*time.Second, `(() => {
-		const v = document.querySelector('#tiles video');
-		return !!v && v.videoWidth > 0 && v.currentTime > 0.3; })()`)
+	publishSynth(t, api, stageARN, "alice", "tomato", map[string]string{"featured": "true"})
+	publishSynth(t, api, stageARN, "bob", "teal", nil)
+	b.WaitTrue(t, "both tiles playing", 30*time.Second, `(() => {
+		const vs = [...document.querySelectorAll('#tiles video')];
+		return vs.length === 2 && vs.every((v) => v.videoWidth > 0 && v.currentTime > 0.3); })()`)
 	tileTime := browsertest.Eval[float64](t, b, "document.querySelector('#tiles video').currentTime")
 	b.WaitTrue(t, "alice's tile advancing", 10*time.Second,
 		fmt.Sprintf("document.querySelector('#tiles video').currentTime > %f + 0.5", tileTime))
@@ -103,6 +104,11 @@ func TestConsoleInBrowser(t *testing.T) {
 		 document.getElementById('timeline').textContent.includes('PUBLISH_STARTED')`)
 	t.Logf("tile playing after %v", time.Since(start).Round(time.Millisecond))
 	shot.take("stage")
+	// On a phone: one column, nothing wider than the screen.
+	b.Do(t, "a phone's viewport", chromedp.EmulateViewport(390, 844, chromedp.EmulateMobile))
+	shot.take("stage-phone")
+	b.WaitTrue(t, "no horizontal scrolling", 5*time.Second, "document.documentElement.scrollWidth <= 390")
+	b.Do(t, "back to 1280 px", chromedp.EmulateViewport(1280, 900))
 
 	// Start a composition from the form: the API's refusal first.
 	b.Do(t, "open the compositions", chromedp.Click(chromedp.CSS(`nav a[data-tab="compositions"]`)))
@@ -112,6 +118,7 @@ func TestConsoleInBrowser(t *testing.T) {
 		chromedp.SetValue(chromedp.CSS("#comp-stage"), stageARN),
 		chromedp.SetValue(chromedp.CSS("#comp-bucket"), "console-e2e"),
 		chromedp.SetValue(chromedp.CSS("#comp-gap"), "-1"),
+		chromedp.SetValue(chromedp.CSS("#comp-featured"), "featured"),
 		chromedp.Click(chromedp.CSS("#comp-submit")))
 	b.WaitTrue(t, "the API's ValidationException", 10*time.Second, jsText("comp-error")+
 		`.includes("ValidationException: 1 validation error detected: Value at 'layout.grid.gridGap' failed to satisfy constraint")`)
@@ -128,11 +135,22 @@ func TestConsoleInBrowser(t *testing.T) {
 	b.WaitTrue(t, "the destination's counters", 10*time.Second,
 		`(() => { const r = document.querySelector('#dests-table tbody tr');
 			return !!r && r.textContent.includes('ACTIVE') && /MiB|KiB/.test(r.textContent); })()`)
+	b.WaitTrue(t, "the latest thumbnail under the layout's boxes", 20*time.Second,
+		`document.getElementById('thumb').naturalWidth > 0 && document.querySelectorAll('#thumb-box .box').length === 2`)
 	t.Logf("recording playing after %v", time.Since(start).Round(time.Millisecond))
 	shot.take("composition")
 	b.Do(t, "stop it", chromedp.Click(chromedp.CSS("#comp-stop")))
 	b.WaitTrue(t, "the composition STOPPED", 30*time.Second, "document.body.dataset.composition === 'STOPPED'")
 	shot.take("composition-stopped")
+
+	// Disconnect bob from the stage's page: his tile goes, his row says so.
+	b.Do(t, "back to the stage", chromedp.Navigate(consoleURL+"#stage/"+stageARN))
+	b.WaitTrue(t, "the stage's tiles", 20*time.Second, "document.querySelectorAll('#tiles video').length === 2")
+	b.Do(t, "disconnect bob", chromedp.Click(chromedp.CSS(`#participants-table button[data-user="bob"]`)))
+	b.WaitTrue(t, "bob DISCONNECTED, his tile gone", 20*time.Second,
+		`document.querySelectorAll('#tiles video').length === 1 &&
+		 [...document.querySelectorAll('#participants-table tbody tr')].some((r) =>
+			r.textContent.includes('bob') && r.textContent.includes('DISCONNECTED'))`)
 
 	// The layout designer previews a PiP; a bad knob shows the API's message.
 	b.Do(t, "open the layout designer", chromedp.Click(chromedp.CSS(`nav a[data-tab="layout"]`)))
@@ -164,11 +182,11 @@ func TestConsoleInBrowser(t *testing.T) {
 
 // publishSynth publishes a synthetic participant on the stage until the
 // test ends.
-func publishSynth(t *testing.T, api *rt.Client, stageARN, user, color string) {
+func publishSynth(t *testing.T, api *rt.Client, stageARN, user, color string, attrs map[string]string) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	tok, err := api.CreateParticipantToken(ctx, &rt.CreateParticipantTokenInput{StageArn: aws.String(stageARN),
-		UserId: aws.String(user), Attributes: map[string]string{"featured": "true"}})
+		UserId: aws.String(user), Attributes: attrs})
 	if err != nil {
 		cancel()
 		t.Fatal(err)

@@ -63,6 +63,7 @@ type serveConfig struct {
 	HTTP      httpFlags
 	NoWorker  bool // run no embedded worker (workers run as `stagehand worker`)
 	Demo      bool // start a demo stage, participants and composition
+	NoConsole bool // serve no console at /console/ on the stage address
 	RTMPURL   string
 	RTMPSURL  string
 	Channels  map[string]string
@@ -106,6 +107,8 @@ func parseServeFlags(args []string, stderr io.Writer) (serveConfig, error) {
 	c.HTTP.register(fs)
 	fs.BoolVar(&c.Demo, "demo", false,
 		"start a demo: a stage with two synthetic participants and a composition recording them into the local bucket")
+	fs.BoolVar(&c.NoConsole, "no-console", false,
+		"serve no operator console at /console/ on the stage address (it signs in with the API key pair)")
 	fs.BoolVar(&c.NoWorker, "no-worker", false,
 		"run no embedded composition worker (run `stagehand worker` processes instead)")
 	fs.Func("ice-ip", "local `IP` the stage offers in ICE candidates (repeatable; default 127.0.0.1 when "+
@@ -327,8 +330,12 @@ func serve(ctx context.Context, cfg serveConfig, stdout, stderr io.Writer) error
 		cfg.Region, cfg.AccountID)
 	fmt.Fprintf(stdout, "stagehand: stage node %s at %s (WHIP %s, events %s); join from a browser at %s/\n",
 		sfu.NodeID(), stageLn.Addr(), endpoints.WHIP, endpoints.Events, strings.TrimSuffix(endpoints.WHIP, "/whip"))
-	fmt.Fprintf(stdout, "stagehand: console at %s/console/ (sign in with the API key pair)\n",
-		cfg.nodeURL(stageLn.Addr().String()))
+	var pages http.Handler = web.Handler()
+	if !cfg.NoConsole {
+		pages = con.Handler(pages)
+		fmt.Fprintf(stdout, "stagehand: console at %s/console/ (sign in with the API key pair)\n",
+			cfg.nodeURL(stageLn.Addr().String()))
+	}
 	var d *demo
 	hooks := serveHooks{
 		started: func() error {
@@ -350,7 +357,7 @@ func serve(ctx context.Context, cfg serveConfig, stdout, stderr io.Writer) error
 	ls := []listener{{"API", apiLn, guard.Handler(srv)},
 		// The stage's WHIP/WHEP requests wait for ICE gathering; events
 		// WebSockets stay open, so no write timeout there.
-		{"stage", stageLn, guard.Handler(sfu.Handler(con.Handler(web.Handler())))}}
+		{"stage", stageLn, guard.Handler(sfu.Handler(pages))}}
 	if ls, err = withMetricsListener(ls, cfg.HTTP.MetricsAddr, reg); err != nil {
 		return err
 	}

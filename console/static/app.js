@@ -221,19 +221,26 @@ function openStage(arn) {
   $('stage-title').textContent = 'Stage';
   currentStage = arn;
 
-  async function ensureViewer() {
-    if (viewer) return viewer;
-    const r = await op('CreateParticipantToken', { stageArn: arn, userId: 'stagehand-console', capabilities: ['SUBSCRIBE'],
-      attributes: { role: 'console-viewer' }, duration: 720 });
-    const claims = decodeToken(r.participantToken.token);
-    viewer = { token: r.participantToken.token, participantId: r.participantToken.participantId,
-      base: String(claims.whip_url || '').replace(/\/whip$/, '') };
-    return viewer;
+  // ensureViewer mints the page's subscribe-only token once (concurrent
+  // tiles share the request).
+  let minting = null;
+  function ensureViewer() {
+    minting ??= op('CreateParticipantToken', { stageArn: arn, userId: 'stagehand-console', capabilities: ['SUBSCRIBE'],
+      attributes: { role: 'console-viewer' }, duration: 720 }).then((r) => {
+      const claims = decodeToken(r.participantToken.token);
+      viewer = { token: r.participantToken.token, participantId: r.participantToken.participantId,
+        base: String(claims.whip_url || '').replace(/\/whip$/, '') };
+      return viewer;
+    }, (err) => {
+      minting = null;
+      throw err;
+    });
+    return minting;
   }
 
+  // addTile shows p's tile at once (tiles keep the order of arrival),
+  // then subscribes to it.
   async function addTile(p) {
-    const v = await ensureViewer();
-    if (closed || tiles.has(p.participantId)) return;
     const video = el('video', { autoplay: '', playsinline: '', dataset: { participantId: p.participantId } });
     video.muted = true;
     const figure = el('figure', { class: 'tile' }, video, el('figcaption', {}, p.userId || p.participantId));
@@ -248,6 +255,8 @@ function openStage(arn) {
       video.srcObject = stream;
     };
     try {
+      const v = await ensureViewer();
+      if (closed || tiles.get(p.participantId) !== t) return;
       await t.pc.setLocalDescription(await t.pc.createOffer());
       await gathered(t.pc);
       const url = `${v.base}/whep/${encodeURIComponent(p.participantId)}`;
@@ -298,7 +307,8 @@ function openStage(arn) {
       const attrs = Object.entries(p.attributes || {}).map(([k, v]) => `${k}=${v}`).join(' ');
       const client = [p.browserName, p.osName, p.sdkVersion].filter(Boolean).join(' · ');
       const btn = p.state === 'CONNECTED'
-        ? el('button', { type: 'button', class: 'secondary', onclick: () => disconnect(p) }, `Disconnect ${p.userId || ''}`.trim())
+        ? el('button', { type: 'button', class: 'secondary', dataset: { user: p.userId || '' }, onclick: () => disconnect(p) },
+          `Disconnect ${p.userId || ''}`.trim())
         : '';
       return el('tr', { dataset: { participantId: p.participantId } },
         el('td', {}, p.userId || '—', el('div', { class: 'mono' }, p.participantId)),
@@ -307,6 +317,7 @@ function openStage(arn) {
     });
     $('participants-table').tBodies[0].replaceChildren(...rows);
     const live = shown.filter((p) => p.state === 'CONNECTED' && p.published && p.participantId !== viewer?.participantId);
+    // shown is in order of arrival: new tiles go after the older ones.
     for (const id of [...tiles.keys()]) if (!live.some((p) => p.participantId === id)) dropTile(id);
     for (const p of live) if (!tiles.has(p.participantId)) addTile(p);
     // The timeline: the latest events of the session's participants.
@@ -457,11 +468,13 @@ $('comp-form').addEventListener('submit', async (e) => {
       $('comp-encoder').value = encoder;
     }
     const seconds = $('comp-segment').value;
+    const thumbs = $('comp-thumbs').value;
     const r = await op('StartComposition', {
       stageArn: $('comp-stage').value,
       layout: formLayout(),
       destinations: [{ s3: { storageConfigurationArn: storage, encoderConfigurationArns: [encoder],
-        recordingConfiguration: { hlsConfiguration: { targetSegmentDurationSeconds: seconds === '' ? undefined : Number(seconds) } } } }],
+        recordingConfiguration: { hlsConfiguration: { targetSegmentDurationSeconds: seconds === '' ? undefined : Number(seconds) } },
+        ...(thumbs === '' ? {} : { thumbnailConfigurations: [{ targetIntervalSeconds: Number(thumbs), storage: ['LATEST'] }] }) } }],
     });
     formFilled = false;
     location.hash = `#composition/${r.composition.arn}`;
@@ -550,9 +563,16 @@ function openComposition(arn) {
     for (const b of box.querySelectorAll('.box')) b.remove();
     const { stage } = await op('GetStage', { arn: c.stageArn });
     if (!stage.activeSessionId) return;
+    // In arrival order, with their attributes (featured, order, PiP), as
+    // the compositor takes them.
     const ps = (await listAll('ListParticipants', 'participants', { stageArn: c.stageArn, sessionId: stage.activeSessionId }))
-      .filter((p) => p.state === 'CONNECTED' && p.published);
-    const g = await call('/console/api/layout/preview?format=json', { body: { layout: c.layout, participants: ps.map(() => ({})), width: 1280, height: 720 } });
+      .filter((p) => p.state === 'CONNECTED' && p.published)
+      .sort((a, b) => (a.firstJoinTime || '').localeCompare(b.firstJoinTime || ''))
+      .slice(0, 12);
+    const attrs = await Promise.all(ps.map(async (p) => (await op('GetParticipant',
+      { stageArn: c.stageArn, sessionId: stage.activeSessionId, participantId: p.participantId })).participant.attributes || {}));
+    const g = await call('/console/api/layout/preview?format=json', {
+      body: { layout: c.layout, participants: attrs.map((a) => ({ attributes: a })), width: 1280, height: 720 } });
     for (const t of g.tiles || []) {
       const n = Number(t.id.slice(1)) - 1;
       const b = el('div', { class: 'box' }, ps[n]?.userId || t.id);

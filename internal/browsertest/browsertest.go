@@ -158,12 +158,12 @@ func (b *Browser) WaitTrue(t *testing.T, what string, timeout time.Duration, exp
 	})
 }
 
-// Screenshot captures the viewport as PNG.
+// Screenshot captures the whole page, past the viewport, as PNG.
 func (b *Browser) Screenshot(t *testing.T) []byte {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(b.Ctx, 15*time.Second)
 	defer cancel()
-	png, err := chromedp.Run(ctx, chromedp.CaptureScreenshot())
+	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
 	if err != nil {
 		t.Fatalf("screenshot: %v", err)
 	}
