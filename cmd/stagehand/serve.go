@@ -322,8 +322,10 @@ func serve(ctx context.Context, cfg serveConfig, stdout, stderr io.Writer) error
 		return err
 	}
 	defer stopWorker()
+	// --no-auth spares the console's sign-in only where it spares the
+	// API's signatures: on loopback (the stage address may be public).
 	con := console.New(console.Config{API: srv, Credentials: map[string]string{cfg.AccessKey: cfg.SecretKey},
-		NoAuth: cfg.NoAuth, Secure: tlsCfg != nil, BucketsDir: cfg.bucketsDir(), Logger: log,
+		NoAuth: cfg.NoAuth && loopback(cfg.StageAddr), Secure: tlsCfg != nil, BucketsDir: cfg.bucketsDir(), Logger: log,
 		Fleet: &console.Fleet{Store: st, Queue: queue, Nodes: sfu.Nodes, Metrics: reg,
 			LocalWorker: local.ID(), LocalCapacity: local.Capacity()}})
 	fmt.Fprintf(stdout, "stagehand: IVS Real-Time API at %s://%s (region %s, account %s)\n", scheme, apiLn.Addr(),
