@@ -111,7 +111,12 @@ func TestConsoleInBrowser(t *testing.T) {
 	b.Do(t, "back to 1280 px", chromedp.EmulateViewport(1280, 900))
 
 	// Start a composition from the form: the API's refusal first.
-	b.Do(t, "open the compositions", chromedp.Click(chromedp.CSS(`nav a[data-tab="compositions"]`)))
+	// By keyboard: the navigation is links, the view's heading takes the focus.
+	b.Do(t, "open the compositions with the keyboard", chromedp.Focus(chromedp.CSS(`nav a[data-tab="compositions"]`)),
+		chromedp.KeyEvent("\r"))
+	b.WaitTrue(t, "the compositions' heading focused", 10*time.Second,
+		"document.body.dataset.view === 'compositions' && document.activeElement.textContent === 'Compositions' && "+
+			"document.activeElement.tagName === 'H2'")
 	b.WaitTrue(t, "the form's stages", 10*time.Second,
 		fmt.Sprintf("[...document.getElementById('comp-stage').options].some((o) => o.value === %q)", stageARN))
 	b.Do(t, "start a composition with a negative grid gap",

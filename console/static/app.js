@@ -68,6 +68,12 @@ function el(tag, attrs = {}, ...children) {
   return e;
 }
 
+// fill replaces a table's rows, or says there are none.
+function fill(table, rows, none) {
+  const cols = table.tHead.rows[0].cells.length;
+  table.tBodies[0].replaceChildren(...(rows.length ? rows : [el('tr', {}, el('td', { colspan: cols, class: 'none' }, none))]));
+}
+
 function stateCell(s) {
   return el('td', {}, el('span', { class: `state state-${s}` }, s));
 }
@@ -82,10 +88,15 @@ async function checkSession() {
   return s.signedIn;
 }
 
+// go shows the view of hash, whether or not the hash changes.
+function go(hash) {
+  if (location.hash === hash) route();
+  else location.hash = hash; // hashchange routes
+}
+
 function signedOut() {
   report.signedIn = false;
-  location.hash = '';
-  route();
+  go('');
 }
 
 $('signin-form').addEventListener('submit', async (e) => {
@@ -95,8 +106,7 @@ $('signin-form').addEventListener('submit', async (e) => {
     await call('/console/api/session', { body: { accessKeyId: $('signin-key').value.trim(), secretAccessKey: $('signin-secret').value } });
     $('signin-secret').value = '';
     await checkSession();
-    location.hash = '#stages';
-    route();
+    go('#stages');
   } catch (err) {
     showError($('signin-error'), err);
   }
@@ -167,7 +177,11 @@ function route() {
     default: show('stages'); leave = every(2000, refreshStages);
   }
 }
-window.addEventListener('hashchange', route);
+window.addEventListener('hashchange', () => {
+  route();
+  // Keyboard and screen-reader users land on the new view's heading.
+  document.querySelector('.view:not([hidden]) h2')?.focus({ preventScroll: false });
+});
 
 // ---- stages ----
 
@@ -186,12 +200,11 @@ async function listAll(name, key, body = {}) {
 async function refreshStages() {
   const stages = await listAll('ListStages', 'stages');
   stages.sort((a, b) => (a.name || '').localeCompare(b.name || ''));
-  const body = $('stages-table').tBodies[0];
-  body.replaceChildren(...stages.map((s) => el('tr', { dataset: { arn: s.arn } },
+  fill($('stages-table'), stages.map((s) => el('tr', { dataset: { arn: s.arn } },
     el('td', {}, el('a', { href: `#stage/${s.arn}` }, s.name || '(no name)')),
     el('td', { class: 'id' }, idOf(s.arn)),
     el('td', { class: 'id' }, s.activeSessionId || '—'),
-    el('td', {}, el('a', { href: `#stage/${s.arn}`, class: 'open' }, 'Open')))));
+    el('td', {}, el('a', { href: `#stage/${s.arn}`, class: 'open' }, 'Open')))), 'No stages yet: create one above.');
 }
 
 $('stage-create').addEventListener('submit', async (e) => {
@@ -241,7 +254,8 @@ function openStage(arn) {
   // addTile shows p's tile at once (tiles keep the order of arrival),
   // then subscribes to it.
   async function addTile(p) {
-    const video = el('video', { autoplay: '', playsinline: '', dataset: { participantId: p.participantId } });
+    const video = el('video', { autoplay: '', playsinline: '', 'aria-label': `Live video of ${p.userId || p.participantId}`,
+      dataset: { participantId: p.participantId } });
     video.muted = true;
     const figure = el('figure', { class: 'tile' }, video, el('figcaption', {}, p.userId || p.participantId));
     const t = { figure, video, pc: new RTCPeerConnection(), resource: '' };
@@ -430,12 +444,12 @@ async function refreshCompositions() {
   if (!formFilled) await fillCompositionForm();
   const comps = await listAll('ListCompositions', 'compositions');
   comps.sort((a, b) => (b.startTime || '').localeCompare(a.startTime || ''));
-  $('comps-table').tBodies[0].replaceChildren(...comps.map((c) => el('tr', { dataset: { arn: c.arn } },
+  fill($('comps-table'), comps.map((c) => el('tr', { dataset: { arn: c.arn } },
     el('td', { class: 'id' }, el('a', { href: `#composition/${c.arn}` }, idOf(c.arn))),
     el('td', { class: 'id' }, idOf(c.stageArn)), stateCell(c.state),
     el('td', {}, (c.destinations || []).map((d) => d.state).join(', ')),
     el('td', {}, when(c.startTime)),
-    el('td', {}, el('a', { href: `#composition/${c.arn}` }, 'Open')))));
+    el('td', {}, el('a', { href: `#composition/${c.arn}` }, 'Open')))), 'No compositions yet: start one above.');
 }
 
 function formLayout() {
@@ -651,19 +665,19 @@ $('d-copy').addEventListener('click', () => copy($('d-json'), $('d-copy')));
 
 async function refreshFleet() {
   const f = await call('/console/api/fleet', { method: 'GET' });
-  $('workers-table').tBodies[0].replaceChildren(...f.workers.map((w) => el('tr', {},
+  fill($('workers-table'), f.workers.map((w) => el('tr', {},
     el('td', { class: 'id' }, w.id + (w.local ? ' (this serve)' : '')),
     el('td', {}, w.local ? w.running : w.compositions.length),
     el('td', {}, w.local && w.capacity ? `${w.running} of ${w.capacity}` : '—'),
     el('td', {}, w.local ? `${bytes(w.spoolBytes)} of ${bytes(w.spoolLimit)}` : '—'),
     el('td', {}, w.local ? `${w.frames} (${w.framesLate} late)` : '—'),
-    el('td', { class: 'id' }, w.compositions.map(idOf).join(', ') || '—'))));
+    el('td', { class: 'id' }, w.compositions.map(idOf).join(', ') || '—'))), 'No worker runs a composition (serve --no-worker).');
   $('queue').textContent = f.queue
     ? `${f.queue.Waiting} waiting for a worker · ${f.queue.Unsettled} claimed · ${f.queue.Stored} stored`
     : 'unknown';
-  $('nodes-table').tBodies[0].replaceChildren(...f.nodes.map((n) => el('tr', {},
+  fill($('nodes-table'), f.nodes.map((n) => el('tr', {},
     el('td', { class: 'id' }, n.id), el('td', { class: 'id' }, n.url), el('td', {}, n.stages), el('td', {}, n.participants),
-    el('td', {}, n.peers), el('td', {}, n.silent ? 'silent' : n.draining ? 'draining' : 'up'))));
+    el('td', {}, n.peers), el('td', {}, n.silent ? 'silent' : n.draining ? 'draining' : 'up'))), 'No stage node announced itself.');
   if (f.errors?.length) note(f.errors.join('; '));
 }
 
