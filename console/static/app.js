@@ -543,7 +543,9 @@ function openComposition(arn) {
     $('comp-state').textContent = c.state;
     $('comp-state').className = `state state-${c.state}`;
     document.body.dataset.composition = c.state;
-    $('comp-stop').disabled = c.state === 'STOPPED' || c.state === 'FAILED' || c.state === 'STOPPING';
+    const over = c.state === 'STOPPED' || c.state === 'FAILED';
+    $('comp-stop').disabled = over || c.state === 'STOPPING';
+    if (over && $('status').textContent === 'stopping…') note('');
     $('comp-meta').textContent = `stage ${c.stageArn} · started ${c.startTime || '—'}${c.endTime ? ` · ended ${c.endTime}` : ''}`;
     $('layout-json').textContent = `layout ${JSON.stringify(c.layout)}`;
     const counters = new Map(fleet.destinations.filter((d) => d.composition === idOf(arn)).map((d) => [d.destination, d]));
