@@ -31,15 +31,15 @@
 //   - GET /console/api/recordings?arn= tells where each S3 destination of
 //     a composition records (playlist, latest thumbnail) and its counters;
 //     GET /console/rec/{bucket}/{key...} serves playlists, segments and
-//     thumbnails of the local buckets (Config.BucketsDir) through
-//     internal/safepath.
+//     thumbnails of the local buckets (Config.BucketsDir, through
+//     internal/safepath) or of S3 (Config.S3, proxied).
 //   - POST /console/api/layout/preview draws a layout as `stagehand layout
 //     preview` does (PNG), after StartComposition's own layout validation.
 //   - GET /console/api/fleet: workers, the job queue, stage nodes.
 //
 // Files by role: console.go (config, routing, headers), session.go
-// (sign-in, sessions, CSRF), ops.go (IVS operations), recordings.go,
-// preview.go, fleet.go; the page is static/.
+// (sign-in, sessions, CSRF), ops.go (IVS operations), recordings.go and
+// buckets.go (local or S3), preview.go, fleet.go; the page is static/.
 package console
 
 import (
@@ -50,6 +50,8 @@ import (
 	"net/http"
 	"strings"
 	"time"
+
+	"github.com/aws/aws-sdk-go-v2/service/s3"
 )
 
 //go:embed static
@@ -72,9 +74,11 @@ type Config struct {
 	NoAuth bool
 	// Secure marks the cookie Secure: the page is served over HTTPS.
 	Secure bool
-	// BucketsDir holds the local buckets recordings are written to; empty:
-	// recordings are not playable in the page.
+	// BucketsDir holds the local buckets recordings are written to, S3
+	// (when not nil) the S3 server workers upload them to instead; with
+	// neither, recordings are not playable in the page.
 	BucketsDir string
+	S3         *s3.Client
 	// Fleet reads the fleet's state; nil shows none.
 	Fleet *Fleet
 	// SessionTTL is how long a sign-in lasts; default 12 h.
@@ -89,6 +93,7 @@ type Config struct {
 type Console struct {
 	cfg      Config
 	sessions *sessions
+	buckets  buckets // nil: none
 	failed   failures
 	log      *slog.Logger
 	mux      *http.ServeMux
@@ -110,6 +115,12 @@ func New(cfg Config) *Console {
 	}
 	c := &Console{cfg: cfg, log: cfg.Logger.With("component", "console"),
 		sessions: newSessions(cfg.SessionTTL, cfg.MaxSessions, cfg.Now)}
+	switch {
+	case cfg.S3 != nil:
+		c.buckets = s3Buckets{cfg.S3}
+	case cfg.BucketsDir != "":
+		c.buckets = localBuckets{cfg.BucketsDir}
+	}
 	root, err := fs.Sub(static, "static")
 	if err != nil {
 		panic(err) // the embedded tree is fixed at build time

@@ -380,7 +380,7 @@ func TestRecordingsFindsThePlaylist(t *testing.T) {
 	w := e.do(t, req{method: "GET", path: "/console/api/recordings?arn=arn:c", cookie: id})
 	want := `{"recordings":[{"destination":"d1","bucket":"b","prefix":"st/c/d1/composite",` +
 		`"playlist":"/console/rec/b/st/c/d1/composite/media/hls/multivariant.m3u8",` +
-		`"renditions":[{"name":"720p30","segments":2,"bytes":8}],"local":true}]}`
+		`"renditions":[{"name":"720p30","segments":2,"bytes":8}],"source":"local"}]}`
 	if w.Code != 200 || strings.TrimSpace(w.Body.String()) != want {
 		t.Errorf("%d %s\nwant %s", w.Code, w.Body, want)
 	}

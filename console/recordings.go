@@ -1,15 +1,12 @@
 package console
 
 import (
-	"errors"
-	"io/fs"
+	"context"
 	"net/http"
-	"os"
 	"path"
-	"path/filepath"
+	"sort"
 	"strings"
 
-	"github.com/stagehand-rt/stagehand/internal/safepath"
 	"github.com/stagehand-rt/stagehand/ivs"
 	"github.com/stagehand-rt/stagehand/sink/ivsrec"
 )
@@ -23,7 +20,7 @@ type recording struct {
 	Playlist    string      `json:"playlist,omitempty"`  // URL under /console/rec/, once written
 	Thumbnail   string      `json:"thumbnail,omitempty"` // the latest thumbnail's URL, once written
 	Renditions  []rendition `json:"renditions"`
-	Local       bool        `json:"local"` // in the local buckets (else in S3: not playable here)
+	Source      string      `json:"source,omitempty"` // "local" or "s3" once found
 }
 
 type rendition struct {
@@ -57,49 +54,61 @@ func (c *Console) handleRecordings(w http.ResponseWriter, r *http.Request) {
 		}
 		rec := recording{Destination: d.ID, Prefix: d.Detail.S3.RecordingPrefix, Renditions: []rendition{}}
 		rec.Bucket = sc.StorageConfiguration.S3.BucketName
-		c.inspect(&rec)
+		c.inspect(r.Context(), &rec)
 		out = append(out, rec)
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"recordings": out})
 }
 
-// inspect fills in what the local bucket holds of rec.
-func (c *Console) inspect(rec *recording) {
-	if c.cfg.BucketsDir == "" || rec.Bucket == "" || rec.Prefix == "" {
+// inspect fills in what the bucket holds of rec.
+func (c *Console) inspect(ctx context.Context, rec *recording) {
+	if c.buckets == nil || rec.Bucket == "" || rec.Prefix == "" {
 		return
 	}
-	base, err := safepath.Join(c.cfg.BucketsDir, rec.Bucket, rec.Prefix)
+	objects, err := c.buckets.list(ctx, rec.Bucket, rec.Prefix)
 	if err != nil {
+		c.log.Info("list a recording", "bucket", rec.Bucket, "prefix", rec.Prefix, "error", err)
 		return
 	}
-	rec.Local = true
+	rec.Source = c.buckets.kind()
 	url := func(key string) string { return "/console/rec/" + rec.Bucket + "/" + rec.Prefix + "/" + key }
-	if _, err := os.Stat(filepath.Join(base, filepath.FromSlash(ivsrec.MultivariantPath))); err == nil {
-		rec.Playlist = url(ivsrec.MultivariantPath)
-	}
-	dirs, _ := os.ReadDir(filepath.Join(base, filepath.FromSlash(ivsrec.HLSDir)))
-	for _, d := range dirs {
-		if !d.IsDir() {
+	renditions := map[string]*rendition{}
+	var names []string
+	playlists := map[string]bool{}
+	for _, o := range objects {
+		playlists[o.key] = true
+		rest, ok := strings.CutPrefix(o.key, ivsrec.HLSDir+"/")
+		if !ok {
 			continue
 		}
-		rd := rendition{Name: d.Name()}
-		files, _ := os.ReadDir(filepath.Join(base, filepath.FromSlash(ivsrec.RenditionDir(d.Name()))))
-		for _, f := range files {
-			if info, err := f.Info(); err == nil && strings.HasSuffix(f.Name(), ".ts") {
-				rd.Segments++
-				rd.Bytes += info.Size()
-			}
+		name, file, ok := strings.Cut(rest, "/")
+		if !ok || strings.Contains(file, "/") {
+			continue
 		}
-		rec.Renditions = append(rec.Renditions, rd)
-		if rec.Playlist == "" {
-			if _, err := os.Stat(filepath.Join(base, filepath.FromSlash(ivsrec.PlaylistPath(d.Name())))); err == nil {
-				rec.Playlist = url(ivsrec.PlaylistPath(d.Name()))
-			}
+		rd := renditions[name]
+		if rd == nil {
+			rd = &rendition{Name: name}
+			renditions[name] = rd
+			names = append(names, name)
 		}
-		thumb := path.Join(ivsrec.LatestThumbnailDir(d.Name()), "thumb.jpg")
-		if _, err := os.Stat(filepath.Join(base, filepath.FromSlash(thumb))); err == nil && rec.Thumbnail == "" {
+		if strings.HasSuffix(file, ".ts") {
+			rd.Segments++
+			rd.Bytes += o.size
+		}
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		rec.Renditions = append(rec.Renditions, *renditions[n])
+		thumb := path.Join(ivsrec.LatestThumbnailDir(n), "thumb.jpg")
+		if rec.Thumbnail == "" && playlists[thumb] {
 			rec.Thumbnail = url(thumb)
 		}
+	}
+	switch {
+	case playlists[ivsrec.MultivariantPath]:
+		rec.Playlist = url(ivsrec.MultivariantPath)
+	case len(names) > 0 && playlists[ivsrec.PlaylistPath(names[0])]:
+		rec.Playlist = url(ivsrec.PlaylistPath(names[0]))
 	}
 }
 
@@ -123,30 +132,29 @@ func (c *Console) handleRecording(w http.ResponseWriter, r *http.Request) {
 	}
 	bucket, key := r.PathValue("bucket"), r.PathValue("key")
 	ctype, ok := recordingTypes[path.Ext(key)]
-	if c.cfg.BucketsDir == "" || !ok || strings.Contains(bucket, "/") {
+	if c.buckets == nil || !ok || strings.Contains(bucket, "/") {
 		http.NotFound(w, r)
 		return
 	}
-	p, err := safepath.Join(c.cfg.BucketsDir, bucket, key)
-	if err != nil {
+	if badKey(bucket, key) {
 		http.Error(w, "bad path", http.StatusBadRequest)
 		return
 	}
-	f, err := os.Open(p)
-	if errors.Is(err, fs.ErrNotExist) {
-		http.NotFound(w, r)
-		return
-	} else if err != nil {
-		http.Error(w, "unreadable", http.StatusInternalServerError)
-		return
-	}
-	defer f.Close()
-	info, err := f.Stat()
-	if err != nil || info.IsDir() {
-		http.NotFound(w, r)
-		return
-	}
-	w.Header().Set("Content-Type", ctype)
 	w.Header().Set("Cache-Control", "no-store") // live playlists change
-	http.ServeContent(w, r, "", info.ModTime(), f)
+	c.buckets.serve(w, r, bucket, key, ctype)
+}
+
+// badKey refuses a bucket or key that is not a plain relative path (the
+// local buckets also join it through safepath).
+func badKey(bucket, key string) bool {
+	if bucket == "" || bucket == "." || bucket == ".." || strings.ContainsAny(bucket, "/\\\x00") ||
+		strings.ContainsAny(key, "\\\x00") {
+		return true
+	}
+	for _, el := range strings.Split(key, "/") {
+		if el == "" || el == "." || el == ".." {
+			return true
+		}
+	}
+	return false
 }

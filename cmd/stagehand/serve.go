@@ -16,6 +16,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/stagehand-rt/stagehand/api"
@@ -24,6 +25,7 @@ import (
 	"github.com/stagehand-rt/stagehand/ivs"
 	"github.com/stagehand-rt/stagehand/jobs"
 	"github.com/stagehand-rt/stagehand/recording"
+	"github.com/stagehand-rt/stagehand/sink/upload"
 	"github.com/stagehand-rt/stagehand/stage"
 	"github.com/stagehand-rt/stagehand/stage/web"
 	"github.com/stagehand-rt/stagehand/store"
@@ -325,7 +327,8 @@ func serve(ctx context.Context, cfg serveConfig, stdout, stderr io.Writer) error
 	// --no-auth spares the console's sign-in only where it spares the
 	// API's signatures: on loopback (the stage address may be public).
 	con := console.New(console.Config{API: srv, Credentials: map[string]string{cfg.AccessKey: cfg.SecretKey},
-		NoAuth: cfg.NoAuth && loopback(cfg.StageAddr), Secure: tlsCfg != nil, BucketsDir: cfg.bucketsDir(), Logger: log,
+		NoAuth: cfg.NoAuth && loopback(cfg.StageAddr), Secure: tlsCfg != nil, BucketsDir: cfg.bucketsDir(),
+		S3: cfg.recordingsS3(), Logger: log,
 		Fleet: &console.Fleet{Store: st, Queue: queue, Nodes: sfu.Nodes, Metrics: reg,
 			LocalWorker: local.ID(), LocalCapacity: local.Capacity()}})
 	fmt.Fprintf(stdout, "stagehand: IVS Real-Time API at %s://%s (region %s, account %s)\n", scheme, apiLn.Addr(),
@@ -411,6 +414,15 @@ func (c *serveConfig) bucketsDir() string {
 		return ""
 	}
 	return filepath.Join(c.DataDir, "buckets")
+}
+
+// recordingsS3 is the S3 server workers upload recordings to, for the
+// console to play them from; nil when they record into the local buckets.
+func (c *serveConfig) recordingsS3() *s3.Client {
+	if c.bucketsDir() != "" {
+		return nil
+	}
+	return upload.NewClient(c.Worker.S3)
 }
 
 // localWorker is what the console shows of the embedded worker; the zero

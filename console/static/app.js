@@ -563,8 +563,8 @@ function openComposition(arn) {
     if (rec) {
       $('rec-meta').textContent = `${rec.bucket}/${rec.prefix} · ${rec.renditions.map((r) => `${r.name}: ${r.segments} segments`).join(', ')}`;
       play(rec.playlist);
-    } else if (recs.recordings.some((r) => !r.local)) {
-      $('rec-meta').textContent = 'The recording is in S3: open it from the bucket (not playable here).';
+    } else if (recs.recordings.some((r) => !r.source)) {
+      $('rec-meta').textContent = 'No recording found yet where this server reads recordings (its local buckets or S3).';
     }
     const thumb = recs.recordings.find((r) => r.thumbnail)?.thumbnail;
     $('thumb').hidden = !thumb;
