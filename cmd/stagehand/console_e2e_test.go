@@ -104,6 +104,17 @@ func TestConsoleInBrowser(t *testing.T) {
 		 document.getElementById('timeline').textContent.includes('PUBLISH_STARTED')`)
 	t.Logf("tile playing after %v", time.Since(start).Round(time.Millisecond))
 	shot.take("stage")
+	// A token for one more participant, from the form.
+	b.Do(t, "mint a token", chromedp.SendKeys(chromedp.CSS("#token-user"), "carol"),
+		chromedp.SendKeys(chromedp.CSS("#token-attrs"), "role=guest"), chromedp.Click(chromedp.CSS("#token-submit")))
+	b.WaitTrue(t, "the token and its join link", 10*time.Second,
+		`document.getElementById('token-value').value.split('.').length === 3 &&
+		 document.getElementById('token-join').href.includes('/?token=')`)
+	claims := browsertest.Eval[map[string]any](t, b, `JSON.parse(atob(document.getElementById('token-value').value
+		.split('.')[1].replace(/-/g, '+').replace(/_/g, '/')))`)
+	if claims["user_id"] != "carol" || fmt.Sprint(claims["attributes"]) != "map[role:guest]" {
+		t.Errorf("the minted token's claims %v; want user carol with role=guest", claims)
+	}
 	// On a phone: one column, nothing wider than the screen.
 	b.Do(t, "a phone's viewport", chromedp.EmulateViewport(390, 844, chromedp.EmulateMobile))
 	shot.take("stage-phone")
