@@ -37,6 +37,10 @@
 //     preview` does (PNG), after StartComposition's own layout validation.
 //   - GET /console/api/fleet: workers, the job queue, stage nodes.
 //
+// The page polls what it shows every 2 s (the fleet every 3 s) and plays
+// each publisher over WHEP with a SUBSCRIBE token it mints through
+// CreateParticipantToken, as the join page does; the server pushes nothing.
+//
 // Files by role: console.go (config, routing, headers), session.go
 // (sign-in, sessions, CSRF), ops.go (IVS operations), recordings.go and
 // buckets.go (local or S3), preview.go, fleet.go; the page is static/.
