@@ -469,3 +469,40 @@ func redirect(base string, r *http.Request, node string) error {
 	u.RawQuery = q.Encode()
 	return &redirectError{to: u.String()}
 }
+
+// NodeStatus is a stage node's load as it last announced it.
+type NodeStatus struct {
+	ID           string    `json:"id"`
+	URL          string    `json:"url"`
+	Stages       int       `json:"stages"`
+	Participants int       `json:"participants"`
+	Peers        int       `json:"peers"`
+	Draining     bool      `json:"draining"`
+	Silent       bool      `json:"silent"` // not heard from lately: dead or cut off from NATS
+	At           time.Time `json:"at"`
+}
+
+// Nodes lists the stage cluster's nodes as they announced themselves, this
+// node's own entry with its current load; none when not clustered.
+func (s *Server) Nodes(ctx context.Context) ([]NodeStatus, error) {
+	cl := s.cluster
+	if cl == nil {
+		return nil, nil
+	}
+	self := s.load()
+	out := []NodeStatus{{ID: cl.cfg.NodeID, URL: cl.cfg.NodeURL, Stages: self.Stages,
+		Participants: self.Participants, Peers: self.Peers, Draining: cl.draining.Load(), At: time.Now()}}
+	keys, err := cl.nodes.Keys(ctx, "")
+	if err != nil {
+		return out, err
+	}
+	for _, k := range keys {
+		n, err := cl.nodes.Get(ctx, k)
+		if err != nil || n.ID == cl.cfg.NodeID {
+			continue
+		}
+		out = append(out, NodeStatus{ID: n.ID, URL: n.URL, Stages: n.Stages, Participants: n.Participants,
+			Peers: n.Peers, Draining: n.Draining, Silent: n.silent(), At: n.At})
+	}
+	return out, nil
+}

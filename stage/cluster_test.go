@@ -296,3 +296,35 @@ func TestClusterDisconnectAndDelete(t *testing.T) {
 		t.Fatal("the publisher on b is still connected after DeleteStage")
 	}
 }
+
+// TestClusterNodes: each node lists the cluster's nodes with their load,
+// its own entry current; a closed node falls silent.
+func TestClusterNodes(t *testing.T) {
+	env, b := cluster(t)
+	st := env.CreateStage(t, "nodes")
+	publish(t, env, onNode(st, b.URL), "alice")
+	testkit.WaitFor(t, 10*time.Second, 100*time.Millisecond, func() error {
+		nodes, err := env.Stage.Nodes(env.Ctx)
+		if err != nil {
+			return err
+		}
+		if len(nodes) != 2 || nodes[0].URL != env.StageURL || nodes[0].Stages != 0 {
+			return fmt.Errorf("a lists %+v; want itself first with no stage, then b", nodes)
+		}
+		if n := nodes[1]; n.URL != b.URL || n.Stages != 1 || n.Participants != 1 || n.Silent {
+			return fmt.Errorf("a lists b as %+v; want one stage and one participant", n)
+		}
+		return nil
+	})
+	b.Close()
+	testkit.WaitFor(t, 15*time.Second, 200*time.Millisecond, func() error {
+		nodes, err := env.Stage.Nodes(env.Ctx)
+		if err != nil {
+			return err
+		}
+		if len(nodes) == 2 && !nodes[1].Silent {
+			return fmt.Errorf("b still announced as alive: %+v", nodes[1])
+		}
+		return nil
+	})
+}

@@ -326,3 +326,9 @@ func compositionID(arn string) (string, error) {
 	}
 	return a.ID, nil
 }
+
+// ID is the worker's id, as compositions it runs record it.
+func (w *Worker) ID() string { return w.cfg.ID }
+
+// Capacity is how many 1080p30 composites the worker runs at once.
+func (w *Worker) Capacity() int { return w.cfg.Capacity }

@@ -1,9 +1,12 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/cookiejar"
+	"net/url"
 	"os"
 	"regexp"
 	"strings"
@@ -50,6 +53,7 @@ func TestServeDemo(t *testing.T) {
 			t.Errorf("/metrics has no line matching %s", want)
 		}
 	}
+	checkDemoConsole(t, out)
 	stop()
 	if !strings.Contains(out.String(), "composition stopped, recording closed") {
 		t.Errorf("no clean demo stop:\n%s", out)
@@ -99,4 +103,55 @@ func demoPlaylist(t *testing.T, out *syncBuffer) string {
 		return nil
 	})
 	return playlist
+}
+
+// checkDemoConsole signs in to the console serve printed, with the demo
+// credentials, and finds the demo composition ACTIVE there with a
+// playable recording, as a newcomer after `make run` would.
+func checkDemoConsole(t *testing.T, out *syncBuffer) {
+	t.Helper()
+	m := regexp.MustCompile(`console at (\S+)/console/`).FindStringSubmatch(out.String())
+	if m == nil {
+		t.Fatalf("serve printed no console URL:\n%s", out)
+	}
+	base := m[1]
+	jar, _ := cookiejar.New(nil)
+	hc := &http.Client{Jar: jar, Timeout: 10 * time.Second}
+	call := func(method, path, body string, v any) {
+		t.Helper()
+		req, _ := http.NewRequest(method, base+path, strings.NewReader(body))
+		req.Header.Set("X-Stagehand-Console", "1")
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := hc.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("console %s %s: %d %s", method, path, resp.StatusCode, b)
+		}
+		if v != nil {
+			if err := json.Unmarshal(b, v); err != nil {
+				t.Fatalf("console %s %s: %v", method, path, err)
+			}
+		}
+	}
+	call("POST", "/console/api/session", fmt.Sprintf(`{"accessKeyId":%q,"secretAccessKey":%q}`, devAccessKeyID,
+		devSecretAccessKey), nil)
+	var list struct {
+		Compositions []struct{ Arn, State string } `json:"compositions"`
+	}
+	call("POST", "/console/api/op/ListCompositions", "{}", &list)
+	if len(list.Compositions) != 1 || list.Compositions[0].State != "ACTIVE" {
+		t.Fatalf("the console lists %+v, want the demo composition ACTIVE", list.Compositions)
+	}
+	var recs struct {
+		Recordings []struct{ Playlist string } `json:"recordings"`
+	}
+	call("GET", "/console/api/recordings?arn="+url.QueryEscape(list.Compositions[0].Arn), "", &recs)
+	if len(recs.Recordings) != 1 || recs.Recordings[0].Playlist == "" {
+		t.Fatalf("the console's recordings %+v, want the demo's playlist", recs)
+	}
+	call("GET", recs.Recordings[0].Playlist, "", nil)
 }

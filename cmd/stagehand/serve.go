@@ -16,13 +16,16 @@ import (
 	"sync"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/stagehand-rt/stagehand/api"
+	"github.com/stagehand-rt/stagehand/console"
 	"github.com/stagehand-rt/stagehand/internal/natsserver"
 	"github.com/stagehand-rt/stagehand/ivs"
 	"github.com/stagehand-rt/stagehand/jobs"
 	"github.com/stagehand-rt/stagehand/recording"
+	"github.com/stagehand-rt/stagehand/sink/upload"
 	"github.com/stagehand-rt/stagehand/stage"
 	"github.com/stagehand-rt/stagehand/stage/web"
 	"github.com/stagehand-rt/stagehand/store"
@@ -62,6 +65,7 @@ type serveConfig struct {
 	HTTP      httpFlags
 	NoWorker  bool // run no embedded worker (workers run as `stagehand worker`)
 	Demo      bool // start a demo stage, participants and composition
+	NoConsole bool // serve no console at /console/ on the stage address
 	RTMPURL   string
 	RTMPSURL  string
 	Channels  map[string]string
@@ -105,6 +109,8 @@ func parseServeFlags(args []string, stderr io.Writer) (serveConfig, error) {
 	c.HTTP.register(fs)
 	fs.BoolVar(&c.Demo, "demo", false,
 		"start a demo: a stage with two synthetic participants and a composition recording them into the local bucket")
+	fs.BoolVar(&c.NoConsole, "no-console", false,
+		"serve no operator console at /console/ on the stage address (it signs in with the API key pair)")
 	fs.BoolVar(&c.NoWorker, "no-worker", false,
 		"run no embedded composition worker (run `stagehand worker` processes instead)")
 	fs.Func("ice-ip", "local `IP` the stage offers in ICE candidates (repeatable; default 127.0.0.1 when "+
@@ -313,15 +319,28 @@ func serve(ctx context.Context, cfg serveConfig, stdout, stderr io.Writer) error
 		return err
 	}
 	defer stopIngest()
-	stopWorker, err := startWorker(ctx, cfg, st, queue, minter, reg, log)
+	stopWorker, local, err := startWorker(ctx, cfg, st, queue, minter, reg, log)
 	if err != nil {
 		return err
 	}
 	defer stopWorker()
+	// --no-auth spares the console's sign-in only where it spares the
+	// API's signatures: on loopback (the stage address may be public).
+	con := console.New(console.Config{API: srv, Credentials: map[string]string{cfg.AccessKey: cfg.SecretKey},
+		NoAuth: cfg.NoAuth && loopback(cfg.StageAddr), Secure: tlsCfg != nil, BucketsDir: cfg.bucketsDir(),
+		S3: cfg.recordingsS3(), Logger: log,
+		Fleet: &console.Fleet{Store: st, Queue: queue, Nodes: sfu.Nodes, Metrics: reg,
+			LocalWorker: local.ID(), LocalCapacity: local.Capacity()}})
 	fmt.Fprintf(stdout, "stagehand: IVS Real-Time API at %s://%s (region %s, account %s)\n", scheme, apiLn.Addr(),
 		cfg.Region, cfg.AccountID)
 	fmt.Fprintf(stdout, "stagehand: stage node %s at %s (WHIP %s, events %s); join from a browser at %s/\n",
 		sfu.NodeID(), stageLn.Addr(), endpoints.WHIP, endpoints.Events, strings.TrimSuffix(endpoints.WHIP, "/whip"))
+	var pages http.Handler = web.Handler()
+	if !cfg.NoConsole {
+		pages = con.Handler(pages)
+		fmt.Fprintf(stdout, "stagehand: console at %s/console/ (sign in with the API key pair)\n",
+			cfg.nodeURL(stageLn.Addr().String()))
+	}
 	var d *demo
 	hooks := serveHooks{
 		started: func() error {
@@ -343,7 +362,7 @@ func serve(ctx context.Context, cfg serveConfig, stdout, stderr io.Writer) error
 	ls := []listener{{"API", apiLn, guard.Handler(srv)},
 		// The stage's WHIP/WHEP requests wait for ICE gathering; events
 		// WebSockets stay open, so no write timeout there.
-		{"stage", stageLn, guard.Handler(sfu.Handler(web.Handler()))}}
+		{"stage", stageLn, guard.Handler(sfu.Handler(pages))}}
 	if ls, err = withMetricsListener(ls, cfg.HTTP.MetricsAddr, reg); err != nil {
 		return err
 	}
@@ -388,12 +407,48 @@ func drainStage(sfu *stage.Server, log *slog.Logger) {
 	time.Sleep(drainGrace)
 }
 
+// bucketsDir is where the embedded worker records S3 destinations when no
+// S3 server is given: the console plays recordings from there.
+func (c *serveConfig) bucketsDir() string {
+	if c.Worker.S3.Endpoint != "" || c.Worker.S3.AccessKey != "" {
+		return ""
+	}
+	return filepath.Join(c.DataDir, "buckets")
+}
+
+// recordingsS3 is the S3 server workers upload recordings to, for the
+// console to play them from; nil when they record into the local buckets.
+func (c *serveConfig) recordingsS3() *s3.Client {
+	if c.bucketsDir() != "" {
+		return nil
+	}
+	return upload.NewClient(c.Worker.S3)
+}
+
+// localWorker is what the console shows of the embedded worker; the zero
+// value when there is none.
+type localWorker struct{ w *worker.Worker }
+
+func (l localWorker) ID() string {
+	if l.w == nil {
+		return ""
+	}
+	return l.w.ID()
+}
+
+func (l localWorker) Capacity() int {
+	if l.w == nil {
+		return 0
+	}
+	return l.w.Capacity()
+}
+
 // startWorker runs the embedded composition worker until the returned
 // stop is called.
 func startWorker(ctx context.Context, cfg serveConfig, st *store.Store, q *jobs.Queue, tokens worker.Tokens,
-	reg *prometheus.Registry, log *slog.Logger) (stop func(), err error) {
+	reg *prometheus.Registry, log *slog.Logger) (stop func(), local localWorker, err error) {
 	if cfg.NoWorker {
-		return func() {}, nil
+		return func() {}, local, nil
 	}
 	wcfg := cfg.Worker.config(cfg.DataDir, cfg.Channels, cfg.ICEIPs, log)
 	if wcfg.StageCAFile == "" {
@@ -401,7 +456,7 @@ func startWorker(ctx context.Context, cfg serveConfig, st *store.Store, q *jobs.
 	}
 	w, err := worker.New(wcfg, st, q, tokens)
 	if err != nil {
-		return nil, err
+		return nil, local, err
 	}
 	reg.MustRegister(w.Collectors()...)
 	wctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
@@ -412,7 +467,7 @@ func startWorker(ctx context.Context, cfg serveConfig, st *store.Store, q *jobs.
 			log.Error("worker", "error", err)
 		}
 	}()
-	return func() { cancel(); <-done }, nil
+	return func() { cancel(); <-done }, localWorker{w}, nil
 }
 
 type listener struct {

@@ -1,13 +1,11 @@
 package web_test
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"hash/fnv"
 	"net/http"
 	"net/url"
-	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -24,6 +22,7 @@ import (
 	"github.com/coder/websocket/wsjson"
 	"github.com/pion/webrtc/v4"
 
+	"github.com/stagehand-rt/stagehand/internal/browsertest"
 	"github.com/stagehand-rt/stagehand/internal/stagetest"
 	"github.com/stagehand-rt/stagehand/internal/testkit"
 	"github.com/stagehand-rt/stagehand/stage"
@@ -33,124 +32,30 @@ import (
 	"github.com/stagehand-rt/stagehand/trackdecode"
 )
 
-const chromiumPath = "/usr/bin/chromium"
-
 var loopback = stagetest.Loopback
 
-// browser is a headless Chromium driven over the DevTools protocol.
-// chromedp talks to it through --remote-debugging-pipe: no debugging port
-// is opened at all.
+// browser is a headless Chromium (internal/browsertest) with one tab.
 type browser struct {
+	*browsertest.Browser
 	ctx context.Context // the tab
-
-	mu      sync.Mutex
-	console []string     // the page's console and uncaught exceptions
-	out     bytes.Buffer // Chromium's stderr
 }
 
-func (b *browser) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.out.Write(p)
-}
-
-// startChromium starts a fresh Chromium, stopped by t.Cleanup; on failure
-// the page's console and Chromium's output are logged.
+// startChromium starts a fresh Chromium, stopped by t.Cleanup.
 func startChromium(t *testing.T) *browser {
 	t.Helper()
-	if _, err := os.Stat(chromiumPath); err != nil {
-		t.Skipf("no Chromium at %s (install it with scripts/deps.sh --test): %v", chromiumPath, err)
-	}
-	b := &browser{}
-	opts := []chromedp.ExecAllocatorOption{
-		chromedp.ExecPath(chromiumPath),
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.Headless,
-		chromedp.DisableGPU,
-		chromedp.NoSandbox,
-		chromedp.NoFirstRun,
-		chromedp.NoDefaultBrowserCheck,
-		chromedp.Flag("use-fake-device-for-media-stream", true), // a moving test pattern and a beep
-		chromedp.Flag("use-fake-ui-for-media-stream", true),     // grant getUserMedia without asking
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.Flag("disable-quic", true),
-		// Timers and rendering of a headless tab must not be throttled: the
-		// page polls its stats and counts frames.
-		chromedp.Flag("disable-background-timer-throttling", true),
-		chromedp.Flag("disable-renderer-backgrounding", true),
-		chromedp.Flag("disable-backgrounding-occluded-windows", true),
-		// Chromium may hide host addresses behind mDNS .local names, which
-		// the stage server does not resolve. Chromium 156 shows them here
-		// anyway (and ICE would still pair through peer-reflexive
-		// candidates); this keeps them plain on builds that would not.
-		chromedp.Flag("disable-features", "WebRtcHideLocalIpsWithMdns"),
-		chromedp.CombinedOutput(b),
-	}
-	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	ctx, cancelTab := chromedp.NewContext(actx)
-	if err := chromedp.Do(ctx); err != nil { // starts the browser and opens the tab
-		cancelTab()
-		cancelAlloc()
-		t.Fatalf("start %s: %v", chromiumPath, err)
-	}
-	b.ctx = ctx
-	messages := chromedp.Console(ctx)
-	var wg sync.WaitGroup
-	wg.Go(func() {
-		for m, err := range messages {
-			if err != nil {
-				return // the browser closed
-			}
-			b.mu.Lock()
-			b.console = append(b.console, m.String())
-			b.mu.Unlock()
-		}
-	})
-	t.Cleanup(func() {
-		cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		defer cancel()
-		if err := chromedp.Cancel(cctx); err != nil { // closes the browser and waits for it
-			t.Logf("close Chromium: %v", err)
-		}
-		cancelAlloc()
-		wg.Wait()
-		if t.Failed() {
-			b.mu.Lock()
-			defer b.mu.Unlock()
-			t.Logf("page console:\n%s", strings.Join(b.console, "\n"))
-			var out []string
-			for line := range strings.Lines(b.out.String()) {
-				if !strings.Contains(line, "dbus") { // no system bus in a container: noise
-					out = append(out, line)
-				}
-			}
-			t.Logf("Chromium output:\n%s", strings.Join(out[max(0, len(out)-100):], ""))
-		}
-	})
-	return b
+	b := browsertest.Start(t, 1280, 900)
+	return &browser{Browser: b, ctx: b.Ctx}
 }
 
 func (b *browser) do(t *testing.T, what string, actions ...chromedp.Action[chromedp.Void]) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(b.ctx, 15*time.Second)
-	defer cancel()
-	if err := chromedp.Do(ctx, actions...); err != nil {
-		t.Fatalf("%s: %v", what, err)
-	}
+	b.Do(t, what, actions...)
 }
 
 // eval evaluates a JavaScript expression in the page.
 func eval[T any](t *testing.T, b *browser, expr string) T {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(b.ctx, 15*time.Second)
-	defer cancel()
-	v, err := chromedp.Run(ctx, chromedp.Evaluate[T](expr))
-	if err != nil {
-		t.Fatalf("evaluate %s: %v", expr, err)
-	}
-	return v
+	return browsertest.Eval[T](t, b.Browser, expr)
 }
 
 // pageReport is the page's window.stagehand.
