@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -13,6 +15,7 @@ import (
 
 	"github.com/stagehand-rt/stagehand/internal/stagetest"
 	"github.com/stagehand-rt/stagehand/internal/testkit"
+	"github.com/stagehand-rt/stagehand/stage"
 	"github.com/stagehand-rt/stagehand/stage/client"
 )
 
@@ -135,4 +138,46 @@ func (l *seqLog) wait(t *testing.T, packets int) {
 			defer l.mu.Unlock()
 			return len(l.payloads) >= packets
 		}))
+}
+
+// TestSubscriberQuota: subscribers have a quota of their own, apart from
+// the 12 publishers: past it a new subscriber is refused with 503
+// QUOTA_EXCEEDED, while a publisher may still join and a participant
+// already subscribed may subscribe to it.
+func TestSubscriberQuota(t *testing.T) {
+	env := stagetest.Start(t, stagetest.Options{Stage: stage.Config{MaxSubscribers: 2}})
+	st := env.CreateStage(t, "quota")
+	_, alice := publish(t, env, st, "alice")
+	whep := client.WHEPURL(*st.Endpoints.Whip, *alice.ParticipantId)
+	var viewers []types.ParticipantToken
+	for i := range 3 {
+		viewers = append(viewers, env.Token(t, *st.Arn, fmt.Sprintf("viewer%d", i), nil,
+			types.ParticipantTokenCapabilitySubscribe))
+	}
+	for _, v := range viewers[:2] {
+		s, err := client.Subscribe(env.Ctx, whep, *v.Token, loopback, func(*webrtc.TrackRemote, *webrtc.RTPReceiver) {})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = s.Close(context.Background()) })
+	}
+	if status, body := post(t, whep, *viewers[2].Token, "application/sdp", stagetest.OfferSDP(t)); status != 503 ||
+		!strings.Contains(body, "maximum of 2 subscribers") {
+		t.Errorf("third subscriber: %d %q, want 503 naming the quota", status, body)
+	}
+	// Publishers have their own limit; and the quota counts participants,
+	// not connections: viewer0 may subscribe to bob too.
+	_, bob := publish(t, env, st, "bob")
+	again, err := client.Subscribe(env.Ctx, client.WHEPURL(*st.Endpoints.Whip, *bob.ParticipantId), *viewers[0].Token,
+		loopback, func(*webrtc.TrackRemote, *webrtc.RTPReceiver) {})
+	if err != nil {
+		t.Errorf("an admitted subscriber's second subscription: %v", err)
+	} else {
+		_ = again.Close(context.Background())
+	}
+	session := activeSession(t, env, st)
+	if got := events(t, env, st, session, *viewers[2].ParticipantId); !slices.Equal(got,
+		[]string{"JOIN_ERROR:QUOTA_EXCEEDED"}) {
+		t.Errorf("the refused viewer's events = %v", got)
+	}
 }

@@ -66,10 +66,11 @@ type Config struct {
 	// their sum. Defaults 3 s and 7 s.
 	ICEDisconnectedTimeout time.Duration
 	ICEFailedTimeout       time.Duration
-	// MaxPublishers per stage (IVS: 12); MaxParticipants per stage counts
-	// every connected participant. Defaults 12 and 100.
-	MaxPublishers   int
-	MaxParticipants int
+	// MaxPublishers per stage (IVS: 12) and MaxSubscribers, the connected
+	// participants that do not publish (IVS's quota: 10,000). Defaults 12
+	// and 10,000.
+	MaxPublishers  int
+	MaxSubscribers int
 	// TrackWait is how long a subscribe waits for a publisher's tracks to
 	// start flowing. Default 3 s.
 	TrackWait time.Duration
@@ -107,8 +108,8 @@ func (c Config) withDefaults() Config {
 	if c.MaxPublishers <= 0 {
 		c.MaxPublishers = 12
 	}
-	if c.MaxParticipants <= 0 {
-		c.MaxParticipants = 100
+	if c.MaxSubscribers <= 0 {
+		c.MaxSubscribers = 10000
 	}
 	if c.TrackWait <= 0 {
 		c.TrackWait = 3 * time.Second

@@ -57,6 +57,9 @@ type serveConfig struct {
 	StageURL  string   // the stage cluster's public base URL; default NodeURL
 	NodeURL   string   // this node's own public base URL; default http://<StageAddr>
 	ICEIPs    []string // addresses ICE offers; default 127.0.0.1 for a loopback stage, else all
+	// MaxSubscribers is each stage's quota of participants that only
+	// subscribe.
+	MaxSubscribers int
 	Worker    workerFlags
 	Ingest    ingestFlags
 	HTTP      httpFlags
@@ -83,6 +86,8 @@ func parseServeFlags(args []string, stderr io.Writer) (serveConfig, error) {
 	fs.StringVar(&c.NATSAddr, "nats-addr", "127.0.0.1:4222", "address of the embedded NATS server (loopback)")
 	c.NATS.register(fs)
 	fs.IntVar(&c.Replicas, "replicas", 1, "replicas of the JetStream buckets and streams (3 on a 3-node cluster)")
+	fs.IntVar(&c.MaxSubscribers, "stage-max-subscribers", 10000,
+		"participants that only subscribe, per stage (IVS's quota: 10,000; publishers: 12)")
 	fs.BoolVar(&c.Dev, "dev", false, "local demo: accept the demo credentials when none are given")
 	fs.BoolVar(&c.NoAuth, "no-auth", false, "accept unsigned API requests (only with --dev)")
 	fs.StringVar(&c.AccessKey, "access-key-id", os.Getenv("STAGEHAND_ACCESS_KEY_ID"),
@@ -287,7 +292,7 @@ func serve(ctx context.Context, cfg serveConfig, stdout, stderr io.Writer) error
 		return err
 	}
 	defer func() { _ = tokenSub.Unsubscribe() }()
-	sfu, err := stage.New(stage.Config{ICEIPs: cfg.ICEIPs, Logger: log,
+	sfu, err := stage.New(stage.Config{ICEIPs: cfg.ICEIPs, Logger: log, MaxSubscribers: cfg.MaxSubscribers,
 		OnPublishStarted: recording.NewDispatcher(st, queue, log).Hook(),
 		Cluster:          &stage.ClusterConfig{NodeURL: cfg.nodeURL(stageLn.Addr().String())}}, verifier, st, nc)
 	if err != nil {
