@@ -60,6 +60,11 @@ type serveConfig struct {
 	// MaxSubscribers is each stage's quota of participants that only
 	// subscribe.
 	MaxSubscribers int
+	// UDPAddr is the stage's one media port (ICE UDP mux); empty: a port
+	// per peer.
+	UDPAddr string
+	// PublicAddr is what ICE candidates say instead of the local address.
+	PublicAddr string
 	Worker    workerFlags
 	Ingest    ingestFlags
 	HTTP      httpFlags
@@ -120,6 +125,11 @@ func parseServeFlags(args []string, stderr io.Writer) (serveConfig, error) {
 		c.ICEIPs = append(c.ICEIPs, v)
 		return nil
 	})
+	fs.StringVar(&c.UDPAddr, "stage-udp-addr", "",
+		"one UDP `IP:port` for all WebRTC media, the only ICE candidate (what a firewall, container or "+
+			"Kubernetes Service opens); default: a port per peer")
+	fs.StringVar(&c.PublicAddr, "stage-public-addr", "",
+		"`IP[:port]` the stage's ICE candidates give instead of the local one (1:1 NAT, a Kubernetes NodePort)")
 	fs.StringVar(&c.RTMPURL, "rtmp-url", "rtmp://127.0.0.1:1935/app/", "public RTMP ingest URL of stages")
 	fs.StringVar(&c.RTMPSURL, "rtmps-url", "rtmps://127.0.0.1:1936/app/", "public RTMPS ingest URL of stages")
 	channelsFlag(fs, c.Channels)
@@ -293,6 +303,7 @@ func serve(ctx context.Context, cfg serveConfig, stdout, stderr io.Writer) error
 	}
 	defer func() { _ = tokenSub.Unsubscribe() }()
 	sfu, err := stage.New(stage.Config{ICEIPs: cfg.ICEIPs, Logger: log, MaxSubscribers: cfg.MaxSubscribers,
+		UDPAddr: cfg.UDPAddr, PublicAddr: cfg.PublicAddr,
 		OnPublishStarted: recording.NewDispatcher(st, queue, log).Hook(),
 		Cluster:          &stage.ClusterConfig{NodeURL: cfg.nodeURL(stageLn.Addr().String())}}, verifier, st, nc)
 	if err != nil {
