@@ -65,15 +65,15 @@ type serveConfig struct {
 	UDPAddr string
 	// PublicAddr is what ICE candidates say instead of the local address.
 	PublicAddr string
-	Worker    workerFlags
-	Ingest    ingestFlags
-	HTTP      httpFlags
-	NoWorker  bool // run no embedded worker (workers run as `stagehand worker`)
-	Demo      bool // start a demo stage, participants and composition
-	RTMPURL   string
-	RTMPSURL  string
-	Channels  map[string]string
-	LogLevel  slog.Level
+	Worker     workerFlags
+	Ingest     ingestFlags
+	HTTP       httpFlags
+	NoWorker   bool // run no embedded worker (workers run as `stagehand worker`)
+	Demo       bool // start a demo stage, participants and composition
+	RTMPURL    string
+	RTMPSURL   string
+	Channels   map[string]string
+	LogLevel   slog.Level
 	// CPUProfile and MemProfile are pprof files written at the end (sizing
 	// a node with `stagehand load`).
 	CPUProfile, MemProfile string
