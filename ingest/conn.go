@@ -397,17 +397,12 @@ func (p *publisher) start() error {
 
 func (p *publisher) openTracks() ([]*webrtcTrack, error) {
 	pid := p.cfg.ParticipantID
-	vt, err := newTrack(h264Codec, "video", pid)
-	if err != nil {
-		return nil, err
-	}
+	vt := stage.NewLocalTrack(h264Codec, "video", pid)
 	p.video = newVideoSender(vt, p.avc)
 	tracks := []*webrtcTrack{vt}
 	if p.asc != nil {
-		at, err := newTrack(opusCodec, "audio", pid)
-		if err != nil {
-			return nil, err
-		}
+		at := stage.NewLocalTrack(opusCodec, "audio", pid)
+		var err error
 		if p.audio, err = newAudioSender(at, p.asc, p.s.cfg.OpusBitrate); err != nil {
 			return nil, p.refuse("PUBLISH_ERROR", "INVALID_AUDIO_CODEC", "the AAC stream cannot be decoded: "+err.Error())
 		}

@@ -8,23 +8,17 @@ import (
 
 	"github.com/pion/rtp"
 	"github.com/pion/webrtc/v4"
+
+	"github.com/stagehand-rt/stagehand/stage"
 )
 
-type webrtcTrack = webrtc.TrackLocalStaticRTP
+// webrtcTrack is a stage track named as the stage names a WHIP publisher's
+// ("video", "audio", in the participant's stream).
+type webrtcTrack = stage.LocalTrack
 
 // opusCodec is the stage's Opus, as a WHIP publisher's.
 var opusCodec = webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus, ClockRate: opusRate, Channels: 2,
 	SDPFmtpLine: "minptime=10;useinbandfec=1"}
-
-// newTrack makes a stage track named id ("video", "audio") in the
-// participant's stream, as the stage names a WHIP publisher's.
-func newTrack(c webrtc.RTPCodecCapability, id, participantID string) (*webrtcTrack, error) {
-	t, err := webrtc.NewTrackLocalStaticRTP(c, id, participantID)
-	if err != nil {
-		return nil, fmt.Errorf("%s track: %w", id, err)
-	}
-	return t, nil
-}
 
 // audioSender transcodes AAC to Opus onto a stage track.
 type audioSender struct {

@@ -25,7 +25,7 @@ var h264Codec = webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeH264, ClockRa
 // videoSender turns RTMP's AVCC access units into H.264 RTP packets on a
 // stage track. One buffer, one packet and one payloader, reused.
 type videoSender struct {
-	track   *webrtc.TrackLocalStaticRTP
+	track   *webrtcTrack
 	cfg     *avcConfig
 	pay     codecs.H264Payloader
 	buf     []byte
@@ -34,7 +34,7 @@ type videoSender struct {
 	started bool // the first IDR has been sent
 }
 
-func newVideoSender(track *webrtc.TrackLocalStaticRTP, cfg *avcConfig) *videoSender {
+func newVideoSender(track *webrtcTrack, cfg *avcConfig) *videoSender {
 	return &videoSender{track: track, cfg: cfg, tsBase: rand.Uint32(),
 		pkt: rtp.Packet{Header: rtp.Header{Version: 2, SequenceNumber: uint16(rand.Uint32())}}}
 }

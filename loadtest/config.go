@@ -26,11 +26,11 @@ import (
 )
 
 // MaxPublishersPerStage is IVS's limit of publishers on one stage, and
-// MaxParticipantsPerStage the stage server's default limit of participants
-// (publishers and subscribers): more subscribers take more stages.
+// MaxSubscribersPerStage the stage server's default quota of subscribers
+// (serve --stage-max-subscribers): more subscribers take more stages.
 const (
-	MaxPublishersPerStage   = 12
-	MaxParticipantsPerStage = 100
+	MaxPublishersPerStage  = 12
+	MaxSubscribersPerStage = 10000
 )
 
 // Config is one load run. Defaults fill what is left zero.
@@ -126,7 +126,7 @@ func (c Config) stageCount() int {
 
 // capacity is how many subscribers the stages take.
 func (c Config) capacity() int {
-	return c.stageCount()*MaxParticipantsPerStage - c.Publishers
+	return c.stageCount() * MaxSubscribersPerStage
 }
 
 // Validate checks a Config with its defaults.
@@ -152,8 +152,8 @@ func (c Config) Validate() error {
 		bad("%d publishers on %d stages: at most %d per stage", c.Publishers, n, MaxPublishersPerStage)
 	}
 	if n := c.stageCount(); n > 0 && c.Ramp.Step == 0 && c.Subscribers > c.capacity() {
-		bad("%d subscribers and %d publishers on %d stages: at most %d participants per stage "+
-			"(give --stages and as many publishers, one each)", c.Subscribers, c.Publishers, n, MaxParticipantsPerStage)
+		bad("%d subscribers on %d stages: at most %d subscribers per stage "+
+			"(give --stages and as many publishers, one each)", c.Subscribers, n, MaxSubscribersPerStage)
 	}
 	if c.VideoCodec != "vp8" && c.VideoCodec != "h264" {
 		bad("video codec %q: want vp8 or h264", c.VideoCodec)

@@ -16,7 +16,7 @@ type RampResult struct {
 	// the ramp ended first).
 	LastHeld    int `json:"lastHeldSubscribers"`
 	FirstFailed int `json:"firstFailedSubscribers"`
-	// Full says the ramp ended with the stages full (100 participants
+	// Full says the ramp ended with the stages full (10,000 subscribers
 	// each): give more stages, and publishers, to go on.
 	Full bool `json:"stagesFull,omitempty"`
 }
@@ -141,8 +141,8 @@ func (res *RampResult) write(w io.Writer) {
 	case res.FirstFailed > 0:
 		fmt.Fprintf(w, "held at %d subscribers; crossed a threshold at %d\n", res.LastHeld, res.FirstFailed)
 	case res.Full:
-		fmt.Fprintf(w, "held at %d subscribers, when the stages were full (%d participants each): "+
-			"give more --stages and --publishers\n", res.LastHeld, MaxParticipantsPerStage)
+		fmt.Fprintf(w, "held at %d subscribers, when the stages were full (%d subscribers each): "+
+			"give more --stages and --publishers\n", res.LastHeld, MaxSubscribersPerStage)
 	default:
 		fmt.Fprintf(w, "held at %d subscribers; no step crossed a threshold\n", res.LastHeld)
 	}

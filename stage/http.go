@@ -239,11 +239,18 @@ func (s *Server) subscribe(w http.ResponseWriter, r *http.Request) error {
 	p.remoteParticipantID = target
 	answer, err := p.negotiate(offer, func() error {
 		for _, t := range tracks {
-			sender, err := p.pc.AddTrack(t.local)
+			local, err := t.subscribe()
 			if err != nil {
-				return fmt.Errorf("add track %s: %w", t.local.ID(), err)
+				return fmt.Errorf("track %s: %w", t.id, err)
 			}
-			p.s.goTracked(func() { p.forwardRTCP(sender, t) })
+			sender, err := p.pc.AddTrack(local)
+			if err != nil {
+				return fmt.Errorf("add track %s: %w", t.id, err)
+			}
+			sub := t.fan.add(local)
+			if !p.s.goTracked(func() { p.forwardRTCP(sender, t, sub) }) {
+				t.fan.remove(sub)
+			}
 		}
 		return nil
 	})

@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"sync/atomic"
 
+	"github.com/pion/rtp"
 	"github.com/pion/webrtc/v4"
 
 	"github.com/stagehand-rt/stagehand/internal/refusal"
@@ -62,23 +64,63 @@ func (s *Server) JoinLocal(ctx context.Context, lp LocalParticipant) (*Local, er
 	return &Local{p: p}, nil
 }
 
+// LocalTrack is a local publisher's track: the RTP its owner writes goes
+// to the stage's subscribers once the track is published.
+type LocalTrack struct {
+	t      *forwardTrack
+	fan    atomic.Pointer[fanout] // set by Publish
+	stream string
+}
+
+// NewLocalTrack makes a track named id ("audio", "video") of codec c in
+// the stream of participantID, as the stage names a WHIP publisher's.
+func NewLocalTrack(c webrtc.RTPCodecCapability, id, participantID string) *LocalTrack {
+	return &LocalTrack{t: &forwardTrack{id: id, codec: c}, stream: participantID}
+}
+
+// ID is the track's id.
+func (lt *LocalTrack) ID() string { return lt.t.id }
+
+// StreamID is the participant id the track belongs to.
+func (lt *LocalTrack) StreamID() string { return lt.stream }
+
+// Kind is audio or video, from the codec.
+func (lt *LocalTrack) Kind() webrtc.RTPCodecType { return webrtc.NewRTPCodecType(lt.t.kind()) }
+
+// WriteRTP sends a copy of p to the track's subscribers (the caller may
+// reuse p); before Publish it is dropped.
+func (lt *LocalTrack) WriteRTP(p *rtp.Packet) error {
+	fan := lt.fan.Load()
+	if fan == nil {
+		return nil
+	}
+	c := &rtp.Packet{Header: p.Header, Payload: append([]byte(nil), p.Payload...)}
+	c.CSRC = append([]uint32(nil), p.CSRC...)
+	c.Extension, c.ExtensionProfile, c.Extensions = false, 0, nil
+	fan.write(c)
+	return nil
+}
+
 // Publish declares the publisher's tracks (at most one audio and one
 // video) and records PUBLISH_STARTED: from now on subscribers receive what
 // is written to them. It may be called once.
-func (l *Local) Publish(tracks ...*webrtc.TrackLocalStaticRTP) error {
+func (l *Local) Publish(tracks ...*LocalTrack) error {
 	p := l.p
 	p.tmu.Lock()
 	if len(p.tracks) > 0 {
 		p.tmu.Unlock()
 		return errors.New("stage: local publisher already published")
 	}
-	for _, t := range tracks {
-		if t.StreamID() != p.participantID {
+	for _, lt := range tracks {
+		if lt.stream != p.participantID {
 			p.tmu.Unlock()
-			return fmt.Errorf("stage: track %s has stream id %q; want the participant id %q", t.ID(), t.StreamID(),
+			return fmt.Errorf("stage: track %s has stream id %q; want the participant id %q", lt.ID(), lt.stream,
 				p.participantID)
 		}
-		p.tracks = append(p.tracks, &forwardTrack{local: t, pub: p})
+		lt.t.pub = p
+		lt.t.fan = newFanout(p.s.goTracked)
+		lt.fan.Store(lt.t.fan)
+		p.tracks = append(p.tracks, lt.t)
 	}
 	p.expected = len(tracks)
 	p.tmu.Unlock()

@@ -3,7 +3,6 @@ package stage
 import (
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"slices"
 	"strings"
@@ -55,13 +54,27 @@ type peer struct {
 	ready     chan struct{} // closed when the tracks flow (all, or after TrackWait)
 }
 
-// forwardTrack relays one published track to every subscriber bound to
-// local.
+// forwardTrack relays one published track to its subscribers through a
+// fan-out.
 type forwardTrack struct {
-	remote  *webrtc.TrackRemote
-	local   *webrtc.TrackLocalStaticRTP
+	id      string
+	codec   webrtc.RTPCodecCapability
+	remote  *webrtc.TrackRemote // nil for a local publisher's track
 	pub     *peer
+	fan     *fanout
 	lastPLI atomic.Int64 // unix nanos of the last keyframe request sent upstream
+}
+
+func (t *forwardTrack) kind() string {
+	if strings.HasPrefix(t.codec.MimeType, "audio/") {
+		return webrtc.RTPCodecTypeAudio.String()
+	}
+	return webrtc.RTPCodecTypeVideo.String()
+}
+
+// subscribe gives a subscriber its own track of this one.
+func (t *forwardTrack) subscribe() (*webrtc.TrackLocalStaticRTP, error) {
+	return webrtc.NewTrackLocalStaticRTP(t.codec, t.id, t.pub.participantID)
 }
 
 func newPeer(s *Server, r *room, kind peerKind, participantID string) *peer {
@@ -127,13 +140,8 @@ func (p *peer) onTrack(remote *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
 	for n := 2; p.hasTrack(id); n++ {
 		id = fmt.Sprintf("%s%d", kind, n)
 	}
-	local, err := webrtc.NewTrackLocalStaticRTP(remote.Codec().RTPCodecCapability, id, p.participantID)
-	if err != nil {
-		p.tmu.Unlock()
-		p.r.log.Warn("relay track", "participant", p.participantID, "error", err)
-		return
-	}
-	ft := &forwardTrack{remote: remote, local: local, pub: p}
+	ft := &forwardTrack{id: id, codec: remote.Codec().RTPCodecCapability, remote: remote, pub: p,
+		fan: newFanout(p.s.goTracked)}
 	p.tracks = append(p.tracks, ft)
 	all := len(p.tracks) >= p.expected
 	p.tmu.Unlock()
@@ -160,7 +168,7 @@ func (p *peer) onTrack(remote *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
 
 func (p *peer) hasTrack(id string) bool {
 	for _, t := range p.tracks {
-		if t.local.ID() == id {
+		if t.id == id {
 			return true
 		}
 	}
@@ -180,7 +188,7 @@ func (p *peer) trackInfo() []TrackInfo {
 	defer p.tmu.Unlock()
 	out := make([]TrackInfo, 0, len(p.tracks))
 	for _, t := range p.tracks {
-		out = append(out, TrackInfo{TrackID: t.local.ID(), Kind: t.local.Kind().String(), Codec: t.local.Codec().MimeType})
+		out = append(out, TrackInfo{TrackID: t.id, Kind: t.kind(), Codec: t.codec.MimeType})
 	}
 	slices.SortFunc(out, func(a, b TrackInfo) int { return strings.Compare(a.TrackID, b.TrackID) })
 	return out
@@ -193,7 +201,8 @@ func (p *peer) snapshotTracks() []*forwardTrack {
 }
 
 // relay copies RTP from the publisher to the subscribers until the
-// publisher's connection ends. One buffer and one packet, reused.
+// publisher's connection ends. Each packet is allocated once and shared by
+// every subscriber's write and the NACK history.
 //
 // Header extensions are not forwarded: their ids are negotiated per peer
 // connection, and the publisher's mean other things to a subscriber
@@ -201,23 +210,28 @@ func (p *peer) snapshotTracks() []*forwardTrack {
 // makes a pion subscriber drop every video packet as an unknown repair
 // stream). Each subscriber's sender adds its own transport-cc.
 func (t *forwardTrack) relay() {
+	defer t.fan.close()
 	buf := make([]byte, 1500)
-	var pkt rtp.Packet
 	for {
 		n, _, err := t.remote.Read(buf)
 		if err != nil {
 			return
 		}
-		if err := pkt.Unmarshal(buf[:n]); err != nil {
+		pkt := &rtp.Packet{}
+		if err := pkt.Unmarshal(append([]byte(nil), buf[:n]...)); err != nil {
 			continue
 		}
-		pkt.Header.Extension = false
-		pkt.Header.ExtensionProfile = 0
-		pkt.Header.Extensions = pkt.Header.Extensions[:0]
-		if err := t.local.WriteRTP(&pkt); err != nil && !errors.Is(err, io.ErrClosedPipe) {
-			t.pub.r.log.Debug("relay write", "participant", t.pub.participantID, "error", err)
-		}
+		t.write(pkt)
 	}
+}
+
+// write fans pkt out without its header extensions; pkt is not changed
+// afterwards.
+func (t *forwardTrack) write(pkt *rtp.Packet) {
+	pkt.Header.Extension = false
+	pkt.Header.ExtensionProfile = 0
+	pkt.Header.Extensions = nil
+	t.fan.write(pkt)
 }
 
 // requestKeyframe asks the publisher for a keyframe, at most every 200 ms
@@ -236,19 +250,36 @@ func (t *forwardTrack) requestKeyframe() {
 	_ = t.pub.pc.WriteRTCP([]rtcp.Packet{&rtcp.PictureLossIndication{MediaSSRC: uint32(t.remote.SSRC())}})
 }
 
-// forwardRTCP reads a subscriber's RTCP for one track: picture loss and
-// full intra requests go to the publisher; NACKs are answered by the
-// sender's NACK interceptor before they get here.
-func (p *peer) forwardRTCP(sender *webrtc.RTPSender, t *forwardTrack) {
+// forwardRTCP reads a subscriber's RTCP for one track until its connection
+// ends: picture loss and full intra requests go to the publisher, and
+// NACKs are answered from the track's history. Then the subscription ends.
+func (p *peer) forwardRTCP(sender *webrtc.RTPSender, t *forwardTrack, sub *subscription) {
+	defer t.fan.remove(sub)
 	for {
 		pkts, _, err := sender.ReadRTCP()
 		if err != nil {
 			return
 		}
 		for _, pkt := range pkts {
-			switch pkt.(type) {
+			switch pkt := pkt.(type) {
 			case *rtcp.PictureLossIndication, *rtcp.FullIntraRequest:
 				t.requestKeyframe()
+			case *rtcp.TransportLayerNack:
+				t.resend(sub, pkt)
+			}
+		}
+	}
+}
+
+// resend writes the packets a NACK asks for again, those still kept.
+func (t *forwardTrack) resend(sub *subscription, nack *rtcp.TransportLayerNack) {
+	if sub == nil {
+		return // subscribed as the publisher left
+	}
+	for _, pair := range nack.Nacks {
+		for _, seq := range pair.PacketList() {
+			if pkt := t.fan.lookup(seq); pkt != nil {
+				sub.send(pkt)
 			}
 		}
 	}
@@ -288,7 +319,13 @@ func (p *peer) close(reason string) {
 		p.s.forgetSession(p)
 		p.r.leave(p, reason)
 		close(p.done)
-		// A local publisher has no peer connection: its owner stops on done.
+		// A local publisher has no peer connection: its owner stops on done,
+		// and its tracks' writers end here (a WHIP track's when its relay does).
+		if p.pc == nil {
+			for _, t := range p.snapshotTracks() {
+				t.fan.close()
+			}
+		}
 		if p.pc != nil {
 			if err := p.pc.Close(); err != nil {
 				p.r.log.Debug("close peer connection", "participant", p.participantID, "error", err)

@@ -126,11 +126,11 @@ func (r *room) admit(c token.Claims, p *peer, part *participant) *refusal.Error 
 		return &refusal.Error{Status: http.StatusForbidden, Code: "INSUFFICIENT_CAPABILITIES",
 			Message: "the token does not allow subscribing (no SUBSCRIBE capability)"}
 	}
-	if part == nil && r.connected() >= r.s.cfg.MaxParticipants {
-		return &refusal.Error{Status: http.StatusServiceUnavailable, Code: "QUOTA_EXCEEDED",
-			Message: fmt.Sprintf("the stage has its maximum of %d participants", r.s.cfg.MaxParticipants)}
-	}
 	if p.kind != publishPeer {
+		if part == nil && r.subscribers() >= r.s.cfg.MaxSubscribers {
+			return &refusal.Error{Status: http.StatusServiceUnavailable, Code: "QUOTA_EXCEEDED",
+				Message: fmt.Sprintf("the stage has its maximum of %d subscribers", r.s.cfg.MaxSubscribers)}
+		}
 		return nil
 	}
 	if part != nil && part.pub != nil {
@@ -147,6 +147,17 @@ func (r *room) connected() int {
 	n := 0
 	for _, p := range r.participants {
 		if len(p.peers) > 0 {
+			n++
+		}
+	}
+	return n
+}
+
+// subscribers counts the connected participants that do not publish.
+func (r *room) subscribers() int {
+	n := 0
+	for _, p := range r.participants {
+		if len(p.peers) > 0 && p.pub == nil {
 			n++
 		}
 	}

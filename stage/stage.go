@@ -34,6 +34,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"strconv"
 	"sync"
 	"time"
 
@@ -61,15 +62,26 @@ type Config struct {
 	// 127.0.0.1 for a loopback-only server). Default: every interface,
 	// loopback included.
 	ICEIPs []string
+	// UDPAddr, when set, is the one UDP address (IP:port) all media of
+	// every peer goes through, instead of a port per peer: what a
+	// firewall, container or Kubernetes Service has to open. Its IP must
+	// be one the clients reach (not a wildcard); it is the only ICE
+	// candidate offered.
+	UDPAddr string
+	// PublicAddr, "IP" or "IP:port", is what the stage's ICE candidates
+	// say instead of the local address, for a node behind a 1:1 NAT or a
+	// Kubernetes Service (a NodePort maps the port too).
+	PublicAddr string
 	// ICEDisconnectedTimeout and ICEFailedTimeout decide how fast a peer
 	// that vanished without DELETE is noticed: it leaves the stage after
 	// their sum. Defaults 3 s and 7 s.
 	ICEDisconnectedTimeout time.Duration
 	ICEFailedTimeout       time.Duration
-	// MaxPublishers per stage (IVS: 12); MaxParticipants per stage counts
-	// every connected participant. Defaults 12 and 100.
-	MaxPublishers   int
-	MaxParticipants int
+	// MaxPublishers per stage (IVS: 12) and MaxSubscribers, the connected
+	// participants that do not publish (IVS's quota: 10,000). Defaults 12
+	// and 10,000.
+	MaxPublishers  int
+	MaxSubscribers int
 	// TrackWait is how long a subscribe waits for a publisher's tracks to
 	// start flowing. Default 3 s.
 	TrackWait time.Duration
@@ -107,8 +119,8 @@ func (c Config) withDefaults() Config {
 	if c.MaxPublishers <= 0 {
 		c.MaxPublishers = 12
 	}
-	if c.MaxParticipants <= 0 {
-		c.MaxParticipants = 100
+	if c.MaxSubscribers <= 0 {
+		c.MaxSubscribers = 10000
 	}
 	if c.TrackWait <= 0 {
 		c.TrackWait = 3 * time.Second
@@ -145,7 +157,25 @@ func (c Config) Validate() error {
 			return fmt.Errorf("stage: ICE address %q is not an IP address", ip)
 		}
 	}
+	if c.PublicAddr != "" {
+		if _, _, err := publicAddr(c.PublicAddr); err != nil {
+			return err
+		}
+	}
 	return nil
+}
+
+// publicAddr splits "IP" or "IP:port" (port 0: unchanged).
+func publicAddr(s string) (ip string, port int, err error) {
+	host, p, splitErr := net.SplitHostPort(s)
+	if splitErr != nil {
+		host, p = s, "0"
+	}
+	port, convErr := strconv.Atoi(p)
+	if net.ParseIP(host) == nil || convErr != nil || port < 0 || port > 65535 {
+		return "", 0, fmt.Errorf("stage: public address %q: want IP or IP:port", s)
+	}
+	return host, port, nil
 }
 
 // Server is a stage server. It is an http.Handler; Close ends every peer
@@ -156,6 +186,7 @@ type Server struct {
 	store    *store.Store
 	log      *slog.Logger
 	api      *webrtc.API
+	media    *mediaSocket    // nil without Config.UDPAddr
 	ctx      context.Context // cancelled by Close
 	cancel   context.CancelFunc
 	wg       sync.WaitGroup
@@ -182,12 +213,22 @@ func New(cfg Config, v Verifier, st *store.Store, nc *nats.Conn) (*Server, error
 		return nil, err
 	}
 	cfg = cfg.withDefaults()
-	wapi, err := newWebRTCAPI(cfg)
+	var media *mediaSocket
+	var err error
+	if cfg.UDPAddr != "" {
+		if media, err = listenMedia(cfg.UDPAddr); err != nil {
+			return nil, err
+		}
+	}
+	wapi, err := newWebRTCAPI(cfg, media)
 	if err != nil {
+		if media != nil {
+			media.close()
+		}
 		return nil, err
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	s := &Server{cfg: cfg, verifier: v, store: st, log: cfg.Logger.With("component", "stage"), api: wapi,
+	s := &Server{cfg: cfg, verifier: v, store: st, log: cfg.Logger.With("component", "stage"), api: wapi, media: media,
 		ctx: ctx, cancel: cancel, rooms: map[string]*room{}, sessions: map[string]*peer{},
 		sockets: map[string]map[*eventSocket]struct{}{}}
 	if nc != nil {
@@ -236,21 +277,13 @@ func (s *Server) NodeID() string {
 	return s.cluster.cfg.NodeID
 }
 
-// nackHistory is how many sent packets of a stream can be sent again: 1.8 s
-// of 1.5 Mbit/s video, many round trips.
-const nackHistory = 256
-
-func newWebRTCAPI(cfg Config) (*webrtc.API, error) {
+func newWebRTCAPI(cfg Config, media *mediaSocket) (*webrtc.API, error) {
 	m := &webrtc.MediaEngine{}
 	if err := registerCodecs(m); err != nil {
 		return nil, err
 	}
-	ir := &interceptor.Registry{}
-	// NACK responder and generator, RTCP reports, TWCC: what browsers expect.
-	// The responder keeps a copy of each packet it sent to each subscriber:
-	// nackHistory of them rather than pion's 1,024 (1.5 MB a stream).
-	if err := webrtc.RegisterDefaultInterceptorsWithOptions(m, ir,
-		webrtc.WithNackResponderOptions(nack.ResponderSize(nackHistory))); err != nil {
+	ir, err := interceptors(m)
+	if err != nil {
 		return nil, fmt.Errorf("stage: interceptors: %w", err)
 	}
 	var se webrtc.SettingEngine
@@ -258,6 +291,17 @@ func newWebRTCAPI(cfg Config) (*webrtc.API, error) {
 	se.SetIncludeLoopbackCandidate(true)
 	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
 	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4, webrtc.NetworkTypeUDP6})
+	if media != nil {
+		se.SetICEUDPMux(media.mux)
+	}
+	if cfg.PublicAddr != "" {
+		ip, port, _ := publicAddr(cfg.PublicAddr) // checked by Validate
+		if err := se.SetICEAddressRewriteRules(webrtc.ICEAddressRewriteRule{External: []string{ip},
+			AsCandidateType: webrtc.ICECandidateTypeHost, Mode: webrtc.ICEAddressRewriteReplace,
+			NewPort: port}); err != nil {
+			return nil, fmt.Errorf("stage: public address: %w", err)
+		}
+	}
 	if len(cfg.ICEIPs) > 0 {
 		allowed := map[string]bool{}
 		for _, ip := range cfg.ICEIPs {
@@ -266,6 +310,33 @@ func newWebRTCAPI(cfg Config) (*webrtc.API, error) {
 		se.SetIPFilter(func(ip net.IP) bool { return allowed[ip.String()] })
 	}
 	return webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithInterceptorRegistry(ir), webrtc.WithSettingEngine(se)), nil
+}
+
+// interceptors are pion's defaults but the NACK responder: it would keep a
+// copy of every packet sent to every subscriber (1.3 MB a subscriber at
+// 1.5 Mbit/s), where the fan-out keeps one history per track and answers
+// NACKs from it. NACKs to publishers, RTCP reports, statistics and
+// transport-wide congestion control stay as browsers expect them.
+func interceptors(m *webrtc.MediaEngine) (*interceptor.Registry, error) {
+	ir := &interceptor.Registry{}
+	generator, err := nack.NewGeneratorInterceptor()
+	if err != nil {
+		return nil, err
+	}
+	ir.Add(generator)
+	if err := webrtc.ConfigureRTCPReports(ir); err != nil {
+		return nil, err
+	}
+	if err := webrtc.ConfigureSimulcastExtensionHeaders(m); err != nil {
+		return nil, err
+	}
+	if err := webrtc.ConfigureStatsInterceptor(ir); err != nil {
+		return nil, err
+	}
+	if err := webrtc.ConfigureTWCCSender(m, ir); err != nil {
+		return nil, err
+	}
+	return ir, nil
 }
 
 // Codecs the stage forwards: Opus audio, VP8 and H.264 (constrained
@@ -323,6 +394,9 @@ func (s *Server) Close() {
 	s.wg.Wait()
 	if s.cluster != nil {
 		s.cluster.close()
+	}
+	if s.media != nil {
+		s.media.close()
 	}
 }
 

@@ -60,16 +60,24 @@ type serveConfig struct {
 	StageURL  string   // the stage cluster's public base URL; default NodeURL
 	NodeURL   string   // this node's own public base URL; default http://<StageAddr>
 	ICEIPs    []string // addresses ICE offers; default 127.0.0.1 for a loopback stage, else all
-	Worker    workerFlags
-	Ingest    ingestFlags
-	HTTP      httpFlags
-	NoWorker  bool // run no embedded worker (workers run as `stagehand worker`)
-	Demo      bool // start a demo stage, participants and composition
-	NoConsole bool // serve no console at /console/ on the stage address
-	RTMPURL   string
-	RTMPSURL  string
-	Channels  map[string]string
-	LogLevel  slog.Level
+	// MaxSubscribers is each stage's quota of participants that only
+	// subscribe.
+	MaxSubscribers int
+	// UDPAddr is the stage's one media port (ICE UDP mux); empty: a port
+	// per peer.
+	UDPAddr string
+	// PublicAddr is what ICE candidates say instead of the local address.
+	PublicAddr string
+	Worker     workerFlags
+	Ingest     ingestFlags
+	HTTP       httpFlags
+	NoWorker   bool // run no embedded worker (workers run as `stagehand worker`)
+	Demo       bool // start a demo stage, participants and composition
+	NoConsole  bool // serve no console at /console/ on the stage address
+	RTMPURL    string
+	RTMPSURL   string
+	Channels   map[string]string
+	LogLevel   slog.Level
 	// CPUProfile and MemProfile are pprof files written at the end (sizing
 	// a node with `stagehand load`).
 	CPUProfile, MemProfile string
@@ -87,6 +95,8 @@ func parseServeFlags(args []string, stderr io.Writer) (serveConfig, error) {
 	fs.StringVar(&c.NATSAddr, "nats-addr", "127.0.0.1:4222", "address of the embedded NATS server (loopback)")
 	c.NATS.register(fs)
 	fs.IntVar(&c.Replicas, "replicas", 1, "replicas of the JetStream buckets and streams (3 on a 3-node cluster)")
+	fs.IntVar(&c.MaxSubscribers, "stage-max-subscribers", 10000,
+		"participants that only subscribe, per stage (IVS's quota: 10,000; publishers: 12)")
 	fs.BoolVar(&c.Dev, "dev", false, "local demo: accept the demo credentials when none are given")
 	fs.BoolVar(&c.NoAuth, "no-auth", false, "accept unsigned API requests (only with --dev)")
 	fs.StringVar(&c.AccessKey, "access-key-id", os.Getenv("STAGEHAND_ACCESS_KEY_ID"),
@@ -121,6 +131,11 @@ func parseServeFlags(args []string, stderr io.Writer) (serveConfig, error) {
 		c.ICEIPs = append(c.ICEIPs, v)
 		return nil
 	})
+	fs.StringVar(&c.UDPAddr, "stage-udp-addr", "",
+		"one UDP `IP:port` for all WebRTC media, the only ICE candidate (what a firewall, container or "+
+			"Kubernetes Service opens); default: a port per peer")
+	fs.StringVar(&c.PublicAddr, "stage-public-addr", "",
+		"`IP[:port]` the stage's ICE candidates give instead of the local one (1:1 NAT, a Kubernetes NodePort)")
 	fs.StringVar(&c.RTMPURL, "rtmp-url", "rtmp://127.0.0.1:1935/app/", "public RTMP ingest URL of stages")
 	fs.StringVar(&c.RTMPSURL, "rtmps-url", "rtmps://127.0.0.1:1936/app/", "public RTMPS ingest URL of stages")
 	channelsFlag(fs, c.Channels)
@@ -293,7 +308,8 @@ func serve(ctx context.Context, cfg serveConfig, stdout, stderr io.Writer) error
 		return err
 	}
 	defer func() { _ = tokenSub.Unsubscribe() }()
-	sfu, err := stage.New(stage.Config{ICEIPs: cfg.ICEIPs, Logger: log,
+	sfu, err := stage.New(stage.Config{ICEIPs: cfg.ICEIPs, Logger: log, MaxSubscribers: cfg.MaxSubscribers,
+		UDPAddr: cfg.UDPAddr, PublicAddr: cfg.PublicAddr,
 		OnPublishStarted: recording.NewDispatcher(st, queue, log).Hook(),
 		Cluster:          &stage.ClusterConfig{NodeURL: cfg.nodeURL(stageLn.Addr().String())}}, verifier, st, nc)
 	if err != nil {

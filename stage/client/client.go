@@ -170,6 +170,13 @@ func (s *Subscription) RequestKeyframe(t *webrtc.TrackRemote) error {
 	return s.pc.WriteRTCP([]rtcp.Packet{&rtcp.PictureLossIndication{MediaSSRC: uint32(t.SSRC())}})
 }
 
+// RequestRetransmission asks for the track's packets with these sequence
+// numbers again (a generic NACK), as a receiver that lost them does.
+func (s *Subscription) RequestRetransmission(t *webrtc.TrackRemote, seqs ...uint16) error {
+	return s.pc.WriteRTCP([]rtcp.Packet{&rtcp.TransportLayerNack{MediaSSRC: uint32(t.SSRC()),
+		Nacks: rtcp.NackPairsFromSequenceNumbers(seqs)}})
+}
+
 // Done is closed when the connection is lost (no packet for 2 s), fails or
 // closes (the publisher left).
 func (s *Subscription) Done() <-chan struct{} { return s.done }

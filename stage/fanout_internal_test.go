@@ -1,0 +1,158 @@
+package stage
+
+import (
+	"fmt"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/pion/rtp"
+
+	"github.com/stagehand-rt/stagehand/internal/testkit"
+)
+
+// seqWriter records the sequence numbers written to one subscriber.
+type seqWriter struct {
+	mu   sync.Mutex
+	seqs []uint16
+}
+
+func (w *seqWriter) WriteRTP(p *rtp.Packet) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.seqs = append(w.seqs, p.SequenceNumber)
+	return nil
+}
+
+func (w *seqWriter) got() []uint16 {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return slices.Clone(w.seqs)
+}
+
+// testFanout is a fan-out whose writer goroutines the test waits for.
+func testFanout(t *testing.T, maxWriters int) *fanout {
+	t.Helper()
+	var wg sync.WaitGroup
+	f := newFanout(func(fn func()) bool { wg.Go(fn); return true })
+	f.maxWriters = maxWriters
+	t.Cleanup(func() { f.close(); wg.Wait() })
+	return f
+}
+
+func shardSizes(f *fanout) []int {
+	var sizes []int
+	for _, sh := range *f.shards.Load() {
+		sizes = append(sizes, len(*sh.subs.Load()))
+	}
+	return sizes
+}
+
+func TestFanoutShards(t *testing.T) {
+	for _, tc := range []struct {
+		subscribers, maxWriters int
+		want                    []int
+	}{
+		{1, 2, []int{1}},
+		{8, 2, []int{8}},
+		{9, 2, []int{8, 1}},
+		{20, 2, []int{8, 6, 6}},
+		{20, 1, []int{8, 12}},
+		{40, 4, []int{8, 8, 8, 8, 8}},
+	} {
+		f := testFanout(t, tc.maxWriters)
+		writers := make([]*seqWriter, tc.subscribers)
+		for i := range writers {
+			writers[i] = &seqWriter{}
+			f.add(writers[i])
+		}
+		if got := shardSizes(f); !slices.Equal(got, tc.want) {
+			t.Errorf("%d subscribers, %d writers: shards %v, want %v", tc.subscribers, tc.maxWriters, got, tc.want)
+		}
+		const packets = 100
+		for seq := range uint16(packets) {
+			f.write(&rtp.Packet{Header: rtp.Header{SequenceNumber: seq}})
+		}
+		for i, w := range writers {
+			testkit.WaitFor(t, 5*time.Second, time.Millisecond, testkit.Until("every packet at each subscriber",
+				func() bool { return len(w.got()) == packets }))
+			for n, seq := range w.got() {
+				if seq != uint16(n) {
+					t.Fatalf("subscriber %d: packet %d has sequence number %d: out of order", i, n, seq)
+				}
+			}
+		}
+	}
+}
+
+func TestFanoutRemoveAndClose(t *testing.T) {
+	f := testFanout(t, 2)
+	var writers []*seqWriter
+	var subs []*subscription
+	for range 12 {
+		w := &seqWriter{}
+		writers = append(writers, w)
+		subs = append(subs, f.add(w))
+	}
+	f.write(&rtp.Packet{Header: rtp.Header{SequenceNumber: 1}})
+	for _, w := range writers { // writer shards deliver asynchronously
+		testkit.WaitFor(t, 5*time.Second, time.Millisecond, testkit.Until("the first packet at each subscriber",
+			func() bool { return len(w.got()) == 1 }))
+	}
+	f.remove(subs[0])  // inline
+	f.remove(subs[10]) // the first writer shard's (8 and 10 are there, 9 and 11 in the second)
+	f.write(&rtp.Packet{Header: rtp.Header{SequenceNumber: 2}})
+	for i, w := range writers {
+		want := []uint16{1, 2}
+		if i == 0 || i == 10 {
+			want = []uint16{1}
+		}
+		testkit.WaitFor(t, 5*time.Second, time.Millisecond, testkit.Until(fmt.Sprintf("the packets at subscriber %d (%v)", i, w.got()),
+			func() bool { return len(w.got()) == len(want) }))
+		if got := w.got(); !slices.Equal(got, want) {
+			t.Errorf("subscriber %d got %v, want %v", i, got, want)
+		}
+	}
+	if got := shardSizes(f); !slices.Equal(got, []int{7, 1, 2}) {
+		t.Errorf("shards after two removals: %v, want [7 1 2]", got)
+	}
+	// The next subscriber fills the inline shard again.
+	f.add(&seqWriter{})
+	if got := shardSizes(f); !slices.Equal(got, []int{8, 1, 2}) {
+		t.Errorf("shards after an add: %v, want [8 1 2]", got)
+	}
+	f.close()
+	if sub := f.add(&seqWriter{}); sub != nil {
+		t.Error("a closed fan-out took a subscriber")
+	}
+	f.write(&rtp.Packet{Header: rtp.Header{SequenceNumber: 3}}) // after close: no panic
+}
+
+func TestFanoutHistory(t *testing.T) {
+	f := testFanout(t, 1)
+	end := uint16(1000)
+	for seq := uint16(65000); seq != end; seq++ { // wraps around
+		f.write(&rtp.Packet{Header: rtp.Header{SequenceNumber: seq}, Payload: []byte{byte(seq)}})
+	}
+	for _, tc := range []struct {
+		seq  uint16
+		kept bool
+	}{
+		{999, true},
+		{0, true},
+		{65535, true},
+		{end - historySize, true},
+		{end - historySize - 1, false}, // overwritten by a newer packet in its slot
+		{end, false},                   // not sent yet
+		{65000, false},
+	} {
+		p := f.lookup(tc.seq)
+		if (p != nil) != tc.kept {
+			t.Errorf("lookup(%d) = %v, want kept %v", tc.seq, p, tc.kept)
+		}
+		if p != nil && (p.SequenceNumber != tc.seq || p.Payload[0] != byte(tc.seq)) {
+			t.Errorf("lookup(%d) returned packet %d", tc.seq, p.SequenceNumber)
+		}
+	}
+}
