@@ -406,7 +406,7 @@ func checkHealthy(t *testing.T, c *container, url string) {
 	testkit.WaitFor(t, 60*time.Second, 500*time.Millisecond, func() error {
 		out, err := c.e.podman("healthcheck", "run", c.name)
 		if err != nil {
-			return fmt.Errorf("%s (%s) not healthy: %v %s", c.name, url, err, out)
+			return fmt.Errorf("%s (%s) not healthy: %w %s", c.name, url, err, out)
 		}
 		return nil
 	})
