@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -12,8 +13,13 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/nats-io/nats.go"
 	"gopkg.in/yaml.v3"
+
+	"github.com/stagehand-rt/stagehand/internal/natsserver"
+	"github.com/stagehand-rt/stagehand/internal/testkit"
 )
 
 // The Helm chart (deploy/helm/stagehand): helm lint and helm template with
@@ -73,6 +79,9 @@ func TestHelmChart(t *testing.T) {
 			validate(t, kubeconform, schemas, out)
 			docs := decodeManifests(t, out)
 			checkManifests(t, name, docs, dash)
+			if name == "defaults" {
+				natsFromChartSecrets(t, docs)
+			}
 		})
 	}
 
@@ -452,4 +461,71 @@ func stderrOf(err error) string {
 		return string(ee.Stderr)
 	}
 	return ""
+}
+
+// natsFromChartSecrets runs the chart's NATS — three nodes, routes mutual
+// TLS — from the Secrets helm generated (RSA keys, a CA and one node
+// certificate whose names include localhost), and logs in as control and
+// as worker with their creds and the CA, as serve and the workers do.
+func natsFromChartSecrets(t *testing.T, docs map[string]map[string]any) {
+	t.Helper()
+	dir := t.TempDir()
+	file := func(secret, key string) string {
+		t.Helper()
+		enc, _ := dig(docs["Secret/rel-stagehand-nats-"+secret], "data", key).(string)
+		b, err := base64.StdEncoding.DecodeString(enc)
+		if err != nil || len(b) == 0 {
+			t.Fatalf("Secret %s: %s: %v", secret, key, err)
+		}
+		p := filepath.Join(dir, secret+"-"+key)
+		if err := os.WriteFile(p, b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	users, err := readUsers(file("nats", "users"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tlsFiles := &natsserver.TLSFiles{Cert: file("nats", "node.crt"), Key: file("nats", "node.key"), CA: file("nats", "ca.crt")}
+	var routes, addrs []string
+	for range 3 {
+		addrs = append(addrs, freeAddr(t))
+		routes = append(routes, "nats-route://localhost:"+strings.Split(freeAddr(t), ":")[1])
+	}
+	var nodes []*natsserver.Server
+	for i := range 3 {
+		ns, err := natsserver.Start(natsserver.Config{Addr: addrs[i], StoreDir: filepath.Join(dir, fmt.Sprint(i)),
+			Name: fmt.Sprintf("n%d", i), Users: users, TLS: tlsFiles,
+			Cluster: &natsserver.ClusterConfig{Name: "chart", Addr: strings.TrimPrefix(strings.Replace(routes[i], "localhost", "127.0.0.1", 1), "nats-route://"),
+				Routes: routes, TLS: tlsFiles}})
+		if err != nil {
+			t.Fatalf("NATS node %d with the chart's secrets: %v", i, err)
+		}
+		defer ns.Shutdown()
+		nodes = append(nodes, ns)
+	}
+	testkit.WaitFor(t, 30*time.Second, 100*time.Millisecond, func() error {
+		for i, n := range nodes {
+			if n.Routes() < 2 {
+				return fmt.Errorf("node %d has %d routes (mutual TLS with the chart's certificate)", i, n.Routes())
+			}
+		}
+		return nil
+	})
+	for _, role := range []string{"control", "worker"} {
+		user, pass, err := readCreds(file(role, role+".creds"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		nc, err := nats.Connect("nats://localhost:"+strings.Split(addrs[0], ":")[1], nats.UserInfo(user, pass),
+			nats.RootCAs(file(role, "ca.crt")), nats.MaxReconnects(0))
+		if err != nil {
+			t.Fatalf("%s logs in with the chart's secrets: %v", role, err)
+		}
+		if !nc.TLSRequired() {
+			t.Errorf("%s connected without TLS", role)
+		}
+		nc.Close()
+	}
 }
