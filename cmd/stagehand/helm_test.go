@@ -48,7 +48,7 @@ var chartValues = map[string][]string{
 	"keda": {"autoscaling.mode=keda", "metrics.serviceMonitor.enabled=true", "worker.capacity=2",
 		"channels.arn:aws:ivs:us-east-1:123456789012:channel/abcd1234=rtmps://ingest.example:443/app/sk_x"},
 	"hpa": {"autoscaling.mode=hpa", "worker.drainTimeout=2m", "worker.s3.endpoint=http://s3.example:7070",
-		"worker.s3.accessKeyId=AKIAS3", "worker.s3.secretAccessKey=s3secret", "serve.publicIP=203.0.113.7"},
+		"worker.s3.accessKeyId=AKIAS3", "worker.s3.secretAccessKey=s3secret", "serve.iceIP=10.0.0.9"},
 	"existing secrets": {"credentials.existingSecret=api-keys", "nats.existingSecretPrefix=mine",
 		"worker.s3.existingSecret=s3-keys", "metrics.dashboard.enabled=false", "serve.hostNetwork=false"},
 }
