@@ -100,12 +100,22 @@ events_logger = "file"
 			t.Errorf("left after the clean-up: %v", left)
 		}
 	})
-	// The builds' untagged stage and layer images: removed unless they
-	// are layers of a kept image (podman refuses those).
+	// The builds' untagged stage and layer images: removed, but for the
+	// cached images and their layers (podman refuses to remove an image
+	// with children).
 	e.before = e.imageIDs(false)
 	t.Cleanup(func() {
+		kept := map[string]bool{}
+		for _, ref := range []string{baseImage, runtimeImage} {
+			if id, err := e.podman("image", "inspect", "--format", "{{.Id}}", ref); err == nil {
+				kept[id] = true
+				kept["sha256:"+id] = true
+			}
+		}
 		for id := range e.newImages(false) {
-			_, _ = e.podman("rmi", id)
+			if !kept[id] {
+				_, _ = e.podman("rmi", id)
+			}
 		}
 	})
 	return e
