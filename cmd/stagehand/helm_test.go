@@ -259,7 +259,17 @@ func checkManifests(t *testing.T, values string, docs map[string]map[string]any,
 		if _, ok := worker["spec"].(map[string]any)["replicas"]; ok {
 			t.Error("an autoscaled Deployment sets replicas")
 		}
-		must("ServiceMonitor/rel-stagehand")
+		sm := must("ServiceMonitor/rel-stagehand")
+		port := dig(sm, "spec", "endpoints", 0, "port")
+		for _, svc := range []string{"Service/rel-stagehand-api", "Service/rel-stagehand-worker"} {
+			found := false
+			for _, p := range dig(must(svc), "spec", "ports").([]any) {
+				found = found || dig(p, "name") == port
+			}
+			if !found {
+				t.Errorf("%s has no port %v for the ServiceMonitor", svc, port)
+			}
+		}
 	case "hpa":
 		hpa := must("HorizontalPodAutoscaler/rel-stagehand-worker")
 		if m := dig(hpa, "spec", "metrics", 0, "external", "metric", "name"); m != "stagehand_worker_demand" {
