@@ -186,6 +186,10 @@ func TestContainerFleet(t *testing.T) {
 		}
 		_, took := f.waitResumed(t, id, w, next, 40*time.Second)
 		resumes++
+		// A hand-off, not a lapsed claim: that would take the 10 s AckWait.
+		if took > 8*time.Second {
+			t.Errorf("resumed %s after podman stop: the composition was not handed off, its claim lapsed", took)
+		}
 		fig.add("podman stop of the running worker: exited (code 0) in %s of its %s grace period; resumed in the other %s after the stop began",
 			stopped.Round(10*time.Millisecond), gracePeriod, took.Round(10*time.Millisecond))
 		// Its spool is empty: it uploaded what it had before it exited.
