@@ -6,7 +6,7 @@ FUZZTIME ?= 20s
 GOLANGCI_LINT_VERSION := v2.15.0
 GOLANGCI_LINT := $(shell go env GOPATH)/bin/golangci-lint
 
-.PHONY: all deps test-deps build run test test-faults test-security vet lint fuzz bench bench-go bench-latency clean
+.PHONY: all deps test-deps container-deps build run test test-faults test-security test-containers test-helm vet lint fuzz bench bench-go bench-latency clean
 
 all: build
 
@@ -15,9 +15,14 @@ all: build
 deps:
 	@bash scripts/deps.sh
 
-# Adds the servers the integration tests run against (nginx-rtmp, stunnel, versitygw, Chromium).
+# Adds the servers the integration tests run against (nginx-rtmp, stunnel,
+# versitygw, Chromium) and the Helm chart's tools (helm, kubeconform).
 test-deps:
 	@bash scripts/deps.sh --test
+
+# Adds the container engine (podman with runc) and debootstrap.
+container-deps:
+	@bash scripts/deps.sh --containers
 
 build: deps
 	$(GO) build -o $(BIN) ./cmd/stagehand
@@ -37,6 +42,7 @@ vet: deps
 	$(GO) vet ./...
 	$(GO) vet -tags faults ./internal/fleettest
 	$(GO) vet -tags security ./internal/securitytest
+	$(GO) vet -tags containers ./internal/containertest
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { echo "gofmt needed:"; gofmt -l $$(git ls-files '*.go'); exit 1; }
 
 # golangci-lint with .golangci.yml (staticcheck included); installs the
@@ -47,6 +53,7 @@ lint: test-deps vet
 	$(GOLANGCI_LINT) run ./...
 	$(GOLANGCI_LINT) run --build-tags faults ./internal/fleettest
 	$(GOLANGCI_LINT) run --build-tags security ./internal/securitytest
+	$(GOLANGCI_LINT) run --build-tags containers ./internal/containertest
 
 # Every test, under the race detector, then a short fuzz run of the layout engine.
 test: lint
@@ -60,6 +67,7 @@ test: lint
 	$(GO) test -run '^$$' -fuzz '^FuzzJoin$$' -fuzztime 10s -fuzzminimizetime 2s ./internal/safepath
 	$(MAKE) --no-print-directory test-security
 	$(MAKE) --no-print-directory test-faults
+	$(MAKE) --no-print-directory test-containers
 
 # The attack suite: every attack tried against real servers must fail;
 # prints "N attacks tried, 0 succeeded" and the list. Part of `make test`.
@@ -70,6 +78,18 @@ test-security: test-deps
 # RTMP) with faults injected; prints what each fault cost. Part of `make test`.
 test-faults: test-deps
 	$(GO) test -tags faults -count=1 -v -timeout 15m ./internal/fleettest
+
+# The fleet as podman containers (the image from docker/Dockerfile, 3 NATS
+# nodes, serve, 2 workers, S3, RTMP; host network on 127.0.0.1): a worker
+# killed, one stopped; prints the figures. Part of `make test` (about a
+# minute once the Debian base image is cached; three the first time).
+test-containers: test-deps container-deps
+	$(GO) test -tags containers -count=1 -v -timeout 15m ./internal/containertest
+
+# The Helm chart alone: helm lint, helm template and kubeconform (strict,
+# offline schemas) for each set of values. `go test ./...` runs it too.
+test-helm: test-deps
+	$(GO) test -count=1 -v -run '^TestHelmChart$$' ./cmd/stagehand
 
 fuzz: deps
 	$(GO) test -run '^$$' -fuzz '^FuzzCompute$$' -fuzztime 5m ./layout

@@ -2,7 +2,11 @@
 # Installs the Debian packages Stagehand builds against (FFmpeg 5.1 libraries
 # and tools), only when missing. With --test, also the servers the
 # integration tests run against: nginx-rtmp, stunnel, versitygw (S3) and
-# Chromium (the browser end-to-end test of the stage).
+# Chromium (the browser end-to-end test of the stage), and helm and
+# kubeconform (the Helm chart's lint, render and validation). With
+# --containers, the container engine of `make test-containers`: podman, run
+# with runc (crun fails here), and debootstrap, which makes the Debian base
+# image (nothing is pulled from a registry).
 # Idempotent: a machine that has everything runs no apt command at all.
 set -euo pipefail
 
@@ -14,6 +18,9 @@ packages=(
 )
 if [ "${1:-}" = "--test" ]; then
   packages+=(nginx-light libnginx-mod-rtmp stunnel4 chromium chromium-driver)
+fi
+if [ "${1:-}" = "--containers" ]; then
+  packages+=(podman runc debootstrap)
 fi
 
 missing=()
@@ -38,5 +45,14 @@ if [ "${1:-}" = "--test" ]; then
   if [ ! -x "$gobin/versitygw" ]; then
     echo "deps: installing versitygw v1.8.0 into $gobin (S3 test server; about 2 minutes the first time)" >&2
     GOFLAGS= go install github.com/versity/versitygw/cmd/versitygw@v1.8.0
+  fi
+  # The Helm chart's tools (cmd/stagehand TestHelmChart).
+  if ! "$gobin/helm" version 2>/dev/null | grep -q 'Version:"v4'; then
+    echo "deps: installing helm v4.3.2 into $gobin (about a minute the first time)" >&2
+    GOFLAGS= go install helm.sh/helm/v4/cmd/helm@v4.3.2
+  fi
+  if [ ! -x "$gobin/kubeconform" ]; then
+    echo "deps: installing kubeconform v0.8.0 into $gobin" >&2
+    GOFLAGS= go install github.com/yannh/kubeconform/cmd/kubeconform@v0.8.0
   fi
 fi

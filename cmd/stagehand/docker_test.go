@@ -20,10 +20,11 @@ import (
 	"github.com/stagehand-rt/stagehand/worker"
 )
 
-// There is no container engine here: these tests check what can be
-// checked without one. Every stagehand command in docker/compose.yaml
-// parses with this binary's flags, the fleet has what issue 7 names, and
-// every metric the Grafana dashboard queries exists.
+// What can be checked of docker/ without a container engine: every
+// stagehand command in docker/compose.yaml parses with this binary's
+// flags, the fleet has what issue 7 names, and every metric the Grafana
+// dashboard queries exists. `make test-containers` (internal/containertest)
+// builds the image and runs the same fleet with podman.
 
 type composeFile struct {
 	Services map[string]struct {
