@@ -67,7 +67,10 @@ func (w *Worker) runJob(ctx context.Context, claim *jobs.Claim) {
 		settle(c.Return(ctx, 2*time.Second))
 		return
 	}
-	hbCtx, stopHeartbeat := context.WithCancel(ctx)
+	// Heartbeats go on until the run has ended, through a shutdown too:
+	// a run winding down (last segment, uploads, destinations closing) must
+	// not lose its claim, or the job is delivered again meanwhile.
+	hbCtx, stopHeartbeat := context.WithCancel(context.WithoutCancel(ctx))
 	var hb sync.WaitGroup
 	hb.Go(func() { w.heartbeat(hbCtx, c) })
 	log.Info("composition starting")
