@@ -103,20 +103,22 @@ type destination struct {
 	waitKey                           bool         // consumer side: skipping until a keyframe after a failure
 	closeErr                          error
 	log                               *slog.Logger
+	closing                           <-chan struct{} // closed when Close begins
 }
 
 // Fanout delivers every packet to every destination.
 type Fanout struct {
-	dests  []*destination
-	wg     sync.WaitGroup
-	cancel context.CancelFunc
-	closed bool
+	dests   []*destination
+	wg      sync.WaitGroup
+	cancel  context.CancelFunc
+	closed  bool
+	closing chan struct{}
 }
 
 // Start starts one goroutine per destination. They run until Close, or
 // until ctx is cancelled (then queued packets are discarded).
 func Start(ctx context.Context, cfgs ...Config) (*Fanout, error) {
-	f := &Fanout{}
+	f := &Fanout{closing: make(chan struct{})}
 	for _, c := range cfgs {
 		if c.Writer == nil {
 			return nil, fmt.Errorf("sink %q: no writer", c.Name)
@@ -134,7 +136,7 @@ func Start(ctx context.Context, cfgs ...Config) (*Fanout, error) {
 			c.Logger = slog.Default()
 		}
 		d := &destination{cfg: c, queue: make(chan item, c.QueueSize), free: make(chan *astiav.Packet, c.QueueSize+1),
-			log: c.Logger.With("component", "sink", "destination", c.Name)}
+			log: c.Logger.With("component", "sink", "destination", c.Name), closing: f.closing}
 		d.state.Store(StateStarting)
 		d.lastErr.Store("")
 		f.dests = append(f.dests, d)
@@ -221,7 +223,7 @@ func (d *destination) run(ctx context.Context) {
 				d.finish()
 				return
 			}
-			if ctx.Err() != nil { // stopped: what is queued is discarded
+			if ctx.Err() != nil || d.givenUp() { // stopped: what is queued is discarded
 				d.dropped.Add(1)
 			} else {
 				d.deliver(ctx, it)
@@ -237,6 +239,18 @@ func (d *destination) finish() {
 	}
 	if d.State() != StateFailed {
 		d.state.Store(StateStopped)
+	}
+}
+
+// givenUp reports a destination that was reconnecting when Close began:
+// it stops trying (a live channel gains nothing from what is late) so that
+// Close does not wait out its retry time.
+func (d *destination) givenUp() bool {
+	select {
+	case <-d.closing:
+		return d.State() == StateReconnecting
+	default:
+		return false
 	}
 }
 
@@ -285,6 +299,10 @@ func (d *destination) reopen(ctx context.Context, r Reopener, cause error) {
 		select {
 		case <-ctx.Done():
 			t.Stop()
+			return
+		case <-d.closing:
+			t.Stop()
+			d.log.Info("closing while reconnecting; the destination stops", "error", cause)
 			return
 		case <-t.C:
 		}
@@ -356,7 +374,8 @@ func (f *Fanout) Status() []Status {
 }
 
 // Close lets every destination write what it has queued, closes the
-// writers and waits for the goroutines to end. Cancel ctx to stop waiting
+// writers and waits for the goroutines to end. A destination reconnecting
+// stops trying and drops its queue. Cancel ctx to stop waiting
 // for slow destinations: their queued packets are then discarded. It returns
 // the errors of destinations that failed.
 func (f *Fanout) Close(ctx context.Context) error {
@@ -364,6 +383,7 @@ func (f *Fanout) Close(ctx context.Context) error {
 		return nil
 	}
 	f.closed = true
+	close(f.closing)
 	for _, d := range f.dests {
 		close(d.queue)
 	}

@@ -185,6 +185,10 @@ func TestFailingDestinationReconnects(t *testing.T) {
 	case <-time.After(2 * time.Second):
 		t.Fatal("the failing destination never reported RECONNECTING")
 	}
+	// Close while it reconnects would stop it (TestCloseStopsReconnecting):
+	// let it recover and write what is queued first.
+	testkit.WaitFor(t, 5*time.Second, time.Millisecond, testkit.Until("the destination recovered, writing again",
+		func() bool { return len(flaky.packets()) >= 200 }))
 	if err := f.Close(context.Background()); err != nil {
 		t.Fatalf("Close: %v (the destination recovered)", err)
 	}
@@ -271,4 +275,38 @@ func errIf(b bool) error {
 		return errors.New("boom")
 	}
 	return nil
+}
+
+// TestCloseStopsReconnecting: a destination reconnecting when Close begins
+// (an RTMP server down as the composition stops, or its worker drains)
+// stops trying at once instead of holding Close for its retry time, while
+// the others write everything queued.
+func TestCloseStopsReconnecting(t *testing.T) {
+	checkGoroutines := testkit.CheckGoroutines(t)
+	down := &reopeningWriter{recordingWriter: recordingWriter{onWrite: func(n int) error { return errIf(n == 5) }},
+		reopenFailures: 1 << 30}
+	steady := &recordingWriter{}
+	f, err := Start(context.Background(),
+		Config{Name: "down", Writer: down, Backoff: 10 * time.Millisecond, RetryFor: time.Hour},
+		Config{Name: "good", Writer: steady, QueueSize: 1024})
+	if err != nil {
+		t.Fatal(err)
+	}
+	feed(t, f, 100)
+	testkit.WaitFor(t, 5*time.Second, time.Millisecond, testkit.Until("the destination reconnecting",
+		func() bool { return f.Status()[0].State == StateReconnecting }))
+	start := time.Now()
+	if err := f.Close(context.Background()); err != nil {
+		t.Errorf("Close: %v", err)
+	}
+	if took := time.Since(start); took > 2*time.Second {
+		t.Errorf("Close took %s with a destination reconnecting for up to an hour", took)
+	}
+	if st := f.Status(); st[0].State != StateStopped || st[1].State != StateStopped {
+		t.Errorf("states %s/%s, want STOPPED/STOPPED", st[0].State, st[1].State)
+	}
+	if n := len(steady.packets()); n != 100 {
+		t.Errorf("good destination got %d packets, want 100", n)
+	}
+	checkGoroutines()
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -17,6 +18,7 @@ import (
 	"github.com/stagehand-rt/stagehand/internal/stagetest"
 	"github.com/stagehand-rt/stagehand/internal/testkit"
 	"github.com/stagehand-rt/stagehand/internal/testserver"
+	"github.com/stagehand-rt/stagehand/sink/ivsrec"
 	"github.com/stagehand-rt/stagehand/sink/upload"
 	"github.com/stagehand-rt/stagehand/worker"
 )
@@ -168,4 +170,53 @@ func gauge(t *testing.T, cs []prometheus.Collector, name string) float64 {
 	}
 	t.Fatalf("no metric %s", name)
 	return 0
+}
+
+// TestHandoffWithChannelDown: a worker stopped while its channel's RTMP
+// server is down hands the composition off at once (the reconnecting
+// destination stops trying; the claim is heartbeaten until the run has
+// ended), and the other worker goes on with the recording: the composition
+// never leaves ACTIVE.
+func TestHandoffWithChannelDown(t *testing.T) {
+	const channel = "arn:aws:ivs:us-east-1:123456789012:channel/deadDEAD5678"
+	channels := map[string]string{channel: fmt.Sprintf("rtmp://127.0.0.1:%d/live/gone", testserver.FreePort(t))}
+	env := stagetest.Start(t, stagetest.Options{Channels: channels})
+	st := env.CreateStage(t, "handoff-down")
+	publish(t, env, st, "one", "teal")
+	buckets := t.TempDir()
+	cfg := worker.Config{BucketsDir: buckets, Channels: channels, RTMPRetryFor: time.Hour}
+	cfg.ID = "first"
+	stopFirst := runWorker(t, env, cfg)
+	enc := encoderConfig(t, env, 320, 180, 300_000)
+	sc := storageConfig(t, env, "handoff-down")
+	out, err := env.API.StartComposition(env.Ctx, &ivsrealtime.StartCompositionInput{StageArn: st.Arn,
+		Destinations: []types.DestinationConfiguration{
+			{Channel: &types.ChannelDestinationConfiguration{ChannelArn: aws.String(channel), EncoderConfigurationArn: enc}},
+			{S3: &types.S3DestinationConfiguration{StorageConfigurationArn: sc, EncoderConfigurationArns: []string{*enc},
+				RecordingConfiguration: &types.RecordingConfiguration{HlsConfiguration: &types.CompositionRecordingHlsConfiguration{
+					TargetSegmentDurationSeconds: aws.Int32(2)}}}},
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	comp, _ := waitState(t, env, out.Composition.Arn, types.CompositionStateActive, 15*time.Second)
+	waitDestination(t, env, out.Composition.Arn, 0, types.DestinationStateReconnecting, 15*time.Second)
+	cfg.ID = "second"
+	runWorker(t, env, cfg)
+	start := time.Now()
+	stopFirst()
+	if took := time.Since(start); took > 10*time.Second {
+		t.Errorf("the first worker took %s to stop with its channel reconnecting", took.Round(time.Millisecond))
+	}
+	pl := filepath.Join(buckets, "handoff-down", filepath.FromSlash(*comp.Destinations[1].Detail.S3.RecordingPrefix),
+		"media", "hls", "180p30", "playlist.m3u8")
+	testkit.WaitFor(t, 20*time.Second, 100*time.Millisecond, testkit.Until("the second worker's first segment",
+		func() bool {
+			segs, _ := playlistSegments(t, pl)
+			return slices.ContainsFunc(segs, func(s ivsrec.Segment) bool { return s.Discontinuity })
+		}))
+	t.Logf("stopped and resumed %s after the stop began", time.Since(start).Round(10*time.Millisecond))
+	if c := state(t, env, out.Composition.Arn); c.State != types.CompositionStateActive {
+		t.Errorf("composition %s after the hand-off, want ACTIVE", c.State)
+	}
 }

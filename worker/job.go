@@ -67,7 +67,10 @@ func (w *Worker) runJob(ctx context.Context, claim *jobs.Claim) {
 		settle(c.Return(ctx, 2*time.Second))
 		return
 	}
-	hbCtx, stopHeartbeat := context.WithCancel(ctx)
+	// Heartbeats go on until the run has ended, through a shutdown too:
+	// a run winding down (last segment, uploads, destinations closing) must
+	// not lose its claim, or the job is delivered again meanwhile.
+	hbCtx, stopHeartbeat := context.WithCancel(context.WithoutCancel(ctx))
 	var hb sync.WaitGroup
 	hb.Go(func() { w.heartbeat(hbCtx, c) })
 	log.Info("composition starting")
@@ -86,6 +89,7 @@ func (w *Worker) runJob(ctx context.Context, claim *jobs.Claim) {
 		// The worker is shutting down, not the composition (an error now
 		// is most likely the shutdown's): another worker takes it over.
 		log.Info("worker stopping; handing the composition back", "error", runErr)
+		w.giveBack(context.WithoutCancel(ctx), id, log)
 		settle(c.Return(context.WithoutCancel(ctx), 0))
 		return
 	}
@@ -138,6 +142,24 @@ func (w *Worker) costOf(ctx context.Context, id string) float64 {
 func (w *Worker) current(ctx context.Context, id string) ivs.Composition {
 	comp, _ := w.store.Compositions.Get(ctx, id)
 	return comp
+}
+
+// giveBack clears this worker from a composition it hands off, so that the
+// worker the job reaches next takes it at once rather than asking this
+// one, which is gone by then (jobs.Queue.AskOwner waits for it).
+func (w *Worker) giveBack(ctx context.Context, id string, log *slog.Logger) {
+	ctx, cancel := context.WithTimeout(ctx, ledgerTimeout)
+	defer cancel()
+	_, err := w.store.Compositions.Update(ctx, id, func(cp *ivs.Composition) error {
+		if cp.Run == nil || cp.Run.Worker != w.cfg.ID {
+			return errLostClaim // taken over meanwhile: not ours to clear
+		}
+		cp.Run.Worker = ""
+		return nil
+	})
+	if err != nil && !errors.Is(err, errLostClaim) {
+		log.Warn("clear the composition's worker before the hand-off", "error", err)
+	}
 }
 
 // take marks the composition as this worker's.

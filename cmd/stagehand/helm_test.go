@@ -48,7 +48,8 @@ var chartValues = map[string][]string{
 	"keda": {"autoscaling.mode=keda", "metrics.serviceMonitor.enabled=true", "worker.capacity=2",
 		"channels.arn:aws:ivs:us-east-1:123456789012:channel/abcd1234=rtmps://ingest.example:443/app/sk_x"},
 	"hpa": {"autoscaling.mode=hpa", "worker.drainTimeout=2m", "worker.s3.endpoint=http://s3.example:7070",
-		"worker.s3.accessKeyId=AKIAS3", "worker.s3.secretAccessKey=s3secret", "serve.iceIP=10.0.0.9"},
+		"worker.s3.accessKeyId=AKIAS3", "worker.s3.secretAccessKey=s3secret", "serve.iceIP=10.0.0.9",
+		"serve.mediaPort=3478", "serve.publicIP=203.0.113.9"},
 	"existing secrets": {"credentials.existingSecret=api-keys", "nats.existingSecretPrefix=mine",
 		"worker.s3.existingSecret=s3-keys", "metrics.dashboard.enabled=false", "serve.hostNetwork=false"},
 }
@@ -274,6 +275,12 @@ func checkManifests(t *testing.T, values string, docs map[string]map[string]any,
 		hpa := must("HorizontalPodAutoscaler/rel-stagehand-worker")
 		if m := dig(hpa, "spec", "metrics", 0, "external", "metric", "name"); m != "stagehand_worker_demand" {
 			t.Errorf("HPA metric %v", m)
+		}
+		// One media port, and the public address its candidates give.
+		sargs := fmt.Sprint(dig(serve, "spec", "template", "spec", "containers", 0, "args"))
+		if !strings.Contains(sargs, "--stage-udp-addr 10.0.0.9:3478") ||
+			!strings.Contains(sargs, "--stage-public-addr 203.0.113.9") {
+			t.Errorf("serve args %s: want the media port on the ICE address and the public address", sargs)
 		}
 	case "existing secrets":
 		for k := range docs {

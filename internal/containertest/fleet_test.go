@@ -21,10 +21,10 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/stagehand-rt/stagehand/internal/recordingcheck"
 	"github.com/stagehand-rt/stagehand/internal/testkit"
 	"github.com/stagehand-rt/stagehand/internal/testserver"
 	"github.com/stagehand-rt/stagehand/ivs"
-	"github.com/stagehand-rt/stagehand/sink/ivsrec"
 	"github.com/stagehand-rt/stagehand/sink/upload"
 	"github.com/stagehand-rt/stagehand/store"
 )
@@ -126,28 +126,11 @@ func TestContainerFleet(t *testing.T) {
 	id := (*arn)[strings.LastIndex(*arn, "/")+1:]
 	comp := f.waitState(arn, types.CompositionStateActive, 60*time.Second)
 	fig.add("StartComposition → ACTIVE: %s", time.Since(started).Round(10*time.Millisecond))
-	prefix := *comp.Destinations[0].Detail.S3.RecordingPrefix
-
-	// seen holds every segment the stored playlist ever listed: each must
-	// be in the final playlist, and stored.
-	seen := map[int]bool{}
-	observe := func() int {
-		segs, _ := f.storedPlaylist(prefix)
-		for _, s := range segs {
-			seen[s.Index] = true
-		}
-		return len(segs)
-	}
-	waitSegments := func(t *testing.T, n int, within time.Duration) {
-		t.Helper()
-		testkit.WaitFor(t, within, 200*time.Millisecond, func() error {
-			if got := observe(); got < n {
-				return fmt.Errorf("%d segments stored, want %d", got, n)
-			}
-			return nil
-		})
-	}
-	waitSegments(t, 3, 40*time.Second)
+	// rec remembers every segment the stored playlist ever listed: each
+	// must be in the final playlist, and stored.
+	rec := &recordingcheck.Recording{S3: f.s3c, Bucket: bucket, Rendition: rendition,
+		Prefix: *comp.Destinations[0].Detail.S3.RecordingPrefix}
+	rec.WaitSegments(t, 3, 40*time.Second)
 	resumes := 0
 
 	t.Run("podman kill of the worker running it", func(t *testing.T) {
@@ -163,7 +146,7 @@ func TestContainerFleet(t *testing.T) {
 		if took > 20*time.Second {
 			t.Errorf("resumed %s after the kill, want < 20 s", took)
 		}
-		waitSegments(t, observe()+2, 30*time.Second)
+		rec.WaitSegments(t, rec.Observe(t)+2, 30*time.Second)
 		// The killed container comes back on its volume, as a restart policy would.
 		f.e.must("start", w.name)
 		checkHealthy(t, w, f.health[w])
@@ -197,14 +180,14 @@ func TestContainerFleet(t *testing.T) {
 			f.image, "/v/spool", "-name", "*.ts"); err == nil && left != "" {
 			t.Errorf("the drained worker left segments in its spool:\n%s", left)
 		}
-		waitSegments(t, observe()+2, 30*time.Second)
+		rec.WaitSegments(t, rec.Observe(t)+2, 30*time.Second)
 	})
 
 	if _, err := f.api.StopComposition(ctx, &ivsrealtime.StopCompositionInput{Arn: arn}); err != nil {
 		t.Fatal(err)
 	}
 	f.waitState(arn, types.CompositionStateStopped, 60*time.Second)
-	lost := f.checkRecording(prefix, seen, resumes, &fig)
+	lost := f.checkRecording(rec, resumes, &fig)
 	fig.add("segments lost: %d", lost)
 	fig.add("image %s: %s", f.image, f.e.must("image", "inspect", "--format", "{{.Size}}", f.image)+" bytes")
 	fig.add("test time so far (image builds included): %s", time.Since(began).Round(time.Second))
@@ -276,27 +259,7 @@ func startFleet(t *testing.T, fig *figures) *fleet {
 		t.Fatal(err)
 	}
 	_ = os.Chmod(f.recDir, 0o777) // nginx runs as uid 10001
-	writeFile(t, filepath.Join(rtmpConf, "nginx.conf"), fmt.Sprintf(`
-daemon off;
-master_process off;
-worker_processes 1;
-pid /tmp/nginx.pid;
-error_log stderr info;
-load_module /usr/lib/nginx/modules/ngx_rtmp_module.so;
-events { worker_connections 64; }
-rtmp {
-    server {
-        listen 127.0.0.1:%d;
-        chunk_size 4096;
-        application app {
-            live on;
-            record all;
-            record_path /rec;
-            record_unique on;
-        }
-    }
-}
-`, rtmpPort))
+	writeFile(t, filepath.Join(rtmpConf, "nginx.conf"), testserver.RTMPConfig(rtmpPort, "/rec", "/tmp/nginx.pid", "stderr"))
 	e.run("rtmp", []string{"-v", rtmpConf + "/nginx.conf:/etc/stagehand-rtmp/nginx.conf:ro", "-v", f.recDir + ":/rec"}, rtmpImage)
 	testserver.WaitListening(t, s3Port, 30*time.Second)
 	testserver.WaitListening(t, rtmpPort, 30*time.Second)
@@ -487,72 +450,19 @@ func (f *fleet) waitState(arn *string, want types.CompositionState, within time.
 	return comp
 }
 
-func (f *fleet) storedPlaylist(prefix string) ([]ivsrec.Segment, string) {
-	b, err := upload.Get(context.Background(), f.s3c, bucket, prefix+"/media/hls/"+rendition+"/playlist.m3u8")
-	if err != nil {
-		return nil, ""
-	}
-	segs, err := ivsrec.ReadPlaylist(b)
-	if err != nil {
-		f.t.Fatalf("stored playlist: %v\n%s", err, b)
-	}
-	return segs, string(b)
-}
-
-func (f *fleet) storedSegments(prefix string) map[int]bool {
-	out := map[int]bool{}
-	list, err := f.s3c.ListObjectsV2(context.Background(), &s3.ListObjectsV2Input{Bucket: aws.String(bucket),
-		Prefix: aws.String(prefix + "/media/hls/" + rendition + "/")})
-	if err != nil {
-		f.t.Fatal(err)
-	}
-	for _, o := range list.Contents {
-		name := (*o.Key)[strings.LastIndex(*o.Key, "/")+1:]
-		if n, err := strconv.Atoi(strings.TrimSuffix(name, ".ts")); err == nil && strings.HasSuffix(name, ".ts") {
-			out[n] = true
-		}
-	}
-	return out
-}
-
 // checkRecording checks the one playlist after the faults: every segment
 // ever listed is still listed and stored, numbers increase, one
 // discontinuity per resume, the playlist ended; the whole recording, and a
 // stream the RTMP server recorded, are checked with ffprobe. It returns
 // the segments lost.
-func (f *fleet) checkRecording(prefix string, seen map[int]bool, resumes int, fig *figures) int {
+func (f *fleet) checkRecording(rec *recordingcheck.Recording, resumes int, fig *figures) int {
 	t := f.t
 	t.Helper()
-	segs, text := f.storedPlaylist(prefix)
-	stored := f.storedSegments(prefix)
-	listed := map[int]bool{}
-	lost, discontinuities := 0, 0
+	res := rec.Check(t, resumes)
+	segs, text, lost := res.Segments, res.Text, res.Lost
 	var total float64
-	for i, s := range segs {
-		if i > 0 && s.Index <= segs[i-1].Index {
-			t.Errorf("segment numbers not increasing: %d after %d", s.Index, segs[i-1].Index)
-		}
-		listed[s.Index] = true
-		if !stored[s.Index] {
-			lost++
-			t.Errorf("segment %d.ts listed but not stored", s.Index)
-		}
-		if s.Discontinuity {
-			discontinuities++
-		}
+	for _, s := range segs {
 		total += s.Duration
-	}
-	for n := range seen {
-		if !listed[n] {
-			lost++
-			t.Errorf("segment %d was listed during the run but not in the final playlist", n)
-		}
-	}
-	if discontinuities != resumes {
-		t.Errorf("%d discontinuities for %d resumes:\n%s", discontinuities, resumes, text)
-	}
-	if !strings.Contains(text, "#EXT-X-ENDLIST") {
-		t.Errorf("final playlist not ended:\n%s", text)
 	}
 	// ffprobe the recording as a player would, through the S3 server.
 	dir := filepath.Join(f.e.dir, "recording")
@@ -561,7 +471,7 @@ func (f *fleet) checkRecording(prefix string, seen map[int]bool, resumes int, fi
 	}
 	writeFile(t, filepath.Join(dir, "playlist.m3u8"), text)
 	for _, s := range segs {
-		b, err := upload.Get(context.Background(), f.s3c, bucket, fmt.Sprintf("%s/media/hls/%s/%d.ts", prefix, rendition, s.Index))
+		b, err := upload.Get(context.Background(), f.s3c, bucket, rec.Key(fmt.Sprintf("%d.ts", s.Index)))
 		if err != nil {
 			t.Fatalf("segment %d: %v", s.Index, err)
 		}
@@ -586,7 +496,7 @@ func (f *fleet) checkRecording(prefix string, seen map[int]bool, resumes int, fi
 		t.Errorf("%d of %d RTMP streams have H.264 video", flvOK, len(streams))
 	}
 	fig.add("recording: %d segments (%.1f s) in one playlist, %d discontinuities for %d resumes; ffprobe: h264 320x180 + aac; RTMP streams: %d (one per run)",
-		len(segs), total, discontinuities, resumes, len(streams))
+		len(segs), total, res.Discontinuities, resumes, len(streams))
 	return lost
 }
 

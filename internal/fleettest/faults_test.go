@@ -6,7 +6,6 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
-	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -62,32 +61,13 @@ func TestFaults(t *testing.T) {
 	started := time.Now()
 	comp := waitActive(t, f, arn, 30*time.Second)
 	fig.add("StartComposition → ACTIVE: %s", time.Since(started).Round(10*time.Millisecond))
-	prefix := *comp.Destinations[0].Detail.S3.RecordingPrefix
-	const rendition = "180p30"
-
-	// seen collects every segment the object store's playlist listed, and
+	// rec remembers every segment the object store's playlist listed, and
 	// every segment a killed worker left in its spool: all must be in the
-	// final playlist.
-	seen := map[int]bool{}
-	observe := func() int {
-		segs, _ := f.storedPlaylist(prefix, rendition)
-		for _, s := range segs {
-			seen[s.Index] = true
-		}
-		return len(segs)
-	}
-	// It takes the subtest's t: only a test's own goroutine may end it.
-	waitSegments := func(t *testing.T, n int, within time.Duration) {
-		t.Helper()
-		testkit.WaitFor(t, within, 200*time.Millisecond, func() error {
-			if got := observe(); got < n {
-				return fmt.Errorf("%d segments stored, want %d", got, n)
-			}
-			return nil
-		})
-	}
+	// final playlist. Its waits take the subtest's t: only a test's own
+	// goroutine may end it.
+	rec := f.recording(*comp.Destinations[0].Detail.S3.RecordingPrefix)
 	resumes := 0
-	waitSegments(t, 3, 30*time.Second)
+	rec.WaitSegments(t, 3, 30*time.Second)
 
 	t.Run("worker SIGKILL", func(t *testing.T) {
 		w, c := f.runner(id)
@@ -100,8 +80,7 @@ func TestFaults(t *testing.T) {
 		if took > 15*time.Second {
 			t.Errorf("resumed after %s, want < 15 s", took)
 		}
-		n := observe()
-		waitSegments(t, n+2, 20*time.Second)
+		rec.WaitSegments(t, rec.Observe(t)+2, 20*time.Second)
 		_ = killed
 	})
 
@@ -119,8 +98,7 @@ func TestFaults(t *testing.T) {
 		_, took := f.waitResumed(id, w, next, 30*time.Second)
 		resumes++
 		fig.add("worker SIGTERM: exited in %s, composition resumed %s after the signal", exited.Round(10*time.Millisecond), took.Round(10*time.Millisecond))
-		n := observe()
-		waitSegments(t, n+2, 20*time.Second)
+		rec.WaitSegments(t, rec.Observe(t)+2, 20*time.Second)
 		f.startWorker("") // keep three
 	})
 
@@ -135,7 +113,7 @@ func TestFaults(t *testing.T) {
 			return nil
 		})
 		for _, s := range c.Spooled {
-			seen[s.Index] = true
+			rec.Saw(s.Index)
 		}
 		w.proc.Kill()
 		f.s3srv.Start()
@@ -146,7 +124,7 @@ func TestFaults(t *testing.T) {
 		fig.add("object store down + worker SIGKILL with %d segments spooled: resumed %s after the kill", len(c.Spooled), took.Round(10*time.Millisecond))
 		// The spooled segments reach the store once the worker is back.
 		testkit.WaitFor(t, 60*time.Second, 500*time.Millisecond, func() error {
-			stored := f.storedSegments(prefix, rendition)
+			stored := rec.Stored(t)
 			missing := 0
 			for _, s := range c.Spooled {
 				if !stored[s.Index] {
@@ -196,46 +174,14 @@ func TestFaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitState(t, f, arn, types.CompositionStateStopped, 60*time.Second)
-	segs, text := f.storedPlaylist(prefix, rendition)
-	stored := f.storedSegments(prefix, rendition)
-	listed := map[int]bool{}
-	lost, discontinuities := 0, 0
-	for i, s := range segs {
-		if i > 0 && s.Index <= segs[i-1].Index {
-			t.Errorf("segment numbers not increasing: %d after %d", s.Index, segs[i-1].Index)
-		}
-		listed[s.Index] = true
-		if !stored[s.Index] {
-			lost++
-			t.Errorf("segment %d.ts listed but not stored", s.Index)
-		}
-		if s.Discontinuity {
-			discontinuities++
-		}
-	}
-	var missing []int
-	for n := range seen {
-		if !listed[n] {
-			missing = append(missing, n)
-		}
-	}
-	slices.Sort(missing)
-	lost += len(missing)
-	if len(missing) > 0 {
-		t.Errorf("segments listed or spooled during the run but not in the final playlist: %v", missing)
-	}
-	if discontinuities != resumes {
-		t.Errorf("%d discontinuities for %d resumes:\n%s", discontinuities, resumes, text)
-	}
-	if !strings.Contains(text, "#EXT-X-ENDLIST") {
-		t.Errorf("final playlist not ended:\n%s", text)
-	}
+	res := rec.Check(t, resumes)
 	streams := len(f.rtmp.Recordings("fleet"))
 	if streams < 1+resumes {
 		t.Errorf("the RTMP channel got %d streams, want one per run (%d)", streams, 1+resumes)
 	}
 	fig.add("faults injected: 4; compositions resumed: %d; RTMP streams: %d (one per run)", resumes, streams)
-	fig.add("recording: %d segments in one playlist, %d discontinuities, segments lost: %d", len(segs), discontinuities, lost)
+	fig.add("recording: %d segments in one playlist, %d discontinuities, segments lost: %d", len(res.Segments),
+		res.Discontinuities, res.Lost)
 	fig.print(t)
 }
 

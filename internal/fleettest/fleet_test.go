@@ -21,10 +21,10 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/stagehand-rt/stagehand/internal/recordingcheck"
 	"github.com/stagehand-rt/stagehand/internal/testkit"
 	"github.com/stagehand-rt/stagehand/internal/testserver"
 	"github.com/stagehand-rt/stagehand/ivs"
-	"github.com/stagehand-rt/stagehand/sink/ivsrec"
 	"github.com/stagehand-rt/stagehand/sink/upload"
 	"github.com/stagehand-rt/stagehand/store"
 )
@@ -279,33 +279,9 @@ func (f *fleet) waitResumed(id string, from *workerProc, next int, within time.D
 	return w, time.Since(start)
 }
 
-// storedPlaylist reads the recording's playlist from the object store.
-func (f *fleet) storedPlaylist(prefix, rendition string) ([]ivsrec.Segment, string) {
-	b, err := upload.Get(context.Background(), f.s3c, bucket, prefix+"/media/hls/"+rendition+"/playlist.m3u8")
-	if err != nil {
-		return nil, ""
-	}
-	segs, err := ivsrec.ReadPlaylist(b)
-	if err != nil {
-		f.t.Fatalf("stored playlist: %v\n%s", err, b)
-	}
-	return segs, string(b)
-}
-
-func (f *fleet) storedSegments(prefix, rendition string) map[int]bool {
-	out := map[int]bool{}
-	list, err := f.s3c.ListObjectsV2(context.Background(), &s3.ListObjectsV2Input{Bucket: aws.String(bucket),
-		Prefix: aws.String(prefix + "/media/hls/" + rendition + "/")})
-	if err != nil {
-		f.t.Fatal(err)
-	}
-	for _, o := range list.Contents {
-		name := (*o.Key)[strings.LastIndex(*o.Key, "/")+1:]
-		if n, err := strconv.Atoi(strings.TrimSuffix(name, ".ts")); err == nil && strings.HasSuffix(name, ".ts") {
-			out[n] = true
-		}
-	}
-	return out
+// recording is the composite recording under prefix in the fleet's bucket.
+func (f *fleet) recording(prefix string) *recordingcheck.Recording {
+	return &recordingcheck.Recording{S3: f.s3c, Bucket: bucket, Prefix: prefix, Rendition: "180p30"}
 }
 
 func (f *fleet) publish(stageARN *string, name, colour string) {

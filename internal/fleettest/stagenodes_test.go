@@ -215,7 +215,7 @@ func waitSegments(t *testing.T, f *fleet, s *stageUnderTest, n int, within time.
 			c := waitActive(t, f, s.comp, within)
 			s.prefix = *c.Destinations[0].Detail.S3.RecordingPrefix
 		}
-		segs, _ := f.storedPlaylist(s.prefix, "180p30")
+		segs, _ := f.recording(s.prefix).Playlist(t)
 		if got = len(segs); got < n {
 			return fmt.Errorf("%d segments stored, want %d", got, n)
 		}
@@ -231,8 +231,9 @@ func waitSegments(t *testing.T, f *fleet, s *stageUnderTest, n int, within time.
 func (f *fleet) checkRecording(t *testing.T, s *stageUnderTest) (lost int, frozen float64, listed int) {
 	t.Helper()
 	waitState(t, f, s.comp, types.CompositionStateStopped, 60*time.Second)
-	segs, text := f.storedPlaylist(s.prefix, "180p30")
-	stored := f.storedSegments(s.prefix, "180p30")
+	rec := f.recording(s.prefix)
+	segs, text := rec.Playlist(t)
+	stored := rec.Stored(t)
 	dir := t.TempDir()
 	var list strings.Builder
 	for i, seg := range segs {

@@ -43,28 +43,8 @@ func StartRTMP(t testing.TB) *RTMP {
 	if _, err := os.Stat(module); err != nil {
 		t.Fatalf("%s missing: run scripts/deps.sh (libnginx-mod-rtmp)", module)
 	}
-	writeFile(t, filepath.Join(s.dir, "nginx.conf"), sprintf(`
-load_module %s;
-%s
-daemon off;
-master_process off; # one process: killing it drops every connection
-worker_processes 1;
-pid %s/nginx.pid;
-error_log %s/error.log info;
-events { worker_connections 64; }
-rtmp {
-    server {
-        listen 127.0.0.1:%d;
-        chunk_size 4096;
-        application app {
-            live on;
-            record all;
-            record_path %s;
-            record_unique on;
-        }
-    }
-}
-`, module, user, s.dir, s.dir, s.Port, s.RecordDir))
+	writeFile(t, filepath.Join(s.dir, "nginx.conf"), user+"\n"+
+		RTMPConfig(s.Port, s.RecordDir, s.dir+"/nginx.pid", s.dir+"/error.log"))
 	s.startNginx()
 
 	cert, key := SelfSignedCert(t, s.dir)
@@ -82,6 +62,34 @@ key = %s
 	start(t, filepath.Join(s.dir, "stunnel.log"), lookPath(t, "stunnel4", "stunnel"), filepath.Join(s.dir, "stunnel.conf"))
 	WaitListening(t, s.TLSPort, 10*time.Second)
 	return s
+}
+
+// RTMPConfig is nginx.conf for nginx-rtmp in one process on
+// 127.0.0.1:port, recording every stream of application "app" into
+// recordDir (FLV, one file per publish), with its pid and error log where
+// given ("stderr" for the log).
+func RTMPConfig(port int, recordDir, pidFile, errorLog string) string {
+	return sprintf(`
+load_module /usr/lib/nginx/modules/ngx_rtmp_module.so;
+daemon off;
+master_process off; # one process: killing it drops every connection
+worker_processes 1;
+pid %s;
+error_log %s info;
+events { worker_connections 64; }
+rtmp {
+    server {
+        listen 127.0.0.1:%d;
+        chunk_size 4096;
+        application app {
+            live on;
+            record all;
+            record_path %s;
+            record_unique on;
+        }
+    }
+}
+`, pidFile, errorLog, port, recordDir)
 }
 
 func (s *RTMP) startNginx() {
