@@ -22,7 +22,13 @@ import (
 func TestServeDemo(t *testing.T) {
 	url, stop, out := startServeOutput(t, "--dev", "--demo", "--api-addr", "127.0.0.1:0", "--stage-addr", "127.0.0.1:0", "--nats-addr", "127.0.0.1:0", "--data-dir", t.TempDir())
 	playlist := demoPlaylist(t, out)
-	time.Sleep(5 * time.Second)
+	testkit.WaitFor(t, 30*time.Second, 200*time.Millisecond, func() error {
+		b, err := os.ReadFile(playlist)
+		if n := strings.Count(string(b), "#EXTINF"); err != nil || n < 2 {
+			return fmt.Errorf("the demo recording has %d segments (%w)", n, err)
+		}
+		return nil
+	})
 	// An unsigned API request, refused and counted.
 	if resp, err := http.Post(url+"/ListStages", "application/json", strings.NewReader("{}")); err == nil {
 		resp.Body.Close()
