@@ -44,10 +44,35 @@ func BenchmarkRenderWorkers(b *testing.B) {
 	}
 }
 
+// BenchmarkRenderSources renders 9 changing tiles of a 1080p grid from
+// participants of each size: 640x360 is what a simulcast publisher's small
+// layer gives (layer-aware composition), 1280x720 its top layer, 1920x1080
+// a 1080p publisher. "workers-1" draws on the rendering goroutine alone, so
+// that CPU time is the render's and nothing else's.
+func BenchmarkRenderSources(b *testing.B) {
+	for _, src := range []layout.Size{{W: 640, H: 360}, {W: 1280, H: 720}, {W: 1920, H: 1080}} {
+		for _, w := range []int{0, 1} {
+			name := fmt.Sprintf("grid/9/%dx%d", src.W, src.H)
+			if w == 1 {
+				name += "/workers-1"
+			}
+			b.Run(name, func(b *testing.B) {
+				benchRenderFrom(b, layout.Config{}, 9, "changing", w, src)
+			})
+		}
+	}
+}
+
 func benchRender(b *testing.B, cfg layout.Config, n int, mode string, workers int) {
 	b.Helper()
-	c := newTestCompositor(b, Config{Canvas: layout.Size{W: 1920, H: 1080}, Layout: cfg, RedrawAll: mode == "redraw-all", Workers: workers})
-	frames := [2]*astiav.Frame{patternFrame(b, 0), patternFrame(b, 1)}
+	benchRenderFrom(b, cfg, n, mode, workers, layout.Size{W: 1280, H: 720})
+}
+
+func benchRenderFrom(b *testing.B, cfg layout.Config, n int, mode string, workers int, src layout.Size) {
+	b.Helper()
+	c := newTestCompositor(b, Config{Canvas: layout.Size{W: 1920, H: 1080}, Layout: cfg,
+		RedrawAll: mode == "redraw-all", Workers: workers})
+	frames := [2]*astiav.Frame{patternFrame(b, src, 0), patternFrame(b, src, 1)}
 	ids := make([]string, n)
 	ps := make([]layout.Participant, n)
 	for i := range ps {
@@ -92,21 +117,22 @@ func processCPU() time.Duration {
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
-// patternFrame is a 720p frame with colour bars and a phase-shifted
-// gradient, so that scaling works on real content.
-func patternFrame(b *testing.B, phase int) *astiav.Frame {
+// patternFrame is a frame with colour bars over its top two thirds and a
+// phase-shifted gradient below, so that scaling works on real content.
+func patternFrame(b *testing.B, size layout.Size, phase int) *astiav.Frame {
 	b.Helper()
-	f := newTestFrame(b, layout.Size{W: 1280, H: 720}, Black)
+	f := newTestFrame(b, size, Black)
 	bars := []Color{White, yellow, {0, 200, 200}, green, purple, red, blue}
-	w := 1280 / len(bars) &^ 1
+	w := size.W / len(bars) &^ 1
+	top := size.H * 2 / 3 &^ 1
 	for i, col := range bars {
-		FillRect(f, layout.Rect{X: i * w, W: w, H: 480}, col)
+		FillRect(f, layout.Rect{X: i * w, W: w, H: top}, col)
 	}
 	y := plane(f, 0)
 	ls := f.Linesize()[0]
-	for row := 480; row < 720; row++ {
-		for x := 0; x < 1280; x++ {
-			y[row*ls+x] = uint8(16 + (x/5+phase*37+row)%220)
+	for row := top; row < size.H; row++ {
+		for x := 0; x < size.W; x++ {
+			y[row*ls+x] = uint8(16 + (x*1280/size.W/5+phase*37+row*720/size.H)%220)
 		}
 	}
 	return f
