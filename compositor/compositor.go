@@ -45,6 +45,12 @@ type Config struct {
 	// RedrawAll scales every tile on every render, even when its frame did
 	// not change. For benchmarks and debugging.
 	RedrawAll bool
+	// ExactScaling scales every tile with libswscale's area filter. By
+	// default a tile whose crop is 1, 2 or 3 times its size, give or take a
+	// few pixels, is copied or box-averaged (2x2 or 3x3) instead, at a
+	// fraction of the cost, after cutting the crop to the exact multiple
+	// (at most 2 pixels of each edge; see boxCrop).
+	ExactScaling bool
 	// Workers is how many goroutines, the rendering one included, scale a
 	// render's tiles in parallel; 0 picks DefaultWorkers, 1 draws serially.
 	Workers int
