@@ -47,8 +47,11 @@ func BenchmarkRenderWorkers(b *testing.B) {
 // BenchmarkRenderSources renders 9 changing tiles of a 1080p grid from
 // participants of each size: 640x360 is what a simulcast publisher's small
 // layer gives (layer-aware composition), 1280x720 its top layer, 1920x1080
-// a 1080p publisher. "workers-1" draws on the rendering goroutine alone, so
-// that CPU time is the render's and nothing else's.
+// a 1080p publisher. Unlike BenchmarkRender, whose participants all show
+// the same two frames, each participant has two frames of its own, as
+// nine decoders would give: 9 x 2 frames do not all stay in the caches.
+// "workers-1" draws on the rendering goroutine alone, so that CPU time is
+// the render's and nothing else's.
 func BenchmarkRenderSources(b *testing.B) {
 	for _, src := range []layout.Size{{W: 640, H: 360}, {W: 1280, H: 720}, {W: 1920, H: 1080}} {
 		for _, w := range []int{0, 1} {
@@ -57,7 +60,7 @@ func BenchmarkRenderSources(b *testing.B) {
 				name += "/workers-1"
 			}
 			b.Run(name, func(b *testing.B) {
-				benchRenderFrom(b, layout.Config{}, 9, "changing", w, src)
+				benchRenderFrom(b, layout.Config{}, 9, "changing", w, src, true)
 			})
 		}
 	}
@@ -65,23 +68,31 @@ func BenchmarkRenderSources(b *testing.B) {
 
 func benchRender(b *testing.B, cfg layout.Config, n int, mode string, workers int) {
 	b.Helper()
-	benchRenderFrom(b, cfg, n, mode, workers, layout.Size{W: 1280, H: 720})
+	benchRenderFrom(b, cfg, n, mode, workers, layout.Size{W: 1280, H: 720}, false)
 }
 
-func benchRenderFrom(b *testing.B, cfg layout.Config, n int, mode string, workers int, src layout.Size) {
+// benchRenderFrom renders n participants' frames of size src; own gives
+// each participant two frames of its own rather than all the same two.
+func benchRenderFrom(b *testing.B, cfg layout.Config, n int, mode string, workers int, src layout.Size, own bool) {
 	b.Helper()
 	c := newTestCompositor(b, Config{Canvas: layout.Size{W: 1920, H: 1080}, Layout: cfg,
 		RedrawAll: mode == "redraw-all", Workers: workers})
-	frames := [2]*astiav.Frame{patternFrame(b, src, 0), patternFrame(b, src, 1)}
 	ids := make([]string, n)
 	ps := make([]layout.Participant, n)
+	frames := make([][2]*astiav.Frame, n)
 	for i := range ps {
 		ids[i] = fmt.Sprint("p", i)
 		ps[i] = layout.Participant{ID: ids[i]}
+		switch {
+		case i == 0 || own:
+			frames[i] = [2]*astiav.Frame{patternFrame(b, src, 2*i), patternFrame(b, src, 2*i+1)}
+		default:
+			frames[i] = frames[0]
+		}
 	}
 	c.SetParticipants(ps)
-	for _, id := range ids {
-		if err := c.UpdateFrame(id, frames[0]); err != nil {
+	for i, id := range ids {
+		if err := c.UpdateFrame(id, frames[i][0]); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -91,8 +102,8 @@ func benchRenderFrom(b *testing.B, cfg layout.Config, n int, mode string, worker
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		if mode == "changing" {
-			for _, id := range ids {
-				if err := c.UpdateFrame(id, frames[i%2]); err != nil {
+			for k, id := range ids {
+				if err := c.UpdateFrame(id, frames[k][i%2]); err != nil {
 					b.Fatal(err)
 				}
 			}
