@@ -8,7 +8,11 @@
 // Drawing scales each participant's frame with libswscale straight into its
 // tile of the canvas (the crop of COVER is a pointer offset into the source,
 // so nothing is copied), fills gaps, letterbox bars and placeholders with
-// their colours, and draws in z-order so the PiP window lands on top.
+// their colours, and draws in z-order so the PiP window lands on top. A
+// frame that is 1, 2 or 3 times its tile's size, give or take 2 pixels an
+// edge (a simulcast layer picked for the tile, 720p into a 9-up 1080p grid,
+// 1080p into a 4-up or 9-up one), is copied or box-averaged instead, for a
+// fraction of libswscale's cost (Config.ExactScaling turns that off).
 // Each tile keeps its own scaler context; a tile whose frame did not change
 // since the last render is not scaled again, unless something drawn below it
 // was. Tiles that do not overlap are drawn in parallel on a small pool of
