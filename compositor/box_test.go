@@ -213,6 +213,9 @@ func ffmpegFrame(t *testing.T, src string, size layout.Size) *astiav.Frame {
 // cut crop (the filter alone), and against the default path (the filter and
 // the cut of up to 2 pixels an edge). Run with -v for the figures.
 func TestBoxQuality(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the FFmpeg CLI 9 times")
+	}
 	canvas := layout.Size{W: 1920, H: 1080}
 	for _, src := range []string{"testsrc2", "mandelbrot", "smptehdbars"} {
 		for _, size := range []layout.Size{{W: 640, H: 360}, {W: 1280, H: 720}, {W: 1920, H: 1080}} {
