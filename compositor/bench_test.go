@@ -44,19 +44,55 @@ func BenchmarkRenderWorkers(b *testing.B) {
 	}
 }
 
+// BenchmarkRenderSources renders 9 changing tiles of a 1080p grid from
+// participants of each size: 640x360 is what a simulcast publisher's small
+// layer gives (layer-aware composition), 1280x720 its top layer, 1920x1080
+// a 1080p publisher. Unlike BenchmarkRender, whose participants all show
+// the same two frames, each participant has two frames of its own, as
+// nine decoders would give: 9 x 2 frames do not all stay in the caches.
+// "workers-1" draws on the rendering goroutine alone, so that CPU time is
+// the render's and nothing else's.
+func BenchmarkRenderSources(b *testing.B) {
+	for _, src := range []layout.Size{{W: 640, H: 360}, {W: 1280, H: 720}, {W: 1920, H: 1080}} {
+		for _, w := range []int{0, 1} {
+			name := fmt.Sprintf("grid/9/%dx%d", src.W, src.H)
+			if w == 1 {
+				name += "/workers-1"
+			}
+			b.Run(name, func(b *testing.B) {
+				benchRenderFrom(b, layout.Config{}, 9, "changing", w, src, true)
+			})
+		}
+	}
+}
+
 func benchRender(b *testing.B, cfg layout.Config, n int, mode string, workers int) {
 	b.Helper()
-	c := newTestCompositor(b, Config{Canvas: layout.Size{W: 1920, H: 1080}, Layout: cfg, RedrawAll: mode == "redraw-all", Workers: workers})
-	frames := [2]*astiav.Frame{patternFrame(b, 0), patternFrame(b, 1)}
+	benchRenderFrom(b, cfg, n, mode, workers, layout.Size{W: 1280, H: 720}, false)
+}
+
+// benchRenderFrom renders n participants' frames of size src; own gives
+// each participant two frames of its own rather than all the same two.
+func benchRenderFrom(b *testing.B, cfg layout.Config, n int, mode string, workers int, src layout.Size, own bool) {
+	b.Helper()
+	c := newTestCompositor(b, Config{Canvas: layout.Size{W: 1920, H: 1080}, Layout: cfg,
+		RedrawAll: mode == "redraw-all", Workers: workers})
 	ids := make([]string, n)
 	ps := make([]layout.Participant, n)
+	frames := make([][2]*astiav.Frame, n)
 	for i := range ps {
 		ids[i] = fmt.Sprint("p", i)
 		ps[i] = layout.Participant{ID: ids[i]}
+		switch {
+		case i == 0 || own:
+			frames[i] = [2]*astiav.Frame{patternFrame(b, src, 2*i), patternFrame(b, src, 2*i+1)}
+		default:
+			frames[i] = frames[0]
+		}
 	}
 	c.SetParticipants(ps)
-	for _, id := range ids {
-		if err := c.UpdateFrame(id, frames[0]); err != nil {
+	for i, id := range ids {
+		if err := c.UpdateFrame(id, frames[i][0]); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -66,8 +102,8 @@ func benchRender(b *testing.B, cfg layout.Config, n int, mode string, workers in
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		if mode == "changing" {
-			for _, id := range ids {
-				if err := c.UpdateFrame(id, frames[i%2]); err != nil {
+			for k, id := range ids {
+				if err := c.UpdateFrame(id, frames[k][i%2]); err != nil {
 					b.Fatal(err)
 				}
 			}
@@ -92,21 +128,22 @@ func processCPU() time.Duration {
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
-// patternFrame is a 720p frame with colour bars and a phase-shifted
-// gradient, so that scaling works on real content.
-func patternFrame(b *testing.B, phase int) *astiav.Frame {
+// patternFrame is a frame with colour bars over its top two thirds and a
+// phase-shifted gradient below, so that scaling works on real content.
+func patternFrame(b *testing.B, size layout.Size, phase int) *astiav.Frame {
 	b.Helper()
-	f := newTestFrame(b, layout.Size{W: 1280, H: 720}, Black)
+	f := newTestFrame(b, size, Black)
 	bars := []Color{White, yellow, {0, 200, 200}, green, purple, red, blue}
-	w := 1280 / len(bars) &^ 1
+	w := size.W / len(bars) &^ 1
+	top := size.H * 2 / 3 &^ 1
 	for i, col := range bars {
-		FillRect(f, layout.Rect{X: i * w, W: w, H: 480}, col)
+		FillRect(f, layout.Rect{X: i * w, W: w, H: top}, col)
 	}
 	y := plane(f, 0)
 	ls := f.Linesize()[0]
-	for row := 480; row < 720; row++ {
-		for x := 0; x < 1280; x++ {
-			y[row*ls+x] = uint8(16 + (x/5+phase*37+row)%220)
+	for row := top; row < size.H; row++ {
+		for x := 0; x < size.W; x++ {
+			y[row*ls+x] = uint8(16 + (x*1280/size.W/5+phase*37+row*720/size.H)%220)
 		}
 	}
 	return f

@@ -8,7 +8,11 @@
 // Drawing scales each participant's frame with libswscale straight into its
 // tile of the canvas (the crop of COVER is a pointer offset into the source,
 // so nothing is copied), fills gaps, letterbox bars and placeholders with
-// their colours, and draws in z-order so the PiP window lands on top.
+// their colours, and draws in z-order so the PiP window lands on top. A
+// frame that is 1, 2 or 3 times its tile's size, give or take 2 pixels an
+// edge (a simulcast layer picked for the tile, 720p into a 9-up 1080p grid,
+// 1080p into a 4-up or 9-up one), is copied or box-averaged instead, for a
+// fraction of libswscale's cost (Config.ExactScaling turns that off).
 // Each tile keeps its own scaler context; a tile whose frame did not change
 // since the last render is not scaled again, unless something drawn below it
 // was. Tiles that do not overlap are drawn in parallel on a small pool of
@@ -45,6 +49,12 @@ type Config struct {
 	// RedrawAll scales every tile on every render, even when its frame did
 	// not change. For benchmarks and debugging.
 	RedrawAll bool
+	// ExactScaling scales every tile with libswscale's area filter. By
+	// default a tile whose crop is 1, 2 or 3 times its size, give or take a
+	// few pixels, is copied or box-averaged (2x2 or 3x3) instead, at a
+	// fraction of the cost, after cutting the crop to the exact multiple
+	// (at most 2 pixels of each edge; see boxCrop).
+	ExactScaling bool
 	// Workers is how many goroutines, the rendering one included, scale a
 	// render's tiles in parallel; 0 picks DefaultWorkers, 1 draws serially.
 	Workers int

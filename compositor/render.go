@@ -12,10 +12,12 @@ import (
 // resolved before the batch runs (scalers, conversion buffers), so that the
 // draw itself touches only its own part of the canvas and its own scaler.
 type drawJob struct {
-	tile  int     // index into geometry.Tiles
-	src   *source // nil: paint the placeholder
-	sc    *scaler // scales the crop into the tile
-	err   error   // why the frame could not be drawn (a placeholder was painted instead)
+	tile  int         // index into geometry.Tiles
+	src   *source     // nil: paint the placeholder
+	sc    *scaler     // scales the crop into the tile; nil when box is set
+	box   int         // > 0: box-average (1: copy) crop into the tile instead (boxCrop)
+	crop  layout.Rect // the part of the frame the box draws: the tile's crop, cut to k times its size
+	err   error       // why the frame could not be drawn (a placeholder was painted instead)
 	area  layout.Rect
 	wave  int // jobs of one wave run at the same time; waves run in order
 	guard []byte
@@ -41,14 +43,21 @@ func (c *Compositor) planTile(i int, full bool) {
 	if live {
 		job.src = s
 		*d = drawn{gen: s.gen, valid: true}
-		if job.err = c.prepare(s); job.err == nil {
+		job.err = c.prepare(s)
+		k, crop, box := boxCrop(t.Crop, layout.Size{W: t.Video.W, H: t.Video.H})
+		switch {
+		case job.err != nil:
+		case box && !c.cfg.ExactScaling:
+			// Writes exactly its rectangle: no overrun to guard.
+			job.box, job.crop, job.area = k, crop, union(t.Video, t.Tile)
+		default:
 			job.sc, job.err = c.tileScaler(i, scalerKey{
 				srcW: t.Crop.W, srcH: t.Crop.H, srcFmt: astiav.PixelFormatYuv420P,
 				dstW: t.Video.W, dstH: t.Video.H, dstFmt: astiav.PixelFormatYuv420P,
 			})
-		}
-		if job.err == nil {
-			job.area, job.guard = c.scaleArea(i, job.sc)
+			if job.err == nil {
+				job.area, job.guard = c.scaleArea(i, job.sc)
+			}
 		}
 	}
 	job.wave = c.waveFor(&job)
@@ -162,7 +171,8 @@ func (c *Compositor) runJob(i int) {
 }
 
 // draw scales the tile's crop of the participant's frame into its video
-// rectangle, after painting the bars CONTAIN leaves.
+// rectangle, after painting the bars CONTAIN leaves: with libswscale, or
+// by copying or box-averaging when the crop is 1, 2 or 3 times the tile.
 func (c *Compositor) draw(j *drawJob, t *layout.Tile) error {
 	c.fillBars(t)
 	src := j.src.frame
@@ -171,6 +181,10 @@ func (c *Compositor) draw(j *drawJob, t *layout.Tile) error {
 			return err
 		}
 		src = j.src.conv
+	}
+	if j.box > 0 {
+		boxInto(src, j.crop, c.canvas, t.Video.X, t.Video.Y, t.Video.W, t.Video.H, j.box)
+		return nil
 	}
 	return j.sc.scaleInto(src, t.Crop, c.canvas, t.Video.X, t.Video.Y, j.guard)
 }
