@@ -30,6 +30,7 @@ type httpFlags struct {
 	TLS          bool     // HTTPS with a self-signed certificate under --dev
 	AllowedHosts []string // host names served besides the configured ones
 	MetricsAddr  string   // /metrics on its own address; empty: on the API's
+	Pprof        bool     // /debug/pprof/ beside /metrics on MetricsAddr
 }
 
 func (f *httpFlags) register(fs *flag.FlagSet) {
@@ -49,6 +50,8 @@ func (f *httpFlags) register(fs *flag.FlagSet) {
 		})
 	fs.StringVar(&f.MetricsAddr, "metrics-addr", "",
 		"serve GET /metrics on this address (host:port) only; default: on the API address")
+	fs.BoolVar(&f.Pprof, "pprof", false,
+		"serve Go's profiles (/debug/pprof/) on the --metrics-addr address, which it requires; keep that address private")
 }
 
 func (f *httpFlags) validate(c *serveConfig) []error {
@@ -63,6 +66,9 @@ func (f *httpFlags) validate(c *serveConfig) []error {
 		if _, _, err := net.SplitHostPort(f.MetricsAddr); err != nil {
 			errs = append(errs, fmt.Errorf("--metrics-addr %q: %w", f.MetricsAddr, err))
 		}
+	}
+	if f.Pprof && f.MetricsAddr == "" {
+		errs = append(errs, errors.New("--pprof needs --metrics-addr: profiles are never served on the API's address"))
 	}
 	// Unsigned requests from anywhere would be anyone's API.
 	if c.NoAuth && !loopback(c.APIAddr) {

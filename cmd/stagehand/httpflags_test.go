@@ -24,12 +24,14 @@ func freeAddr(t *testing.T) string {
 
 // TestServeHTTPS: --dev --tls serves the API over HTTPS with a self-signed
 // certificate written for clients, refuses foreign Host headers, and
-// --metrics-addr moves /metrics off the API address.
+// --metrics-addr moves /metrics off the API address, with Go's profiles
+// beside it under --pprof, never on the API's.
 func TestServeHTTPS(t *testing.T) {
 	dir := t.TempDir()
 	metrics := freeAddr(t)
 	u, _, out := startServeOutput(t, "--dev", "--tls", "--no-worker", "--api-addr", "127.0.0.1:0",
-		"--stage-addr", "127.0.0.1:0", "--nats-addr", "127.0.0.1:0", "--data-dir", dir, "--metrics-addr", metrics)
+		"--stage-addr", "127.0.0.1:0", "--nats-addr", "127.0.0.1:0", "--data-dir", dir, "--metrics-addr", metrics,
+		"--pprof")
 	if !strings.Contains(out.String(), "API at https://") {
 		t.Errorf("serve did not announce HTTPS:\n%s", out)
 	}
@@ -49,6 +51,8 @@ func TestServeHTTPS(t *testing.T) {
 		{http.MethodPost, api + "/ListStages", "rebound.example:8690", http.StatusMisdirectedRequest},
 		{http.MethodGet, api + "/metrics", "", http.StatusNotFound},
 		{http.MethodGet, "http://" + metrics + "/metrics", "", http.StatusOK},
+		{http.MethodGet, "http://" + metrics + "/debug/pprof/goroutine?debug=1", "", http.StatusOK},
+		{http.MethodGet, api + "/debug/pprof/goroutine?debug=1", "", http.StatusNotFound},
 	} {
 		req, err := http.NewRequest(tc.method, tc.url, strings.NewReader("{}"))
 		if err != nil {

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	httppprof "net/http/pprof"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -35,7 +36,7 @@ func withMetrics(h http.Handler, reg *prometheus.Registry) http.Handler {
 // given (kept off the address the API is exposed on), else beside the API,
 // the first listener, where earlier versions served it. The host guard
 // is not in front of /metrics: scrapers name hosts of their own.
-func withMetricsListener(ls []listener, addr string, reg *prometheus.Registry) ([]listener, error) {
+func withMetricsListener(ls []listener, addr string, reg *prometheus.Registry, pprof bool) ([]listener, error) {
 	if addr == "" {
 		ls[0].h = withMetrics(ls[0].h, reg)
 		return ls, nil
@@ -46,5 +47,12 @@ func withMetricsListener(ls []listener, addr string, reg *prometheus.Registry) (
 	}
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	if pprof {
+		mux.HandleFunc("/debug/pprof/", httppprof.Index)
+		mux.HandleFunc("/debug/pprof/cmdline", httppprof.Cmdline)
+		mux.HandleFunc("/debug/pprof/profile", httppprof.Profile)
+		mux.HandleFunc("/debug/pprof/symbol", httppprof.Symbol)
+		mux.HandleFunc("/debug/pprof/trace", httppprof.Trace)
+	}
 	return append(ls, listener{"metrics", ln, mux}), nil
 }

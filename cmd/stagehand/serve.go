@@ -379,7 +379,7 @@ func serve(ctx context.Context, cfg serveConfig, stdout, stderr io.Writer) error
 		// The stage's WHIP/WHEP requests wait for ICE gathering; events
 		// WebSockets stay open, so no write timeout there.
 		{"stage", stageLn, guard.Handler(sfu.Handler(pages))}}
-	if ls, err = withMetricsListener(ls, cfg.HTTP.MetricsAddr, reg); err != nil {
+	if ls, err = withMetricsListener(ls, cfg.HTTP.MetricsAddr, reg, cfg.HTTP.Pprof); err != nil {
 		return err
 	}
 	return serveHTTP(ctx, cfg, stdout, log, hooks, ls...)

@@ -204,6 +204,7 @@ func TestServeRefusesBadStart(t *testing.T) {
 		{[]string{"--dev", "--tls-cert", "c.pem"}, "--tls-key"},
 		{[]string{"--access-key-id", "a", "--secret-access-key", "b", "--tls"}, "self-signed"},
 		{[]string{"--dev", "--metrics-addr", "nonsense"}, "--metrics-addr"},
+		{[]string{"--dev", "--pprof"}, "--pprof needs --metrics-addr"},
 		{[]string{"--dev", "--s3-endpoint", "http://127.0.0.1:1"}, "--s3-access-key-id"},
 		{[]string{"--dev", "--api-addr", "127.0.0.1:0", "--stage-addr", "127.0.0.1:0", "--nats-addr", port, "--data-dir", t.TempDir()}, "address already in use"},
 		{[]string{"--dev", "--api-addr", "127.0.0.1:0", "--stage-addr", "127.0.0.1:0", "--nats-addr", "127.0.0.1:0", "--data-dir", t.TempDir(), "--channel", "arn:aws:ivs:us-east-1:123456789012:stage/x=rtmp://h/a/k"}, "not an IVS channel ARN"},
