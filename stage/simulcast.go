@@ -307,7 +307,13 @@ type switcher struct {
 	tsOff   uint32
 	// pkt is the packet written: a copy of the shared one, rewritten. It
 	// is the switcher's (guarded by mu), so that a write allocates nothing.
-	pkt rtp.Packet
+	pkt        rtp.Packet
+	lastMarker bool // the last packet written ended a frame
+	// The next layer's packets from its keyframe on, while the frame
+	// being written has not ended.
+	hold   [holdPackets]*rtp.Packet
+	held   int
+	holdAt time.Time
 	// The layer before the last switch, its offsets, and the first
 	// sequence number written from cur: a NACK of an earlier one is that
 	// layer's, back to prevFrom, where prev started (none before the
@@ -374,6 +380,8 @@ func (sw *switcher) stop() {
 		l.fan.remove(sw.members[l.slot])
 		sw.members[l.slot] = nil
 	}
+	clear(sw.hold[:sw.held])
+	sw.held = 0
 }
 
 // choose switches to the layer name asks for, from that layer's next
@@ -384,6 +392,10 @@ func (sw *switcher) choose(name string) string {
 	sw.mu.Lock()
 	defer sw.mu.Unlock()
 	sw.want = name
+	if sw.next != l {
+		clear(sw.hold[:sw.held])
+		sw.held = 0
+	}
 	if sw.next != nil && sw.next != l && sw.next != sw.cur {
 		sw.next.fan.remove(sw.members[sw.next.slot])
 		sw.members[sw.next.slot] = nil
@@ -428,19 +440,59 @@ func (sw *switcher) layerRID() string {
 // to l when it is the layer asked for and p starts a keyframe. The packet
 // is shared: its header is copied, rewritten and written, without an
 // allocation.
+//
+// A switch waits for the end of the frame being written (its marker), so
+// that the subscriber gets no cut frame: until then the new layer's
+// packets are held (the shared packets, by reference), up to holdPackets
+// or holdFor.
 func (sw *switcher) write(l *layer, p *rtp.Packet) {
 	sw.mu.Lock()
 	defer sw.mu.Unlock()
-	if l != sw.cur {
-		if l != sw.next || !sw.keyframe(p.Payload) {
-			return
+	if l == sw.cur {
+		sw.emit(p)
+		if p.Marker && sw.held > 0 {
+			sw.commit()
 		}
-		sw.switchTo(l, p)
+		return
 	}
+	if l != sw.next || (sw.held == 0 && !sw.keyframe(p.Payload)) {
+		return
+	}
+	if sw.held == 0 {
+		sw.holdAt = time.Now()
+	}
+	sw.hold[sw.held] = p
+	sw.held++
+	if !sw.started || sw.lastMarker || sw.held == len(sw.hold) || time.Since(sw.holdAt) > holdFor {
+		sw.commit()
+	}
+}
+
+// holdPackets and holdFor bound how long a switch waits for the frame
+// being written to end: a frame of about 150 KB, or two frames' time at
+// 15 fps.
+const (
+	holdPackets = 128
+	holdFor     = 150 * time.Millisecond
+)
+
+// commit switches to the next layer from its held packets, and writes
+// them.
+func (sw *switcher) commit() {
+	sw.switchTo(sw.next, sw.hold[0])
+	for i := range sw.held {
+		sw.emit(sw.hold[i])
+		sw.hold[i] = nil
+	}
+	sw.held = 0
+}
+
+// emit writes p, of the current layer, renumbered.
+func (sw *switcher) emit(p *rtp.Packet) {
 	sw.pkt = *p
 	sw.pkt.SequenceNumber += sw.seqOff
 	sw.pkt.Timestamp += sw.tsOff
-	sw.started, sw.lastSeq, sw.lastTS = true, sw.pkt.SequenceNumber, sw.pkt.Timestamp
+	sw.started, sw.lastSeq, sw.lastTS, sw.lastMarker = true, sw.pkt.SequenceNumber, sw.pkt.Timestamp, p.Marker
 	sw.lastAt = time.Now()
 	_ = sw.track.WriteRTP(&sw.pkt)
 }

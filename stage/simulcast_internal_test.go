@@ -97,7 +97,9 @@ func TestSwitcherRewrites(t *testing.T) {
 	}
 	// Until the high layer's keyframe the low layer goes on.
 	f.fan.write(vp8Packet(65530, 4_000_000_000, false, true, 0xa0))
-	q.fan.write(vp8Packet(1010, 14000, false, false, 10))
+	end := vp8Packet(1010, 14000, false, false, 10)
+	end.Marker = true // the low frame ends: the switch needs not wait
+	q.fan.write(end)
 	f.fan.write(vp8Packet(65531, 4_000_000_000, false, false, 0xa1))
 	for i := range uint16(10) {
 		f.fan.write(vp8Packet(65532+i, 4_000_003_000+uint32(i/3)*3000, i == 0, i%3 == 0, 0xb0+byte(i)))
@@ -134,19 +136,28 @@ func TestSwitcherRewrites(t *testing.T) {
 			t.Errorf("resent %d is %#x, want %#x", p.SequenceNumber, tag, want[p.SequenceNumber])
 		}
 	}
-	// Back to low: its next keyframe, numbered on.
+	// Back to low: its next keyframe, held until the high layer's frame
+	// ends, then numbered on.
 	sw.choose("low")
 	q.fan.write(vp8Packet(1030, 40000, true, true, 0x30))
+	if got := out.take(); len(got) != 0 {
+		t.Fatalf("%d packets written while the high frame is unfinished", len(got))
+	}
+	end = vp8Packet(6, 4_000_012_000, false, false, 0xc0)
+	end.Marker = true
+	f.fan.write(end)
 	got = out.take()
-	if len(got) != 1 || got[0].SequenceNumber != 1021 || got[0].Payload[len(got[0].Payload)-1] != 0x30 {
-		t.Fatalf("back on low: %v", got)
+	if len(got) != 2 || got[0].SequenceNumber != 1021 || got[0].Payload[len(got[0].Payload)-1] != 0xc0 ||
+		got[1].SequenceNumber != 1022 || got[1].Payload[len(got[1].Payload)-1] != 0x30 {
+		t.Fatalf("back on low: %d packets, want the high frame's end then the low keyframe", len(got))
 	}
 	// A NACK of the first low stretch is now too old to map; the high
 	// stretch is prev.
-	sw.resend(&rtcp.TransportLayerNack{Nacks: rtcp.NackPairsFromSequenceNumbers([]uint16{1005, 1019})})
+	sw.resend(&rtcp.TransportLayerNack{Nacks: rtcp.NackPairsFromSequenceNumbers([]uint16{1005, 1019, 1022})})
 	got = out.take()
-	if len(got) != 1 || got[0].SequenceNumber != 1019 || got[0].Payload[len(got[0].Payload)-1] != 0xb8 {
-		t.Errorf("after two switches: %d packets resent, want only 1019 from the high layer", len(got))
+	if len(got) != 2 || got[0].SequenceNumber != 1019 || got[0].Payload[len(got[0].Payload)-1] != 0xb8 ||
+		got[1].SequenceNumber != 1022 || got[1].Payload[len(got[1].Payload)-1] != 0x30 {
+		t.Errorf("after two switches: %d packets resent, want 1019 from the high layer and 1022 from the low", len(got))
 	}
 	sw.stop()
 	q.fan.write(vp8Packet(1031, 40000, false, true, 0x31))

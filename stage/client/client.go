@@ -89,18 +89,22 @@ const (
 // ignoreDTLSClose is set by tests only (export_test.go).
 var ignoreDTLSClose atomic.Bool
 
-func newAPI(o Options, simulcast bool) (*webrtc.API, error) {
+// newAPI makes the peer connections' API; with tags, a publisher's that
+// sends simulcast.
+func newAPI(o Options, tags *streamTags) (*webrtc.API, error) {
 	m := &webrtc.MediaEngine{}
 	if err := m.RegisterDefaultCodecs(); err != nil {
 		return nil, fmt.Errorf("codecs: %w", err)
 	}
-	if simulcast {
-		// The RIDs of the encodings (a=rid, and rtp-stream-id in packets).
+	ir := &interceptor.Registry{}
+	if tags != nil {
+		// The RIDs of the encodings: a=rid, and mid and rtp-stream-id in
+		// their packets.
 		if err := webrtc.ConfigureSimulcastExtensionHeaders(m); err != nil {
 			return nil, fmt.Errorf("simulcast header extensions: %w", err)
 		}
+		ir.Add(ridTaggerFactory{tags})
 	}
-	ir := &interceptor.Registry{}
 	if err := webrtc.RegisterDefaultInterceptors(m, ir); err != nil {
 		return nil, fmt.Errorf("interceptors: %w", err)
 	}
@@ -149,7 +153,7 @@ func WHEPURL(whipURL, participantID string) string {
 // SUBSCRIBE token; onTrack is called for each track as its media starts.
 func Subscribe(ctx context.Context, whepURL, tok string, o Options, onTrack func(*webrtc.TrackRemote,
 	*webrtc.RTPReceiver)) (*Subscription, error) {
-	wapi, err := newAPI(o, false)
+	wapi, err := newAPI(o, nil)
 	if err != nil {
 		return nil, err
 	}

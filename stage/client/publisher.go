@@ -34,6 +34,8 @@ type Publisher struct {
 
 	whip, token string
 	o           PublishOptions
+	tags        *streamTags   // with Simulcast
+	layers      []*layerTrack // Layers, as bound to each connection
 	api         *webrtc.API
 	log         *slog.Logger
 
@@ -87,7 +89,11 @@ type PublishOptions struct {
 // within ctx and PublishOptions.Reconnect.Within; a refusal is returned
 // at once.
 func Publish(ctx context.Context, whipURL, tok string, o PublishOptions) (*Publisher, error) {
-	wapi, err := newAPI(o.Options, o.Simulcast)
+	var tags *streamTags
+	if o.Simulcast && !o.NoVideo && len(o.Tracks) == 0 {
+		tags = &streamTags{}
+	}
+	wapi, err := newAPI(o.Options, tags)
 	if err != nil {
 		return nil, err
 	}
@@ -95,7 +101,7 @@ func Publish(ctx context.Context, whipURL, tok string, o PublishOptions) (*Publi
 	if log == nil {
 		log = slog.Default()
 	}
-	p := &Publisher{whip: whipURL, token: tok, o: o, api: wapi,
+	p := &Publisher{whip: whipURL, token: tok, o: o, api: wapi, tags: tags,
 		log:  log.With("component", "publish", "whip", whipURL),
 		kick: make(chan struct{}, 1), done: make(chan struct{})}
 	if err := p.makeTracks(); err != nil {
@@ -138,6 +144,7 @@ func (p *Publisher) makeTracks() error {
 					return fmt.Errorf("video layer %s: %w", rid, err)
 				}
 				p.Layers = append(p.Layers, l)
+				p.layers = append(p.layers, &layerTrack{TrackLocalStaticSample: l, tags: p.tags})
 			}
 			p.Video = p.Layers[len(p.Layers)-1]
 		}
@@ -163,15 +170,34 @@ func (p *Publisher) attach(pc *webrtc.PeerConnection) error {
 		var onKeyframe func(uint32)
 		if t.Kind() == webrtc.RTPCodecTypeVideo {
 			onKeyframe = p.keyframeRequested(tr.Sender())
-			if len(p.Layers) > 0 && t == webrtc.TrackLocal(p.Layers[0]) {
-				for _, l := range p.Layers[1:] {
+			if len(p.layers) > 0 && t == webrtc.TrackLocal(p.layers[0]) {
+				for i, l := range p.layers {
+					l.tr.Store(tr)
+					if i == 0 {
+						continue
+					}
 					if err := tr.Sender().AddEncoding(l); err != nil {
 						return fmt.Errorf("add video layer %s: %w", l.RID(), err)
 					}
+					// The sender's RTCP is read per encoding: ReadRTCP
+					// reads the first's.
+					rid, sender := l.RID(), tr.Sender()
+					p.wg.Go(func() {
+						readRTCP(func() ([]rtcp.Packet, error) {
+							pkts, _, err := sender.ReadSimulcastRTCP(rid)
+							return pkts, err
+						}, onKeyframe)
+					})
 				}
 			}
 		}
-		p.wg.Go(func() { readRTCP(tr.Sender(), onKeyframe) })
+		sender := tr.Sender()
+		p.wg.Go(func() {
+			readRTCP(func() ([]rtcp.Packet, error) {
+				pkts, _, err := sender.ReadRTCP()
+				return pkts, err
+			}, onKeyframe)
+		})
 	}
 	return nil
 }
@@ -205,8 +231,8 @@ func (p *Publisher) tracks() []webrtc.TrackLocal {
 		return p.o.Tracks
 	}
 	var ts []webrtc.TrackLocal
-	if len(p.Layers) > 0 {
-		ts = append(ts, p.Layers[0]) // the others are its sender's further encodings
+	if len(p.layers) > 0 {
+		ts = append(ts, p.layers[0]) // the others are its sender's further encodings
 	} else if p.Video != nil {
 		ts = append(ts, p.Video)
 	}
@@ -381,9 +407,9 @@ func (p *Publisher) current() *session {
 // readRTCP reads a sender's RTCP so that interceptors (NACK responses)
 // run, and passes keyframe requests on; it ends when the connection
 // closes.
-func readRTCP(s *webrtc.RTPSender, onKeyframe func(ssrc uint32)) {
+func readRTCP(read func() ([]rtcp.Packet, error), onKeyframe func(ssrc uint32)) {
 	for {
-		pkts, _, err := s.ReadRTCP()
+		pkts, err := read()
 		if err != nil {
 			return
 		}
