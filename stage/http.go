@@ -372,7 +372,8 @@ type LayerRequest struct {
 }
 
 // LayerAnswer answers a LayerRequest: the RID of the layer each simulcast
-// track switches to, by track id, on that layer's next keyframe.
+// track switches to, by track id, on that layer's next keyframe (none for
+// a publisher without simulcast).
 type LayerAnswer struct {
 	Layer  string            `json:"layer"`
 	Tracks map[string]string `json:"tracks"`

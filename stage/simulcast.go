@@ -426,16 +426,6 @@ func (sw *switcher) requestKeyframe() {
 	}
 }
 
-// layerRID is the RID of the layer written.
-func (sw *switcher) layerRID() string {
-	sw.mu.Lock()
-	defer sw.mu.Unlock()
-	if sw.cur == nil {
-		return ""
-	}
-	return sw.cur.rid
-}
-
 // write sends a packet of layer l if it is the layer written, or switches
 // to l when it is the layer asked for and p starts a keyframe. The packet
 // is shared: its header is copied, rewritten and written, without an

@@ -2,7 +2,10 @@ package stage_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io"
+	"net/http"
 	"slices"
 	"strings"
 	"sync"
@@ -80,6 +83,7 @@ func (r seqReader) ReadRTP() (*rtp.Packet, interceptor.Attributes, error) {
 }
 
 func (v *layerView) onTrack(t *testing.T) func(*webrtc.TrackRemote, *webrtc.RTPReceiver) {
+	t.Helper()
 	return func(tr *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
 		if tr.Kind() != webrtc.RTPCodecTypeVideo {
 			return
@@ -386,4 +390,59 @@ func subscribeLayerLog(t *testing.T, env *stagetest.Env, st types.Stage, publish
 	}
 	t.Cleanup(func() { _ = sub.Close(context.Background()) })
 	return l, sub
+}
+
+// TestLayerRequests: a publisher without simulcast has one layer, which
+// every layer name gives (its subscriber switches nothing); an unknown
+// layer is refused 400 naming the valid ones; a PATCH that is not a layer
+// choice is still trickle ICE's 405; another participant's session is
+// not found.
+func TestLayerRequests(t *testing.T) {
+	env := stagetest.Start(t, stagetest.Options{})
+	st := env.CreateStage(t, "layer-requests")
+	_, tok := publish(t, env, st, "alice")
+	pid := *tok.ParticipantId
+	viewer := env.Token(t, *st.Arn, "viewer", nil, types.ParticipantTokenCapabilitySubscribe)
+	r := &received{packets: map[string]int{}, senders: map[string]bool{}}
+	sub, err := client.Subscribe(env.Ctx, client.LayerURL(client.WHEPURL(*st.Endpoints.Whip, pid), "low"),
+		*viewer.Token, loopback, r.onTrack)
+	if err != nil {
+		t.Fatalf("a layer of a publisher without simulcast: %v", err)
+	}
+	t.Cleanup(func() { _ = sub.Close(context.Background()) })
+	testkit.WaitFor(t, 15*time.Second, 20*time.Millisecond, testkit.Until("video", func() bool {
+		return r.count("video") >= 10
+	}))
+	if got, err := sub.SetLayer(env.Ctx, "high"); err != nil || len(got) != 0 {
+		t.Errorf("switching a publisher without simulcast: %v, %v; want nothing switched", got, err)
+	}
+	_, err = sub.SetLayer(env.Ctx, "ultra")
+	var se *client.StatusError
+	if !errors.As(err, &se) || se.Status != 400 || !strings.Contains(se.Message, "low, medium, high") {
+		t.Errorf("unknown layer: %v, want 400 naming the layers", err)
+	}
+	resource := sub.Resource()
+	for _, c := range []struct {
+		tok, ctype, body string
+		status           int
+		says             string
+	}{
+		{*viewer.Token, "application/trickle-ice-sdpfrag", "a=candidate:1 1 udp 1 127.0.0.1 9 typ host", 405, "trickle ICE"},
+		{*viewer.Token, "application/json", `{"layer":`, 400, "not {"},
+		{*viewer.Token, "application/json", `{}`, 400, "no layer"},
+		{*tok.Token, "application/json", `{"layer":"low"}`, 404, "no such session"},
+	} {
+		req, _ := http.NewRequestWithContext(env.Ctx, http.MethodPatch, resource, strings.NewReader(c.body))
+		req.Header.Set("Authorization", "Bearer "+c.tok)
+		req.Header.Set("Content-Type", c.ctype)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != c.status || !strings.Contains(string(b), c.says) {
+			t.Errorf("PATCH %s %s: %d %q, want %d saying %q", c.ctype, c.body, resp.StatusCode, b, c.status, c.says)
+		}
+	}
 }

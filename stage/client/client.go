@@ -191,6 +191,10 @@ func LayerURL(whepURL, layer string) string {
 	return whepURL + sep + "layer=" + url.QueryEscape(layer)
 }
 
+// Resource is the subscription's session URL on the stage (the WHEP
+// answer's Location), which SetLayer PATCHes and Close DELETEs.
+func (s *Subscription) Resource() string { return s.resource }
+
 // SetLayer switches the subscription's simulcast tracks to a layer (named
 // as for LayerURL) from that layer's next keyframe. It returns the RID
 // each simulcast track switches to, by track id (none when the publisher
