@@ -182,6 +182,9 @@ func (p *peer) onLayer(remote *webrtc.TrackRemote, receiver *webrtc.RTPReceiver)
 	if first || all {
 		p.trackStarted(all)
 	}
+	if !first {
+		ft.sim.rechoose() // subscribers that came before this layer
+	}
 	ft.relayLayer(l)
 }
 

@@ -91,6 +91,23 @@ func (sc *simulcast) addLayer(l *layer) bool {
 	return true
 }
 
+// rechoose moves the subscribers to the layer they asked for, when a
+// layer that started late is the one their name now gives.
+func (sc *simulcast) rechoose() {
+	sc.mu.Lock()
+	subs := make([]*switcher, 0, len(sc.subs))
+	for sw := range sc.subs {
+		subs = append(subs, sw)
+	}
+	sc.mu.Unlock()
+	for _, sw := range subs {
+		sw.mu.Lock()
+		want := sw.want
+		sw.mu.Unlock()
+		sw.choose(want)
+	}
+}
+
 func (sc *simulcast) snapshot() []*layer {
 	sc.mu.Lock()
 	defer sc.mu.Unlock()
@@ -299,6 +316,7 @@ type switcher struct {
 	cur     *layer                   // the layer written
 	next    *layer                   // the layer switched to on its next keyframe; nil when none
 	want    string                   // the name asked for
+	stopped bool                     // the subscriber left: in no fan-out any more
 	started bool                     // a packet was written
 	lastSeq uint16                   // the last sequence number and timestamp written
 	lastTS  uint32
@@ -356,15 +374,15 @@ func newSwitcher(t *forwardTrack, track rtpWriter, want string) *switcher {
 // start joins the switcher to its layer's fan-out.
 func (sw *switcher) start() {
 	sc := sw.t.sim
-	sc.mu.Lock()
-	sc.subs[sw] = struct{}{}
-	layers := append([]*layer(nil), sc.layers...)
-	sc.mu.Unlock()
-	l := pick(layers, sw.want)
+	l := pick(sc.snapshot(), sw.want)
 	sw.mu.Lock()
-	defer sw.mu.Unlock()
 	sw.cur = l
 	sw.members[l.slot] = l.fan.add(layerWriter{sw, l})
+	sw.mu.Unlock()
+	// Listed once it has a layer: rechoose may then move it.
+	sc.mu.Lock()
+	sc.subs[sw] = struct{}{}
+	sc.mu.Unlock()
 }
 
 // stop leaves every layer's fan-out.
@@ -376,6 +394,7 @@ func (sw *switcher) stop() {
 	sc.mu.Unlock()
 	sw.mu.Lock()
 	defer sw.mu.Unlock()
+	sw.stopped = true
 	for _, l := range layers {
 		l.fan.remove(sw.members[l.slot])
 		sw.members[l.slot] = nil
@@ -391,6 +410,9 @@ func (sw *switcher) choose(name string) string {
 	l := pick(layers, name)
 	sw.mu.Lock()
 	defer sw.mu.Unlock()
+	if sw.stopped {
+		return l.rid
+	}
 	sw.want = name
 	if sw.next != l {
 		clear(sw.hold[:sw.held])
@@ -445,7 +467,13 @@ func (sw *switcher) write(l *layer, p *rtp.Packet) {
 		}
 		return
 	}
-	if l != sw.next || (sw.held == 0 && !sw.keyframe(p.Payload)) {
+	if l != sw.next {
+		return
+	}
+	if sw.held == 0 && !sw.keyframe(p.Payload) {
+		// Asked again (every 200 ms at most) until it comes: a request
+		// or the keyframe's first packet may have been lost.
+		sw.t.requestLayerKeyframe(l)
 		return
 	}
 	if sw.held == 0 {

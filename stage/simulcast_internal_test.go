@@ -246,3 +246,30 @@ func TestKeyframeDetection(t *testing.T) {
 		}
 	}
 }
+
+// TestLateLayer: a subscriber that asked for the highest layer before it
+// started moves to it on its first keyframe.
+func TestLateLayer(t *testing.T) {
+	ft, layers := testSimulcast(t, "q", "h")
+	out := &pktWriter{}
+	sw := newSwitcher(ft, out, "")
+	sw.start()
+	end := vp8Packet(10, 0, true, true, 0x10)
+	end.Marker = true
+	layers["h"].fan.write(end)
+	f := &layer{rid: "f", fan: newFanout(func(fn func()) bool { go fn(); return true })}
+	t.Cleanup(f.fan.close)
+	if !ft.sim.addLayer(f) {
+		t.Fatal("layer f refused")
+	}
+	ft.sim.rechoose()
+	f.fan.write(vp8Packet(500, 0, true, true, 0xf0))
+	got := out.take()
+	if len(got) != 2 || got[1].SequenceNumber != 11 || got[1].Payload[len(got[1].Payload)-1] != 0xf0 {
+		t.Errorf("%d packets; want h's then f's keyframe numbered after it", len(got))
+	}
+	sw.stop()
+	if sw.choose("low"); len(*layers["q"].fan.shards.Load()) > 0 && len(*(*layers["q"].fan.shards.Load())[0].subs.Load()) != 0 {
+		t.Error("a choice after the subscriber left joined a fan-out")
+	}
+}
