@@ -511,7 +511,11 @@ func (sw *switcher) emit(p *rtp.Packet) {
 	sw.pkt.SequenceNumber += sw.seqOff
 	sw.pkt.Timestamp += sw.tsOff
 	sw.started, sw.lastSeq, sw.lastTS, sw.lastMarker = true, sw.pkt.SequenceNumber, sw.pkt.Timestamp, p.Marker
-	sw.lastAt = time.Now()
+	if p.Marker || sw.lastAt.IsZero() {
+		// When the last frame ended (its packets share a timestamp): a
+		// switch adds the time since to the timestamps.
+		sw.lastAt = time.Now()
+	}
 	_ = sw.track.WriteRTP(&sw.pkt)
 }
 
