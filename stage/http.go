@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -29,10 +30,7 @@ func (s *Server) Handler(extra http.Handler) http.Handler {
 	mux.HandleFunc("POST /whip", s.handlePublish)
 	mux.HandleFunc("POST /whep/{participantId}", s.handleSubscribe)
 	mux.HandleFunc("DELETE /session/{id}", s.handleDelete)
-	mux.HandleFunc("PATCH /session/{id}", func(w http.ResponseWriter, _ *http.Request) {
-		writeError(w, refusal.New(http.StatusMethodNotAllowed,
-			"trickle ICE is not supported: send every candidate in the offer"))
-	})
+	mux.HandleFunc("PATCH /session/{id}", s.handlePatch)
 	mux.HandleFunc("GET /events", s.handleEvents)
 	mux.HandleFunc("OPTIONS /", func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusNoContent) })
 	if extra != nil {
@@ -227,6 +225,10 @@ func (s *Server) subscribe(w http.ResponseWriter, r *http.Request) error {
 		return refusal.Newf(http.StatusNotFound,
 			"participant %q has left or has sent no media yet; subscribe on its tracks-published event", target)
 	}
+	want := r.URL.Query().Get("layer")
+	if err := validLayer(want, tracks); err != nil {
+		return err
+	}
 	release, err := rm.reserve(c.ParticipantID, subscribePeer, target)
 	if err != nil {
 		return err
@@ -239,6 +241,12 @@ func (s *Server) subscribe(w http.ResponseWriter, r *http.Request) error {
 	p.remoteParticipantID = target
 	answer, err := p.negotiate(offer, func() error {
 		for _, t := range tracks {
+			if t.sim != nil {
+				if err := p.addSwitcher(t, want); err != nil {
+					return err
+				}
+				continue
+			}
 			local, err := t.subscribe()
 			if err != nil {
 				return fmt.Errorf("track %s: %w", t.id, err)
@@ -334,6 +342,94 @@ func (s *Server) admitPeer(w http.ResponseWriter, r *http.Request, rm *room, p *
 	_, _ = io.WriteString(w, answer)
 	s.log.Info("peer joined", "stage", c.StageID, "participant", c.ParticipantID, "kind", p.kind, "session", p.resourceID)
 	return nil
+}
+
+// addSwitcher subscribes p to a simulcast track, on the layer want names.
+func (p *peer) addSwitcher(t *forwardTrack, want string) error {
+	sw, local, err := t.subscribeSimulcast(want)
+	if err != nil {
+		return fmt.Errorf("track %s: %w", t.id, err)
+	}
+	sender, err := p.pc.AddTrack(local)
+	if err != nil {
+		return fmt.Errorf("add track %s: %w", t.id, err)
+	}
+	sw.start()
+	if !p.s.goTracked(func() { p.forwardSimulcastRTCP(sender, sw) }) {
+		sw.stop()
+		return nil
+	}
+	p.tmu.Lock()
+	p.switchers = append(p.switchers, sw)
+	p.tmu.Unlock()
+	return nil
+}
+
+// LayerRequest is the body of a PATCH of a subscribe session, which
+// chooses the layer of its simulcast tracks: {"layer":"low"}.
+type LayerRequest struct {
+	Layer string `json:"layer"`
+}
+
+// LayerAnswer answers a LayerRequest: the RID of the layer each simulcast
+// track switches to, by track id, on that layer's next keyframe (none for
+// a publisher without simulcast).
+type LayerAnswer struct {
+	Layer  string            `json:"layer"`
+	Tracks map[string]string `json:"tracks"`
+}
+
+// handlePatch chooses a subscribe session's layer (application/json);
+// trickle ICE (application/trickle-ice-sdpfrag) is not supported.
+func (s *Server) handlePatch(w http.ResponseWriter, r *http.Request) {
+	if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt != "application/json" {
+		writeError(w, refusal.New(http.StatusMethodNotAllowed,
+			"trickle ICE is not supported: send every candidate in the offer "+
+				`(a PATCH of application/json {"layer":"low"} chooses a subscriber's simulcast layer)`))
+		return
+	}
+	c, err := s.authorize(r)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	s.mu.Lock()
+	p := s.sessions[r.PathValue("id")]
+	s.mu.Unlock()
+	if p == nil || p.participantID != c.ParticipantID || p.r.stageID != c.StageID {
+		writeError(w, refusal.New(http.StatusNotFound, "no such session of this participant"))
+		return
+	}
+	var req LayerRequest
+	if err := json.NewDecoder(io.LimitReader(r.Body, 4096)).Decode(&req); err != nil {
+		writeError(w, refusal.New(http.StatusBadRequest, `the body is not {"layer":"<name>"}: `+err.Error()))
+		return
+	}
+	if p.kind != subscribePeer {
+		writeError(w, refusal.New(http.StatusBadRequest, "a publish session has no layers to choose"))
+		return
+	}
+	if req.Layer == "" {
+		writeError(w, refusal.New(http.StatusBadRequest, `no layer: send {"layer":"low"}, "medium" or "high"`))
+		return
+	}
+	var tracks []*forwardTrack
+	if pub := p.r.publisher(p.remoteParticipantID); pub != nil {
+		tracks = pub.snapshotTracks()
+	}
+	if err := validLayer(req.Layer, tracks); err != nil {
+		writeError(w, err)
+		return
+	}
+	p.tmu.Lock()
+	sws := append([]*switcher(nil), p.switchers...)
+	p.tmu.Unlock()
+	ans := LayerAnswer{Layer: req.Layer, Tracks: map[string]string{}}
+	for _, sw := range sws {
+		ans.Tracks[sw.t.id] = sw.choose(req.Layer)
+	}
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(ans)
 }
 
 func (s *Server) handleDelete(w http.ResponseWriter, r *http.Request) {

@@ -53,4 +53,7 @@ type TrackInfo struct {
 	TrackID string `json:"trackId"`
 	Kind    string `json:"kind"`  // "audio" or "video"
 	Codec   string `json:"codec"` // MIME type: audio/opus, video/VP8, video/H264
+	// Layers are a simulcast track's encodings, low to high; none for a
+	// track of one encoding.
+	Layers []LayerInfo `json:"layers,omitempty"`
 }

@@ -49,7 +49,8 @@ type peer struct {
 	// Publish side: the tracks that flow, as they start.
 	tmu       sync.Mutex
 	tracks    []*forwardTrack
-	expected  int // tracks the answer accepted
+	switchers []*switcher // a subscribe peer's simulcast tracks
+	expected  int         // tracks the answer accepted
 	readyOnce sync.Once
 	ready     chan struct{} // closed when the tracks flow (all, or after TrackWait)
 }
@@ -63,6 +64,9 @@ type forwardTrack struct {
 	pub     *peer
 	fan     *fanout
 	lastPLI atomic.Int64 // unix nanos of the last keyframe request sent upstream
+	// sim is a simulcast track's layers (remote and fan are then nil); nil
+	// for a track of one encoding.
+	sim *simulcast
 }
 
 func (t *forwardTrack) kind() string {
@@ -132,19 +136,82 @@ func acceptedMedia(answer string) (audio, video int) {
 	return audio, video
 }
 
-// onTrack starts relaying a published track.
-func (p *peer) onTrack(remote *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
+// onTrack starts relaying a published track, or one encoding (RID) of a
+// simulcast track.
+func (p *peer) onTrack(remote *webrtc.TrackRemote, receiver *webrtc.RTPReceiver) {
+	if remote.RID() != "" {
+		p.onLayer(remote, receiver)
+		return
+	}
 	kind := remote.Kind().String()
 	p.tmu.Lock()
+	ft := &forwardTrack{id: p.newTrackIDLocked(kind), codec: remote.Codec().RTPCodecCapability, remote: remote, pub: p,
+		fan: newFanout(p.s.goTracked)}
+	p.tracks = append(p.tracks, ft)
+	all := p.completeLocked() >= p.expected
+	p.tmu.Unlock()
+	p.trackStarted(all)
+	ft.relay()
+}
+
+// onLayer starts relaying one encoding of a simulcast track; the track
+// counts as started when all its encodings have.
+func (p *peer) onLayer(remote *webrtc.TrackRemote, receiver *webrtc.RTPReceiver) {
+	p.tmu.Lock()
+	var ft *forwardTrack
+	for _, t := range p.tracks {
+		if t.sim != nil && t.sim.receiver == receiver {
+			ft = t
+		}
+	}
+	first := ft == nil
+	if first {
+		ft = &forwardTrack{id: p.newTrackIDLocked(remote.Kind().String()), codec: remote.Codec().RTPCodecCapability,
+			pub: p, sim: &simulcast{receiver: receiver, subs: map[*switcher]struct{}{}}}
+		p.tracks = append(p.tracks, ft)
+	}
+	l := &layer{rid: remote.RID(), remote: remote, fan: newFanout(p.s.goTracked)}
+	if !ft.sim.addLayer(l) {
+		p.tmu.Unlock()
+		p.r.log.Info("simulcast encoding beyond the layers relayed: dropped", "participant", p.participantID,
+			"rid", remote.RID())
+		return
+	}
+	all := p.completeLocked() >= p.expected
+	p.tmu.Unlock()
+	if first || all {
+		p.trackStarted(all)
+	}
+	if !first {
+		ft.sim.rechoose() // subscribers that came before this layer
+	}
+	ft.relayLayer(l)
+}
+
+// newTrackIDLocked names a new track of kind: video, video2, ...
+func (p *peer) newTrackIDLocked(kind string) string {
 	id := kind
 	for n := 2; p.hasTrack(id); n++ {
 		id = fmt.Sprintf("%s%d", kind, n)
 	}
-	ft := &forwardTrack{id: id, codec: remote.Codec().RTPCodecCapability, remote: remote, pub: p,
-		fan: newFanout(p.s.goTracked)}
-	p.tracks = append(p.tracks, ft)
-	all := len(p.tracks) >= p.expected
-	p.tmu.Unlock()
+	return id
+}
+
+// completeLocked counts the tracks that flow: a simulcast track once all
+// its encodings do.
+func (p *peer) completeLocked() int {
+	n := 0
+	for _, t := range p.tracks {
+		if t.sim == nil || t.sim.complete() {
+			n++
+		}
+	}
+	return n
+}
+
+// trackStarted declares the tracks when all flow (all), or after
+// TrackWait, and tells watchers of a track that starts later.
+func (p *peer) trackStarted(all bool) {
 	select {
 	case <-p.ready:
 		// A track that started after the others were declared: tell the
@@ -163,7 +230,6 @@ func (p *peer) onTrack(remote *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
 			}
 		})
 	}
-	ft.relay()
 }
 
 func (p *peer) hasTrack(id string) bool {
@@ -188,7 +254,11 @@ func (p *peer) trackInfo() []TrackInfo {
 	defer p.tmu.Unlock()
 	out := make([]TrackInfo, 0, len(p.tracks))
 	for _, t := range p.tracks {
-		out = append(out, TrackInfo{TrackID: t.id, Kind: t.kind(), Codec: t.codec.MimeType})
+		ti := TrackInfo{TrackID: t.id, Kind: t.kind(), Codec: t.codec.MimeType}
+		if t.sim != nil {
+			ti.Layers = t.sim.info()
+		}
+		out = append(out, ti)
 	}
 	slices.SortFunc(out, func(a, b TrackInfo) int { return strings.Compare(a.TrackID, b.TrackID) })
 	return out
@@ -235,8 +305,15 @@ func (t *forwardTrack) write(pkt *rtp.Packet) {
 }
 
 // requestKeyframe asks the publisher for a keyframe, at most every 200 ms
-// per track however many subscribers ask.
+// per track however many subscribers ask; of a simulcast track, a keyframe
+// of each layer.
 func (t *forwardTrack) requestKeyframe() {
+	if t.sim != nil {
+		for _, l := range t.sim.snapshot() {
+			t.requestLayerKeyframe(l)
+		}
+		return
+	}
 	// A local publisher's track (RTMP ingest) has no RTCP path back to its
 	// encoder: subscribers wait for its next keyframe.
 	if t.remote == nil || t.remote.Kind() != webrtc.RTPCodecTypeVideo {
@@ -323,7 +400,9 @@ func (p *peer) close(reason string) {
 		// and its tracks' writers end here (a WHIP track's when its relay does).
 		if p.pc == nil {
 			for _, t := range p.snapshotTracks() {
-				t.fan.close()
+				if t.fan != nil {
+					t.fan.close()
+				}
 			}
 		}
 		if p.pc != nil {

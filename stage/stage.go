@@ -8,7 +8,10 @@
 // HTTP surface, under the stage server's base URL:
 //
 //	POST   /whip                  publish (Bearer token with PUBLISH); 201 + SDP answer
-//	POST   /whep/{participantId}  subscribe to one publisher (SUBSCRIBE); 201 + SDP answer
+//	POST   /whep/{participantId}  subscribe to one publisher (SUBSCRIBE); 201 + SDP answer;
+//	                              ?layer= a simulcast layer (simulcast.go)
+//	PATCH  /session/{id}          {"layer":"low"} (application/json): switch a WHEP
+//	                              session's simulcast layer; 200 + LayerAnswer
 //	DELETE /session/{id}          leave (the Location of a WHIP or WHEP answer)
 //	GET    /events                WebSocket of stage events (?access_token= or Bearer)
 //

@@ -137,3 +137,19 @@ func (c Config) Validate() error {
 	}
 	return errors.Join(errs...)
 }
+
+// SimulcastLayers returns the configurations of three simulcast layers of
+// top, low to high: a quarter, half and full size (even, at least 16x16),
+// with an eighth, a third and all of its video bitrate (at least 50 kbit/s).
+func SimulcastLayers(top Config) []Config {
+	top = top.WithDefaults()
+	out := make([]Config, 0, 3)
+	for _, d := range []struct{ size, rate int }{{4, 8}, {2, 3}, {1, 1}} {
+		c := top
+		c.Width = max(16, top.Width/d.size&^1)
+		c.Height = max(16, top.Height/d.size&^1)
+		c.VideoBitrate = max(50_000, top.VideoBitrate/d.rate)
+		out = append(out, c)
+	}
+	return out
+}

@@ -764,3 +764,18 @@ func TestSyncMarks(t *testing.T) {
 		}
 	}
 }
+
+func TestSimulcastLayers(t *testing.T) {
+	got := SimulcastLayers(Config{Width: 1280, Height: 720, VideoBitrate: 2_400_000, Label: "x"})
+	want := [][3]int{{320, 180, 300_000}, {640, 360, 800_000}, {1280, 720, 2_400_000}}
+	for i, c := range got {
+		if [3]int{c.Width, c.Height, c.VideoBitrate} != want[i] || c.Label != "x" || c.Validate() != nil {
+			t.Errorf("layer %d: %dx%d at %d (%v), want %v", i, c.Width, c.Height, c.VideoBitrate, c.Validate(), want[i])
+		}
+	}
+	// Even sizes and the encoders' floors.
+	low := SimulcastLayers(Config{Width: 100, Height: 58, VideoBitrate: 100_000})[0]
+	if low.Width != 24 || low.Height != 16 || low.VideoBitrate != 50_000 || low.Validate() != nil {
+		t.Errorf("quarter of 100x58 at 100 kbit/s: %dx%d at %d (%v)", low.Width, low.Height, low.VideoBitrate, low.Validate())
+	}
+}

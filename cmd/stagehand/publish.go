@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -28,7 +29,10 @@ type publishConfig struct {
 	Media    synth.Config
 	NoAudio  bool
 	NoVideo  bool
-	ICEIPs   []string
+	// Simulcast sends the video as three layers: Media's size and a half
+	// and a quarter of it (synth.SimulcastLayers).
+	Simulcast bool
+	ICEIPs    []string
 	// ReconnectWithin bounds one outage of the stage; 0 never reconnects.
 	ReconnectWithin time.Duration
 }
@@ -53,6 +57,9 @@ func parsePublishFlags(args []string, stderr io.Writer) (publishConfig, error) {
 		"flash white and beep at the start of every second (to check A/V sync)")
 	fs.BoolVar(&c.NoAudio, "no-audio", false, "publish video only")
 	fs.BoolVar(&c.NoVideo, "no-video", false, "publish audio only")
+	fs.BoolVar(&c.Simulcast, "simulcast", false,
+		"publish the video as three layers (simulcast, RIDs q/h/f): --size, half and a quarter of it, "+
+			"at --bitrate, a third and an eighth of it")
 	fs.DurationVar(&c.ReconnectWithin, "reconnect-within", time.Minute,
 		"when the stage's node is lost, keep reconnecting this long before giving up (0: never reconnect)")
 	fs.Func("ice-ip", "local `IP` to offer in ICE candidates (repeatable; default every interface)", func(v string) error {
@@ -100,6 +107,9 @@ func (c *publishConfig) resolve() error {
 	if c.NoAudio && c.NoVideo {
 		return errors.New("--no-audio and --no-video leave nothing to publish")
 	}
+	if c.Simulcast && c.NoVideo {
+		return errors.New("--simulcast layers the video, which --no-video leaves out")
+	}
 	c.Media.VideoCodec = strings.ToUpper(c.Media.VideoCodec)
 	if err := c.Media.WithDefaults().Validate(); err != nil {
 		return err
@@ -112,18 +122,35 @@ func runPublish(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if err != nil {
 		return err
 	}
-	src, err := synth.New(cfg.Media)
-	if err != nil {
-		return err
+	layers := []synth.Config{cfg.Media}
+	if cfg.Simulcast {
+		layers = synth.SimulcastLayers(cfg.Media)
 	}
-	defer src.Close()
-	pub, err := joinStage(ctx, cfg, src, stdout, stderr)
+	// The last source is the top layer's, and sends the audio.
+	var srcs []*synth.Source
+	defer func() {
+		for _, s := range srcs {
+			s.Close()
+		}
+	}()
+	for _, l := range layers {
+		src, err := synth.New(l)
+		if err != nil {
+			return err
+		}
+		srcs = append(srcs, src)
+	}
+	pub, err := joinStage(ctx, cfg, srcs, stdout, stderr)
 	if err != nil {
 		return fmt.Errorf("join %s: %w", cfg.WHIPURL, err)
 	}
 	claims, _ := token.Peek(cfg.Token)
-	fmt.Fprintf(stdout, "stagehand: publishing as participant %s to %s (%s %dx%d@%d + Opus)\n",
-		claims.ParticipantID, cfg.WHIPURL, cfg.Media.VideoCodec, cfg.Media.Width, cfg.Media.Height, cfg.Media.FPS)
+	sizes := make([]string, len(layers))
+	for i, l := range layers {
+		sizes[i] = fmt.Sprintf("%dx%d", l.Width, l.Height)
+	}
+	fmt.Fprintf(stdout, "stagehand: publishing as participant %s to %s (%s %s@%d + Opus)\n",
+		claims.ParticipantID, cfg.WHIPURL, cfg.Media.VideoCodec, strings.Join(sizes, "+"), cfg.Media.FPS)
 
 	runCtx, stop := context.WithCancel(ctx)
 	defer stop()
@@ -139,14 +166,7 @@ func runPublish(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		case <-runCtx.Done():
 		}
 	})
-	var video, audio synth.SampleWriter
-	if pub.Video != nil {
-		video = pub.Video
-	}
-	if pub.Audio != nil {
-		audio = pub.Audio
-	}
-	runErr := src.Run(runCtx, video, audio)
+	runErr := runSources(runCtx, pub, srcs)
 	stop()
 	watch.Wait()
 	ended := pub.Err() // read before Close, which ends the publication itself
@@ -166,10 +186,42 @@ func runPublish(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	return nil
 }
 
-// joinStage publishes src's tracks to the stage; the publication
-// reconnects by itself, with a line on stdout each time, and logs its
-// trouble to stderr.
-func joinStage(ctx context.Context, cfg publishConfig, src *synth.Source, stdout, stderr io.Writer) (
+// runSources runs the sources until ctx ends: one, or one a simulcast
+// layer with the top layer's sending the audio. It returns the first
+// error.
+func runSources(ctx context.Context, pub *client.Publisher, srcs []*synth.Source) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	errs := make([]error, len(srcs))
+	var wg sync.WaitGroup
+	for i, src := range srcs {
+		var video, audio synth.SampleWriter
+		switch {
+		case len(pub.Layers) == len(srcs) && len(srcs) > 1:
+			video = pub.Layers[i]
+		case pub.Video != nil:
+			video = pub.Video
+		}
+		if i == len(srcs)-1 && pub.Audio != nil {
+			audio = pub.Audio
+		}
+		if video == nil && audio == nil {
+			continue
+		}
+		wg.Go(func() {
+			if errs[i] = src.Run(ctx, video, audio); errs[i] != nil {
+				cancel()
+			}
+		})
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+// joinStage publishes the sources' tracks to the stage (one source, or
+// one a simulcast layer, low to high); the publication reconnects by
+// itself, with a line on stdout each time, and logs its trouble to stderr.
+func joinStage(ctx context.Context, cfg publishConfig, srcs []*synth.Source, stdout, stderr io.Writer) (
 	*client.Publisher, error) {
 	codec := webrtc.MimeTypeVP8
 	if cfg.Media.VideoCodec == "H264" {
@@ -179,8 +231,17 @@ func joinStage(ctx context.Context, cfg publishConfig, src *synth.Source, stdout
 	defer cancel()
 	return client.Publish(joinCtx, cfg.WHIPURL, cfg.Token, client.PublishOptions{
 		Options:    client.Options{ICEIPs: cfg.ICEIPs, UserAgent: "stagehand-publish/" + version},
-		VideoCodec: codec, NoAudio: cfg.NoAudio, NoVideo: cfg.NoVideo,
-		OnKeyframeRequest: src.RequestKeyframe,
+		VideoCodec: codec, NoAudio: cfg.NoAudio, NoVideo: cfg.NoVideo, Simulcast: cfg.Simulcast,
+		OnKeyframeRequest: func() {
+			for _, s := range srcs {
+				s.RequestKeyframe()
+			}
+		},
+		OnLayerKeyframeRequest: func(rid string) {
+			if i := slices.Index(client.SimulcastRIDs, rid); i >= 0 && i < len(srcs) {
+				srcs[i].RequestKeyframe()
+			}
+		},
 		Reconnect: client.Reconnect{Off: cfg.ReconnectWithin == 0, Within: cfg.ReconnectWithin,
 			OnReconnect: func(attempts int, took time.Duration) {
 				fmt.Fprintf(stdout, "stagehand: reconnected to the stage after %v (%d attempts)\n",

@@ -50,6 +50,10 @@ func TestPublishFlags(t *testing.T) {
 	if err != nil || cfg.WHIPURL != "http://h/whip" || cfg.Media.Label != "L" || cfg.Media.Width != 1280 || cfg.Media.VideoCodec != "H264" {
 		t.Errorf("config = %+v, %v", cfg, err)
 	}
+	cfg, err = parsePublishFlags([]string{"--token", withWhip, "--simulcast"}, &bytes.Buffer{})
+	if err != nil || !cfg.Simulcast {
+		t.Errorf("--simulcast: %+v, %v", cfg, err)
+	}
 	t.Setenv("STAGEHAND_TOKEN", "")
 	for _, tc := range []struct {
 		args []string
@@ -65,6 +69,7 @@ func TestPublishFlags(t *testing.T) {
 		{[]string{"--token", withWhip, "--color", "notacolour"}, "Color"},
 		{[]string{"--token", withWhip, "--no-audio", "--no-video"}, "nothing to publish"},
 		{[]string{"--token", withWhip, "--ice-ip", "x"}, "not an IP"},
+		{[]string{"--token", withWhip, "--simulcast", "--no-video"}, "--simulcast layers the video"},
 	} {
 		_, err := parsePublishFlags(tc.args, &bytes.Buffer{})
 		if err == nil || !strings.Contains(err.Error(), tc.want) {

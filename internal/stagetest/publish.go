@@ -50,3 +50,69 @@ func (e *Env) PublishSynth(t testing.TB, st types.Stage, tok types.ParticipantTo
 	t.Cleanup(leave)
 	return leave
 }
+
+// PublishSimulcastSynth publishes three synth sources made with layers
+// (low to high, as synth.SimulcastLayers gives) as the simulcast layers of
+// the participant of tok on st; the highest layer's source sends the
+// audio. Keyframe requests go to the layer's source. It publishes until
+// leave is called or the test ends.
+func (e *Env) PublishSimulcastSynth(t testing.TB, st types.Stage, tok types.ParticipantToken, layers []synth.Config,
+	opts client.PublishOptions) (leave func()) {
+	t.Helper()
+	srcs := map[string]*synth.Source{}
+	var order []*synth.Source
+	closeAll := func() {
+		for _, s := range order {
+			s.Close()
+		}
+	}
+	for i, cfg := range layers {
+		src, err := synth.New(cfg)
+		if err != nil {
+			closeAll()
+			t.Fatal(err)
+		}
+		srcs[client.SimulcastRIDs[i]] = src
+		order = append(order, src)
+	}
+	if opts.ICEIPs == nil {
+		opts.ICEIPs = Loopback.ICEIPs
+	}
+	opts.Simulcast = true
+	opts.OnLayerKeyframeRequest = func(rid string) {
+		if s := srcs[rid]; s != nil {
+			s.RequestKeyframe()
+		}
+	}
+	opts.OnKeyframeRequest = func() {
+		for _, s := range order {
+			s.RequestKeyframe()
+		}
+	}
+	p, err := client.Publish(e.Ctx, *st.Endpoints.Whip, *tok.Token, opts)
+	if err != nil {
+		closeAll()
+		t.Fatalf("publish participant %s: %v", *tok.ParticipantId, err)
+	}
+	ctx, cancel := context.WithCancel(e.Ctx)
+	var wg sync.WaitGroup
+	for i, src := range order {
+		var audio synth.SampleWriter
+		if i == len(order)-1 && p.Audio != nil {
+			audio = p.Audio
+		}
+		video := p.Layers[i]
+		wg.Go(func() { _ = src.Run(ctx, video, audio) })
+	}
+	var once sync.Once
+	leave = func() {
+		once.Do(func() {
+			cancel()
+			wg.Wait()
+			closeAll()
+			_ = p.Close(context.Background())
+		})
+	}
+	t.Cleanup(leave)
+	return leave
+}

@@ -14,6 +14,7 @@ package client
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -88,12 +89,22 @@ const (
 // ignoreDTLSClose is set by tests only (export_test.go).
 var ignoreDTLSClose atomic.Bool
 
-func newAPI(o Options) (*webrtc.API, error) {
+// newAPI makes the peer connections' API; with tags, a publisher's that
+// sends simulcast.
+func newAPI(o Options, tags *streamTags) (*webrtc.API, error) {
 	m := &webrtc.MediaEngine{}
 	if err := m.RegisterDefaultCodecs(); err != nil {
 		return nil, fmt.Errorf("codecs: %w", err)
 	}
 	ir := &interceptor.Registry{}
+	if tags != nil {
+		// The RIDs of the encodings: a=rid, and mid and rtp-stream-id in
+		// their packets.
+		if err := webrtc.ConfigureSimulcastExtensionHeaders(m); err != nil {
+			return nil, fmt.Errorf("simulcast header extensions: %w", err)
+		}
+		ir.Add(ridTaggerFactory{tags})
+	}
 	if err := webrtc.RegisterDefaultInterceptors(m, ir); err != nil {
 		return nil, fmt.Errorf("interceptors: %w", err)
 	}
@@ -142,7 +153,7 @@ func WHEPURL(whipURL, participantID string) string {
 // SUBSCRIBE token; onTrack is called for each track as its media starts.
 func Subscribe(ctx context.Context, whepURL, tok string, o Options, onTrack func(*webrtc.TrackRemote,
 	*webrtc.RTPReceiver)) (*Subscription, error) {
-	wapi, err := newAPI(o)
+	wapi, err := newAPI(o, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -163,6 +174,56 @@ func Subscribe(ctx context.Context, whepURL, tok string, o Options, onTrack func
 		return nil, err
 	}
 	return s, nil
+}
+
+// LayerURL is whepURL asking for a simulcast layer: "low", "medium",
+// "high" (the default), a RID, or a height such as "360p" (the smallest
+// layer at least that high). A publisher without simulcast has one layer,
+// which every name gives.
+func LayerURL(whepURL, layer string) string {
+	if layer == "" {
+		return whepURL
+	}
+	sep := "?"
+	if strings.Contains(whepURL, "?") {
+		sep = "&"
+	}
+	return whepURL + sep + "layer=" + url.QueryEscape(layer)
+}
+
+// Resource is the subscription's session URL on the stage (the WHEP
+// answer's Location), which SetLayer PATCHes and Close DELETEs.
+func (s *Subscription) Resource() string { return s.resource }
+
+// SetLayer switches the subscription's simulcast tracks to a layer (named
+// as for LayerURL) from that layer's next keyframe. It returns the RID
+// each simulcast track switches to, by track id (none when the publisher
+// has no simulcast track).
+func (s *Subscription) SetLayer(ctx context.Context, layer string) (map[string]string, error) {
+	body, err := json.Marshal(stage.LayerRequest{Layer: layer})
+	if err != nil {
+		return nil, err
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPatch, s.resource, bytes.NewReader(body))
+	if err != nil {
+		return nil, err
+	}
+	s.header(req)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := s.opts.httpClient().Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+	if resp.StatusCode != http.StatusOK {
+		return nil, refused(resp.StatusCode, strings.TrimSpace(string(b)))
+	}
+	var ans stage.LayerAnswer
+	if err := json.Unmarshal(b, &ans); err != nil {
+		return nil, fmt.Errorf("layer answer: %w", err)
+	}
+	return ans.Tracks, nil
 }
 
 // RequestKeyframe sends a picture loss indication for the track.

@@ -204,13 +204,19 @@ func (f *follower) publish(p stage.ParticipantInfo) {
 	}
 	running := f.subs[p.ParticipantID] != nil
 	f.mu.Unlock()
-	if running && had && slices.Equal(old.Tracks, p.Tracks) {
+	if running && had && slices.EqualFunc(old.Tracks, p.Tracks, sameTrack) {
 		return
 	}
 	if running {
 		f.stop(p.ParticipantID)
 	}
 	f.start(p.ParticipantID)
+}
+
+// sameTrack compares what a subscription depends on: a layer's picture
+// size becoming known changes nothing.
+func sameTrack(a, b stage.TrackInfo) bool {
+	return a.TrackID == b.TrackID && a.Kind == b.Kind && a.Codec == b.Codec && len(a.Layers) == len(b.Layers)
 }
 
 func (f *follower) unpublish(id string) {

@@ -26,11 +26,16 @@ import (
 // refusal retrying cannot cure (a revoked token after
 // DisconnectParticipant, a deleted stage) ends it at once.
 type Publisher struct {
-	Video *webrtc.TrackLocalStaticSample // nil without video
+	Video *webrtc.TrackLocalStaticSample // nil without video; with Simulcast, the highest layer
 	Audio *webrtc.TrackLocalStaticSample // nil without audio
+	// Layers are the video's encodings with Simulcast, low to high (RIDs
+	// q, h, f: SimulcastRIDs); Video is the last.
+	Layers []*webrtc.TrackLocalStaticSample
 
 	whip, token string
 	o           PublishOptions
+	tags        *streamTags   // with Simulcast
+	layers      []*layerTrack // Layers, as bound to each connection
 	api         *webrtc.API
 	log         *slog.Logger
 
@@ -59,6 +64,13 @@ type PublishOptions struct {
 	// (PLI or FIR relayed by the stage), and after each reconnection; the
 	// encoder should send one.
 	OnKeyframeRequest func()
+	// Simulcast sends the video as three encodings (layers), RIDs q, h
+	// and f, low to high: write each layer's samples to Publisher.Layers.
+	Simulcast bool
+	// OnLayerKeyframeRequest, with Simulcast, is called instead of
+	// OnKeyframeRequest when a receiver asks one layer (by RID) for a
+	// keyframe.
+	OnLayerKeyframeRequest func(rid string)
 	// Tracks, when set, are published instead of the sample tracks, which
 	// VideoCodec, NoVideo and NoAudio then do not shape (Video and Audio
 	// stay nil): a caller that packetizes RTP itself (the load generator)
@@ -77,7 +89,11 @@ type PublishOptions struct {
 // within ctx and PublishOptions.Reconnect.Within; a refusal is returned
 // at once.
 func Publish(ctx context.Context, whipURL, tok string, o PublishOptions) (*Publisher, error) {
-	wapi, err := newAPI(o.Options)
+	var tags *streamTags
+	if o.Simulcast && !o.NoVideo && len(o.Tracks) == 0 {
+		tags = &streamTags{}
+	}
+	wapi, err := newAPI(o.Options, tags)
 	if err != nil {
 		return nil, err
 	}
@@ -85,7 +101,7 @@ func Publish(ctx context.Context, whipURL, tok string, o PublishOptions) (*Publi
 	if log == nil {
 		log = slog.Default()
 	}
-	p := &Publisher{whip: whipURL, token: tok, o: o, api: wapi,
+	p := &Publisher{whip: whipURL, token: tok, o: o, api: wapi, tags: tags,
 		log:  log.With("component", "publish", "whip", whipURL),
 		kick: make(chan struct{}, 1), done: make(chan struct{})}
 	if err := p.makeTracks(); err != nil {
@@ -117,8 +133,20 @@ func (p *Publisher) makeTracks() error {
 		if strings.EqualFold(codec, webrtc.MimeTypeH264) {
 			capab.SDPFmtpLine = "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f"
 		}
-		if p.Video, err = webrtc.NewTrackLocalStaticSample(capab, "video", "stagehand"); err != nil {
-			return fmt.Errorf("video track: %w", err)
+		if !p.o.Simulcast {
+			if p.Video, err = webrtc.NewTrackLocalStaticSample(capab, "video", "stagehand"); err != nil {
+				return fmt.Errorf("video track: %w", err)
+			}
+		} else {
+			for _, rid := range SimulcastRIDs {
+				l, err := webrtc.NewTrackLocalStaticSample(capab, "video", "stagehand", webrtc.WithRTPStreamID(rid))
+				if err != nil {
+					return fmt.Errorf("video layer %s: %w", rid, err)
+				}
+				p.Layers = append(p.Layers, l)
+				p.layers = append(p.layers, &layerTrack{TrackLocalStaticSample: l, tags: p.tags})
+			}
+			p.Video = p.Layers[len(p.Layers)-1]
 		}
 	}
 	if !p.o.NoAudio {
@@ -139,13 +167,62 @@ func (p *Publisher) attach(pc *webrtc.PeerConnection) error {
 		if err != nil {
 			return fmt.Errorf("add %s track: %w", t.Kind(), err)
 		}
-		var onKeyframe func()
+		var onKeyframe func(uint32)
 		if t.Kind() == webrtc.RTPCodecTypeVideo {
-			onKeyframe = p.o.OnKeyframeRequest
+			onKeyframe = p.keyframeRequested(tr.Sender())
+			if len(p.layers) > 0 && t == webrtc.TrackLocal(p.layers[0]) {
+				for i, l := range p.layers {
+					l.tr.Store(tr)
+					if i == 0 {
+						continue
+					}
+					if err := tr.Sender().AddEncoding(l); err != nil {
+						return fmt.Errorf("add video layer %s: %w", l.RID(), err)
+					}
+					// The sender's RTCP is read per encoding: ReadRTCP
+					// reads the first's.
+					rid, sender := l.RID(), tr.Sender()
+					p.wg.Go(func() {
+						readRTCP(func() ([]rtcp.Packet, error) {
+							pkts, _, err := sender.ReadSimulcastRTCP(rid)
+							return pkts, err
+						}, onKeyframe)
+					})
+				}
+			}
 		}
-		p.wg.Go(func() { readRTCP(tr.Sender(), onKeyframe) })
+		sender := tr.Sender()
+		p.wg.Go(func() {
+			readRTCP(func() ([]rtcp.Packet, error) {
+				pkts, _, err := sender.ReadRTCP()
+				return pkts, err
+			}, onKeyframe)
+		})
 	}
 	return nil
+}
+
+// SimulcastRIDs are the RIDs of a simulcast publication's layers, low to
+// high: quarter, half and full size, as Chrome's.
+var SimulcastRIDs = []string{"q", "h", "f"}
+
+// keyframeRequested returns what a keyframe request for one of a video
+// sender's SSRCs calls: OnLayerKeyframeRequest with its layer's RID, or
+// OnKeyframeRequest.
+func (p *Publisher) keyframeRequested(s *webrtc.RTPSender) func(ssrc uint32) {
+	return func(ssrc uint32) {
+		if f := p.o.OnLayerKeyframeRequest; f != nil && len(p.Layers) > 0 {
+			for _, e := range s.GetParameters().Encodings {
+				if uint32(e.SSRC) == ssrc {
+					f(e.RID)
+					return
+				}
+			}
+		}
+		if p.o.OnKeyframeRequest != nil {
+			p.o.OnKeyframeRequest()
+		}
+	}
 }
 
 // tracks are what the publication sends: the caller's, or its sample tracks.
@@ -154,7 +231,9 @@ func (p *Publisher) tracks() []webrtc.TrackLocal {
 		return p.o.Tracks
 	}
 	var ts []webrtc.TrackLocal
-	if p.Video != nil {
+	if len(p.layers) > 0 {
+		ts = append(ts, p.layers[0]) // the others are its sender's further encodings
+	} else if p.Video != nil {
 		ts = append(ts, p.Video)
 	}
 	if p.Audio != nil {
@@ -328,18 +407,21 @@ func (p *Publisher) current() *session {
 // readRTCP reads a sender's RTCP so that interceptors (NACK responses)
 // run, and passes keyframe requests on; it ends when the connection
 // closes.
-func readRTCP(s *webrtc.RTPSender, onKeyframe func()) {
+func readRTCP(read func() ([]rtcp.Packet, error), onKeyframe func(ssrc uint32)) {
 	for {
-		pkts, _, err := s.ReadRTCP()
+		pkts, err := read()
 		if err != nil {
 			return
 		}
 		for _, p := range pkts {
-			switch p.(type) {
-			case *rtcp.PictureLossIndication, *rtcp.FullIntraRequest:
-				if onKeyframe != nil {
-					onKeyframe()
-				}
+			if onKeyframe == nil {
+				continue
+			}
+			switch p := p.(type) {
+			case *rtcp.PictureLossIndication:
+				onKeyframe(p.MediaSSRC)
+			case *rtcp.FullIntraRequest:
+				onKeyframe(p.MediaSSRC)
 			}
 		}
 	}

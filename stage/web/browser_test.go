@@ -68,6 +68,12 @@ type pageReport struct {
 		Width      int    `json:"width"`
 		Height     int    `json:"height"`
 		Codec      string `json:"codec"`
+		Layers     []struct {
+			RID        string `json:"rid"`
+			FramesSent int    `json:"framesSent"`
+			Width      int    `json:"width"`
+			Height     int    `json:"height"`
+		} `json:"layers"`
 	} `json:"local"`
 	Remote map[string]struct {
 		UserID    string `json:"userId"`
@@ -536,3 +542,136 @@ func TestBrowserRedirect(t *testing.T) {
 }
 
 func stageIDOf(st types.Stage) string { return (*st.Arn)[strings.LastIndex(*st.Arn, "/")+1:] }
+
+// subscribeLayer subscribes to a publisher's layer from Go and decodes its
+// video.
+func subscribeLayer(t *testing.T, env *stagetest.Env, st types.Stage, publisherID, layer string) *decoded {
+	t.Helper()
+	tok := env.Token(t, *st.Arn, "go-viewer-"+layer, nil, types.ParticipantTokenCapabilitySubscribe)
+	video := make(chan *webrtc.TrackRemote, 1)
+	sub, err := client.Subscribe(env.Ctx, client.LayerURL(client.WHEPURL(*st.Endpoints.Whip, publisherID), layer),
+		*tok.Token, loopback, func(tr *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
+			if tr.Kind() == webrtc.RTPCodecTypeVideo {
+				select {
+				case video <- tr:
+				default:
+				}
+			}
+		})
+	if err != nil {
+		t.Fatalf("subscribe to %s: %v", publisherID, err)
+	}
+	d := &decoded{pictures: map[uint64]bool{}}
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		select {
+		case tr := <-video:
+			decode(tr, sub, d)
+		case <-sub.Done():
+		}
+	})
+	t.Cleanup(func() {
+		_ = sub.Close(context.Background())
+		wg.Wait()
+	})
+	return d
+}
+
+// TestBrowserSimulcast: the page with ?simulcast=1 publishes the camera
+// as three layers, which reach the stage as one track with three layers;
+// a Go subscriber asking for the low layer decodes a quarter of the
+// picture the one asking for the high layer decodes. The page shows a Go
+// simulcast publisher's tile with a layer chooser, whose choice switches
+// the page's subscription.
+func TestBrowserSimulcast(t *testing.T) {
+	env := stagetest.Start(t, stagetest.Options{Web: web.Handler()})
+	b := startChromium(t)
+	st := env.CreateStage(t, "browser-simulcast")
+	tok := env.Token(t, *st.Arn, "chromium", nil)
+	pid := *tok.ParticipantId
+	b.do(t, "open the page with simulcast and join",
+		chromedp.Navigate(env.StageURL+"/?simulcast=1&autojoin=1&token="+url.QueryEscape(*tok.Token)))
+	b.waitPage(t, "three layers sent", 30*time.Second, func(r pageReport) bool {
+		if r.Local == nil || len(r.Local.Layers) != 3 {
+			return false
+		}
+		for _, l := range r.Local.Layers {
+			if l.FramesSent == 0 {
+				return false
+			}
+		}
+		return true
+	})
+	// The stage's events describe the track's layers.
+	ws := watchLayers(t, env, st, pid)
+	if len(ws) != 3 || ws[0].RID != "q" || ws[2].RID != "f" {
+		t.Fatalf("the stage's layers of the browser's video: %+v, want q, h, f", ws)
+	}
+	low, high := subscribeLayer(t, env, st, pid, "low"), subscribeLayer(t, env, st, pid, "high")
+	for _, d := range []*decoded{low, high} {
+		testkit.WaitFor(t, 20*time.Second, 50*time.Millisecond, func() error {
+			if n, _, _, _, err := d.snapshot(); n < 10 && err == nil {
+				return fmt.Errorf("still waiting for 10 decoded frames: %v", d)
+			}
+			return nil
+		})
+	}
+	_, lw, lh, _, lerr := low.snapshot()
+	_, hw, hh, _, herr := high.snapshot()
+	if lerr != nil || herr != nil {
+		t.Fatalf("decoding: low %v, high %v", lerr, herr)
+	}
+	t.Logf("browser simulcast: low %dx%d, high %dx%d", lw, lh, hw, hh)
+	if lw*4 > hw || lh*4 > hh+4 || hw < 640 {
+		t.Errorf("low layer %dx%d, high %dx%d: want the low a quarter of the high", lw, lh, hw, hh)
+	}
+
+	// A Go simulcast publisher: the page shows it at the top layer, and
+	// its tile's chooser switches it to the low one.
+	gtok := env.Token(t, *st.Arn, "go-layers", nil, types.ParticipantTokenCapabilityPublish)
+	env.PublishSimulcastSynth(t, st, gtok, synth.SimulcastLayers(synth.Config{Width: 640, Height: 360, FPS: 15,
+		VideoBitrate: 600_000}), client.PublishOptions{NoAudio: true})
+	gid := *gtok.ParticipantId
+	shown := func(w int) func(pageReport) bool {
+		return func(r pageReport) bool { return r.Remote[gid].Width == w }
+	}
+	b.waitPage(t, "the Go publisher's top layer", 20*time.Second, shown(640))
+	b.do(t, "find the layer chooser", chromedp.WaitVisible(chromedp.CSS("select.layer")))
+	eval[bool](t, b, `(() => { const s = document.querySelector('select.layer'); s.value = 'low';
+		return s.dispatchEvent(new Event('change')); })()`)
+	rep := b.waitPage(t, "the Go publisher's low layer", 20*time.Second, shown(160))
+	if len(rep.Errors) > 0 {
+		t.Errorf("page errors: %q", rep.Errors)
+	}
+}
+
+// watchLayers returns the layers the events channel gives the video track
+// of publisher pid, once its sizes are known.
+func watchLayers(t *testing.T, env *stagetest.Env, st types.Stage, pid string) []stage.LayerInfo {
+	t.Helper()
+	tok := env.Token(t, *st.Arn, "layer-watcher", nil, types.ParticipantTokenCapabilitySubscribe)
+	var layers []stage.LayerInfo
+	testkit.WaitFor(t, 15*time.Second, 200*time.Millisecond, func() error {
+		ev, err := client.DialEvents(env.Ctx, *st.Endpoints.Events, *tok.Token)
+		if err != nil {
+			return err
+		}
+		defer ev.Close()
+		m, err := ev.Next(env.Ctx)
+		if err != nil {
+			return err
+		}
+		for _, p := range m.Participants {
+			for _, tr := range p.Tracks {
+				if p.ParticipantID == pid && tr.Kind == "video" {
+					layers = tr.Layers
+				}
+			}
+		}
+		if len(layers) == 0 || layers[len(layers)-1].Width == 0 {
+			return fmt.Errorf("the snapshot's layers of %s: %+v", pid, layers)
+		}
+		return nil
+	})
+	return layers
+}

@@ -13,6 +13,15 @@ window.stagehand = report;
 
 let current = null; // the joined Session
 
+// SIMULCAST are the camera's encodings with the simulcast box ticked (or
+// ?simulcast=1): RIDs q, h and f, low to high, as the stage names them
+// low, medium and high.
+const SIMULCAST = [
+  { rid: 'q', scaleResolutionDownBy: 4, maxBitrate: 150_000 },
+  { rid: 'h', scaleResolutionDownBy: 2, maxBitrate: 500_000 },
+  { rid: 'f', scaleResolutionDownBy: 1, maxBitrate: 1_500_000 },
+];
+
 function setState(s) {
   report.state = s;
   document.body.dataset.state = s;
@@ -369,7 +378,10 @@ class Session {
   }
 
   async publish() {
-    this.stream = await navigator.mediaDevices.getUserMedia({ audio: true, video: true });
+    // Simulcast layers a 720p camera picture: Chrome sends fewer layers
+    // of a smaller one.
+    const video = this.simulcast ? { width: 1280, height: 720 } : true;
+    this.stream = await navigator.mediaDevices.getUserMedia({ audio: true, video });
     addTile(this.claims.jti, this.claims.user_id || this.claims.jti, true).video.srcObject = this.stream;
     setState('connecting'); // "publishing" once frames are sent
     await this.connectPublication(null);
@@ -381,7 +393,9 @@ class Session {
     const pc = new RTCPeerConnection();
     const pub = { pc, resource: '' };
     for (const track of this.stream.getTracks()) {
-      const tr = pc.addTransceiver(track, { direction: 'sendonly', streams: [this.stream] });
+      const init = { direction: 'sendonly', streams: [this.stream] };
+      if (track.kind === 'video' && this.simulcast) init.sendEncodings = SIMULCAST;
+      const tr = pc.addTransceiver(track, init);
       if (track.kind === 'video') preferVP8(tr);
     }
     try {
@@ -422,9 +436,10 @@ class Session {
     const id = p.participantId;
     if (!this.caps.allow_subscribe || this.closed || id === this.claims.jti || this.subs.has(id)) return;
     const { fig, video } = addTile(id, p.userId || id, false);
-    const sub = { peer: null, tile: fig, video, p, moving: false };
+    const sub = { peer: null, tile: fig, video, p, moving: false, layer: params.get('layer') || '' };
     this.subs.set(id, sub);
-    const r = (report.remote[id] = { userId: p.userId || '', state: 'subscribing', frames: 0, presented: 0, width: 0, height: 0, codec: '' });
+    const r = (report.remote[id] = { userId: p.userId || '', state: 'subscribing', frames: 0, presented: 0, width: 0, height: 0, codec: '', layer: sub.layer });
+    this.layerChooser(id, sub, p);
     render();
     countPresented(video, r);
     this.subscribe(id, sub);
@@ -453,7 +468,8 @@ class Session {
       if (this.subs.get(id) === sub && sub.peer === peer) this.resubscribe(id);
     });
     try {
-      await negotiate(peer, `${this.base}/whep/${encodeURIComponent(id)}`, this);
+      const layer = sub.layer ? `?layer=${encodeURIComponent(sub.layer)}` : '';
+      await negotiate(peer, `${this.base}/whep/${encodeURIComponent(id)}${layer}`, this);
       if (this.subs.get(id) !== sub || sub.peer !== peer) release(peer, this.token); // replaced meanwhile
     } catch (err) {
       if (this.subs.get(id) !== sub || sub.peer !== peer) return release(peer, this.token);
@@ -461,6 +477,45 @@ class Session {
       // event brings it back.
       if (err.status !== 404) recordError(`subscribe to ${sub.p.userId || id}`, err);
       this.unwatch(id);
+    }
+  }
+
+  // layerChooser adds a select box to the tile of a publisher with a
+  // simulcast track: a choice is sent to the subscription's session
+  // (PATCH {"layer": ...}), and kept for its next connection.
+  layerChooser(id, sub, p) {
+    const layers = (p.tracks ?? []).find((t) => t.layers?.length)?.layers;
+    if (!layers) return;
+    const select = document.createElement('select');
+    select.className = 'layer';
+    select.title = 'simulcast layer';
+    for (const name of ['high', 'medium', 'low']) {
+      const l = layers.find((x) => x.name === name);
+      if (!l) continue;
+      const o = document.createElement('option');
+      o.value = name;
+      o.textContent = l.height ? `${name} (${l.width}x${l.height})` : name;
+      select.append(o);
+    }
+    select.value = sub.layer || 'high';
+    select.addEventListener('change', () => this.chooseLayer(id, sub, select.value));
+    sub.tile.append(select);
+  }
+
+  async chooseLayer(id, sub, layer) {
+    sub.layer = layer;
+    if (report.remote[id]) report.remote[id].layer = layer;
+    const url = sub.peer?.resource;
+    if (!url) return; // the next connection asks for it
+    try {
+      const resp = await fetch(url, {
+        method: 'PATCH',
+        headers: { 'Content-Type': 'application/json', Authorization: `Bearer ${this.token}` },
+        body: JSON.stringify({ layer }),
+      });
+      if (!resp.ok) throw new Error(`${resp.status} ${(await resp.text()).trim()}`);
+    } catch (err) {
+      recordError(`layer of ${sub.p.userId || id}`, err);
     }
   }
 
@@ -487,11 +542,16 @@ class Session {
   async poll() {
     if (this.pub) {
       const stats = await this.pub.pc.getStats();
+      const layers = [];
       for (const s of stats.values()) {
         if (s.type !== 'outbound-rtp' || s.kind !== 'video') continue;
+        // With simulcast, one per layer: the top one (f) is the local.
+        if (s.rid) layers.push({ rid: s.rid, framesSent: s.framesSent ?? 0, width: s.frameWidth ?? 0, height: s.frameHeight ?? 0 });
+        if (s.rid && s.rid !== 'f') continue;
         report.local = { framesEncoded: s.framesEncoded ?? 0, framesSent: s.framesSent ?? 0,
           width: s.frameWidth ?? 0, height: s.frameHeight ?? 0, codec: codecOf(stats, s.codecId) };
       }
+      if (report.local && layers.length) report.local.layers = layers;
       const flowing = this.pub.pc.connectionState === 'connected' && report.local?.framesSent > 0;
       if (flowing && !report.publishing && this.moving === 0 && !report.state.startsWith('error')) {
         report.publishing = true;
@@ -547,6 +607,7 @@ class Session {
 function setJoined(joined) {
   $('join').disabled = joined;
   $('token').disabled = joined;
+  $('simulcast').disabled = joined;
   $('leave').disabled = !joined;
 }
 
@@ -575,6 +636,7 @@ async function join(text) {
     const events = sameOrigin('events') || claims.events_url;
     if (!whip || !events) throw new Error('the token has no whip_url or events_url claim; add ?whip= and ?events=');
     s = current = new Session(token, claims, whip, events);
+    s.simulcast = $('simulcast').checked;
     report.participantId = claims.jti || '';
     setJoined(true);
     setState('joining');
@@ -602,6 +664,7 @@ async function leave() {
 }
 
 $('token').value = params.get('token') ?? '';
+$('simulcast').checked = params.get('simulcast') === '1';
 $('join-form').addEventListener('submit', (e) => {
   e.preventDefault();
   join($('token').value);
