@@ -196,7 +196,8 @@ func runConcurrent(ctx context.Context, s settings, encPath string) ([]sample, e
 	fmt.Fprintf(os.Stderr, "%d concurrent 4-up composites\n", s.concurrent)
 	cmds := make([][]string, s.concurrent)
 	for i := range cmds {
-		cmds[i] = append([]string{s.stagehand}, stagehandArgs(in, encPath, outDir(s, "4-up", fmt.Sprintf("concurrent-%d", i)))...)
+		dir := outDir(s, "4-up", fmt.Sprintf("concurrent-%d", i))
+		cmds[i] = append([]string{s.stagehand}, stagehandArgs(in, encPath, dir)...)
 	}
 	return concurrently(ctx, cmds)
 }
