@@ -207,7 +207,11 @@ func (t *forwardTrack) relayLayer(l *layer) {
 		if vp8 {
 			if w, h, ok := vp8KeyframeSize(pkt.Payload); ok {
 				l.width.Store(int32(w))
-				l.height.Store(int32(h))
+				if l.height.Swap(int32(h)) != int32(h) {
+					// A subscriber that asked for a height may want
+					// another layer now that this one's size is known.
+					t.sim.rechoose()
+				}
 			}
 		}
 		pkt.Header.Extension = false

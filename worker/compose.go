@@ -11,6 +11,7 @@ import (
 
 	"github.com/stagehand-rt/stagehand/engine"
 	"github.com/stagehand-rt/stagehand/ivs"
+	"github.com/stagehand-rt/stagehand/layout"
 	"github.com/stagehand-rt/stagehand/stage"
 	"github.com/stagehand-rt/stagehand/stage/client"
 )
@@ -35,6 +36,7 @@ type run struct {
 	ctx    context.Context // the run's: cancelled, with a cause, to end it
 	cancel context.CancelCauseFunc
 	states sync.WaitGroup // syncs the destinations' states once the composite goes out
+	layers *layerPlan     // the simulcast layer each publisher is received in
 }
 
 // compose runs the media of comp until StopComposition (or ctx) ends it.
@@ -94,6 +96,7 @@ func (w *Worker) newRun(ctx context.Context, comp ivs.Composition, log *slog.Log
 	// recordings open for the worker that resumes the composition.
 	cfg.Handoff = func() bool { return ctx.Err() != nil || errors.Is(context.Cause(r.ctx), errLostClaim) }
 	cfg.Logger = log
+	r.layers = newLayerPlan(layout.Size{W: cfg.Video.Width, H: cfg.Video.Height}, cfg.Layout)
 	if r.eng, err = engine.New(ctx, cfg); err != nil {
 		r.cancel(nil)
 		return nil, err
@@ -119,11 +122,19 @@ func (r *run) follow(idle *idleTimer) error {
 	err := client.Follow(r.ctx, r.stage.Endpoints.Events, r.stage.Endpoints.WHIP, r.token, client.FollowOptions{
 		Options: r.w.stageOptions("stagehand-worker"),
 		OnParticipants: func(ps []stage.ParticipantInfo) {
+			r.layers.update(ps)
 			r.eng.SetParticipants(layoutParticipants(ps))
 			idle.set(len(ps) > 0)
 		},
+		Layer: r.layers.layer,
 		OnTrack: func(pid string, tr *webrtc.TrackRemote, sub *client.Subscription) {
-			decodeTrack(r.eng, pid, tr, sub, r.log)
+			height := func(int) {}
+			if tr.Kind() == webrtc.RTPCodecTypeVideo {
+				var forget func()
+				height, forget = r.w.metrics.inputSize(r.id, pid)
+				defer forget()
+			}
+			decodeTrack(r.eng, pid, tr, sub, r.log, height)
 		},
 		Logger: r.log,
 	})

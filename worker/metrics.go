@@ -20,6 +20,7 @@ type metrics struct {
 	encode                 prometheus.Histogram
 	uploadDelay            prometheus.Histogram
 	spoolBytes, spoolLimit prometheus.GaugeFunc
+	inputHeight            *prometheus.GaugeVec // by composition and participant
 	mu                     sync.Mutex
 	fanouts                map[string]*sink.Fanout // running compositions' destinations, by composition id
 	queue                  *jobs.Queue
@@ -37,6 +38,9 @@ func newMetrics(q *jobs.Queue, sp *spool) *metrics {
 		spoolLimit: prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "stagehand_worker_spool_limit_bytes",
 			Help: "The spool's limit: past it, recordings fail rather than fill the disk."},
 			func() float64 { return float64(sp.limit) }),
+		inputHeight: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "stagehand_worker_input_height",
+			Help: "Height of the pictures a composition decodes of a participant: the simulcast layer it receives."},
+			[]string{"composition", "participant"}),
 		running: prometheus.NewGauge(prometheus.GaugeOpts{Name: "stagehand_worker_compositions_running",
 			Help: "Compositions this worker runs."}),
 		frames: prometheus.NewCounter(prometheus.CounterOpts{Name: "stagehand_worker_frames_rendered_total",
@@ -62,11 +66,29 @@ func newMetrics(q *jobs.Queue, sp *spool) *metrics {
 	}
 }
 
+// inputSize returns what records the height of participant's decoded
+// pictures in composition id, and what forgets it once its track ended.
+func (m *metrics) inputSize(id, participant string) (record func(h int), forget func()) {
+	if m == nil {
+		return func(int) {}, func() {}
+	}
+	g := m.inputHeight.WithLabelValues(id, participant)
+	last := 0
+	return func(h int) {
+			if h != last {
+				last = h
+				g.Set(float64(h))
+			}
+		}, func() {
+			m.inputHeight.DeleteLabelValues(id, participant)
+		}
+}
+
 // Collectors returns the worker's metrics, to register with a registry.
 func (w *Worker) Collectors() []prometheus.Collector {
 	m := w.metrics
 	return []prometheus.Collector{m.running, m.frames, m.late, m.render, m.encode, m.uploadDelay, m.spoolBytes,
-		m.spoolLimit, (*dynamic)(m)}
+		m.spoolLimit, m.inputHeight, (*dynamic)(m)}
 }
 
 // dynamic collects what is read at scrape time: destinations and the queue.

@@ -28,8 +28,10 @@ func layoutParticipants(ps []stage.ParticipantInfo) []layout.Participant {
 	return out
 }
 
-// decodeTrack feeds one subscribed track to the engine until it ends.
-func decodeTrack(in engine.Inputs, pid string, tr *webrtc.TrackRemote, sub *client.Subscription, log *slog.Logger) {
+// decodeTrack feeds one subscribed track to the engine until it ends;
+// height hears each video picture's height.
+func decodeTrack(in engine.Inputs, pid string, tr *webrtc.TrackRemote, sub *client.Subscription, log *slog.Logger,
+	height func(int)) {
 	if tr.Kind() == webrtc.RTPCodecTypeAudio {
 		dec, err := trackdecode.NewAudio(tr.Codec().MimeType)
 		if err != nil {
@@ -46,5 +48,8 @@ func decodeTrack(in engine.Inputs, pid string, tr *webrtc.TrackRemote, sub *clie
 		return
 	}
 	defer dec.Close()
-	dec.Run(tr, func(f *astiav.Frame, _ uint32) { _ = in.Video(pid, f) }, func() { _ = sub.RequestKeyframe(tr) })
+	dec.Run(tr, func(f *astiav.Frame, _ uint32) {
+		height(f.Height())
+		_ = in.Video(pid, f)
+	}, func() { _ = sub.RequestKeyframe(tr) })
 }

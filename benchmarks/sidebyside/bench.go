@@ -20,24 +20,35 @@ const (
 	cDecode    = "decode"
 	cEncode    = "encode"
 	cBaseline  = "baseline" // another stagehand binary, when one is given
+	// cTopLayer is Stagehand reading the top layer in a layer-aware
+	// composite: the composition without layer selection.
+	cTopLayer = "stagehand-top-layer"
 )
 
 // renditionName is the composite recording's folder, as compose names it.
 var renditionName = fmt.Sprintf("%dp%d", canvasH, framerate)
 
-// contenders are the runs of every pair.
-func (s settings) contenders() []string {
+// contenders are the runs of every pair of c.
+func (s settings) contenders(c *composite) []string {
 	cs := []string{cStagehand, cFFmpeg, cFFmpegBL, cDecode, cEncode}
+	if c.layered {
+		cs = append(cs, cTopLayer)
+	}
 	if s.baseline != "" {
 		cs = append(cs, cBaseline)
 	}
 	return cs
 }
 
-// composite is one layout's runs.
+// composite is one layout's runs. In a layer-aware one, Stagehand (and the
+// decoding floor) read each participant's 640x360 layer, what a worker
+// picks for tiles of that size; the FFmpeg CLI and cTopLayer read the
+// 720p streams.
 type composite struct {
 	n       int
-	inputs  []string
+	layered bool
+	inputs  []string // what Stagehand reads
+	top     []string // the 720p streams
 	tiles   []layout.Tile
 	samples map[string][]sample
 	// source is a finished composite in HLS: the raw frames of the encoding floor.
@@ -60,9 +71,17 @@ func bench(ctx context.Context, s settings) error {
 	printHeader(ctx, s)
 	var done []*composite
 	for _, n := range s.layouts {
-		c, err := runComposite(ctx, s, n, encPath)
+		c, err := runComposite(ctx, s, n, false, encPath)
 		if err != nil {
 			return fmt.Errorf("%d-up: %w", n, err)
+		}
+		done = append(done, c)
+		printPairs(s, c)
+	}
+	for _, n := range s.layered {
+		c, err := runComposite(ctx, s, n, true, encPath)
+		if err != nil {
+			return fmt.Errorf("%d-up layer-aware: %w", n, err)
 		}
 		done = append(done, c)
 		printPairs(s, c)
@@ -78,27 +97,33 @@ func bench(ctx context.Context, s settings) error {
 	return nil
 }
 
-func runComposite(ctx context.Context, s settings, n int, encPath string) (*composite, error) {
-	in, err := ensureInputs(ctx, s.dir, n, s.seconds)
+func runComposite(ctx context.Context, s settings, n int, layered bool, encPath string) (*composite, error) {
+	top, err := ensureInputs(ctx, s.dir, n, s.seconds, topLayer)
 	if err != nil {
 		return nil, err
+	}
+	in := top
+	if layered {
+		if in, err = ensureInputs(ctx, s.dir, n, s.seconds, mediumLayer); err != nil {
+			return nil, err
+		}
 	}
 	ts, err := tiles(n)
 	if err != nil {
 		return nil, err
 	}
-	c := &composite{n: n, inputs: in, tiles: ts, samples: map[string][]sample{}}
+	c := &composite{n: n, layered: layered, inputs: in, top: top, tiles: ts, samples: map[string][]sample{}}
 	// A first, unmeasured run warms the page cache and leaves the composite
 	// whose raw frames the encoding floor encodes.
-	warm := outDir(s, n, "source")
+	warm := outDir(s, c.label(), "source")
 	if _, err := run(ctx, nil, s.stagehand, stagehandArgs(in, encPath, warm)...); err != nil {
 		return nil, err
 	}
 	c.source = filepath.Join(warm, filepath.FromSlash(ivsrec.PlaylistPath(renditionName)))
-	fmt.Fprintf(os.Stderr, "%d-up: %d pairs of %d s", n, s.pairs, s.seconds)
+	fmt.Fprintf(os.Stderr, "%s: %d pairs of %d s", c.label(), s.pairs, s.seconds)
 	for p := 0; p < s.pairs; p++ {
 		// Rotate the order so that no contender always runs first or last.
-		contenders := s.contenders()
+		contenders := s.contenders(c)
 		for k := range contenders {
 			name := contenders[(p+k)%len(contenders)]
 			smp, err := c.runOne(ctx, s, name, encPath)
@@ -113,11 +138,21 @@ func runComposite(ctx context.Context, s settings, n int, encPath string) (*comp
 	return c, nil
 }
 
+// label names the composite: "9-up", "9-up-layered".
+func (c *composite) label() string {
+	if c.layered {
+		return fmt.Sprintf("%d-up-layered", c.n)
+	}
+	return fmt.Sprintf("%d-up", c.n)
+}
+
 func (c *composite) runOne(ctx context.Context, s settings, name, encPath string) (sample, error) {
-	dir := outDir(s, c.n, name)
+	dir := outDir(s, c.label(), name)
 	switch name {
 	case cStagehand:
 		return run(ctx, nil, s.stagehand, stagehandArgs(c.inputs, encPath, dir)...)
+	case cTopLayer:
+		return run(ctx, nil, s.stagehand, stagehandArgs(c.top, encPath, dir)...)
 	case cBaseline:
 		return run(ctx, nil, s.baseline, stagehandArgs(c.inputs, encPath, dir)...)
 	case cFFmpeg, cFFmpegBL:
@@ -125,7 +160,7 @@ func (c *composite) runOne(ctx context.Context, s settings, name, encPath string
 		if name == cFFmpegBL {
 			scaler = stagehandScaler
 		}
-		return run(ctx, nil, "ffmpeg", ffmpegComposite(c.inputs, c.tiles, scaler, dir)...)
+		return run(ctx, nil, "ffmpeg", ffmpegComposite(c.top, c.tiles, scaler, dir)...)
 	case cDecode:
 		return run(ctx, nil, "ffmpeg", ffmpegDecode(c.inputs)...)
 	default:
@@ -144,8 +179,8 @@ func stagehandArgs(inputs []string, encPath, dir string) []string {
 }
 
 // outDir is an empty output directory for one contender.
-func outDir(s settings, n int, name string) string {
-	dir := filepath.Join(s.dir, "out", fmt.Sprintf("%d-%s", n, name))
+func outDir(s settings, composite, name string) string {
+	dir := filepath.Join(s.dir, "out", composite+"-"+name)
 	_ = os.RemoveAll(dir)
 	_ = os.MkdirAll(dir, 0o755)
 	return dir
@@ -154,14 +189,15 @@ func outDir(s settings, n int, name string) string {
 // runConcurrent runs s.concurrent 4-up composites at once, as fast as they
 // go: each one's speed is what the machine sustains with all of them running.
 func runConcurrent(ctx context.Context, s settings, encPath string) ([]sample, error) {
-	in, err := ensureInputs(ctx, s.dir, 4, s.seconds)
+	in, err := ensureInputs(ctx, s.dir, 4, s.seconds, topLayer)
 	if err != nil {
 		return nil, err
 	}
 	fmt.Fprintf(os.Stderr, "%d concurrent 4-up composites\n", s.concurrent)
 	cmds := make([][]string, s.concurrent)
 	for i := range cmds {
-		cmds[i] = append([]string{s.stagehand}, stagehandArgs(in, encPath, outDir(s, 4, fmt.Sprintf("concurrent-%d", i)))...)
+		dir := outDir(s, "4-up", fmt.Sprintf("concurrent-%d", i))
+		cmds[i] = append([]string{s.stagehand}, stagehandArgs(in, encPath, dir)...)
 	}
 	return concurrently(ctx, cmds)
 }

@@ -9,8 +9,10 @@
 // It is run by `make bench`; it is never part of `make test`.
 //
 // Environment (or the matching flags): BENCH_PAIRS (5), BENCH_SECONDS (10),
-// BENCH_LAYOUTS ("4,9"), BENCH_CONCURRENT (2; 0 skips), BENCH_DIR
-// (out/bench), STAGEHAND (bin/stagehand).
+// BENCH_LAYOUTS ("4,9"), BENCH_LAYERED ("9": layer-aware composites, the
+// participants read as simulcast's 640x360 layer; "0" skips),
+// BENCH_CONCURRENT (2; 0 skips), BENCH_DIR (out/bench), STAGEHAND
+// (bin/stagehand).
 package main
 
 import (
@@ -27,7 +29,7 @@ import (
 
 type settings struct {
 	pairs, seconds, concurrent int
-	layouts                    []int
+	layouts, layered           []int
 	dir, stagehand             string
 	baseline                   string // another stagehand binary run in every pair, e.g. the previous commit's
 	printOnly                  bool
@@ -56,6 +58,8 @@ func parseSettings(args []string) (settings, error) {
 	concurrent := fs.Int("concurrent", envInt("BENCH_CONCURRENT", 2),
 		"4-up composites to run at the same time for the capacity check (0 skips it)")
 	layouts := fs.String("layouts", envStr("BENCH_LAYOUTS", "4,9"), "participant counts to compose, comma-separated")
+	layered := fs.String("layered", envStr("BENCH_LAYERED", "9"),
+		"participant counts to compose layer-aware (Stagehand reads simulcast's 640x360 layer; 0 skips)")
 	dir := fs.String("dir", envStr("BENCH_DIR", "out/bench"), "working directory: cached inputs and outputs")
 	bin := fs.String("stagehand", envStr("STAGEHAND", "bin/stagehand"), "the stagehand binary")
 	baseline := fs.String("baseline", envStr("STAGEHAND_BASELINE", ""),
@@ -66,17 +70,18 @@ func parseSettings(args []string) (settings, error) {
 	}
 	s := settings{pairs: *pairs, seconds: *seconds, concurrent: *concurrent, dir: *dir, stagehand: *bin,
 		baseline: *baseline, printOnly: *printOnly}
-	for _, f := range strings.Split(*layouts, ",") {
-		n, err := strconv.Atoi(strings.TrimSpace(f))
-		if err != nil || n < 1 || n > 12 {
-			return s, fmt.Errorf("layouts: %q is not a participant count 1..12", f)
+	var err error
+	if s.layouts, err = counts("layouts", *layouts); err != nil {
+		return s, err
+	}
+	if *layered != "0" {
+		if s.layered, err = counts("layered", *layered); err != nil {
+			return s, err
 		}
-		s.layouts = append(s.layouts, n)
 	}
 	if s.pairs < 1 || s.seconds < 1 {
 		return s, errors.New("pairs and seconds must be at least 1")
 	}
-	var err error
 	if s.stagehand, err = binary(s.stagehand); err != nil {
 		return s, fmt.Errorf("stagehand binary: %w (run make build)", err)
 	}
@@ -86,6 +91,19 @@ func parseSettings(args []string) (settings, error) {
 		}
 	}
 	return s, nil
+}
+
+// counts reads a comma-separated list of participant counts.
+func counts(flag, list string) ([]int, error) {
+	var out []int
+	for _, f := range strings.Split(list, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || n < 1 || n > 12 {
+			return nil, fmt.Errorf("%s: %q is not a participant count 1..12", flag, f)
+		}
+		out = append(out, n)
+	}
+	return out, nil
 }
 
 // binary is the absolute path of an existing file.

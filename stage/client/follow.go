@@ -30,6 +30,12 @@ type FollowOptions struct {
 	// Filter, when set, limits the subscriptions (and OnParticipants) to
 	// the participants it accepts: a participant recording follows one.
 	Filter func(participantID string) bool
+	// Layer, when set, names the simulcast layer to receive a
+	// participant's video in (as for LayerURL; "" for the default, the
+	// highest). It is asked when subscribing, and again after each
+	// OnParticipants: a subscription whose answer changed switches layer
+	// (Subscription.SetLayer) without a new connection.
+	Layer func(participantID string) string
 	// Logger defaults to slog.Default.
 	Logger *slog.Logger
 	// Reconnect bounds how long the events channel may stay out of reach
@@ -121,6 +127,16 @@ type follower struct {
 type followed struct {
 	cancel context.CancelFunc
 	done   chan struct{} // closed when the subscription is closed
+
+	mu    sync.Mutex
+	sub   *Subscription // the live subscription, nil between attempts
+	layer string        // the layer sub receives
+}
+
+func (fw *followed) set(s *Subscription, layer string) {
+	fw.mu.Lock()
+	fw.sub, fw.layer = s, layer
+	fw.mu.Unlock()
 }
 
 // errMoving is a node's word that it is leaving (stage.MsgReconnect).
@@ -177,6 +193,40 @@ func (f *follower) handle(m stage.Message) {
 		return
 	}
 	f.report()
+	f.switchLayers()
+}
+
+// switchLayers moves each live subscription to the layer FollowOptions.Layer
+// now names for it.
+func (f *follower) switchLayers() {
+	if f.o.Layer == nil {
+		return
+	}
+	f.mu.Lock()
+	subs := maps.Clone(f.subs)
+	f.mu.Unlock()
+	for id, fw := range subs {
+		want := f.o.Layer(id)
+		fw.mu.Lock()
+		s, have := fw.sub, fw.layer
+		fw.mu.Unlock()
+		if s == nil || want == have || want == "" {
+			continue
+		}
+		ctx, cancel := context.WithTimeout(f.ctx, 5*time.Second)
+		_, err := s.SetLayer(ctx, want)
+		cancel()
+		if err != nil {
+			f.log.Info("switch layer", "participant", id, "layer", want, "error", err)
+			continue
+		}
+		f.log.Debug("layer switched", "participant", id, "from", have, "to", want)
+		fw.mu.Lock()
+		if fw.sub == s {
+			fw.layer = want
+		}
+		fw.mu.Unlock()
+	}
 }
 
 func (f *follower) snapshotIDs() map[string]bool {
@@ -239,7 +289,7 @@ func (f *follower) start(id string) {
 	go func() {
 		defer f.wg.Done()
 		defer close(fw.done)
-		f.subscribe(ctx, id)
+		f.subscribe(ctx, id, fw)
 	}()
 }
 
@@ -248,7 +298,7 @@ func (f *follower) start(id string) {
 // with backoff, since the publisher may be moving to another node. A 404
 // is retried too: the publisher may not be back yet, and the events
 // channel says when it is gone for good.
-func (f *follower) subscribe(ctx context.Context, id string) {
+func (f *follower) subscribe(ctx context.Context, id string, fw *followed) {
 	b := newBackoff()
 	for attempt := 0; ctx.Err() == nil; attempt++ {
 		if attempt > 0 {
@@ -260,7 +310,7 @@ func (f *follower) subscribe(ctx context.Context, id string) {
 			case <-t.C:
 			}
 		}
-		if f.hold(ctx, id) {
+		if f.hold(ctx, id, fw) {
 			b.reset()
 		}
 	}
@@ -269,11 +319,17 @@ func (f *follower) subscribe(ctx context.Context, id string) {
 // hold makes one subscription to id and keeps it until ctx ends or it is
 // lost, with every OnTrack call it made returned; it reports whether the
 // subscription was made.
-func (f *follower) hold(ctx context.Context, id string) bool {
+func (f *follower) hold(ctx context.Context, id string, fw *followed) bool {
 	var tracks trackGroup
 	var sub *Subscription
 	ready := make(chan struct{}) // sub is set, or nil if Subscribe failed
-	s, err := Subscribe(ctx, WHEPURL(f.whip, id), f.tok, f.o.Options, func(tr *webrtc.TrackRemote,
+	url, layer := WHEPURL(f.whip, id), ""
+	if f.o.Layer != nil {
+		if layer = f.o.Layer(id); layer != "" {
+			url = LayerURL(url, layer)
+		}
+	}
+	s, err := Subscribe(ctx, url, f.tok, f.o.Options, func(tr *webrtc.TrackRemote,
 		_ *webrtc.RTPReceiver) {
 		<-ready
 		if sub == nil || f.o.OnTrack == nil || !tracks.add() {
@@ -291,6 +347,8 @@ func (f *follower) hold(ctx context.Context, id string) bool {
 	}
 	sub = s
 	close(ready)
+	fw.set(s, layer)
+	defer fw.set(nil, "")
 	select {
 	case <-ctx.Done():
 	case <-s.Done():
