@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ivsrealtime"
 	"github.com/aws/aws-sdk-go-v2/service/ivsrealtime/types"
 
@@ -20,7 +21,10 @@ import (
 // publisher in the smallest layer that covers its tile, and switches when
 // the layout changes. Two publishers side by side on a 640x360 canvas get
 // tiles about 318x179: their 320x180 layers (of 640x360, 320x180 and
-// 160x90). When one leaves, the other fills the canvas: its 640x360 layer.
+// 160x90). A featured publisher joins: its tile takes two thirds of the
+// canvas, so it is received in its 640x360 layer, the others in 320x180
+// still (their tiles shrink to 212x120). The featured one and one other
+// leave: the last fills the canvas, from its 640x360 layer.
 func TestLayerAwareComposition(t *testing.T) {
 	env := stagetest.Start(t, stagetest.Options{})
 	st := env.CreateStage(t, "layers")
@@ -35,7 +39,8 @@ func TestLayerAwareComposition(t *testing.T) {
 	w := runWorkerHandle(t, env, worker.Config{BucketsDir: t.TempDir()})
 	enc := encoderConfig(t, env, 640, 360, 600_000)
 	out, err := env.API.StartComposition(env.Ctx, &ivsrealtime.StartCompositionInput{StageArn: st.Arn,
-		Layout: &types.LayoutConfiguration{Grid: &types.GridConfiguration{GridGap: 4}},
+		Layout: &types.LayoutConfiguration{Grid: &types.GridConfiguration{GridGap: 4,
+			FeaturedParticipantAttribute: aws.String("featured")}},
 		Destinations: []types.DestinationConfiguration{{S3: &types.S3DestinationConfiguration{
 			StorageConfigurationArn: storageConfig(t, env, "layers"), EncoderConfigurationArns: []string{*enc}}}}})
 	if err != nil {
@@ -60,10 +65,19 @@ func TestLayerAwareComposition(t *testing.T) {
 	for _, pid := range ids {
 		waitHeight(pid, 180, 20*time.Second)
 	}
+	star := env.Token(t, *st.Arn, "star", map[string]string{"featured": "true"})
+	leaveStar := env.PublishSimulcastSynth(t, st, star, layers, client.PublishOptions{NoAudio: true})
+	featured := waitHeight(*star.ParticipantId, 360, 20*time.Second)
+	for _, pid := range ids {
+		if got := height(pid); got != 180 {
+			t.Errorf("participant %s decoded at height %v beside the featured one, want 180", pid, got)
+		}
+	}
+	leaveStar()
 	leave[0]()
-	took := waitHeight(ids[1], 360, 20*time.Second)
-	t.Logf("two tiles: both decoded from the 320x180 layer; one left: the other switched to 640x360 in %s",
-		took.Round(10*time.Millisecond))
+	alone := waitHeight(ids[1], 360, 20*time.Second)
+	t.Logf("two tiles: both from the 320x180 layer; a featured one joined: 640x360 in %s; alone: 640x360 in %s",
+		featured.Round(10*time.Millisecond), alone.Round(10*time.Millisecond))
 	if _, err := env.API.StopComposition(env.Ctx, &ivsrealtime.StopCompositionInput{Arn: comp.Arn}); err != nil {
 		t.Fatal(err)
 	}

@@ -191,10 +191,6 @@ func LayerURL(whepURL, layer string) string {
 	return whepURL + sep + "layer=" + url.QueryEscape(layer)
 }
 
-// Resource is the subscription's session URL on the stage (the WHEP
-// answer's Location), which SetLayer PATCHes and Close DELETEs.
-func (s *Subscription) Resource() string { return s.resource }
-
 // SetLayer switches the subscription's simulcast tracks to a layer (named
 // as for LayerURL) from that layer's next keyframe. It returns the RID
 // each simulcast track switches to, by track id (none when the publisher
@@ -204,7 +200,11 @@ func (s *Subscription) SetLayer(ctx context.Context, layer string) (map[string]s
 	if err != nil {
 		return nil, err
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPatch, s.resource, bytes.NewReader(body))
+	resource := s.Resource()
+	if resource == "" {
+		return nil, errors.New("the subscription is closed")
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPatch, resource, bytes.NewReader(body))
 	if err != nil {
 		return nil, err
 	}

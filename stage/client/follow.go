@@ -206,27 +206,34 @@ func (f *follower) switchLayers() {
 	subs := maps.Clone(f.subs)
 	f.mu.Unlock()
 	for id, fw := range subs {
-		want := f.o.Layer(id)
-		fw.mu.Lock()
-		s, have := fw.sub, fw.layer
-		fw.mu.Unlock()
-		if s == nil || want == have || want == "" {
-			continue
-		}
-		ctx, cancel := context.WithTimeout(f.ctx, 5*time.Second)
-		_, err := s.SetLayer(ctx, want)
-		cancel()
-		if err != nil {
-			f.log.Info("switch layer", "participant", id, "layer", want, "error", err)
-			continue
-		}
-		f.log.Debug("layer switched", "participant", id, "from", have, "to", want)
-		fw.mu.Lock()
-		if fw.sub == s {
-			fw.layer = want
-		}
-		fw.mu.Unlock()
+		f.switchLayer(id, fw)
 	}
+}
+
+// switchLayer moves participant id's live subscription, if any, to the
+// layer FollowOptions.Layer names for it. A subscription still being made
+// is switched by hold once it is.
+func (f *follower) switchLayer(id string, fw *followed) {
+	want := f.o.Layer(id)
+	fw.mu.Lock()
+	s, have := fw.sub, fw.layer
+	fw.mu.Unlock()
+	if s == nil || want == have || want == "" {
+		return
+	}
+	ctx, cancel := context.WithTimeout(f.ctx, 5*time.Second)
+	_, err := s.SetLayer(ctx, want)
+	cancel()
+	if err != nil {
+		f.log.Info("switch layer", "participant", id, "layer", want, "error", err)
+		return
+	}
+	f.log.Debug("layer switched", "participant", id, "from", have, "to", want)
+	fw.mu.Lock()
+	if fw.sub == s {
+		fw.layer = want
+	}
+	fw.mu.Unlock()
 }
 
 func (f *follower) snapshotIDs() map[string]bool {
@@ -349,6 +356,10 @@ func (f *follower) hold(ctx context.Context, id string, fw *followed) bool {
 	close(ready)
 	fw.set(s, layer)
 	defer fw.set(nil, "")
+	if f.o.Layer != nil {
+		// The layout may have changed while the subscription was made.
+		f.switchLayer(id, fw)
+	}
 	select {
 	case <-ctx.Done():
 	case <-s.Done():

@@ -288,8 +288,8 @@ func (p *Publisher) connect(ctx context.Context, old *session, deadline time.Tim
 		}
 		var se *StatusError
 		conflict := errors.As(err, &se) && se.Status == http.StatusConflict
-		if conflict && old != nil && old.resource != "" {
-			p.log.Info("the stage still holds the earlier session; deleting it", "session", old.resource)
+		if conflict && old != nil && old.Resource() != "" {
+			p.log.Info("the stage still holds the earlier session; deleting it", "session", old.Resource())
 			old.drop()
 			continue
 		}

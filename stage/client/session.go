@@ -15,7 +15,8 @@ import (
 // session is a WHIP or WHEP peer connection and its resource.
 type session struct {
 	pc       *webrtc.PeerConnection
-	resource string // absolute URL for DELETE, on the node that answered
+	rmu      sync.Mutex
+	resource string // absolute URL for DELETE, on the node that answered; "" once deleted
 	token    string
 	opts     Options
 
@@ -91,7 +92,7 @@ func (s *session) offer(ctx context.Context, endpoint string) error {
 	if err != nil {
 		return fmt.Errorf("the answer has no usable Location: %w", err)
 	}
-	s.resource = loc.String()
+	s.setResource(loc.String())
 	if err := s.pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer,
 		SDP: string(body)}); err != nil {
 		return fmt.Errorf("apply answer: %w", err)
@@ -146,13 +147,28 @@ func (s *session) close(ctx context.Context) error {
 	return errors.Join(s.deleteResource(ctx), s.pc.Close())
 }
 
+// setResource sets the session's resource URL and returns the one before.
+func (s *session) setResource(url string) string {
+	s.rmu.Lock()
+	defer s.rmu.Unlock()
+	old := s.resource
+	s.resource = url
+	return old
+}
+
+// Resource is the session's resource URL (PATCH, DELETE); "" once deleted.
+func (s *session) Resource() string {
+	s.rmu.Lock()
+	defer s.rmu.Unlock()
+	return s.resource
+}
+
 // deleteResource DELETEs the session's resource, once.
 func (s *session) deleteResource(ctx context.Context) error {
-	if s.resource == "" {
+	url := s.setResource("")
+	if url == "" {
 		return nil
 	}
-	url := s.resource
-	s.resource = ""
 	req, err := http.NewRequestWithContext(ctx, http.MethodDelete, url, nil)
 	if err != nil {
 		return err
