@@ -92,6 +92,15 @@ func TestNACKAnsweredFromHistory(t *testing.T) {
 	late.wait(t, 20)
 	late.mu.Lock()
 	seqs := []uint16{late.first - 1, late.first - 2, late.first - 5}
+	late.mu.Unlock()
+	checkResent(t, early, late, sub, seqs)
+}
+
+// checkResent asks sub for seqs again (a NACK) and checks that late
+// receives each, byte for byte what early received.
+func checkResent(t *testing.T, early, late *seqLog, sub *client.Subscription, seqs []uint16) {
+	t.Helper()
+	late.mu.Lock()
 	tr := late.track
 	late.mu.Unlock()
 	if err := sub.RequestRetransmission(tr, seqs...); err != nil {
@@ -99,7 +108,7 @@ func TestNACKAnsweredFromHistory(t *testing.T) {
 	}
 	for _, seq := range seqs {
 		testkit.WaitFor(t, 5*time.Second, 10*time.Millisecond, testkit.Until(
-			fmt.Sprintf("packet %d, sent before the subscription", seq), func() bool {
+			fmt.Sprintf("packet %d sent again", seq), func() bool {
 				late.mu.Lock()
 				defer late.mu.Unlock()
 				return late.times[seq] >= 1

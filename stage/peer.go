@@ -332,6 +332,12 @@ func (t *forwardTrack) requestKeyframe() {
 // NACKs are answered from the track's history. Then the subscription ends.
 func (p *peer) forwardRTCP(sender *webrtc.RTPSender, t *forwardTrack, sub *subscription) {
 	defer t.fan.remove(sub)
+	readRTCP(sender, t.requestKeyframe, func(n *rtcp.TransportLayerNack) { t.resend(sub, n) })
+}
+
+// readRTCP reads a sender's RTCP until its connection ends, handing on
+// keyframe requests (PLI, FIR) and NACKs.
+func readRTCP(sender *webrtc.RTPSender, keyframe func(), nack func(*rtcp.TransportLayerNack)) {
 	for {
 		pkts, _, err := sender.ReadRTCP()
 		if err != nil {
@@ -340,9 +346,9 @@ func (p *peer) forwardRTCP(sender *webrtc.RTPSender, t *forwardTrack, sub *subsc
 		for _, pkt := range pkts {
 			switch pkt := pkt.(type) {
 			case *rtcp.PictureLossIndication, *rtcp.FullIntraRequest:
-				t.requestKeyframe()
+				keyframe()
 			case *rtcp.TransportLayerNack:
-				t.resend(sub, pkt)
+				nack(pkt)
 			}
 		}
 	}

@@ -573,20 +573,7 @@ func (sw *switcher) resend(nack *rtcp.TransportLayerNack) {
 // forwardSimulcastRTCP is forwardRTCP for a switcher.
 func (p *peer) forwardSimulcastRTCP(sender *webrtc.RTPSender, sw *switcher) {
 	defer sw.stop()
-	for {
-		pkts, _, err := sender.ReadRTCP()
-		if err != nil {
-			return
-		}
-		for _, pkt := range pkts {
-			switch pkt := pkt.(type) {
-			case *rtcp.PictureLossIndication, *rtcp.FullIntraRequest:
-				sw.requestKeyframe()
-			case *rtcp.TransportLayerNack:
-				sw.resend(pkt)
-			}
-		}
-	}
+	readRTCP(sender, sw.requestKeyframe, sw.resend)
 }
 
 // LayerInfo is one layer of a simulcast track.

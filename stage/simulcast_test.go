@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -354,28 +353,8 @@ func TestSimulcastNACKAfterSwitch(t *testing.T) {
 	}))
 	late.mu.Lock()
 	seqs := []uint16{late.first - 1, late.first - 3}
-	tr := late.track
 	late.mu.Unlock()
-	if err := sub.RequestRetransmission(tr, seqs...); err != nil {
-		t.Fatal(err)
-	}
-	for _, seq := range seqs {
-		testkit.WaitFor(t, 5*time.Second, 10*time.Millisecond, testkit.Until(
-			fmt.Sprintf("packet %d, from before the switch", seq), func() bool {
-				late.mu.Lock()
-				defer late.mu.Unlock()
-				return late.times[seq] >= 1
-			}))
-		early.mu.Lock()
-		want := early.payloads[seq]
-		early.mu.Unlock()
-		late.mu.Lock()
-		got := late.payloads[seq]
-		late.mu.Unlock()
-		if len(want) == 0 || !slices.Equal(got, want) {
-			t.Errorf("packet %d: %d bytes resent, want the low layer's %d bytes", seq, len(got), len(want))
-		}
-	}
+	checkResent(t, early, late, sub, seqs) // early received the low layer
 }
 
 func subscribeLayerLog(t *testing.T, env *stagetest.Env, st types.Stage, publisherID, layer string) (*seqLog,
