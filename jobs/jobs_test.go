@@ -38,15 +38,7 @@ type worker struct {
 
 func newWorker(t *testing.T, s *natsserver.Server, cfg Config) *worker {
 	t.Helper()
-	nc, err := nats.Connect(s.ClientURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	nc, js := testkit.Connect(t, s.ClientURL())
 	q, err := Open(testContext(t, 10*time.Second), js, cfg)
 	if err != nil {
 		t.Fatal(err)

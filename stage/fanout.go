@@ -41,7 +41,8 @@ type fanout struct {
 	done   chan struct{} // closed by close: the writer goroutines end
 
 	goTracked  func(func()) bool
-	maxWriters int // writer shards at most: one per core
+	maxWriters int            // writer shards at most: one per core
+	dropped    *atomic.Uint64 // packets lost to a writer shard's full queue (the server's count)
 
 	hmu     sync.RWMutex
 	history [historySize]*rtp.Packet
@@ -49,9 +50,8 @@ type fanout struct {
 
 // shard is a set of subscribers written by one goroutine.
 type shard struct {
-	subs    atomic.Pointer[[]*subscription] // copy on write
-	in      chan *rtp.Packet                // nil for the inline shard
-	dropped atomic.Uint64                   // packets this shard's subscribers lost to a full queue
+	subs atomic.Pointer[[]*subscription] // copy on write
+	in   chan *rtp.Packet                // nil for the inline shard
 }
 
 // subscription is one subscriber's track of a published track.
@@ -63,11 +63,20 @@ type subscription struct {
 // rtpWriter is a subscriber's track: a *webrtc.TrackLocalStaticRTP.
 type rtpWriter interface{ WriteRTP(*rtp.Packet) error }
 
+// newFanout is a fan-out of the server's: its goroutines are the server's,
+// and its drops count in the server's metrics.
+func (s *Server) newFanout() *fanout {
+	f := newFanout(s.goTracked)
+	f.dropped = &s.fanoutDropped
+	return f
+}
+
 // newFanout returns a fan-out whose writer goroutines are started with
 // goTracked, so the server waits for them on Close; it reports false when
 // the server is closing.
 func newFanout(goTracked func(func()) bool) *fanout {
-	f := &fanout{goTracked: goTracked, done: make(chan struct{}), maxWriters: runtime.GOMAXPROCS(0)}
+	f := &fanout{goTracked: goTracked, done: make(chan struct{}), maxWriters: runtime.GOMAXPROCS(0),
+		dropped: new(atomic.Uint64)}
 	inline := &shard{}
 	inline.subs.Store(&[]*subscription{})
 	f.shards.Store(&[]*shard{inline})
@@ -147,7 +156,7 @@ func (f *fanout) write(p *rtp.Packet) {
 		select {
 		case sh.in <- p:
 		default:
-			sh.dropped.Add(1)
+			f.dropped.Add(1)
 		}
 	}
 	shards[0].writeAll(p)

@@ -156,3 +156,45 @@ func TestFanoutHistory(t *testing.T) {
 		}
 	}
 }
+
+// blockedWriter is a subscriber whose writes hang until release closes.
+type blockedWriter struct {
+	seqWriter
+	release chan struct{}
+}
+
+func (w *blockedWriter) WriteRTP(p *rtp.Packet) error {
+	<-w.release
+	return w.seqWriter.WriteRTP(p)
+}
+
+// TestFanoutLaggingShard: a writer shard that cannot keep up drops packets
+// past its queue, counted, and holds up neither the relay nor the inline
+// subscribers.
+func TestFanoutLaggingShard(t *testing.T) {
+	f := testFanout(t, 1)
+	var inline []*seqWriter
+	for range inlineSubscribers {
+		w := &seqWriter{}
+		inline = append(inline, w)
+		f.add(w)
+	}
+	slow := &blockedWriter{release: make(chan struct{})}
+	f.add(slow) // the first in the writer shard
+	const packets = shardQueue + 50
+	for seq := range uint16(packets) {
+		f.write(&rtp.Packet{Header: rtp.Header{SequenceNumber: seq}}) // returns: the relay is not held up
+	}
+	for i, w := range inline {
+		if n := len(w.got()); n != packets {
+			t.Errorf("inline subscriber %d got %d packets, want %d", i, n, packets)
+		}
+	}
+	// The writer holds one packet and its queue shardQueue: the rest dropped.
+	if d := f.dropped.Load(); d < packets-shardQueue-1 || d > packets-shardQueue {
+		t.Errorf("dropped %d, want %d or %d", d, packets-shardQueue-1, packets-shardQueue)
+	}
+	close(slow.release)
+	testkit.WaitFor(t, 5*time.Second, time.Millisecond, testkit.Until("the slow subscriber's queue written",
+		func() bool { return uint64(len(slow.got()))+f.dropped.Load() == packets }))
+}

@@ -139,6 +139,10 @@ func (r *room) allowError(pid, name, code string) bool {
 	return true
 }
 
+// FanoutDropped is how many packets subscribers lost because their writer
+// shard fell behind (stage/fanout.go): a node out of CPU.
+func (s *Server) FanoutDropped() uint64 { return s.fanoutDropped.Load() }
+
 // pcCounter counts PeerConnections: made since start, and open now.
 type pcCounter struct {
 	made, open atomic.Int64

@@ -118,7 +118,7 @@ func (l *Local) Publish(tracks ...*LocalTrack) error {
 				p.participantID)
 		}
 		lt.t.pub = p
-		lt.t.fan = newFanout(p.s.goTracked)
+		lt.t.fan = p.s.newFanout()
 		lt.fan.Store(lt.t.fan)
 		p.tracks = append(p.tracks, lt.t)
 	}

@@ -15,6 +15,9 @@ var (
 		"WebRTC peer connections made since the server started, refused offers' included.", nil, nil)
 	pcsOpenDesc = prometheus.NewDesc("stagehand_stage_peer_connections_open",
 		"WebRTC peer connections open now, negotiating or joined.", nil, nil)
+	droppedDesc = prometheus.NewDesc("stagehand_stage_fanout_dropped_packets_total",
+		"Packets not written to subscribers because their writer shard fell behind (the node is short of CPU).",
+		nil, nil)
 )
 
 // Collector reports the stages' occupancy, read when scraped.
@@ -28,6 +31,7 @@ func (c stageCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- peersDesc
 	ch <- pcsMadeDesc
 	ch <- pcsOpenDesc
+	ch <- droppedDesc
 }
 
 func (c stageCollector) Collect(ch chan<- prometheus.Metric) {
@@ -68,4 +72,5 @@ func (c stageCollector) Collect(ch chan<- prometheus.Metric) {
 	made, open := c.s.PeerConnections()
 	ch <- prometheus.MustNewConstMetric(pcsMadeDesc, prometheus.CounterValue, float64(made))
 	ch <- prometheus.MustNewConstMetric(pcsOpenDesc, prometheus.GaugeValue, float64(open))
+	ch <- prometheus.MustNewConstMetric(droppedDesc, prometheus.CounterValue, float64(c.s.FanoutDropped()))
 }

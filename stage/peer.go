@@ -146,7 +146,7 @@ func (p *peer) onTrack(remote *webrtc.TrackRemote, receiver *webrtc.RTPReceiver)
 	kind := remote.Kind().String()
 	p.tmu.Lock()
 	ft := &forwardTrack{id: p.newTrackIDLocked(kind), codec: remote.Codec().RTPCodecCapability, remote: remote, pub: p,
-		fan: newFanout(p.s.goTracked)}
+		fan: p.s.newFanout()}
 	p.tracks = append(p.tracks, ft)
 	all := p.completeLocked() >= p.expected
 	p.tmu.Unlock()
@@ -170,7 +170,7 @@ func (p *peer) onLayer(remote *webrtc.TrackRemote, receiver *webrtc.RTPReceiver)
 			pub: p, sim: &simulcast{receiver: receiver, subs: map[*switcher]struct{}{}}}
 		p.tracks = append(p.tracks, ft)
 	}
-	l := &layer{rid: remote.RID(), remote: remote, fan: newFanout(p.s.goTracked)}
+	l := &layer{rid: remote.RID(), remote: remote, fan: p.s.newFanout()}
 	if !ft.sim.addLayer(l) {
 		p.tmu.Unlock()
 		p.r.log.Info("simulcast encoding beyond the layers relayed: dropped", "participant", p.participantID,
@@ -281,9 +281,16 @@ func (p *peer) snapshotTracks() []*forwardTrack {
 // stream). Each subscriber's sender adds its own transport-cc.
 func (t *forwardTrack) relay() {
 	defer t.fan.close()
+	readPackets(t.remote, t.fan.write)
+}
+
+// readPackets reads remote until it ends, handing each packet, allocated
+// on its own and without its header extensions, to each; a packet that
+// does not parse is skipped. each must not change the packet.
+func readPackets(remote *webrtc.TrackRemote, each func(*rtp.Packet)) {
 	buf := make([]byte, 1500)
 	for {
-		n, _, err := t.remote.Read(buf)
+		n, _, err := remote.Read(buf)
 		if err != nil {
 			return
 		}
@@ -291,17 +298,11 @@ func (t *forwardTrack) relay() {
 		if err := pkt.Unmarshal(append([]byte(nil), buf[:n]...)); err != nil {
 			continue
 		}
-		t.write(pkt)
+		pkt.Header.Extension = false
+		pkt.Header.ExtensionProfile = 0
+		pkt.Header.Extensions = nil
+		each(pkt)
 	}
-}
-
-// write fans pkt out without its header extensions; pkt is not changed
-// afterwards.
-func (t *forwardTrack) write(pkt *rtp.Packet) {
-	pkt.Header.Extension = false
-	pkt.Header.ExtensionProfile = 0
-	pkt.Header.Extensions = nil
-	t.fan.write(pkt)
 }
 
 // requestKeyframe asks the publisher for a keyframe, at most every 200 ms

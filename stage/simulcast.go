@@ -194,16 +194,7 @@ func pick(layers []*layer, name string) *layer {
 func (t *forwardTrack) relayLayer(l *layer) {
 	defer l.fan.close()
 	vp8 := strings.EqualFold(t.codec.MimeType, webrtc.MimeTypeVP8)
-	buf := make([]byte, 1500)
-	for {
-		n, _, err := l.remote.Read(buf)
-		if err != nil {
-			return
-		}
-		pkt := &rtp.Packet{}
-		if err := pkt.Unmarshal(append([]byte(nil), buf[:n]...)); err != nil {
-			continue
-		}
+	readPackets(l.remote, func(pkt *rtp.Packet) {
 		if vp8 {
 			if w, h, ok := vp8KeyframeSize(pkt.Payload); ok {
 				l.width.Store(int32(w))
@@ -214,11 +205,8 @@ func (t *forwardTrack) relayLayer(l *layer) {
 				}
 			}
 		}
-		pkt.Header.Extension = false
-		pkt.Header.ExtensionProfile = 0
-		pkt.Header.Extensions = nil
 		l.fan.write(pkt)
-	}
+	})
 }
 
 // requestLayerKeyframe asks the publisher for a keyframe of one layer, at

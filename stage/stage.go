@@ -39,6 +39,7 @@ import (
 	"net"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -196,7 +197,8 @@ type Server struct {
 	sub      *nats.Subscription
 	cluster  *cluster // nil when not clustered
 
-	pcs pcCounter // PeerConnections made and open, for metrics
+	pcs           pcCounter     // PeerConnections made and open, for metrics
+	fanoutDropped atomic.Uint64 // packets the fan-outs' writer shards dropped
 
 	mu       sync.Mutex
 	rooms    map[string]*room                     // by stage id
