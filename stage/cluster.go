@@ -35,6 +35,7 @@ import (
 
 	"github.com/stagehand-rt/stagehand/internal/refusal"
 	"github.com/stagehand-rt/stagehand/store"
+	"github.com/stagehand-rt/stagehand/token"
 )
 
 // ClusterConfig makes a stage server one node of a stage cluster.
@@ -47,7 +48,40 @@ type ClusterConfig struct {
 	// LeaseTTL is how long a stage stays with a node that stopped renewing
 	// its lease (it died, or lost NATS). Default 4 s.
 	LeaseTTL time.Duration
+	// Role is what the node takes: RoleAny (default) hosts stages and
+	// serves subscribers; RoleOrigin hosts stages and sends subscribers to
+	// the other nodes while any can take them; RoleEdge hosts no stage and
+	// serves subscribers, relayed from the origins.
+	Role Role
+	// RelaySigner signs the tokens this node relays stages with (the
+	// server's key). Without it the node serves no stage it does not host:
+	// their subscribers are sent to the host.
+	RelaySigner *token.Signer
 }
+
+// Role is a stage node's part in the cluster.
+type Role string
+
+// Roles of a stage node.
+const (
+	RoleAny    Role = "any"
+	RoleOrigin Role = "origin"
+	RoleEdge   Role = "edge"
+)
+
+// ParseRole reads a role flag ("" is RoleAny).
+func ParseRole(s string) (Role, error) {
+	switch r := Role(s); r {
+	case "", RoleAny:
+		return RoleAny, nil
+	case RoleOrigin, RoleEdge:
+		return r, nil
+	}
+	return "", fmt.Errorf("stage role %q: want any, origin or edge", s)
+}
+
+func (r Role) hosts() bool      { return r != RoleEdge }
+func (r Role) subscribes() bool { return r != RoleOrigin }
 
 func (c ClusterConfig) withDefaults() ClusterConfig {
 	if c.NodeID == "" {
@@ -58,6 +92,9 @@ func (c ClusterConfig) withDefaults() ClusterConfig {
 	}
 	if c.LeaseTTL <= 0 {
 		c.LeaseTTL = 4 * time.Second
+	}
+	if c.Role == "" {
+		c.Role = RoleAny
 	}
 	return c
 }
@@ -76,6 +113,7 @@ type nodeInfo struct {
 	Stages       int    `json:"stages"`
 	Participants int    `json:"participants"`
 	Peers        int    `json:"peers"`
+	Role         Role   `json:"role,omitempty"`
 	Draining     bool   `json:"draining,omitempty"`
 	// At is when the node announced this; a node silent for
 	// silentAfter is taken for dead before its entry expires.
@@ -107,11 +145,20 @@ type cluster struct {
 	leases *store.Table[lease]
 	nodes  *store.Table[nodeInfo]
 	snap   *nats.Subscription // snapshot requests (feed.go)
+	// reports from edges, orders from origins (remote.go)
+	reports, orders *nats.Subscription
 
 	draining atomic.Bool
 
-	mu   sync.Mutex
-	held map[string]*held // stage id → our lease
+	mu      sync.Mutex
+	held    map[string]*held // stage id → our lease
+	remotes map[string]*peer // the subscribers edges serve, by edgeRef.key
+	sent    map[string]int   // subscribers sent to each node since it last announced
+	// silentEdges: since when each edge serving remotes has been silent.
+	silentEdges map[string]time.Time
+	// others is the last listing of the other live nodes (liveNodes).
+	others   []nodeInfo
+	othersAt time.Time
 }
 
 // held is a lease this node holds.
@@ -136,9 +183,14 @@ func newCluster(ctx context.Context, s *Server, cfg ClusterConfig, st *store.Sto
 	if err != nil {
 		return nil, err
 	}
-	cl := &cluster{s: s, cfg: cfg, nc: nc, leases: leases, nodes: nodes, held: map[string]*held{}}
+	cl := &cluster{s: s, cfg: cfg, nc: nc, leases: leases, nodes: nodes, held: map[string]*held{},
+		remotes: map[string]*peer{}, sent: map[string]int{}, silentEdges: map[string]time.Time{}}
 	if cl.snap, err = nc.Subscribe(snapshotSubject(nodeKey(cfg.NodeID), "*"), cl.onSnapshotRequest); err != nil {
 		return nil, fmt.Errorf("stage: subscribe to snapshot requests: %w", err)
+	}
+	if err := cl.listenEdges(); err != nil {
+		cl.unsubscribe()
+		return nil, err
 	}
 	cl.announce(ctx)
 	return cl, nil
@@ -158,8 +210,10 @@ func (cl *cluster) run(ctx context.Context) {
 			return
 		case <-renew.C:
 			cl.renewAll(ctx)
+			cl.followOrigins(ctx)
 		case <-announce.C:
 			cl.announce(ctx)
+			cl.sweepRemotes(ctx)
 		case <-janitor.C:
 			if n, err := cl.s.EndStaleSessions(ctx); err != nil && ctx.Err() == nil {
 				cl.s.log.Warn("end sessions of stages whose node is gone", "error", err)
@@ -226,7 +280,8 @@ var errNotHosted = refusal.New(http.StatusNotFound, "nobody publishes on this st
 // the lease) or there (a redirect naming that node). done is false when
 // another node took the lease first.
 func (cl *cluster) place(ctx context.Context, stageID string, r *http.Request) (done bool, err error) {
-	placedHere := r != nil && r.URL.Query().Get(placeQuery) == cl.cfg.NodeID && !cl.draining.Load()
+	placedHere := r != nil && r.URL.Query().Get(placeQuery) == cl.cfg.NodeID && !cl.draining.Load() &&
+		cl.cfg.Role.hosts()
 	if !placedHere {
 		n, ok := cl.leastLoaded(ctx)
 		if !ok {
@@ -258,6 +313,9 @@ func (cl *cluster) acquire(ctx context.Context, stageID string) (bool, error) {
 	cl.held[stageID] = &held{until: start.Add(cl.cfg.LeaseTTL)}
 	cl.mu.Unlock()
 	cl.s.log.Info("stage placed on this node", "stage", stageID, "node", cl.cfg.NodeID)
+	if rm := cl.s.roomOf(stageID); rm != nil && rm.origin != nil {
+		rm.evict("the stage moved to this node: reconnect") // it relayed the stage from its old host
+	}
 	// The node that hosted it before died with its session open.
 	if err := cl.s.endStaleSession(ctx, stageID); err != nil {
 		cl.s.log.Warn("end the session a lost node left open", "stage", stageID, "error", err)
@@ -373,16 +431,27 @@ func (cl *cluster) drain(ctx context.Context) {
 
 // close forgets the node in the store.
 func (cl *cluster) close() {
-	_ = cl.snap.Unsubscribe()
+	cl.unsubscribe()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
 	_ = cl.nodes.Delete(ctx, nodeKey(cl.cfg.NodeID))
 }
 
+func (cl *cluster) unsubscribe() {
+	for _, sub := range []*nats.Subscription{cl.snap, cl.reports, cl.orders} {
+		if sub != nil {
+			_ = sub.Unsubscribe()
+		}
+	}
+}
+
 // announce records this node's load.
 func (cl *cluster) announce(ctx context.Context) {
 	n := cl.s.load()
-	n.ID, n.URL, n.Draining, n.At = cl.cfg.NodeID, cl.cfg.NodeURL, cl.draining.Load(), time.Now()
+	n.ID, n.URL, n.Role, n.Draining, n.At = cl.cfg.NodeID, cl.cfg.NodeURL, cl.cfg.Role, cl.draining.Load(), time.Now()
+	cl.mu.Lock()
+	clear(cl.sent) // the nodes' next announcements count them
+	cl.mu.Unlock()
 	actx, cancel := context.WithTimeout(ctx, announceEvery)
 	defer cancel()
 	if err := cl.nodes.Put(actx, nodeKey(cl.cfg.NodeID), n); err != nil && ctx.Err() == nil {
@@ -407,35 +476,133 @@ func (n nodeInfo) silent() bool { return time.Since(n.At) >= silentAfter }
 // nodeKey is how a node id appears in keys and subjects.
 func nodeKey(id string) string { return base64.RawURLEncoding.EncodeToString([]byte(id)) }
 
-// leastLoaded picks the live node with the fewest peers (then stages) that
-// is not draining; this one when the others cannot be listed.
-func (cl *cluster) leastLoaded(ctx context.Context) (nodeInfo, bool) {
+// liveNodes lists the nodes that take participants now: this one, with
+// its current load, and those that announced themselves lately, none
+// draining. A node's peers count the subscribers this node sent there
+// since it announced itself.
+func (cl *cluster) liveNodes(ctx context.Context) []nodeInfo {
 	self := cl.s.load()
-	self.ID, self.URL = cl.cfg.NodeID, cl.cfg.NodeURL
+	self.ID, self.URL, self.Role = cl.cfg.NodeID, cl.cfg.NodeURL, cl.cfg.Role
 	var live []nodeInfo
 	if !cl.draining.Load() {
 		live = append(live, self)
 	}
+	cl.mu.Lock()
+	others, fresh := cl.others, time.Since(cl.othersAt) < othersFresh
+	cl.mu.Unlock()
+	if !fresh {
+		others = cl.listOthers(ctx)
+		cl.mu.Lock()
+		cl.others, cl.othersAt = others, time.Now()
+		cl.mu.Unlock()
+	}
+	cl.mu.Lock()
+	defer cl.mu.Unlock()
+	for _, n := range others {
+		n.Peers += cl.sent[n.ID]
+		live = append(live, n)
+	}
+	return live
+}
+
+// othersFresh is how long a listing of the other nodes is reused: a burst
+// of subscribers does not read the store for each.
+const othersFresh = 250 * time.Millisecond
+
+func (cl *cluster) listOthers(ctx context.Context) []nodeInfo {
 	keys, err := cl.nodes.Keys(ctx, "")
 	if err != nil {
-		return self, len(live) > 0
+		return nil
 	}
+	var out []nodeInfo
 	for _, k := range keys {
 		n, err := cl.nodes.Get(ctx, k)
 		if err != nil || n.Draining || n.ID == cl.cfg.NodeID || n.silent() {
 			continue
 		}
-		live = append(live, n)
+		out = append(out, n)
 	}
+	return out
+}
+
+// lighter orders nodes by peers, then stages.
+func lighter(a, b nodeInfo) int {
+	if a.Peers != b.Peers {
+		return a.Peers - b.Peers
+	}
+	return a.Stages - b.Stages
+}
+
+// leastLoaded picks the live node that may host stages with the fewest
+// peers (then stages).
+func (cl *cluster) leastLoaded(ctx context.Context) (nodeInfo, bool) {
+	live := slices.DeleteFunc(cl.liveNodes(ctx), func(n nodeInfo) bool { return !n.Role.hosts() })
 	if len(live) == 0 {
 		return nodeInfo{}, false
 	}
-	return slices.MinFunc(live, func(a, b nodeInfo) int {
-		if a.Peers != b.Peers {
-			return a.Peers - b.Peers
+	return slices.MinFunc(live, lighter), true
+}
+
+// spreadSubscriber decides where a subscriber that reached this node is
+// served: here (nil), or the redirect to a node that serves subscribers
+// and carries clearly fewer peers. A node of role origin sends every
+// subscriber on while another node serves them.
+func (cl *cluster) spreadSubscriber(ctx context.Context, r *http.Request) error {
+	if r.URL.Query().Get(placeQuery) == cl.cfg.NodeID {
+		return nil
+	}
+	var self *nodeInfo
+	var candidates []nodeInfo
+	live := cl.liveNodes(ctx)
+	for i, n := range live {
+		if n.ID == cl.cfg.NodeID {
+			self = &live[i]
 		}
-		return a.Stages - b.Stages
-	}), true
+		if n.Role.subscribes() {
+			candidates = append(candidates, n)
+		}
+	}
+	if len(candidates) == 0 {
+		return nil
+	}
+	best := slices.MinFunc(candidates, lighter)
+	if best.ID == cl.cfg.NodeID || self != nil && self.Role.subscribes() && self.Peers <= best.Peers+4+self.Peers/8 {
+		return nil
+	}
+	cl.mu.Lock()
+	cl.sent[best.ID]++
+	cl.mu.Unlock()
+	return redirect(best.URL, r, best.ID)
+}
+
+// subscriberHome says how this node serves a subscriber of stageID: as
+// its host (nil), as an edge relaying from the host the lease names, or
+// not at all (the error: a redirect, 404 for a stage nobody hosts, 503
+// while it moves). A relay, or a subscriber choosing a simulcast layer
+// (an edge relays one), is served by the host itself.
+func (cl *cluster) subscriberHome(ctx context.Context, c token.Claims, r *http.Request) (*lease, error) {
+	if isRelay(c.ParticipantID) || r.URL.Query().Get("layer") != "" || cl.cfg.RelaySigner == nil {
+		return nil, cl.host(ctx, c.StageID, r, false)
+	}
+	if err := cl.spreadSubscriber(ctx, r); err != nil {
+		return nil, err
+	}
+	if cl.holds(c.StageID) {
+		return nil, nil
+	}
+	l, err := cl.leases.Get(ctx, c.StageID)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return nil, errNotHosted
+	case err != nil:
+		return nil, refusal.New(http.StatusServiceUnavailable, "the stage cluster's store does not answer: "+err.Error())
+	case l.Node == cl.cfg.NodeID:
+		return nil, cl.host(ctx, c.StageID, r, false)
+	case !cl.alive(ctx, l.Node):
+		return nil, refusal.New(http.StatusServiceUnavailable, "the stage's node is gone; it moves to another "+
+			"node in a few seconds: retry")
+	}
+	return &l, nil
 }
 
 // redirectError answers a request with 307 to the same path on another
@@ -477,6 +644,7 @@ type NodeStatus struct {
 	Stages       int       `json:"stages"`
 	Participants int       `json:"participants"`
 	Peers        int       `json:"peers"`
+	Role         Role      `json:"role"`
 	Draining     bool      `json:"draining"`
 	Silent       bool      `json:"silent"` // not heard from lately: dead or cut off from NATS
 	At           time.Time `json:"at"`
@@ -491,7 +659,8 @@ func (s *Server) Nodes(ctx context.Context) ([]NodeStatus, error) {
 	}
 	self := s.load()
 	out := []NodeStatus{{ID: cl.cfg.NodeID, URL: cl.cfg.NodeURL, Stages: self.Stages,
-		Participants: self.Participants, Peers: self.Peers, Draining: cl.draining.Load(), At: time.Now()}}
+		Participants: self.Participants, Peers: self.Peers, Role: cl.cfg.Role, Draining: cl.draining.Load(),
+		At: time.Now()}}
 	keys, err := cl.nodes.Keys(ctx, "")
 	if err != nil {
 		return out, err
@@ -502,7 +671,7 @@ func (s *Server) Nodes(ctx context.Context) ([]NodeStatus, error) {
 			continue
 		}
 		out = append(out, NodeStatus{ID: n.ID, URL: n.URL, Stages: n.Stages, Participants: n.Participants,
-			Peers: n.Peers, Draining: n.Draining, Silent: n.silent(), At: n.At})
+			Peers: n.Peers, Role: n.Role, Draining: n.Draining, Silent: n.silent(), At: n.At})
 	}
 	return out, nil
 }

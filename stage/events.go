@@ -48,6 +48,9 @@ func (r *room) removeWatcher(w *watcher) {
 // broadcast queues m for every watcher, here and on other nodes; r.mu is
 // held.
 func (r *room) broadcast(m Message) {
+	if r.origin != nil {
+		return // an edge room has no watchers: the origin tells
+	}
 	r.publishLocked(m)
 	for w := range r.watchers {
 		select {

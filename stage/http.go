@@ -197,7 +197,7 @@ func (s *Server) subscribe(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	rm, err := s.openRoom(r.Context(), c, r, false)
+	rm, err := s.subscribeRoom(r.Context(), c, r)
 	if errors.Is(err, errNotHosted) {
 		return refusal.Newf(http.StatusNotFound, "participant %q is not publishing on this stage",
 			r.PathValue("participantId"))
@@ -207,6 +207,11 @@ func (s *Server) subscribe(w http.ResponseWriter, r *http.Request) error {
 	}
 	target := r.PathValue("participantId")
 	pub := rm.publisher(target)
+	if pub == nil && rm.origin != nil {
+		if pub, err = rm.relay(r.Context(), target); err != nil {
+			return err
+		}
+	}
 	if pub == nil {
 		rm.recordError(c.ParticipantID, "SUBSCRIBE_ERROR", "PUBLISHER_NOT_FOUND")
 		return refusal.Newf(http.StatusNotFound, "participant %q is not publishing on this stage", target)
@@ -229,6 +234,9 @@ func (s *Server) subscribe(w http.ResponseWriter, r *http.Request) error {
 	if err := validLayer(want, tracks); err != nil {
 		return err
 	}
+	if rm.origin == nil && s.cluster != nil {
+		rm.replaceRemote(c.ParticipantID, target, s.cluster.cfg.NodeID)
+	}
 	release, err := rm.reserve(c.ParticipantID, subscribePeer, target)
 	if err != nil {
 		return err
@@ -239,6 +247,9 @@ func (s *Server) subscribe(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	p.remoteParticipantID = target
+	if isRelay(c.ParticipantID) {
+		p.edge = &edgeRef{node: c.Attributes[relayNodeAttr]}
+	}
 	answer, err := p.negotiate(offer, func() error {
 		for _, t := range tracks {
 			if t.sim != nil {
@@ -262,7 +273,36 @@ func (s *Server) subscribe(w http.ResponseWriter, r *http.Request) error {
 		}
 		return nil
 	})
+	if err == nil && rm.origin != nil {
+		err = s.cluster.joinAtOrigin(r.Context(), rm, c, p, r.UserAgent())
+	}
 	return s.admitPeer(w, r, rm, p, c, answer, err)
+}
+
+// subscribeRoom checks the token's stage still exists and returns the
+// room a subscriber is served from: the host's, or in a cluster an edge
+// room relaying from the host (edge.go); otherwise the error redirects r.
+func (s *Server) subscribeRoom(ctx context.Context, c token.Claims, r *http.Request) (*room, error) {
+	if s.cluster == nil {
+		return s.openRoom(ctx, c, r, false)
+	}
+	if err := s.checkStage(ctx, c); err != nil {
+		return nil, err
+	}
+	origin, err := s.cluster.subscriberHome(ctx, c, r)
+	if err != nil {
+		return nil, err
+	}
+	var rm *room
+	if origin == nil {
+		rm = s.room(c.StageID, c.StageARN)
+	} else {
+		rm = s.edgeRoom(c.StageID, c.StageARN, *origin)
+	}
+	if rm == nil {
+		return nil, refusal.New(http.StatusServiceUnavailable, "the stage is moving or the server shutting down; retry")
+	}
+	return rm, nil
 }
 
 // openRoom checks the token's stage still exists and returns its room. In
@@ -330,6 +370,9 @@ func (s *Server) admitPeer(w http.ResponseWriter, r *http.Request, rm *room, p *
 		}
 	}
 	if err != nil {
+		if p.atOrigin {
+			s.cluster.tellOrigin(rm, p, opLeave, "refused: "+err.Error())
+		}
 		_ = p.pc.Close()
 		s.pcs.done()
 		return err

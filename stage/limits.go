@@ -51,6 +51,9 @@ func (r *room) reserve(pid string, kind peerKind, target string) (release func()
 }
 
 func (r *room) checkLimitsLocked(pid string, kind peerKind, target string) error {
+	if isRelay(pid) {
+		return nil // a node relaying the stage: one subscription a publisher, at most 12
+	}
 	part := r.participants[pid]
 	if r.sessionID == "" {
 		part = nil // participants of an ended session are forgotten

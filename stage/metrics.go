@@ -4,7 +4,11 @@ import "github.com/prometheus/client_golang/prometheus"
 
 var (
 	roomsDesc = prometheus.NewDesc("stagehand_stage_rooms",
-		"Stages with a session running on this server.", nil, nil)
+		"Stages this server hosts with a session running.", nil, nil)
+	cascadeDesc = prometheus.NewDesc("stagehand_stage_cascade",
+		"The cascade on this node, by kind: edge_stages (stages hosted elsewhere whose subscribers it serves), "+
+			"relays (publishers it relays from their stage's host) and remote_subscribers (subscribers of stages it "+
+			"hosts that edges serve).", []string{"kind"}, nil)
 	participantsDesc = prometheus.NewDesc("stagehand_stage_participants",
 		"Participants connected to this server's stages, by state: joined (all of them, compositions' subscribers "+
 			"included) and publishing.", []string{"state"}, nil)
@@ -27,6 +31,7 @@ type stageCollector struct{ s *Server }
 
 func (c stageCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- roomsDesc
+	ch <- cascadeDesc
 	ch <- participantsDesc
 	ch <- peersDesc
 	ch <- pcsMadeDesc
@@ -43,9 +48,13 @@ func (c stageCollector) Collect(ch chan<- prometheus.Metric) {
 	c.s.mu.Unlock()
 	var live, joined, publishing int
 	peers := map[peerKind]int{publishPeer: 0, subscribePeer: 0}
+	cascade := map[string]int{"edge_stages": 0, "relays": 0, "remote_subscribers": 0}
 	for _, r := range rooms {
 		r.mu.Lock()
-		if r.sessionID != "" {
+		switch {
+		case r.origin != nil:
+			cascade["edge_stages"]++
+		case r.sessionID != "":
 			live++
 		}
 		// A room keeps those who left (DISCONNECTED) for its session.
@@ -58,12 +67,22 @@ func (c stageCollector) Collect(ch chan<- prometheus.Metric) {
 				publishing++
 			}
 			for pe := range p.peers {
-				peers[pe.kind]++
+				switch {
+				case pe.relay != nil:
+					cascade["relays"]++
+				case pe.edge != nil && pe.edge.session != "":
+					cascade["remote_subscribers"]++
+				default:
+					peers[pe.kind]++
+				}
 			}
 		}
 		r.mu.Unlock()
 	}
 	ch <- prometheus.MustNewConstMetric(roomsDesc, prometheus.GaugeValue, float64(live))
+	for k, n := range cascade {
+		ch <- prometheus.MustNewConstMetric(cascadeDesc, prometheus.GaugeValue, float64(n), k)
+	}
 	ch <- prometheus.MustNewConstMetric(participantsDesc, prometheus.GaugeValue, float64(joined), "joined")
 	ch <- prometheus.MustNewConstMetric(participantsDesc, prometheus.GaugeValue, float64(publishing), "publishing")
 	for k, n := range peers {

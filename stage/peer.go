@@ -43,8 +43,15 @@ type peer struct {
 	remoteParticipantID string // the publisher a subscribe peer receives
 	pc                  *webrtc.PeerConnection
 	started             bool // publish/subscribe started; guarded by r.mu
-	closeOnce           sync.Once
-	done                chan struct{} // closed once the peer has left
+	// The cascade (edge.go, remote.go). On an edge: relay is a relayed
+	// publisher's subscription on the origin, and atOrigin tells that the
+	// origin admitted this subscriber. On the origin: edge is where a
+	// subscriber served by an edge, or a relay, comes from.
+	relay     *relayLink
+	atOrigin  bool
+	edge      *edgeRef
+	closeOnce sync.Once
+	done      chan struct{} // closed once the peer has left
 
 	// Publish side: the tracks that flow, as they start.
 	tmu       sync.Mutex
@@ -417,6 +424,12 @@ func (p *peer) close(reason string) {
 				p.r.log.Debug("close peer connection", "participant", p.participantID, "error", err)
 			}
 			p.s.pcs.done()
+		}
+		if p.relay != nil {
+			p.relay.deleteUpstream()
+		}
+		if p.edge != nil {
+			p.s.cluster.endRemote(p, reason)
 		}
 		p.r.log.Info("peer left", "participant", p.participantID, "kind", p.kind, "reason", reason)
 		if p.kind == publishPeer {

@@ -29,6 +29,10 @@ type room struct {
 	log               *slog.Logger
 
 	tag string // names this room in its NATS events (feed.go)
+	// origin, on an edge, is the node hosting the stage, which this room
+	// relays its publishers from and which records everything (edge.go);
+	// nil on the host.
+	origin *edgeLink
 
 	mu           sync.Mutex
 	dead         bool  // dropped from the server; a new room takes over
@@ -44,6 +48,7 @@ type room struct {
 	// revoked are the participants DisconnectParticipant removed: an offer
 	// of theirs negotiated meanwhile must not join.
 	revoked map[string]bool
+	relays  map[string]*relayStart // on an edge: relays being started, by publisher
 }
 
 // participant is one token's presence on the stage.
@@ -58,7 +63,8 @@ func newRoom(s *Server, stageID, stageARN string) *room {
 	return &room{s: s, stageID: stageID, stageARN: stageARN, tag: newRoomTag(),
 		log:          s.log.With("stage", stageID),
 		participants: map[string]*participant{}, watchers: map[*watcher]struct{}{},
-		pending: map[string]pending{}, errors: map[string]*errorLog{}, revoked: map[string]bool{}}
+		pending: map[string]pending{}, errors: map[string]*errorLog{}, revoked: map[string]bool{},
+		relays: map[string]*relayStart{}}
 }
 
 // join admits p, a new peer connection of the token's participant,
@@ -177,6 +183,11 @@ func (r *room) publishers() int {
 // startSession begins a stage session: the stage's activeSessionId is
 // set, and a StageSession recorded.
 func (r *room) startSession() error {
+	if r.origin != nil {
+		r.sessionID = edgeSession
+		r.participants = map[string]*participant{}
+		return nil
+	}
 	ctx, cancel := r.s.storeCtx()
 	defer cancel()
 	id := ivs.NewSessionID()
@@ -204,6 +215,10 @@ func (r *room) startSession() error {
 
 // endSession closes the session once nobody is connected.
 func (r *room) endSession() {
+	if r.origin != nil {
+		r.sessionID = ""
+		return
+	}
 	ctx, cancel := r.s.storeCtx()
 	defer cancel()
 	id := r.sessionID
@@ -241,8 +256,14 @@ func (r *room) leave(p *peer, reason string) {
 		return
 	}
 	delete(part.peers, p)
+	if p.atOrigin {
+		r.s.cluster.tellOrigin(r, p, opLeave, reason)
+	}
 	if r.evicted {
 		return // the stage's next host records what became of its participants
+	}
+	if r.origin != nil && p.kind == subscribePeer {
+		r.lingerRelayLocked(p.remoteParticipantID)
 	}
 	switch {
 	case p.kind == publishPeer && part.pub == p:
@@ -317,7 +338,7 @@ func (r *room) publishStarted(p *peer) {
 	r.saveParticipant(part)
 	r.recordLocked(p.participantID, "PUBLISH_STARTED", "", "")
 	r.broadcast(Message{Type: MsgTracksPublished, Participant: part.info()})
-	if hook := r.s.cfg.OnPublishStarted; hook != nil && !Hidden(p.participantID) {
+	if hook := r.s.cfg.OnPublishStarted; hook != nil && !Hidden(p.participantID) && r.origin == nil {
 		stageID, sessionID, pid := r.stageID, r.sessionID, p.participantID
 		r.s.goTracked(func() { hook(r.s.ctx, stageID, sessionID, pid) })
 	}
@@ -345,6 +366,9 @@ func (r *room) subscribeStarted(p *peer) {
 		return
 	}
 	p.started = true
+	if r.origin != nil && p.atOrigin {
+		r.s.cluster.tellOrigin(r, p, opStarted, "")
+	}
 	r.recordLocked(p.participantID, "SUBSCRIBE_STARTED", p.remoteParticipantID, "")
 }
 
@@ -410,7 +434,7 @@ func (r *room) recordErrorLocked(pid, name, code string) {
 
 // recordLocked writes one participant event of the active session.
 func (r *room) recordLocked(pid, name, remote, code string) {
-	if Hidden(pid) {
+	if Hidden(pid) || r.origin != nil {
 		return
 	}
 	at := now()
@@ -430,7 +454,7 @@ func (r *room) recordLocked(pid, name, remote, code string) {
 }
 
 func (r *room) saveParticipant(part *participant) {
-	if Hidden(part.rec.ParticipantID) {
+	if Hidden(part.rec.ParticipantID) || r.origin != nil {
 		return
 	}
 	ctx, cancel := r.s.storeCtx()

@@ -23,8 +23,9 @@
 // once this side's gathering is complete, which on a LAN takes
 // milliseconds.
 //
-// A stage lives on one stage server at a time: rooms are in memory, so two
-// stage servers must not serve the same stage.
+// A stage is hosted by one stage server at a time (rooms are in memory);
+// in a cluster the others serve its subscribers by relaying its publishers
+// from the host (cluster.go, edge.go, remote.go).
 //
 // The stage imports no control-plane package: tokens are checked by the
 // Verifier it is given, and the API's disconnect signals arrive as

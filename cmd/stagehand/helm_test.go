@@ -49,7 +49,7 @@ var chartValues = map[string][]string{
 		"channels.arn:aws:ivs:us-east-1:123456789012:channel/abcd1234=rtmps://ingest.example:443/app/sk_x"},
 	"hpa": {"autoscaling.mode=hpa", "worker.drainTimeout=2m", "worker.s3.endpoint=http://s3.example:7070",
 		"worker.s3.accessKeyId=AKIAS3", "worker.s3.secretAccessKey=s3secret", "serve.iceIP=10.0.0.9",
-		"serve.mediaPort=3478", "serve.publicIP=203.0.113.9"},
+		"serve.mediaPort=3478", "serve.publicIP=203.0.113.9", "serve.stageRole=edge"},
 	"existing secrets": {"credentials.existingSecret=api-keys", "nats.existingSecretPrefix=mine",
 		"worker.s3.existingSecret=s3-keys", "metrics.dashboard.enabled=false", "serve.hostNetwork=false"},
 }
@@ -279,8 +279,8 @@ func checkManifests(t *testing.T, values string, docs map[string]map[string]any,
 		// One media port, and the public address its candidates give.
 		sargs := fmt.Sprint(dig(serve, "spec", "template", "spec", "containers", 0, "args"))
 		if !strings.Contains(sargs, "--stage-udp-addr 10.0.0.9:3478") ||
-			!strings.Contains(sargs, "--stage-public-addr 203.0.113.9") {
-			t.Errorf("serve args %s: want the media port on the ICE address and the public address", sargs)
+			!strings.Contains(sargs, "--stage-public-addr 203.0.113.9") || !strings.Contains(sargs, "--stage-role edge") {
+			t.Errorf("serve args %s: want the media port on the ICE address, the public address and the role", sargs)
 		}
 	case "existing secrets":
 		for k := range docs {

@@ -68,16 +68,18 @@ type serveConfig struct {
 	UDPAddr string
 	// PublicAddr is what ICE candidates say instead of the local address.
 	PublicAddr string
-	Worker     workerFlags
-	Ingest     ingestFlags
-	HTTP       httpFlags
-	NoWorker   bool // run no embedded worker (workers run as `stagehand worker`)
-	Demo       bool // start a demo stage, participants and composition
-	NoConsole  bool // serve no console at /console/ on the stage address
-	RTMPURL    string
-	RTMPSURL   string
-	Channels   map[string]string
-	LogLevel   slog.Level
+	// Role is the node's part in the stage cluster: any, origin or edge.
+	Role      stage.Role
+	Worker    workerFlags
+	Ingest    ingestFlags
+	HTTP      httpFlags
+	NoWorker  bool // run no embedded worker (workers run as `stagehand worker`)
+	Demo      bool // start a demo stage, participants and composition
+	NoConsole bool // serve no console at /console/ on the stage address
+	RTMPURL   string
+	RTMPSURL  string
+	Channels  map[string]string
+	LogLevel  slog.Level
 	// CPUProfile and MemProfile are pprof files written at the end (sizing
 	// a node with `stagehand load`).
 	CPUProfile, MemProfile string
@@ -95,6 +97,12 @@ func parseServeFlags(args []string, stderr io.Writer) (serveConfig, error) {
 	fs.StringVar(&c.NATSAddr, "nats-addr", "127.0.0.1:4222", "address of the embedded NATS server (loopback)")
 	c.NATS.register(fs)
 	fs.IntVar(&c.Replicas, "replicas", 1, "replicas of the JetStream buckets and streams (3 on a 3-node cluster)")
+	fs.Func("stage-role", "the node's part in the stage cluster: `any` (host stages and serve subscribers), "+
+		"origin (host stages, send subscribers to other nodes) or edge (serve subscribers, relayed from the origins)",
+		func(v string) (err error) {
+			c.Role, err = stage.ParseRole(v)
+			return err
+		})
 	fs.IntVar(&c.MaxSubscribers, "stage-max-subscribers", 10000,
 		"participants that only subscribe, per stage (IVS's quota: 10,000; publishers: 12)")
 	fs.BoolVar(&c.Dev, "dev", false, "local demo: accept the demo credentials when none are given")
@@ -311,7 +319,8 @@ func serve(ctx context.Context, cfg serveConfig, stdout, stderr io.Writer) error
 	sfu, err := stage.New(stage.Config{ICEIPs: cfg.ICEIPs, Logger: log, MaxSubscribers: cfg.MaxSubscribers,
 		UDPAddr: cfg.UDPAddr, PublicAddr: cfg.PublicAddr,
 		OnPublishStarted: recording.NewDispatcher(st, queue, log).Hook(),
-		Cluster:          &stage.ClusterConfig{NodeURL: cfg.nodeURL(stageLn.Addr().String())}}, verifier, st, nc)
+		Cluster: &stage.ClusterConfig{NodeURL: cfg.nodeURL(stageLn.Addr().String()), Role: cfg.Role,
+			RelaySigner: signer}}, verifier, st, nc)
 	if err != nil {
 		return err
 	}

@@ -386,6 +386,18 @@ func TestNATSWorkerCannotTamperWithJobs(t *testing.T) {
 			t.Errorf("stage after the attack: %v; want none", err)
 		}
 	})
+	Attack(t, "worker forges the stage cascade's messages", func(t *testing.T) {
+		// A stage node answers these: an edge's report admits a subscriber
+		// on the origin, an origin's order ends one on an edge.
+		for _, subject := range []string{"stagehand.stage.origin.node", "stagehand.stage.edge.node"} {
+			sub, err := f.control.Subscribe(subject, func(m *nats.Msg) { _ = m.Respond([]byte(`{}`)) })
+			if err != nil {
+				t.Fatal(err)
+			}
+			refusedRequest(t, nc, subject, []byte(`{"op":"join","stage":"s","edge":"e","session":"x","participant":"p"}`))
+			_ = sub.Unsubscribe()
+		}
+	})
 }
 
 // TestNATSWorkerRole is the positive control: a worker opens the store

@@ -27,6 +27,7 @@ import (
 	"github.com/stagehand-rt/stagehand/recording"
 	"github.com/stagehand-rt/stagehand/stage"
 	"github.com/stagehand-rt/stagehand/store"
+	"github.com/stagehand-rt/stagehand/token"
 	"github.com/stagehand-rt/stagehand/token/tokenstore"
 )
 
@@ -51,6 +52,7 @@ type Env struct {
 
 	node     *stageNode // the stage server serving StageURL now
 	verifier *tokenstore.Verifier
+	signer   *token.Signer // the server's key: cluster nodes relay with it
 	logger   *slog.Logger
 }
 
@@ -110,9 +112,16 @@ func Start(t testing.TB, o Options) *Env {
 	if cfg.OnPublishStarted == nil {
 		cfg.OnPublishStarted = recording.NewDispatcher(st, q, logger).Hook()
 	}
+	signer, err := tokenstore.LoadSigner(ctx, st, ns2)
+	if err != nil {
+		t.Fatal(err)
+	}
 	if o.Cluster != nil {
 		cc := *o.Cluster
 		cc.NodeURL = stageURL
+		if cc.RelaySigner == nil {
+			cc.RelaySigner = signer
+		}
 		cfg.Cluster = &cc
 	}
 	serveOn(t, apiLn, srv)
@@ -124,7 +133,7 @@ func Start(t testing.TB, o Options) *Env {
 		Credentials: credentials.NewStaticCredentialsProvider(KeyID, SecretKey, ""),
 	})
 	return &Env{Ctx: ctx, API: client, APIURL: apiURL, StageURL: stageURL, Stage: node.sfu, Store: st, Queue: q,
-		NC: nc, node: node, verifier: verifier, logger: logger}
+		NC: nc, node: node, verifier: verifier, signer: signer, logger: logger}
 }
 
 // Node is one more stage node of a clustered Env.
@@ -140,6 +149,9 @@ func (e *Env) AddNode(t testing.TB, cc stage.ClusterConfig) *Node {
 	t.Helper()
 	ln := listen(t)
 	cc.NodeURL = "http://" + ln.Addr().String()
+	if cc.RelaySigner == nil {
+		cc.RelaySigner = e.signer
+	}
 	n := &stageNode{cfg: stage.Config{ICEIPs: []string{"127.0.0.1"}, Logger: e.logger, Cluster: &cc},
 		verifier: e.verifier, store: e.Store, nc: e.NC}
 	n.start(t, ln)
