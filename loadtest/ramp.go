@@ -32,6 +32,14 @@ type RampStep struct {
 	// (ServerCores 0 when the metrics are not read).
 	ServerCores float64 `json:"serverCpuCores"`
 	ToolCores   float64 `json:"toolCpuCores"`
+	// Packets are the RTP packets the subscribers received over the
+	// window. JoinStart is when the step's joins began, Start and End the
+	// window (after the joins): other processes' figures (each node of a
+	// stage cluster) can be read over the same window.
+	Packets   int64     `json:"packetsReceived"`
+	JoinStart time.Time `json:"joinStart"`
+	Start     time.Time `json:"start"`
+	End       time.Time `json:"end"`
 }
 
 // ramp adds subscribers a step at a time and measures each step over
@@ -49,7 +57,7 @@ func (r *runner) ramp(ctx context.Context, start time.Time) *RampResult {
 			res.Full = true
 			break
 		}
-		fails := r.failureTotal()
+		fails, joinStart := r.failureTotal(), time.Now()
 		r.joinSubscribers(ctx, n)
 		r.markAll()
 		server0, serverErr := r.scrape(ctx)
@@ -59,7 +67,8 @@ func (r *runner) ramp(ctx context.Context, start time.Time) *RampResult {
 			break
 		}
 		st := r.step()
-		wall := time.Since(t0).Seconds()
+		st.JoinStart, st.Start, st.End = joinStart, t0, time.Now()
+		wall := st.End.Sub(t0).Seconds()
 		st.ToolCores = (selfCPU() - cpu0).Seconds() / wall
 		if server1, err := r.scrape(ctx); err == nil && serverErr == nil {
 			st.ServerCores = (server1.cpuSeconds - server0.cpuSeconds) / server1.at.Sub(server0.at).Seconds()
@@ -118,7 +127,8 @@ func (r *runner) step() RampStep {
 		}
 	}
 	slices.Sort(lat)
-	st := RampStep{Subscribers: len(subs), LatencyP95Ms: float64(percentile(lat, 95)) / float64(time.Millisecond)}
+	st := RampStep{Subscribers: len(subs), LatencyP95Ms: float64(percentile(lat, 95)) / float64(time.Millisecond),
+		Packets: received}
 	if expected > 0 {
 		st.LossPercent = 100 * float64(max(0, expected-received)) / float64(expected)
 	}

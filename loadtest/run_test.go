@@ -68,8 +68,9 @@ func testRun(t *testing.T, codec string) {
 	check()
 }
 
-// TestRamp: a ramp that holds goes on to its ceiling; one whose threshold
-// no step can meet stops at its first step.
+// TestRamp: a ramp that holds goes on to its ceiling, each step with its
+// window and packets; one whose threshold no step can meet stops at its
+// first step.
 func TestRamp(t *testing.T) {
 	env := stagetest.Start(t, stagetest.Options{})
 	base := loadtest.Config{
@@ -84,7 +85,12 @@ func TestRamp(t *testing.T) {
 		t.Fatal(err)
 	}
 	if r := rep.Ramp; r == nil || len(r.Steps) != 2 || r.LastHeld != 2 || r.FirstFailed != 0 {
-		t.Errorf("ramp to 2 = %+v", r)
+		t.Fatalf("ramp to 2 = %+v", r)
+	}
+	for _, st := range rep.Ramp.Steps {
+		if st.Packets == 0 || !st.JoinStart.Before(st.Start) || st.End.Sub(st.Start) < time.Second {
+			t.Errorf("step window = %+v: want packets, and joins before a window of the step's length", st)
+		}
 	}
 	crosses := base
 	crosses.Ramp.MaxLatency = time.Nanosecond
