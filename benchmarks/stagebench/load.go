@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -50,6 +51,7 @@ func (b *bench) load(ctx context.Context, name string, entry *node, nodes []*nod
 	if err != nil {
 		return nil, fmt.Errorf("load (%s): %w\n%s", name, err, tail(logPath, 15))
 	}
+	_ = os.WriteFile(strings.TrimSuffix(logPath, ".log")+".json", out.Bytes(), 0o644)
 	var rep loadtest.Report
 	if err := json.Unmarshal(out.Bytes(), &rep); err != nil {
 		return nil, fmt.Errorf("load (%s): its report: %w", name, err)

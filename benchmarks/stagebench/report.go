@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"runtime"
+	"slices"
 	"strings"
 	"time"
 
@@ -141,14 +142,14 @@ func (r *results) scenarios() []*scenario {
 }
 
 func (r *results) table(b *strings.Builder) {
-	fmt.Fprintf(b, "\n| scenario | subscribers joined | window s | packets received | loss %% | p95 ms | "+
+	fmt.Fprintf(b, "\n| scenario | subscribers (joined) | window s | packets received | loss %% | p95 ms | "+
 		"failures | load tool cores | machine busy cores (elsewhere) |\n"+
 		"| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n")
 	for _, sc := range r.scenarios() {
 		st := sc.step
-		fmt.Fprintf(b, "| %s | %d | %.1f | %d | %.2f | %.0f | %d | %.2f | %.2f (%.2f) |\n", sc.name, st.Subscribers,
-			st.End.Sub(st.Start).Seconds(), st.Packets, st.LossPercent, st.LatencyP95Ms, st.Failures, st.ToolCores,
-			sc.busy, sc.elsewhere())
+		fmt.Fprintf(b, "| %s | %d (%d) | %.1f | %d | %.2f | %.0f | %d | %.2f | %.2f (%.2f) |\n", sc.name,
+			st.Subscribers, sc.rep.Subscribers, st.End.Sub(st.Start).Seconds(), st.Packets, st.LossPercent,
+			st.LatencyP95Ms, st.Failures, st.ToolCores, sc.busy, sc.elsewhere())
 	}
 	fmt.Fprintf(b, "\n| scenario | process | role | subscriber peers | hosts stage | CPU cores | CPU-s | "+
 		"packets per CPU-s | RSS MB | RSS growth MB | fan-out drops |\n"+
@@ -181,7 +182,31 @@ func (r *results) summary(b *strings.Builder) {
 	if a := r.audience; a != nil {
 		r.audienceLine(b, a)
 	}
+	r.failures(b)
 	r.contention(b)
+}
+
+// failures notes each scenario's failures, the most frequent first.
+func (r *results) failures(b *strings.Builder) {
+	for _, sc := range r.scenarios() {
+		fs := slices.Clone(sc.rep.Failures)
+		if len(fs) == 0 {
+			continue
+		}
+		slices.SortStableFunc(fs, func(x, y loadtest.Failure) int { return y.Count - x.Count })
+		fmt.Fprintf(b, "note: %s had failures (the load tool's, whole run):", sc.name)
+		for _, f := range fs[:min(len(fs), 4)] {
+			fmt.Fprintf(b, " %d × %s;", f.Count, shorten(f.Error, 110))
+		}
+		b.WriteString("\n")
+	}
+}
+
+func shorten(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
 }
 
 // contention notes other processes that competed with the measured ones.
