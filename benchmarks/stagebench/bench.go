@@ -31,8 +31,8 @@ func newBench(s settings) (*bench, error) {
 	return &bench{s: s, dir: dir, cascade: cascade}, nil
 }
 
-// close stops every process; the logs and data stay after a failure or
-// with STAGEBENCH_KEEP=1.
+// close stops every process; the logs and data stay after a failure (or
+// a load run's failures) or with STAGEBENCH_KEEP=1.
 func (b *bench) close(failed bool) {
 	for _, n := range b.nodes {
 		n.stop()

@@ -117,6 +117,7 @@ func (n *node) sample(ctx context.Context) {
 	}
 	if m, err := n.scrape(ctx); err == nil {
 		s.subs, s.rooms = m[`stagehand_stage_peers{kind="subscribe"}`], m["stagehand_stage_rooms"]
+		s.pcs = m["stagehand_stage_peer_connections_open"]
 		s.dropped = m["stagehand_stage_fanout_dropped_packets_total"]
 	}
 	n.samples = append(n.samples, s)

@@ -73,9 +73,9 @@ func run(ctx context.Context, out io.Writer) (err error) {
 	if err != nil {
 		return err
 	}
-	defer func() { b.close(err != nil) }()
-	res, err := b.all(ctx)
-	if err != nil {
+	var res *results
+	defer func() { b.close(err != nil || res.hadFailures()) }()
+	if res, err = b.all(ctx); err != nil {
 		return err
 	}
 	return res.write(out)

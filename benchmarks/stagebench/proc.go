@@ -16,16 +16,17 @@ const clockTicks = 100
 
 // sample is one node's figures at one time: from /proc, its CPU-seconds
 // (user and system, every thread) and RSS; from its /metrics, its
-// subscriber peers, hosted stages and fan-out drops (-1 when unread).
+// subscriber peers, open peer connections, stage rooms and fan-out drops
+// (-1 when unread).
 type sample struct {
-	at                   time.Time
-	cpu, rss             float64 // seconds, bytes
-	subs, rooms, dropped float64
+	at                        time.Time
+	cpu, rss                  float64 // seconds, bytes
+	subs, pcs, rooms, dropped float64
 }
 
 // readProc samples a process's CPU and RSS.
 func readProc(pid int) (sample, error) {
-	s := sample{at: time.Now(), subs: -1, rooms: -1, dropped: -1}
+	s := sample{at: time.Now(), subs: -1, pcs: -1, rooms: -1, dropped: -1}
 	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {
 		return s, err

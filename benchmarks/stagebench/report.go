@@ -5,6 +5,7 @@ import (
 	"io"
 	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -21,12 +22,12 @@ type scenario struct {
 	busy  float64
 }
 
-// nodeFig is one node over the window: peak subscriber peers, whether it
-// hosted a stage, CPU, RSS at the end and its growth since the joins
-// began, and packets its fan-out dropped.
+// nodeFig is one node over the window: peak subscriber peers and open
+// peer connections, whether it had a stage room, CPU, RSS at the end and
+// its growth since the joins began, and packets its fan-out dropped.
 type nodeFig struct {
 	name, role       string
-	subs             int
+	subs, pcs        int
 	hosts            bool
 	cores, cpu       float64
 	rssMB, rssGrowMB float64
@@ -67,6 +68,7 @@ func figures(n *node, st loadtest.RampStep) (nodeFig, error) {
 		rssMB: r1 / 1e6, rssGrowMB: (r1 - r0) / 1e6}
 	read := scraped(n.samples)
 	f.subs = int(peak(read, st.Start, st.End, func(s sample) float64 { return s.subs }))
+	f.pcs = int(peak(read, st.Start, st.End, func(s sample) float64 { return s.pcs }))
 	f.hosts = peak(read, st.Start, st.End, func(s sample) float64 { return s.rooms }) > 0
 	d0, ok0 := at(read, st.Start, func(s sample) float64 { return s.dropped })
 	d1, ok1 := at(read, st.End, func(s sample) float64 { return s.dropped })
@@ -143,25 +145,25 @@ func (r *results) scenarios() []*scenario {
 
 func (r *results) table(b *strings.Builder) {
 	fmt.Fprintf(b, "\n| scenario | subscribers (joined) | window s | packets received | loss %% | p95 ms | "+
-		"failures | load tool cores | machine busy cores (elsewhere) |\n"+
-		"| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n")
+		"failures | disconnected | load tool cores | machine busy cores (elsewhere) |\n"+
+		"| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n")
 	for _, sc := range r.scenarios() {
 		st := sc.step
-		fmt.Fprintf(b, "| %s | %d (%d) | %.1f | %d | %.2f | %.0f | %d | %.2f | %.2f (%.2f) |\n", sc.name,
+		fmt.Fprintf(b, "| %s | %d (%d) | %.1f | %d | %.2f | %.0f | %d | %d | %.2f | %.2f (%.2f) |\n", sc.name,
 			st.Subscribers, sc.rep.Subscribers, st.End.Sub(st.Start).Seconds(), st.Packets, st.LossPercent,
-			st.LatencyP95Ms, st.Failures, st.ToolCores, sc.busy, sc.elsewhere())
+			st.LatencyP95Ms, st.Failures, st.Disconnected, st.ToolCores, sc.busy, sc.elsewhere())
 	}
-	fmt.Fprintf(b, "\n| scenario | process | role | subscriber peers | hosts stage | CPU cores | CPU-s | "+
+	fmt.Fprintf(b, "\n| scenario | process | role | subscriber peers | open PCs | stage room | CPU cores | CPU-s | "+
 		"packets per CPU-s | RSS MB | RSS growth MB | fan-out drops |\n"+
-		"| --- | --- | --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: |\n")
+		"| --- | --- | --- | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: |\n")
 	for _, sc := range r.scenarios() {
 		for _, n := range sc.nodes {
 			pps := "-"
 			if n.cpu > 0 && n.subs > 0 {
 				pps = fmt.Sprintf("%.0f", float64(sc.step.Packets)/n.cpu)
 			}
-			fmt.Fprintf(b, "| %s | %s | %s | %d | %s | %.2f | %.1f | %s | %.0f | %.1f | %.0f |\n", sc.name, n.name,
-				n.role, n.subs, yesNo(n.hosts), n.cores, n.cpu, pps, n.rssMB, n.rssGrowMB, n.dropped)
+			fmt.Fprintf(b, "| %s | %s | %s | %s | %s | %s | %.2f | %.1f | %s | %.0f | %.1f | %.0f |\n", sc.name,
+				n.name, n.role, count(n.subs), count(n.pcs), yesNo(n.hosts), n.cores, n.cpu, pps, n.rssMB, n.rssGrowMB, n.dropped)
 		}
 	}
 	b.WriteString("\n")
@@ -176,8 +178,8 @@ func (r *results) summary(b *strings.Builder) {
 		h.cores, r.s.subscribers, nd.cores, r.s.subscribers)
 	if !r.cascade {
 		fmt.Fprintf(b, "note: serve has no --stage-role flag, so no cascade: the 4 nodes are a plain stage cluster "+
-			"and every subscriber is redirected to the node hosting the stage (%s, %d subscriber peers); "+
-			"the cascade figure is that redirect-to-origin baseline\n", h.name, h.subs)
+			"and every subscriber is redirected to the node hosting the stage (%s, %s subscriber peers); "+
+			"the cascade figure is that redirect-to-origin baseline\n", h.name, count(h.subs))
 	}
 	if a := r.audience; a != nil {
 		r.audienceLine(b, a)
@@ -200,6 +202,19 @@ func (r *results) failures(b *strings.Builder) {
 		}
 		b.WriteString("\n")
 	}
+}
+
+// hadFailures says whether a load run had failures (nil has none).
+func (r *results) hadFailures() bool {
+	if r == nil {
+		return false
+	}
+	for _, sc := range r.scenarios() {
+		if len(sc.rep.Failures) > 0 {
+			return true
+		}
+	}
+	return false
 }
 
 func shorten(s string, n int) string {
@@ -230,12 +245,21 @@ func (r *results) audienceLine(b *strings.Builder, a *scenario) {
 	switch {
 	case ramp.FirstFailed > 0:
 		last := ramp.Steps[len(ramp.Steps)-1]
-		fmt.Fprintf(b, "note: the ramp crossed at %d subscribers (loss %.2f %%, p95 %.0f ms, %d failures); "+
-			"%d node(s) served subscribers\n", ramp.FirstFailed, last.LossPercent, last.LatencyP95Ms, last.Failures, k)
+		fmt.Fprintf(b, "note: the ramp crossed at %d subscribers (loss %.2f %%, p95 %.0f ms, %d failures, "+
+			"%d disconnected); %d node(s) served subscribers\n", ramp.FirstFailed, last.LossPercent,
+			last.LatencyP95Ms, last.Failures, last.Disconnected, k)
 	default:
 		fmt.Fprintf(b, "note: no step crossed a threshold (the ramp reached its ceiling): the audience is at least "+
 			"this\n")
 	}
+}
+
+// count is n, or "?" when no /metrics answered during the window.
+func count(n int) string {
+	if n < 0 {
+		return "?"
+	}
+	return strconv.Itoa(n)
 }
 
 func yesNo(v bool) string {
