@@ -6,7 +6,7 @@ FUZZTIME ?= 20s
 GOLANGCI_LINT_VERSION := v2.15.0
 GOLANGCI_LINT := $(shell go env GOPATH)/bin/golangci-lint
 
-.PHONY: all deps test-deps container-deps build run test test-faults test-security test-containers test-helm vet lint fuzz bench bench-go bench-latency clean
+.PHONY: all deps test-deps container-deps build run test test-faults test-security test-containers test-helm vet lint fuzz bench bench-stage bench-go bench-latency clean
 
 all: build
 
@@ -114,6 +114,14 @@ fuzz: deps
 # BENCH_SECONDS=2 make bench is a quick smoke run.
 bench: build
 	$(GO) run ./benchmarks/sidebyside
+
+# Stage nodes as processes on loopback, driven by `stagehand load`: one
+# node's packets per CPU-second and MB per subscriber, the origin's CPU
+# under a cascade of 3 edges, and the largest audience of 3 nodes
+# (benchmarks/README.md). STAGEBENCH_SUBSCRIBERS=50 STAGEBENCH_SECONDS=10
+# STAGEBENCH_SKIP_RAMP=1 make bench-stage is a quick run.
+bench-stage: build
+	$(GO) run ./benchmarks/stagebench
 
 # Live-path latency: RTP in → RTMP out (p50/p95) and StartComposition → first
 # RTMP frame, through a real stage, worker and RTMP listener. A measurement

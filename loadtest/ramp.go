@@ -27,11 +27,22 @@ type RampStep struct {
 	LatencyP95Ms float64 `json:"latencyP95Ms"`
 	LossPercent  float64 `json:"lossPercent"`
 	Failures     int     `json:"failures"`
-	Held         bool    `json:"held"`
+	// Disconnected are the subscribers whose connection ended during the
+	// step: their packets stop, which loss does not count.
+	Disconnected int  `json:"disconnected"`
+	Held         bool `json:"held"`
 	// ServerCores and ToolCores are the CPU each used over the window
 	// (ServerCores 0 when the metrics are not read).
 	ServerCores float64 `json:"serverCpuCores"`
 	ToolCores   float64 `json:"toolCpuCores"`
+	// Packets are the RTP packets the subscribers received over the
+	// window. JoinStart is when the step's joins began, Start and End the
+	// window (after the joins): other processes' figures (each node of a
+	// stage cluster) can be read over the same window.
+	Packets   int64     `json:"packetsReceived"`
+	JoinStart time.Time `json:"joinStart"`
+	Start     time.Time `json:"start"`
+	End       time.Time `json:"end"`
 }
 
 // ramp adds subscribers a step at a time and measures each step over
@@ -49,9 +60,10 @@ func (r *runner) ramp(ctx context.Context, start time.Time) *RampResult {
 			res.Full = true
 			break
 		}
-		fails := r.failureTotal()
+		fails, joinStart := r.failureTotal(), time.Now()
 		r.joinSubscribers(ctx, n)
 		r.markAll()
+		gone := r.disconnectedSubscribers()
 		server0, serverErr := r.scrape(ctx)
 		cpu0, t0 := selfCPU(), time.Now()
 		sleep(ctx, c.Ramp.Every)
@@ -59,14 +71,16 @@ func (r *runner) ramp(ctx context.Context, start time.Time) *RampResult {
 			break
 		}
 		st := r.step()
-		wall := time.Since(t0).Seconds()
+		st.JoinStart, st.Start, st.End = joinStart, t0, time.Now()
+		wall := st.End.Sub(t0).Seconds()
 		st.ToolCores = (selfCPU() - cpu0).Seconds() / wall
 		if server1, err := r.scrape(ctx); err == nil && serverErr == nil {
 			st.ServerCores = (server1.cpuSeconds - server0.cpuSeconds) / server1.at.Sub(server0.at).Seconds()
 		}
 		st.Failures = r.failureTotal() - fails
+		st.Disconnected = r.disconnectedSubscribers() - gone
 		st.Held = st.LatencyP95Ms <= float64(c.Ramp.MaxLatency.Milliseconds()) &&
-			st.LossPercent <= 100*c.Ramp.MaxLoss && st.Failures == 0
+			st.LossPercent <= 100*c.Ramp.MaxLoss && st.Failures == 0 && st.Disconnected == 0
 		res.Steps = append(res.Steps, st)
 		if !st.Held {
 			res.FirstFailed = st.Subscribers
@@ -78,6 +92,18 @@ func (r *runner) ramp(ctx context.Context, start time.Time) *RampResult {
 		}
 	}
 	return res
+}
+
+// disconnectedSubscribers counts the subscribers a connection of which
+// has ended.
+func (r *runner) disconnectedSubscribers() int {
+	n := 0
+	for _, s := range r.subscribers() {
+		if s.disconnected() {
+			n++
+		}
+	}
+	return n
 }
 
 func (r *runner) started() int {
@@ -118,7 +144,8 @@ func (r *runner) step() RampStep {
 		}
 	}
 	slices.Sort(lat)
-	st := RampStep{Subscribers: len(subs), LatencyP95Ms: float64(percentile(lat, 95)) / float64(time.Millisecond)}
+	st := RampStep{Subscribers: len(subs), LatencyP95Ms: float64(percentile(lat, 95)) / float64(time.Millisecond),
+		Packets: received}
 	if expected > 0 {
 		st.LossPercent = 100 * float64(max(0, expected-received)) / float64(expected)
 	}
@@ -127,15 +154,15 @@ func (r *runner) step() RampStep {
 
 func (res *RampResult) write(w io.Writer) {
 	fmt.Fprintf(w, "\nramp (p95 latency and loss over each step's window)\n")
-	fmt.Fprintf(w, "%12s %16s %10s %9s %12s %10s\n", "subscribers", "latency p95 ms", "loss %", "failures",
-		"server cores", "tool cores")
+	fmt.Fprintf(w, "%12s %16s %10s %9s %13s %12s %10s\n", "subscribers", "latency p95 ms", "loss %", "failures",
+		"disconnected", "server cores", "tool cores")
 	for _, s := range res.Steps {
 		mark := "held"
 		if !s.Held {
 			mark = "CROSSED"
 		}
-		fmt.Fprintf(w, "%12d %16.0f %10.2f %9d %12.2f %10.2f  %s\n", s.Subscribers, s.LatencyP95Ms, s.LossPercent,
-			s.Failures, s.ServerCores, s.ToolCores, mark)
+		fmt.Fprintf(w, "%12d %16.0f %10.2f %9d %13d %12.2f %10.2f  %s\n", s.Subscribers, s.LatencyP95Ms,
+			s.LossPercent, s.Failures, s.Disconnected, s.ServerCores, s.ToolCores, mark)
 	}
 	switch {
 	case res.FirstFailed > 0:

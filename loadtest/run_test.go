@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -68,8 +69,9 @@ func testRun(t *testing.T, codec string) {
 	check()
 }
 
-// TestRamp: a ramp that holds goes on to its ceiling; one whose threshold
-// no step can meet stops at its first step.
+// TestRamp: a ramp that holds goes on to its ceiling, each step with its
+// window and packets; one whose threshold no step can meet stops at its
+// first step.
 func TestRamp(t *testing.T) {
 	env := stagetest.Start(t, stagetest.Options{})
 	base := loadtest.Config{
@@ -84,7 +86,12 @@ func TestRamp(t *testing.T) {
 		t.Fatal(err)
 	}
 	if r := rep.Ramp; r == nil || len(r.Steps) != 2 || r.LastHeld != 2 || r.FirstFailed != 0 {
-		t.Errorf("ramp to 2 = %+v", r)
+		t.Fatalf("ramp to 2 = %+v", r)
+	}
+	for _, st := range rep.Ramp.Steps {
+		if st.Packets == 0 || !st.JoinStart.Before(st.Start) || st.End.Sub(st.Start) < time.Second {
+			t.Errorf("step window = %+v: want packets, and joins before a window of the step's length", st)
+		}
 	}
 	crosses := base
 	crosses.Ramp.MaxLatency = time.Nanosecond
@@ -100,4 +107,57 @@ func TestRamp(t *testing.T) {
 	if !strings.Contains(table.String(), "crossed a threshold at 1") {
 		t.Errorf("table:\n%s", table.String())
 	}
+}
+
+// TestRampCountsDisconnects: subscribers whose connections end within a
+// step (the stage is deleted under them) are counted, and the step fails.
+func TestRampCountsDisconnects(t *testing.T) {
+	env := stagetest.Start(t, stagetest.Options{})
+	progress := &syncBuffer{}
+	done := make(chan *loadtest.Report, 1)
+	go func() {
+		rep, err := loadtest.Run(context.Background(), loadtest.Config{
+			EndpointURL: env.APIURL, AccessKeyID: stagetest.KeyID, SecretAccessKey: stagetest.SecretKey,
+			Publishers: 1, Subscribers: 2, Width: 160, Height: 90, VideoBitrate: 100_000, MetricsURL: "none",
+			ICEIPs: []string{"127.0.0.1"}, Ramp: loadtest.Ramp{Step: 2, Every: 6 * time.Second}, Progress: progress,
+		})
+		if err != nil {
+			t.Error(err)
+		}
+		done <- rep
+	}()
+	testkit.WaitFor(t, 30*time.Second, 50*time.Millisecond, testkit.Until("subscribers joined", func() bool {
+		return strings.Contains(progress.String(), "subscribers 2/2")
+	}))
+	out, err := env.API.ListStages(env.Ctx, &ivsrealtime.ListStagesInput{})
+	if err != nil || len(out.Stages) != 1 {
+		t.Fatalf("stages: %v %v", out, err)
+	}
+	if _, err := env.API.DeleteStage(env.Ctx, &ivsrealtime.DeleteStageInput{Arn: out.Stages[0].Arn}); err != nil {
+		t.Fatal(err)
+	}
+	rep := <-done
+	if rep == nil || rep.Ramp == nil || len(rep.Ramp.Steps) != 1 {
+		t.Fatalf("report = %+v", rep)
+	}
+	if st := rep.Ramp.Steps[0]; st.Disconnected != 2 || st.Held {
+		t.Errorf("step = %+v, want 2 disconnected, not held", st)
+	}
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
