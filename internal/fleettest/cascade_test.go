@@ -54,18 +54,27 @@ func TestStageCascade(t *testing.T) {
 		v.follow(t, f, out.Stage, i)
 	}
 	v.waitFlowing(t, 12, 30*time.Second)
-	nodes := f.stageNodes(t)
+	// The nodes announce their load every second: wait for the figures
+	// that count every viewer's subscriptions.
+	var nodes []stage.NodeStatus
 	var served []string
-	for _, n := range nodes {
-		subscriptions := n.Peers
-		if n.ID == origin {
-			subscriptions -= 2 + 2*(len(nodes)-1) // its publishers, and each edge's relay of each
+	testkit.WaitFor(t, 10*time.Second, 250*time.Millisecond, func() error {
+		nodes, served = f.stageNodes(t), nil
+		total := 0
+		for _, n := range nodes {
+			subscriptions := n.Peers
+			if n.ID == origin {
+				subscriptions -= 2 + 2*(len(nodes)-1) // its publishers, and each edge's relay of each
+			}
+			total += subscriptions
+			served = append(served, fmt.Sprint(subscriptions))
 		}
-		if subscriptions < 1 {
-			t.Errorf("node %s (origin: %v) serves no viewer: %+v", n.ID, n.ID == origin, nodes)
+		if len(nodes) != 3 || total != 12 || slices.Contains(served, "0") {
+			return fmt.Errorf("the nodes serve %v of the 12 viewer subscriptions; want some on each of 3: %+v",
+				served, nodes)
 		}
-		served = append(served, fmt.Sprint(subscriptions))
-	}
+		return nil
+	})
 	fig.add("cascade: viewers' subscriptions (12) per node: %s", strings.Join(served, ", "))
 	loss := v.lossOver(t, 6*time.Second)
 	fig.add("cascade: frames lost over 6 s, worst viewer and publisher: %.2f %%", 100*loss)
