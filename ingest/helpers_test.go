@@ -8,7 +8,6 @@ import (
 	"os"
 	"os/exec"
 	"strconv"
-	"sync"
 	"testing"
 	"time"
 
@@ -19,6 +18,7 @@ import (
 
 	"github.com/stagehand-rt/stagehand/ingest"
 	"github.com/stagehand-rt/stagehand/internal/stagetest"
+	"github.com/stagehand-rt/stagehand/internal/testkit"
 )
 
 func TestMain(m *testing.M) {
@@ -26,27 +26,9 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-// syncBuffer collects log lines written from many goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // startIngest runs an ingest server for env on loopback ports, logging to
 // logs; it is closed when the test ends.
-func startIngest(t *testing.T, env *stagetest.Env, logs *syncBuffer) *ingest.Server {
+func startIngest(t *testing.T, env *stagetest.Env, logs *testkit.SyncBuffer) *ingest.Server {
 	t.Helper()
 	tlsCfg, _, _, err := ingest.SelfSigned("127.0.0.1", "localhost")
 	if err != nil {
@@ -88,7 +70,7 @@ func ingestState(t *testing.T, env *stagetest.Env, arn *string) types.IngestConf
 // ffmpeg is a Debian ffmpeg publishing a test pattern.
 type ffmpeg struct {
 	cmd     *exec.Cmd
-	stderr  syncBuffer
+	stderr  testkit.SyncBuffer
 	started time.Time
 	done    chan error
 }
@@ -200,4 +182,6 @@ func ctx(t *testing.T, d time.Duration) context.Context {
 	return c
 }
 
-func newLogger(logs *syncBuffer) *slog.Logger { return slog.New(slog.NewTextHandler(logs, nil)) }
+func newLogger(logs *testkit.SyncBuffer) *slog.Logger {
+	return slog.New(slog.NewTextHandler(logs, nil))
+}

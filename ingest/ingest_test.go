@@ -99,7 +99,7 @@ func (r *received) decode(t *testing.T, wg *sync.WaitGroup) func(*webrtc.TrackRe
 // PUBLISH_STARTED, PUBLISH_STOPPED, LEFT.
 func TestPublishIntoStage(t *testing.T) {
 	env := stagetest.Start(t, stagetest.Options{})
-	logs := &syncBuffer{}
+	logs := &testkit.SyncBuffer{}
 	srv := startIngest(t, env, logs)
 	st := env.CreateStage(t, "rtmps")
 	ic := createIngest(t, env, *st.Arn, types.IngestProtocolRtmps, false, "obs", map[string]string{"featured": "true"})

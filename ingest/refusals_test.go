@@ -28,7 +28,7 @@ import (
 // the configuration is INACTIVE afterwards.
 func TestRefusals(t *testing.T) {
 	env := stagetest.Start(t, stagetest.Options{})
-	logs := &syncBuffer{}
+	logs := &testkit.SyncBuffer{}
 	srv := startIngest(t, env, logs)
 	rtmps := func(key string) string { return fmt.Sprintf("rtmps://%s/app/%s", srv.RTMPSAddr(), key) }
 	rtmp := func(key string) string { return fmt.Sprintf("rtmp://%s/app/%s", srv.RTMPAddr(), key) }
@@ -106,7 +106,7 @@ func refusalLine(logs string) string {
 // first goes on.
 func TestSecondPublisherRefused(t *testing.T) {
 	env := stagetest.Start(t, stagetest.Options{})
-	logs := &syncBuffer{}
+	logs := &testkit.SyncBuffer{}
 	srv := startIngest(t, env, logs)
 	st := env.CreateStage(t, "twice")
 	ic := createIngest(t, env, *st.Arn, types.IngestProtocolRtmps, false, "first", nil)
@@ -142,7 +142,7 @@ func TestSecondPublisherRefused(t *testing.T) {
 // everything and leaves no goroutine of the package.
 func TestGarbageAndDisconnect(t *testing.T) {
 	env := stagetest.Start(t, stagetest.Options{})
-	logs := &syncBuffer{}
+	logs := &testkit.SyncBuffer{}
 	tlsCfg, _, _, err := ingest.SelfSigned("127.0.0.1")
 	if err != nil {
 		t.Fatal(err)
@@ -197,7 +197,7 @@ func TestGarbageAndDisconnect(t *testing.T) {
 // same key publishes right after.
 func TestMalformedMedia(t *testing.T) {
 	env := stagetest.Start(t, stagetest.Options{})
-	logs := &syncBuffer{}
+	logs := &testkit.SyncBuffer{}
 	srv := startIngest(t, env, logs)
 	st := env.CreateStage(t, "malformed")
 	ic := createIngest(t, env, *st.Arn, types.IngestProtocolRtmp, true, "enc", nil)

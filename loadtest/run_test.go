@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -113,7 +112,7 @@ func TestRamp(t *testing.T) {
 // step (the stage is deleted under them) are counted, and the step fails.
 func TestRampCountsDisconnects(t *testing.T) {
 	env := stagetest.Start(t, stagetest.Options{})
-	progress := &syncBuffer{}
+	progress := &testkit.SyncBuffer{}
 	done := make(chan *loadtest.Report, 1)
 	go func() {
 		rep, err := loadtest.Run(context.Background(), loadtest.Config{
@@ -143,21 +142,4 @@ func TestRampCountsDisconnects(t *testing.T) {
 	if st := rep.Ramp.Steps[0]; st.Disconnected != 2 || st.Held {
 		t.Errorf("step = %+v, want 2 disconnected, not held", st)
 	}
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

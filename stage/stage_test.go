@@ -124,13 +124,7 @@ func (r *received) count(kind string) int {
 
 func subscribe(t *testing.T, env *stagetest.Env, st types.Stage, publisherID string) (*client.Subscription, *received) {
 	t.Helper()
-	tok := env.Token(t, *st.Arn, "viewer", nil, types.ParticipantTokenCapabilitySubscribe)
-	r := &received{packets: map[string]int{}, senders: map[string]bool{}}
-	s, err := client.Subscribe(env.Ctx, client.WHEPURL(*st.Endpoints.Whip, publisherID), *tok.Token, loopback, r.onTrack)
-	if err != nil {
-		t.Fatalf("subscribe to %s: %v", publisherID, err)
-	}
-	t.Cleanup(func() { _ = s.Close(context.Background()) })
+	s, r, _ := subscribeAs(t, env, st, publisherID)
 	return s, r
 }
 

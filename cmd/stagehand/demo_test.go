@@ -96,7 +96,7 @@ func TestServeDemoHTTPS(t *testing.T) {
 }
 
 // demoPlaylist waits for serve to announce the demo recording's playlist.
-func demoPlaylist(t *testing.T, out *syncBuffer) string {
+func demoPlaylist(t *testing.T, out *testkit.SyncBuffer) string {
 	t.Helper()
 	re := regexp.MustCompile(`recording to (\S+playlist\.m3u8)`)
 	var playlist string
@@ -114,7 +114,7 @@ func demoPlaylist(t *testing.T, out *syncBuffer) string {
 // checkDemoConsole signs in to the console serve printed, with the demo
 // credentials, and finds the demo composition ACTIVE there with a
 // playable recording, as a newcomer after `make run` would.
-func checkDemoConsole(t *testing.T, out *syncBuffer) {
+func checkDemoConsole(t *testing.T, out *testkit.SyncBuffer) {
 	t.Helper()
 	m := regexp.MustCompile(`console at (\S+)/console/`).FindStringSubmatch(out.String())
 	if m == nil {

@@ -95,7 +95,7 @@ func testServePublish(t *testing.T, codec string) {
 	}
 	defer events.Close()
 
-	out := &syncBuffer{}
+	out := &testkit.SyncBuffer{}
 	done := make(chan error, 1)
 	go func() {
 		done <- runPublish(ctx, []string{"--token", *pubTok.ParticipantToken.Token, "--duration", "4s",

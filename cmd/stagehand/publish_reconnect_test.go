@@ -23,7 +23,7 @@ func TestPublishReconnect(t *testing.T) {
 	tok := env.Token(t, *st.Arn, "cli", nil)
 	ctx, cancel := context.WithCancel(env.Ctx)
 	defer cancel()
-	out, errOut := &syncBuffer{}, &syncBuffer{}
+	out, errOut := &testkit.SyncBuffer{}, &testkit.SyncBuffer{}
 	done := make(chan error, 1)
 	go func() {
 		done <- runPublish(ctx, []string{"--token", *tok.Token, "--size", "320x180", "--ice-ip", "127.0.0.1"},
@@ -42,11 +42,11 @@ func TestPublishReconnect(t *testing.T) {
 
 	// Disconnected for good: the reconnection is refused, publish fails.
 	tok2 := env.Token(t, *st.Arn, "cli2", nil)
-	out2 := &syncBuffer{}
+	out2 := &testkit.SyncBuffer{}
 	done2 := make(chan error, 1)
 	go func() {
 		done2 <- runPublish(env.Ctx, []string{"--token", *tok2.Token, "--size", "320x180", "--ice-ip", "127.0.0.1"},
-			out2, &syncBuffer{})
+			out2, &testkit.SyncBuffer{})
 	}()
 	testkit.WaitFor(t, 20*time.Second, 50*time.Millisecond,
 		testkit.Until("publishing", func() bool { return strings.Contains(out2.String(), "publishing as") }))

@@ -27,7 +27,7 @@ func TestPublishSimulcast(t *testing.T) {
 	tok := env.Token(t, *st.Arn, "cli", nil)
 	ctx, cancel := context.WithCancel(env.Ctx)
 	defer cancel()
-	out, errOut := &syncBuffer{}, &syncBuffer{}
+	out, errOut := &testkit.SyncBuffer{}, &testkit.SyncBuffer{}
 	done := make(chan error, 1)
 	go func() {
 		done <- runPublish(ctx, []string{"--token", *tok.Token, "--simulcast", "--size", "640x360", "--fps", "15",

@@ -19,24 +19,6 @@ import (
 	"github.com/stagehand-rt/stagehand/internal/testkit"
 )
 
-// syncBuffer collects a server's output while it runs.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // startServe runs `stagehand serve` with args until the test ends or stop
 // is called; it returns the API URL.
 func startServe(t *testing.T, args ...string) (url string, stop func()) {
@@ -46,7 +28,7 @@ func startServe(t *testing.T, args ...string) (url string, stop func()) {
 }
 
 // startServeOutput is startServe that also returns what serve prints.
-func startServeOutput(t *testing.T, args ...string) (url string, stop func(), out *syncBuffer) {
+func startServeOutput(t *testing.T, args ...string) (url string, stop func(), out *testkit.SyncBuffer) {
 	t.Helper()
 	cfg, err := parseServeFlags(args, &bytes.Buffer{})
 	if err != nil {
@@ -63,7 +45,7 @@ func startServeOutput(t *testing.T, args ...string) (url string, stop func(), ou
 	cfg.onListen = func(a string) { addr <- a }
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	out = &syncBuffer{}
+	out = &testkit.SyncBuffer{}
 	go func() { done <- serve(ctx, cfg, out, out) }()
 	select {
 	case a := <-addr:

@@ -35,7 +35,7 @@ func TestWorkerCommand(t *testing.T) {
 
 	workerDir := t.TempDir()
 	wctx, stopWorker := context.WithCancel(ctx)
-	wout := &syncBuffer{}
+	wout := &testkit.SyncBuffer{}
 	done := make(chan error, 1)
 	go func() {
 		// It logs in with the worker credentials serve wrote: the worker
