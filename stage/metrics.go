@@ -62,14 +62,16 @@ func (c stageCollector) Collect(ch chan<- prometheus.Metric) {
 			if len(p.peers) == 0 {
 				continue
 			}
+			if p.pub != nil && p.pub.relay != nil {
+				cascade["relays"]++ // a publisher of another node's stage, relayed here
+				continue
+			}
 			joined++
 			if p.pub != nil {
 				publishing++
 			}
 			for pe := range p.peers {
 				switch {
-				case pe.relay != nil:
-					cascade["relays"]++
 				case pe.edge != nil && pe.edge.session != "":
 					cascade["remote_subscribers"]++
 				default:
