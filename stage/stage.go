@@ -524,13 +524,16 @@ func (s *Server) stageExists(ctx context.Context, stageID string) (bool, error) 
 	return err == nil, err
 }
 
-// ActiveStages lists the stages with a room, for tests and metrics.
+// ActiveStages lists the stages this server hosts now (not those whose
+// subscribers it serves as an edge), for tests and metrics.
 func (s *Server) ActiveStages() []string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	ids := make([]string, 0, len(s.rooms))
-	for id := range s.rooms {
-		ids = append(ids, id)
+	for id, r := range s.rooms {
+		if r.origin == nil {
+			ids = append(ids, id)
+		}
 	}
 	return ids
 }

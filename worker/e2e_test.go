@@ -27,7 +27,10 @@ var colours = map[string][3]byte{"red": {255, 0, 0}, "lime": {0, 255, 0}, "blue"
 // leaver is a publisher that can leave mid-test.
 func leaver(t *testing.T, env *stagetest.Env, st types.Stage, colour string) (leave func()) {
 	t.Helper()
-	return env.PublishSynth(t, st, env.Token(t, *st.Arn, colour, nil), synth.Config{Width: 320, Height: 180, Color: colour}, client.PublishOptions{})
+	tok := env.Token(t, *st.Arn, colour, nil)
+	leave = env.PublishSynth(t, st, tok, synth.Config{Width: 320, Height: 180, Color: colour}, client.PublishOptions{})
+	env.WaitPublishing(t, st, *tok.ParticipantId) // the tiles follow the order of publishing
+	return leave
 }
 
 // TestCompositeEndToEnd: three publishers, a grid with gridGap 10 (or a

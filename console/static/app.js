@@ -679,7 +679,8 @@ async function refreshFleet() {
     : 'unknown';
   fill($('nodes-table'), f.nodes.map((n) => el('tr', {},
     el('td', { class: 'id' }, n.id), el('td', { class: 'id' }, n.url), el('td', {}, n.stages), el('td', {}, n.participants),
-    el('td', {}, n.peers), el('td', {}, n.silent ? 'silent' : n.draining ? 'draining' : 'up'))), 'No stage node announced itself.');
+    el('td', {}, n.peers),
+    el('td', {}, `${n.silent ? 'silent' : n.draining ? 'draining' : 'up'} · ${n.role || 'any'}`))), 'No stage node announced itself.');
   if (f.errors?.length) note(f.errors.join('; '));
 }
 

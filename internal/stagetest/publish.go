@@ -2,11 +2,16 @@ package stagetest
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"testing"
+	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ivsrealtime"
 	"github.com/aws/aws-sdk-go-v2/service/ivsrealtime/types"
 
+	"github.com/stagehand-rt/stagehand/internal/testkit"
 	"github.com/stagehand-rt/stagehand/stage/client"
 	"github.com/stagehand-rt/stagehand/synth"
 )
@@ -115,4 +120,32 @@ func (e *Env) PublishSimulcastSynth(t testing.TB, st types.Stage, tok types.Part
 	}
 	t.Cleanup(leave)
 	return leave
+}
+
+// WaitPublishing waits until participant pid publishes on st (its
+// PUBLISH_STARTED recorded): compositions order tiles by when publishing
+// started, which a busy machine may otherwise shuffle.
+func (e *Env) WaitPublishing(t testing.TB, st types.Stage, pid string) {
+	t.Helper()
+	testkit.WaitFor(t, 15*time.Second, 50*time.Millisecond, func() error {
+		out, err := e.API.GetStage(e.Ctx, &ivsrealtime.GetStageInput{Arn: st.Arn})
+		if err != nil {
+			return err
+		}
+		session := aws.ToString(out.Stage.ActiveSessionId)
+		if session == "" {
+			return fmt.Errorf("no session on stage %s yet", *st.Arn)
+		}
+		ps, err := e.API.ListParticipants(e.Ctx, &ivsrealtime.ListParticipantsInput{StageArn: st.Arn,
+			SessionId: aws.String(session), FilterByPublished: true})
+		if err != nil {
+			return err
+		}
+		for _, p := range ps.Participants {
+			if aws.ToString(p.ParticipantId) == pid {
+				return nil
+			}
+		}
+		return fmt.Errorf("participant %s does not publish yet", pid)
+	})
 }

@@ -495,10 +495,10 @@ func TestBrowserReconnectMessage(t *testing.T) {
 }
 
 // TestBrowserRedirect: in a stage cluster the page is served by a node that
-// does not host its stage. Its publication and its playback are redirected
-// (307) to the node that does, across origins (another port), with the
-// token carried in the redirect; the events channel is served where the
-// page is, from NATS.
+// does not host its stage. Its publication is redirected (307) to the node
+// that does, across origins (another port), with the token carried in the
+// redirect; its playback is served where the page is, relayed from the
+// host (the cascade), and so is the events channel, from NATS.
 func TestBrowserRedirect(t *testing.T) {
 	env := stagetest.Start(t, stagetest.Options{Web: web.Handler(), Cluster: &stage.ClusterConfig{}})
 	host := env.AddNode(t, stage.ClusterConfig{})
