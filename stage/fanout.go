@@ -32,6 +32,9 @@ const (
 	// again: about 7 s of 1.5 Mbit/s video, one copy per track whatever the
 	// number of subscribers. A power of two: the index is seq & (size-1).
 	historySize = 1024
+	// shardPass is how many queued packets a writer shard writes in one
+	// batch at most.
+	shardPass = 4
 )
 
 type fanout struct {
@@ -43,6 +46,7 @@ type fanout struct {
 	goTracked  func(func()) bool
 	maxWriters int            // writer shards at most: one per core
 	dropped    *atomic.Uint64 // packets lost to a writer shard's full queue (the server's count)
+	batch      batcher        // nil, or the media socket: it sends a pass's writes at once
 
 	hmu     sync.RWMutex
 	history [historySize]*rtp.Packet
@@ -60,6 +64,13 @@ type subscription struct {
 	shard *shard
 }
 
+// batcher queues the writes between begin and end and sends them at
+// end, in as few system calls as it can (writebatch.go).
+type batcher interface {
+	begin()
+	end()
+}
+
 // rtpWriter is a subscriber's track: a *webrtc.TrackLocalStaticRTP.
 type rtpWriter interface{ WriteRTP(*rtp.Packet) error }
 
@@ -68,6 +79,9 @@ type rtpWriter interface{ WriteRTP(*rtp.Packet) error }
 func (s *Server) newFanout() *fanout {
 	f := newFanout(s.goTracked)
 	f.dropped = &s.fanoutDropped
+	if s.media != nil {
+		f.batch = s.media.conn
+	}
 	return f
 }
 
@@ -117,7 +131,7 @@ func (f *fanout) pickLocked() *shard {
 	}
 	sh := &shard{in: make(chan *rtp.Packet, shardQueue)}
 	sh.subs.Store(&[]*subscription{})
-	if !f.goTracked(func() { sh.run(f.done) }) {
+	if !f.goTracked(func() { sh.run(f.done, f.batch) }) {
 		return shards[0] // the server is closing
 	}
 	grown := append(append([]*shard(nil), shards...), sh)
@@ -159,6 +173,12 @@ func (f *fanout) write(p *rtp.Packet) {
 			f.dropped.Add(1)
 		}
 	}
+	if f.batch != nil {
+		f.batch.begin()
+		shards[0].writeAll(p)
+		f.batch.end()
+		return
+	}
 	shards[0].writeAll(p)
 }
 
@@ -185,11 +205,29 @@ func (f *fanout) close() {
 	}
 }
 
-func (sh *shard) run(done <-chan struct{}) {
+// run writes the shard's packets as they come. With a batcher, the
+// packets already queued are written in one pass (up to shardPass), so a
+// shard that fell behind catches up in fewer, larger batches.
+func (sh *shard) run(done <-chan struct{}, batch batcher) {
 	for {
 		select {
 		case p := <-sh.in:
+			if batch == nil {
+				sh.writeAll(p)
+				continue
+			}
+			batch.begin()
 			sh.writeAll(p)
+		drain:
+			for range shardPass - 1 {
+				select {
+				case p := <-sh.in:
+					sh.writeAll(p)
+				default:
+					break drain
+				}
+			}
+			batch.end()
 		case <-done:
 			return
 		}

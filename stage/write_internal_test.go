@@ -197,17 +197,40 @@ func threadCPU() time.Duration {
 // BenchmarkWritePath: what the server's CPU spends on one packet to one
 // subscriber through pion's whole write path (the interceptors, SRTP,
 // ICE, the socket), for inlineSubscribers real subscribers written by the
-// relay goroutine. cpu-ns/pkt is the writing thread's CPU time only (the
-// receivers run on other threads), so it holds on a busy machine better
-// than ns/op.
+// relay goroutine: with a socket per peer, and with the one media socket
+// (Config.UDPAddr), whose writes the fan-out batches. cpu-ns/pkt is the
+// writing thread's CPU time only (the receivers run on other threads), so
+// it holds on a busy machine better than ns/op.
 func BenchmarkWritePath(b *testing.B) {
+	b.Run("sockets", func(b *testing.B) { benchmarkWritePath(b, nil, false) })
+	for _, batched := range []bool{false, true} {
+		name := "mux"
+		if batched {
+			name = "mux-batched"
+		}
+		b.Run(name, func(b *testing.B) {
+			media, err := listenMedia("127.0.0.1:0")
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer media.close()
+			benchmarkWritePath(b, media, batched)
+		})
+	}
+}
+
+func benchmarkWritePath(b *testing.B, media *mediaSocket, batched bool) {
+	b.Helper()
 	api, err := newWebRTCAPI(Config{ICEIPs: []string{"127.0.0.1"}, ICEDisconnectedTimeout: 5 * time.Second,
-		ICEFailedTimeout: 10 * time.Second}, nil)
+		ICEFailedTimeout: 10 * time.Second}, media)
 	if err != nil {
 		b.Fatal(err)
 	}
 	f := newFanout(func(fn func()) bool { go fn(); return true })
 	defer f.close()
+	if batched {
+		f.batch = media.conn
+	}
 	for range inlineSubscribers {
 		f.add(newWritePeer(b, api, nil).track)
 	}
