@@ -32,6 +32,14 @@ const (
 	// again: about 7 s of 1.5 Mbit/s video, one copy per track whatever the
 	// number of subscribers. A power of two: the index is seq & (size-1).
 	historySize = 1024
+	// resendBurst is how many packets one subscriber may be sent again
+	// at once (a NACK's answer), about 0.8 s of 1.5 Mbit/s video. Past
+	// it, each packet forwarded to the subscriber earns one resend: as
+	// libwebrtc caps retransmissions at the media's own rate, a receiver
+	// that loses packets because the node or its link is overloaded
+	// cannot make the node send many times its stream again (and lose
+	// more).
+	resendBurst = 128
 	// shardPass is how many queued packets a writer shard writes in one
 	// batch at most.
 	shardPass = 4
@@ -60,8 +68,9 @@ type shard struct {
 
 // subscription is one subscriber's track of a published track.
 type subscription struct {
-	track rtpWriter
-	shard *shard
+	track  rtpWriter
+	shard  *shard
+	credit atomic.Int32 // resends it may have now, at most resendBurst
 }
 
 // batcher queues the writes between begin and end and sends them at
@@ -236,11 +245,26 @@ func (sh *shard) run(done <-chan struct{}, batch batcher) {
 
 func (sh *shard) writeAll(p *rtp.Packet) {
 	for _, sub := range *sh.subs.Load() {
-		sub.send(p)
+		sub.forward(p)
 	}
 }
 
-// send writes p to this subscriber only. A failed write is that
-// receiver's loss, which it asks for again; a closed connection's
-// subscription is removed when its RTCP reader ends.
-func (sub *subscription) send(p *rtp.Packet) { _ = sub.track.WriteRTP(p) }
+// forward writes p to this subscriber. A failed write is that receiver's
+// loss, which it asks for again; a closed connection's subscription is
+// removed when its RTCP reader ends.
+func (sub *subscription) forward(p *rtp.Packet) {
+	if sub.credit.Load() < resendBurst { // at the cap, no write: the usual case
+		sub.credit.Add(1)
+	}
+	_ = sub.track.WriteRTP(p)
+}
+
+// send writes p again to this subscriber only, as a NACK asks, unless
+// its resends are over its credit (resendBurst).
+func (sub *subscription) send(p *rtp.Packet) {
+	if sub.credit.Add(-1) < 0 {
+		sub.credit.Add(1)
+		return
+	}
+	_ = sub.track.WriteRTP(p)
+}
