@@ -32,6 +32,17 @@ const (
 	// again: about 7 s of 1.5 Mbit/s video, one copy per track whatever the
 	// number of subscribers. A power of two: the index is seq & (size-1).
 	historySize = 1024
+	// resendBurst is how many packets one subscriber may be sent again
+	// at once (a NACK's answer), about 0.8 s of 1.5 Mbit/s video. Past
+	// it, each packet forwarded to the subscriber earns one resend: as
+	// libwebrtc caps retransmissions at the media's own rate, a receiver
+	// that loses packets because the node or its link is overloaded
+	// cannot make the node send many times its stream again (and lose
+	// more).
+	resendBurst = 128
+	// shardPass is how many queued packets a writer shard writes in one
+	// batch at most.
+	shardPass = 4
 )
 
 type fanout struct {
@@ -43,6 +54,7 @@ type fanout struct {
 	goTracked  func(func()) bool
 	maxWriters int            // writer shards at most: one per core
 	dropped    *atomic.Uint64 // packets lost to a writer shard's full queue (the server's count)
+	batch      batcher        // nil, or the media socket: it sends a pass's writes at once
 
 	hmu     sync.RWMutex
 	history [historySize]*rtp.Packet
@@ -56,8 +68,16 @@ type shard struct {
 
 // subscription is one subscriber's track of a published track.
 type subscription struct {
-	track rtpWriter
-	shard *shard
+	track  rtpWriter
+	shard  *shard
+	credit atomic.Int32 // resends it may have now, at most resendBurst
+}
+
+// batcher queues the writes between begin and end and sends them at
+// end, in as few system calls as it can (writebatch.go).
+type batcher interface {
+	begin()
+	end()
 }
 
 // rtpWriter is a subscriber's track: a *webrtc.TrackLocalStaticRTP.
@@ -68,6 +88,9 @@ type rtpWriter interface{ WriteRTP(*rtp.Packet) error }
 func (s *Server) newFanout() *fanout {
 	f := newFanout(s.goTracked)
 	f.dropped = &s.fanoutDropped
+	if s.media != nil {
+		f.batch = s.media.conn
+	}
 	return f
 }
 
@@ -117,7 +140,7 @@ func (f *fanout) pickLocked() *shard {
 	}
 	sh := &shard{in: make(chan *rtp.Packet, shardQueue)}
 	sh.subs.Store(&[]*subscription{})
-	if !f.goTracked(func() { sh.run(f.done) }) {
+	if !f.goTracked(func() { sh.run(f.done, f.batch) }) {
 		return shards[0] // the server is closing
 	}
 	grown := append(append([]*shard(nil), shards...), sh)
@@ -159,6 +182,12 @@ func (f *fanout) write(p *rtp.Packet) {
 			f.dropped.Add(1)
 		}
 	}
+	if f.batch != nil {
+		f.batch.begin()
+		shards[0].writeAll(p)
+		f.batch.end()
+		return
+	}
 	shards[0].writeAll(p)
 }
 
@@ -185,11 +214,29 @@ func (f *fanout) close() {
 	}
 }
 
-func (sh *shard) run(done <-chan struct{}) {
+// run writes the shard's packets as they come. With a batcher, the
+// packets already queued are written in one pass (up to shardPass), so a
+// shard that fell behind catches up in fewer, larger batches.
+func (sh *shard) run(done <-chan struct{}, batch batcher) {
 	for {
 		select {
 		case p := <-sh.in:
+			if batch == nil {
+				sh.writeAll(p)
+				continue
+			}
+			batch.begin()
 			sh.writeAll(p)
+		drain:
+			for range shardPass - 1 {
+				select {
+				case p := <-sh.in:
+					sh.writeAll(p)
+				default:
+					break drain
+				}
+			}
+			batch.end()
 		case <-done:
 			return
 		}
@@ -198,11 +245,26 @@ func (sh *shard) run(done <-chan struct{}) {
 
 func (sh *shard) writeAll(p *rtp.Packet) {
 	for _, sub := range *sh.subs.Load() {
-		sub.send(p)
+		sub.forward(p)
 	}
 }
 
-// send writes p to this subscriber only. A failed write is that
-// receiver's loss, which it asks for again; a closed connection's
-// subscription is removed when its RTCP reader ends.
-func (sub *subscription) send(p *rtp.Packet) { _ = sub.track.WriteRTP(p) }
+// forward writes p to this subscriber. A failed write is that receiver's
+// loss, which it asks for again; a closed connection's subscription is
+// removed when its RTCP reader ends.
+func (sub *subscription) forward(p *rtp.Packet) {
+	if sub.credit.Load() < resendBurst { // at the cap, no write: the usual case
+		sub.credit.Add(1)
+	}
+	_ = sub.track.WriteRTP(p)
+}
+
+// send writes p again to this subscriber only, as a NACK asks, unless
+// its resends are over its credit (resendBurst).
+func (sub *subscription) send(p *rtp.Packet) {
+	if sub.credit.Add(-1) < 0 {
+		sub.credit.Add(1)
+		return
+	}
+	_ = sub.track.WriteRTP(p)
+}

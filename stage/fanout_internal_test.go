@@ -198,3 +198,31 @@ func TestFanoutLaggingShard(t *testing.T) {
 	testkit.WaitFor(t, 5*time.Second, time.Millisecond, testkit.Until("the slow subscriber's queue written",
 		func() bool { return uint64(len(slow.got()))+f.dropped.Load() == packets }))
 }
+
+// TestResendCredit: a subscriber is sent again at most what it was
+// forwarded, up to resendBurst at once; past it a NACK's packets are not
+// sent again until more packets went to it.
+func TestResendCredit(t *testing.T) {
+	f := testFanout(t, 1)
+	w := &seqWriter{}
+	sub := f.add(w)
+	p := &rtp.Packet{Header: rtp.Header{SequenceNumber: 1}}
+	for range 10 {
+		f.write(p)
+	}
+	for range 20 {
+		sub.send(p)
+	}
+	if got := len(w.got()); got != 10+10 {
+		t.Fatalf("after 10 packets and 20 resends asked: %d written, want 20", got)
+	}
+	for range 2 * resendBurst {
+		f.write(p)
+	}
+	for range 2 * resendBurst {
+		sub.send(p)
+	}
+	if got, want := len(w.got()), 20+2*resendBurst+resendBurst; got != want {
+		t.Fatalf("past the burst: %d written, want %d", got, want)
+	}
+}

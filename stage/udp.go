@@ -17,7 +17,8 @@ const mediaBuffer = 4 << 20
 // Config.UDPAddr is set (an ICE UDP mux): one port for a firewall, a
 // container or a Kubernetes Service to open.
 type mediaSocket struct {
-	mux *ice.UDPMuxDefault
+	mux  *ice.UDPMuxDefault
+	conn *batchConn // the fan-outs batch their writes on it
 }
 
 func listenMedia(addr string) (*mediaSocket, error) {
@@ -35,7 +36,8 @@ func listenMedia(addr string) (*mediaSocket, error) {
 	// Best effort: a smaller buffer only loses more in a burst.
 	_ = conn.SetReadBuffer(mediaBuffer)
 	_ = conn.SetWriteBuffer(mediaBuffer)
-	return &mediaSocket{mux: ice.NewUDPMuxDefault(ice.UDPMuxParams{UDPConn: conn})}, nil
+	bc := newBatchConn(conn)
+	return &mediaSocket{mux: ice.NewUDPMuxDefault(ice.UDPMuxParams{UDPConn: bc}), conn: bc}, nil
 }
 
 // Addr is the socket's local address.
