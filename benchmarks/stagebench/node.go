@@ -45,14 +45,17 @@ func (b *bench) startNode(ctx context.Context, spec nodeSpec) (*node, error) {
 	n := &node{name: spec.name, role: spec.role, exited: make(chan struct{}),
 		dataDir: filepath.Join(b.dir, fmt.Sprintf("%02d-%s", b.seq, strings.ReplaceAll(spec.name, " ", "")))}
 	n.logPath = n.dataDir + ".log"
-	addrs, err := freeAddrs(4)
+	addrs, err := freeAddrs(5)
 	if err != nil {
 		return nil, err
 	}
 	n.api, n.stage, n.metrics = addrs[0], addrs[1], addrs[2]
+	// All of a node's media on one UDP port, as deployed (the chart's
+	// serve.mediaPort): its sends are batched (a TCP port free now is
+	// all but surely free for UDP too).
 	args := []string{"serve", "--dev", "--no-worker", "--data-dir", n.dataDir, "--api-addr", n.api,
 		"--stage-addr", n.stage, "--metrics-addr", n.metrics, "--rtmp-addr", "", "--rtmps-addr", "",
-		"--ice-ip", "127.0.0.1"}
+		"--ice-ip", "127.0.0.1", "--stage-udp-addr", addrs[4]}
 	args = append(args, clusterArgs(n, spec, addrs[3])...)
 	if err := b.spawn(n, args); err != nil {
 		return nil, err
