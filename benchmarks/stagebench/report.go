@@ -154,13 +154,20 @@ func (r *results) table(b *strings.Builder) {
 			st.LatencyP95Ms, st.Failures, st.Disconnected, st.ToolCores, sc.busy, sc.elsewhere())
 	}
 	fmt.Fprintf(b, "\n| scenario | process | role | subscriber peers | open PCs | stage room | CPU cores | CPU-s | "+
-		"packets per CPU-s | RSS MB | RSS growth MB | fan-out drops |\n"+
+		"packets forwarded per CPU-s | RSS MB | RSS growth MB | fan-out drops |\n"+
 		"| --- | --- | --- | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: |\n")
 	for _, sc := range r.scenarios() {
+		total := 0
 		for _, n := range sc.nodes {
+			total += n.subs
+		}
+		for _, n := range sc.nodes {
+			// Every subscriber receives the same stream: a node forwarded
+			// its subscribers' share of the packets (an origin's are its
+			// relays to the edges).
 			pps := "-"
 			if n.cpu > 0 && n.subs > 0 {
-				pps = fmt.Sprintf("%.0f", float64(sc.step.Packets)/n.cpu)
+				pps = fmt.Sprintf("%.0f", float64(sc.step.Packets)*float64(n.subs)/float64(total)/n.cpu)
 			}
 			fmt.Fprintf(b, "| %s | %s | %s | %s | %s | %s | %.2f | %.1f | %s | %.0f | %.1f | %.0f |\n", sc.name,
 				n.name, n.role, count(n.subs), count(n.pcs), yesNo(n.hosts), n.cores, n.cpu, pps, n.rssMB, n.rssGrowMB, n.dropped)
