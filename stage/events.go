@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
-	"time"
 
 	"github.com/coder/websocket"
 	"github.com/coder/websocket/wsjson"
@@ -152,7 +151,7 @@ func (s *Server) pushEvents(ctx context.Context, conn *websocket.Conn, wt *watch
 				conn.Close(websocket.StatusPolicyViolation, "too slow: events were dropped; reconnect for a new snapshot")
 				return
 			}
-			wctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+			wctx, cancel := writeContext(ctx)
 			err := wsjson.Write(wctx, conn, m)
 			cancel()
 			if err != nil {

@@ -139,7 +139,7 @@ func (cl *cluster) snapshot(ctx context.Context, stageID string) envelope {
 }
 
 func writeEvent(ctx context.Context, conn *websocket.Conn, m Message) bool {
-	wctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	wctx, cancel := writeContext(ctx)
 	defer cancel()
 	return wsjson.Write(wctx, conn, m) == nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"time"
 
 	"github.com/coder/websocket"
 
@@ -91,4 +92,13 @@ func closeFor(ctx context.Context, conn *websocket.Conn) {
 		return
 	}
 	conn.Close(websocket.StatusGoingAway, "stage server shutting down")
+}
+
+// writeContext bounds one message's write to an events WebSocket. It is
+// not cancelled with ctx: the WebSocket library drops the connection when
+// a write's context ends mid-write, and the socket's end (ctx) must reach
+// the client as a close frame with its reason, written once this write is
+// done.
+func writeContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 }
