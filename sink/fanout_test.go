@@ -3,6 +3,7 @@ package sink
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -223,7 +224,12 @@ func TestDestinationFailsWhenItCannotRecover(t *testing.T) {
 				t.Fatal(err)
 			}
 			feed(t, f, 100)
-			time.Sleep(50 * time.Millisecond) // let the retries run out
+			testkit.WaitFor(t, 10*time.Second, 5*time.Millisecond, func() error { // the retries run out
+				if st := f.Status()[0].State; st != StateFailed {
+					return fmt.Errorf("the bad destination is %s, not yet FAILED", st)
+				}
+				return nil
+			})
 			feed(t, f, 100)
 			err = f.Close(context.Background())
 			if err == nil || !strings.Contains(err.Error(), "destination bad") {
